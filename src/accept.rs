@@ -1,0 +1,154 @@
+//! Accepting connections: budgets, connection limits, and running out of
+//! descriptors without spinning or leaving clients in the backlog.
+
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use crate::core::{Core, TimerTask};
+use crate::dispatch::log_panic;
+use crate::id::Source;
+use crate::stream::Stream;
+use crate::tcp::{is_resource_exhaustion, is_transient_accept_error, Phase};
+use crate::ListenerId;
+
+/// How long accepting pauses after descriptors ran out.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+impl Core {
+    /// Accepts until the backlog is empty or the budget is spent.
+    pub(crate) fn accept_ready(&mut self, lid: ListenerId) {
+        for _ in 0..self.config.accept_budget.max(1) {
+            let Some(l) = self.listener_mut(lid) else { return };
+            if l.retry.is_some() {
+                return; // paused: the retry timer resumes accepting
+            }
+            match l.socket.accept() {
+                Ok((stream, peer)) => {
+                    if l.starved {
+                        l.starved = false;
+                        log::warn!("{lid}: accepting again");
+                    }
+                    self.accepted(lid, stream, peer)
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_transient_accept_error(&e) => {
+                    log::debug!("{lid}: accept: {e} (going on)");
+                }
+                Err(e) if is_resource_exhaustion(&e) => return self.out_of_descriptors(lid, &e),
+                Err(e) => {
+                    log::warn!("{lid}: accept failed: {e}; retrying in {ACCEPT_RETRY:?}");
+                    return self.pause_accepting(lid);
+                }
+            }
+            self.settle();
+        }
+        if let Some(l) = self.listener_mut(lid) {
+            if !l.in_ready {
+                l.in_ready = true;
+                self.ready.push_back(Source::Listener(lid));
+            }
+        }
+    }
+
+    /// Descriptors ran out: use the spare one to accept and close what is
+    /// queued, so those clients see a prompt close instead of hanging in the
+    /// backlog, then pause accepting; a timer retries, since no new edge
+    /// comes for a backlog left queued.
+    fn out_of_descriptors(&mut self, lid: ListenerId, err: &io::Error) {
+        let Some(l) = self.listener_mut(lid) else { return };
+        if !l.starved {
+            l.starved = true;
+            log::warn!("{lid}: accept failed: {err}; closing queued clients, retrying every {ACCEPT_RETRY:?}");
+        }
+        let mut shed = 0;
+        if self.spare_fd.take().is_some() {
+            if let Some(l) = self.listener(lid) {
+                while let Ok((stream, _)) = l.socket.accept() {
+                    drop(stream);
+                    shed += 1;
+                    if shed >= 1024 {
+                        break;
+                    }
+                }
+            }
+            self.spare_fd = std::fs::File::open("/dev/null").ok();
+        }
+        if shed > 0 {
+            log::debug!("{lid}: closed {shed} queued client(s) for want of descriptors");
+        }
+        self.pause_accepting(lid);
+    }
+
+    fn pause_accepting(&mut self, lid: ListenerId) {
+        let t = self.add_timer(ACCEPT_RETRY, TimerTask::AcceptRetry(lid));
+        if let Some(l) = self.listener_mut(lid) {
+            l.retry = Some(t);
+        }
+    }
+
+    /// The retry timer fired: accept again.
+    pub(crate) fn resume_accepting(&mut self, lid: ListenerId) {
+        if let Some(l) = self.listener_mut(lid) {
+            l.retry = None;
+            self.accept_ready(lid);
+        }
+    }
+
+    /// One accepted client: refuse it at a limit, or build its protocol.
+    fn accepted(&mut self, lid: ListenerId, stream: mio::net::TcpStream, peer: SocketAddr) {
+        let Some(l) = self.listener_mut(lid) else { return };
+        let over_total = l.opts.max_connections.is_some_and(|max| l.active >= max);
+        let over_peer = l.opts.max_per_peer.is_some_and(|max| l.per_peer.get(&peer.ip()).copied().unwrap_or(0) >= max);
+        let opts = l.opts.tcp.clone();
+        let local = stream.local_addr().unwrap_or(l.local);
+        if let Err(e) = stream.set_nodelay(opts.nodelay) {
+            log::debug!("{lid}: set_nodelay failed: {e}");
+        }
+        if over_total || over_peer {
+            l.refused += 1;
+            log::debug!("{lid}: refusing {peer}: connection limit reached ({} refused so far)", l.refused);
+            let farewell = catch_unwind(AssertUnwindSafe(|| l.factory.busy_farewell(peer))).unwrap_or_default();
+            // The farewell goes through the normal flush-and-close path.
+            match self.insert_conn(Stream::Tcp(stream), None, Phase::Closing, local, peer, &opts, None) {
+                Ok(id) => {
+                    self.write_refusal(id, &farewell);
+                }
+                Err(e) => log::warn!("{lid}: could not register refused client: {e}"),
+            }
+            return;
+        }
+        let protocol = match catch_unwind(AssertUnwindSafe(|| l.factory.build_protocol(peer))) {
+            Ok(p) => p,
+            Err(payload) => {
+                log_panic(&format!("{lid}: build_protocol"), payload.as_ref());
+                return; // dropping the stream closes it
+            }
+        };
+        let id = match self.insert_conn(Stream::Tcp(stream), Some(protocol), Phase::Open, local, peer, &opts, Some(lid))
+        {
+            Ok(id) => id,
+            Err(e) => {
+                log::warn!("{lid}: could not register connection from {peer}: {e}");
+                return;
+            }
+        };
+        if let Some(l) = self.listener_mut(lid) {
+            l.active += 1;
+            if l.opts.max_per_peer.is_some() {
+                *l.per_peer.entry(peer.ip()).or_insert(0) += 1;
+            }
+        }
+        log::debug!("{id}: accepted from {peer} on {local}");
+        self.call_conn(id, |p, cx| p.connection_made(cx));
+        self.mark_dirty(id);
+    }
+
+    fn write_refusal(&mut self, id: crate::ConnId, farewell: &[u8]) {
+        if let Some(c) = crate::core::conn_slot(&mut self.conns, id) {
+            c.out.push(farewell, &mut self.pool);
+        }
+        self.mark_dirty(id);
+    }
+}

@@ -1,0 +1,475 @@
+//! The reactor's state, and the operations on it that run no user code.
+//!
+//! Everything a callback may touch through its [`Context`](crate::Context)
+//! lives in [`Core`]; the poll, its event list and the read buffer live
+//! beside it in the `Reactor`, so that a callback holding `&mut Core` can
+//! reach every connection while the reactor lends it a slice of the read
+//! buffer.
+
+use std::any::Any;
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::{Interest, Registry};
+use slab::Slab;
+
+use crate::buffer::{BufferPool, OutBuf};
+use crate::handle::{Shared, Workers};
+use crate::id::{Source, MAX_INDEX};
+use crate::stream::Stream;
+use crate::tcp::{flag, Conn, Limits, Listener, Phase};
+use crate::udp::Endpoint;
+use crate::{
+    ConnId, Context, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, ReactorConfig, Reason, TcpOptions,
+    TimerId, UdpId,
+};
+
+/// What a timer does when it fires.
+pub(crate) enum TimerTask {
+    /// A one-shot reactor-level closure.
+    Once(Box<dyn FnOnce(&mut Context<'_>)>),
+    /// A repeating reactor-level closure.
+    Every(Box<dyn FnMut(&mut Context<'_>)>, Duration),
+    /// A connection timer: `Protocol::timer_fired`.
+    Conn(ConnId, Option<Duration>),
+    /// A datagram endpoint timer: `DatagramProtocol::timer_fired`.
+    Udp(UdpId, Option<Duration>),
+    /// A client connect took too long.
+    ConnectTimeout(ConnId),
+    /// A closed connection stopped lingering.
+    Linger(ConnId),
+    /// Try accepting again after running out of descriptors.
+    AcceptRetry(ListenerId),
+    /// The graceful stop's grace period is over.
+    Grace,
+}
+
+/// The result of work run off the reactor thread, and what to do with it.
+pub(crate) type Completion = Box<dyn FnOnce(&mut Context<'_>, Box<dyn Any + Send>)>;
+
+/// Where a graceful stop is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunState {
+    Running,
+    /// Stop asked; listeners still open until the loop starts the drain.
+    StopRequested,
+    /// Draining connections until they are gone or the grace timer fires.
+    Draining,
+    /// Abort whatever is left and return from `run`.
+    Halt,
+}
+
+/// Everything the reactor owns except the poll and the read buffer.
+pub(crate) struct Core {
+    pub(crate) registry: Registry,
+    pub(crate) config: ReactorConfig,
+    pub(crate) conns: Slab<Conn>,
+    pub(crate) listeners: Slab<Listener>,
+    pub(crate) udps: Slab<Endpoint>,
+    pub(crate) timers: crate::timer::TimerQueue<TimerTask>,
+    pub(crate) pool: BufferPool,
+    /// Connections with output to flush or a state change to apply.
+    pub(crate) dirty: Vec<ConnId>,
+    /// Endpoints with errors to deliver.
+    pub(crate) dirty_udp: Vec<UdpId>,
+    /// Sources cut off by a budget: still readable, no new edge will come.
+    pub(crate) ready: VecDeque<Source>,
+    /// Client protocols whose connect failed before a slot was made.
+    pub(crate) failed: Vec<(ConnId, Box<dyn Protocol>, Reason)>,
+    /// The next generation handed out to a new slot.
+    pub(crate) next_generation: u32,
+    pub(crate) state: RunState,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) workers: Option<Workers>,
+    pub(crate) completions: Slab<Completion>,
+    /// A descriptor kept in reserve for when accept runs out of them.
+    pub(crate) spare_fd: Option<File>,
+}
+
+impl Core {
+    pub(crate) fn new(registry: Registry, config: ReactorConfig, shared: Arc<Shared>) -> Core {
+        Core {
+            registry,
+            config,
+            conns: Slab::new(),
+            listeners: Slab::new(),
+            udps: Slab::new(),
+            timers: crate::timer::TimerQueue::new(),
+            pool: BufferPool::new(),
+            dirty: Vec::new(),
+            dirty_udp: Vec::new(),
+            ready: VecDeque::new(),
+            failed: Vec::new(),
+            next_generation: 1,
+            state: RunState::Running,
+            shared,
+            workers: None,
+            completions: Slab::new(),
+            spare_fd: File::open("/dev/null").ok(),
+        }
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        self.config.clock.now()
+    }
+
+    fn generation(&mut self) -> u32 {
+        let g = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        g
+    }
+
+    // ----- lookups -------------------------------------------------------
+
+    pub(crate) fn conn(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.get(id.index as usize).filter(|c| c.generation == id.generation)
+    }
+
+    pub(crate) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns.get_mut(id.index as usize).filter(|c| c.generation == id.generation)
+    }
+
+    pub(crate) fn listener_mut(&mut self, id: ListenerId) -> Option<&mut Listener> {
+        self.listeners.get_mut(id.index as usize).filter(|l| l.generation == id.generation)
+    }
+
+    pub(crate) fn listener(&self, id: ListenerId) -> Option<&Listener> {
+        self.listeners.get(id.index as usize).filter(|l| l.generation == id.generation)
+    }
+
+    pub(crate) fn udp(&self, id: UdpId) -> Option<&Endpoint> {
+        self.udps.get(id.index as usize).filter(|u| u.generation == id.generation)
+    }
+
+    pub(crate) fn udp_mut(&mut self, id: UdpId) -> Option<&mut Endpoint> {
+        self.udps.get_mut(id.index as usize).filter(|u| u.generation == id.generation)
+    }
+
+    // ----- marking work for the settle phase -------------------------------
+
+    pub(crate) fn mark_dirty(&mut self, id: ConnId) {
+        if let Some(c) = self.conn_mut(id) {
+            if !c.has(flag::IN_DIRTY) {
+                c.set(flag::IN_DIRTY);
+                self.dirty.push(id);
+            }
+        }
+    }
+
+    pub(crate) fn mark_ready(&mut self, id: ConnId) {
+        if let Some(c) = self.conn_mut(id) {
+            if !c.has(flag::IN_READY) {
+                c.set(flag::IN_READY);
+                self.ready.push_back(Source::Conn(id));
+            }
+        }
+    }
+
+    // ----- connection operations (no user code) ---------------------------
+
+    /// Queues bytes on a connection. Returns false if it cannot be written.
+    pub(crate) fn write(&mut self, id: ConnId, data: &[u8]) -> bool {
+        let Some(c) = conn_slot(&mut self.conns, id) else {
+            return false;
+        };
+        if !c.writable() {
+            log::trace!("{id}: write of {} bytes after close dropped", data.len());
+            return false;
+        }
+        if data.is_empty() {
+            return true;
+        }
+        c.out.push(data, &mut self.pool);
+        if c.out.len() > c.limits.output_limit && c.phase == Phase::Open && !c.has(flag::WRITE_BLOCKED) {
+            // Try to make room before judging the peer.
+            let (_, err) = c.out.write_to(&mut c.stream, &mut self.pool);
+            if let Some(e) = err {
+                if e.kind() == std::io::ErrorKind::WouldBlock {
+                    c.set(flag::WRITE_BLOCKED);
+                }
+            }
+        }
+        if c.out.len() > c.limits.output_limit {
+            log::debug!("{id}: output limit of {} bytes exceeded, disconnecting", c.limits.output_limit);
+            c.set_reason(Reason::OutputLimitExceeded);
+            c.out.release(&mut self.pool);
+            c.set(flag::DOOMED);
+        }
+        self.mark_dirty(id);
+        true
+    }
+
+    /// Flush, then close. Returns false for an unknown connection.
+    pub(crate) fn close(&mut self, id: ConnId, reason: Option<Reason>) -> bool {
+        let Some(c) = self.conn_mut(id) else { return false };
+        match c.phase {
+            Phase::Open => {
+                let reason = reason.unwrap_or(if c.has(flag::EOF) { Reason::PeerClosed } else { Reason::Closed });
+                c.set_reason(reason);
+                c.phase = Phase::Closing;
+            }
+            Phase::Connecting => {
+                c.set_reason(reason.unwrap_or(Reason::Aborted));
+                c.set(flag::DOOMED);
+            }
+            Phase::Closing | Phase::Lingering => return true,
+        }
+        self.mark_dirty(id);
+        true
+    }
+
+    /// Drop what is queued and reset the connection.
+    pub(crate) fn abort(&mut self, id: ConnId, reason: Reason) -> bool {
+        let Some(c) = conn_slot(&mut self.conns, id) else {
+            return false;
+        };
+        if c.phase == Phase::Lingering {
+            return true;
+        }
+        c.set_reason(reason);
+        c.out.release(&mut self.pool);
+        c.set(flag::DOOMED);
+        self.mark_dirty(id);
+        true
+    }
+
+    pub(crate) fn pause_reading(&mut self, id: ConnId) {
+        if let Some(c) = self.conn_mut(id) {
+            c.set(flag::READ_PAUSED);
+        }
+    }
+
+    pub(crate) fn resume_reading(&mut self, id: ConnId) {
+        if let Some(c) = self.conn_mut(id) {
+            if c.has(flag::READ_PAUSED) {
+                c.clear(flag::READ_PAUSED);
+                // Data may be waiting in the kernel and no new edge will come.
+                if !c.has(flag::EOF) {
+                    self.mark_ready(id);
+                }
+            }
+        }
+    }
+
+    // ----- timers -----------------------------------------------------------
+
+    pub(crate) fn add_timer(&mut self, delay: Duration, task: TimerTask) -> TimerId {
+        let deadline = self.now() + delay;
+        self.timers.insert(deadline, task)
+    }
+
+    // ----- listeners and connections ----------------------------------------
+
+    pub(crate) fn listen_tcp(
+        &mut self,
+        addr: SocketAddr,
+        factory: Box<dyn Factory>,
+        opts: ListenOptions,
+    ) -> std::io::Result<ListenerId> {
+        let mut socket = crate::tcp::bind_listener(addr, opts.backlog)?;
+        let local = socket.local_addr()?;
+        let generation = self.generation();
+        let entry = self.listeners.vacant_entry();
+        let id = ListenerId { index: checked_index(entry.key())?, generation };
+        self.registry.register(&mut socket, Source::Listener(id).token(), Interest::READABLE)?;
+        entry.insert(Listener {
+            generation,
+            socket,
+            factory,
+            local,
+            opts,
+            active: 0,
+            per_peer: HashMap::new(),
+            refused: 0,
+            retry: None,
+            in_ready: false,
+            starved: false,
+        });
+        log::debug!("{id}: listening on {local} (tcp)");
+        Ok(id)
+    }
+
+    pub(crate) fn close_listener(&mut self, id: ListenerId) -> bool {
+        if self.listener(id).is_none() {
+            return false;
+        }
+        let mut l = self.listeners.remove(id.index as usize);
+        if let Err(e) = self.registry.deregister(&mut l.socket) {
+            log::warn!("{id}: deregister failed: {e}");
+        }
+        if let Some(t) = l.retry.take() {
+            self.timers.cancel(t);
+        }
+        log::debug!("{id}: closed listener on {}", l.local);
+        true
+    }
+
+    /// Inserts a connection in the slab and registers its socket.
+    pub(crate) fn insert_conn(
+        &mut self,
+        mut stream: Stream,
+        protocol: Option<Box<dyn Protocol>>,
+        phase: Phase,
+        local: SocketAddr,
+        peer: SocketAddr,
+        opts: &TcpOptions,
+        listener: Option<ListenerId>,
+    ) -> std::io::Result<ConnId> {
+        let generation = self.generation();
+        let entry = self.conns.vacant_entry();
+        let id = ConnId { index: checked_index(entry.key())?, generation };
+        if let Stream::Tcp(s) = &mut stream {
+            self.registry.register(s, Source::Conn(id).token(), Interest::READABLE | Interest::WRITABLE)?;
+        }
+        let has_protocol = protocol.is_some();
+        entry.insert(Conn {
+            generation,
+            stream,
+            protocol,
+            has_protocol,
+            out: OutBuf::default(),
+            phase,
+            flags: 0,
+            reason: None,
+            local,
+            peer,
+            listener,
+            limits: Limits::from(opts),
+            timer: None,
+            close_linger: opts.close_linger,
+        });
+        Ok(id)
+    }
+
+    pub(crate) fn connect_tcp(&mut self, addr: SocketAddr, protocol: Box<dyn Protocol>, opts: &TcpOptions) -> ConnId {
+        let unspecified: SocketAddr = if addr.is_ipv6() {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        };
+        let result = mio::net::TcpStream::connect(addr).and_then(|s| {
+            if let Err(e) = s.set_nodelay(opts.nodelay) {
+                log::debug!("set_nodelay failed: {e}");
+            }
+            let local = s.local_addr().unwrap_or(unspecified);
+            // The protocol is attached only once the slot exists.
+            self.insert_conn(Stream::Tcp(s), None, Phase::Connecting, local, addr, opts, None)
+        });
+        match result {
+            Ok(id) => {
+                let timer = self.add_timer(opts.connect_timeout, TimerTask::ConnectTimeout(id));
+                if let Some(c) = self.conn_mut(id) {
+                    c.protocol = Some(protocol);
+                    c.has_protocol = true;
+                    c.timer = Some(timer);
+                }
+                log::debug!("{id}: connecting to {addr}");
+                id
+            }
+            Err(e) => {
+                log::debug!("connect to {addr} failed at once: {e}");
+                let id = ConnId { index: u32::MAX, generation: self.generation() };
+                self.failed.push((id, protocol, Reason::from_io(&e)));
+                id
+            }
+        }
+    }
+
+    pub(crate) fn add_udp(
+        &mut self,
+        local: SocketAddr,
+        remote: Option<SocketAddr>,
+        protocol: Box<dyn DatagramProtocol>,
+    ) -> std::io::Result<UdpId> {
+        let mut socket = crate::udp::bind_udp(local)?;
+        if let Some(remote) = remote {
+            socket.connect(remote)?;
+        }
+        let local = socket.local_addr()?;
+        let generation = self.generation();
+        let entry = self.udps.vacant_entry();
+        let id = UdpId { index: checked_index(entry.key())?, generation };
+        self.registry.register(&mut socket, Source::Udp(id).token(), Interest::READABLE | Interest::WRITABLE)?;
+        entry.insert(Endpoint {
+            generation,
+            socket,
+            protocol: Some(protocol),
+            local,
+            connected: remote,
+            queue: VecDeque::new(),
+            dropped: 0,
+            errors: Vec::new(),
+            in_ready: false,
+            in_dirty: true,
+            closing: false,
+            started: false,
+        });
+        // `started` is delivered in the settle phase.
+        self.dirty_udp.push(id);
+        log::debug!("{id}: udp bound to {local}");
+        Ok(id)
+    }
+
+    pub(crate) fn mark_udp_dirty(&mut self, id: UdpId) {
+        if let Some(u) = self.udp_mut(id) {
+            if !u.in_dirty {
+                u.in_dirty = true;
+                self.dirty_udp.push(id);
+            }
+        }
+    }
+
+    /// Sends a datagram from an endpoint.
+    pub(crate) fn send_to(&mut self, id: UdpId, data: &[u8], to: SocketAddr) -> bool {
+        let limit = self.config.udp_queue_limit;
+        let Some(u) = self.udp_mut(id) else { return false };
+        if u.closing {
+            return false;
+        }
+        if u.send(data, to, limit) {
+            self.mark_udp_dirty(id);
+        }
+        true
+    }
+
+    pub(crate) fn close_udp(&mut self, id: UdpId) -> bool {
+        let Some(u) = self.udp_mut(id) else { return false };
+        u.closing = true;
+        self.mark_udp_dirty(id);
+        true
+    }
+
+    pub(crate) fn request_stop(&mut self) {
+        if self.state == RunState::Running {
+            self.state = RunState::StopRequested;
+        }
+    }
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("conns", &self.conns.len())
+            .field("listeners", &self.listeners.len())
+            .field("udps", &self.udps.len())
+            .field("timers", &self.timers.len())
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+/// A live connection by id, borrowing only the slab (so that the pool and
+/// the rest of the core stay usable).
+pub(crate) fn conn_slot(conns: &mut Slab<Conn>, id: ConnId) -> Option<&mut Conn> {
+    conns.get_mut(id.index as usize).filter(|c| c.generation == id.generation)
+}
+
+fn checked_index(index: usize) -> std::io::Result<u32> {
+    if index > MAX_INDEX {
+        return Err(std::io::Error::other("too many sockets in one reactor"));
+    }
+    Ok(index as u32)
+}

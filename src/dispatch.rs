@@ -1,0 +1,439 @@
+//! The parts of the loop that run user code: calling protocols, and the
+//! settle phase that applies what they asked for.
+//!
+//! The rule everywhere: never call user code while a borrow of loop state
+//! is held. A protocol is taken out of its slot, called with a
+//! [`Context`] over the whole [`Core`], and put back; whatever it asked for
+//! (writes, closes, timers) is applied by [`Core::settle`].
+
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::context::Current;
+use crate::core::{conn_slot, Core, RunState, TimerTask};
+use crate::id::Source;
+use crate::stream::Stream;
+use crate::tcp::{flag, Phase};
+use crate::{ConnId, Context, DatagramProtocol, Protocol, Reason, UdpId};
+
+/// Logs a caught panic payload.
+pub(crate) fn log_panic(what: &str, payload: &(dyn std::any::Any + Send)) {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-string panic payload)");
+    log::error!("{what} panicked: {msg}");
+}
+
+impl Core {
+    /// Calls `f` on a connection's protocol with a context for it. Returns
+    /// false if there was no protocol to call. A panic dooms the connection.
+    pub(crate) fn call_conn(&mut self, id: ConnId, f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>)) -> bool {
+        let Some(mut protocol) = self.conn_mut(id).and_then(|c| c.protocol.take()) else {
+            return false;
+        };
+        let result = {
+            let mut cx = Context { core: self, current: Current::Conn(id) };
+            catch_unwind(AssertUnwindSafe(|| f(protocol.as_mut(), &mut cx)))
+        };
+        let panicked = result.is_err();
+        if let Err(payload) = result {
+            log_panic(&format!("{id}: protocol callback"), payload.as_ref());
+        }
+        if let Some(c) = conn_slot(&mut self.conns, id) {
+            c.protocol = Some(protocol);
+            if panicked && c.phase != Phase::Lingering {
+                c.reason = Some(Reason::ProtocolPanicked);
+                c.out.release(&mut self.pool);
+                c.set(flag::DOOMED);
+                self.mark_dirty(id);
+            }
+        }
+        true
+    }
+
+    /// Calls `f` on an endpoint's protocol. A panic is logged; the endpoint
+    /// goes on.
+    pub(crate) fn call_udp(&mut self, id: UdpId, f: impl FnOnce(&mut dyn DatagramProtocol, &mut Context<'_>)) {
+        let Some(mut protocol) = self.udp_mut(id).and_then(|u| u.protocol.take()) else {
+            return;
+        };
+        let result = {
+            let mut cx = Context { core: self, current: Current::Udp(id) };
+            catch_unwind(AssertUnwindSafe(|| f(protocol.as_mut(), &mut cx)))
+        };
+        if let Err(payload) = result {
+            log_panic(&format!("{id}: datagram protocol callback"), payload.as_ref());
+        }
+        if let Some(u) = self.udp_mut(id) {
+            u.protocol = Some(protocol);
+        }
+    }
+
+    /// Calls a reactor-level closure.
+    pub(crate) fn call_reactor(&mut self, what: &str, f: impl FnOnce(&mut Context<'_>)) {
+        let result = {
+            let mut cx = Context { core: self, current: Current::Reactor };
+            catch_unwind(AssertUnwindSafe(|| f(&mut cx)))
+        };
+        if let Err(payload) = result {
+            log_panic(what, payload.as_ref());
+        }
+    }
+
+    /// Hands received bytes to a connection's protocol, the same way for a
+    /// socket read and for the in-memory harness.
+    pub(crate) fn deliver(&mut self, id: ConnId, data: &[u8]) {
+        match self.conn(id) {
+            Some(c) if c.phase == Phase::Open && !c.has(flag::DOOMED) => {}
+            _ => return, // closing, lingering or gone: input is discarded
+        }
+        self.call_conn(id, |p, cx| p.data_received(cx, data));
+    }
+
+    /// The peer ended its side of the stream.
+    pub(crate) fn deliver_eof(&mut self, id: ConnId) {
+        let Some(c) = self.conn_mut(id) else { return };
+        if c.has(flag::EOF) {
+            return;
+        }
+        c.set(flag::EOF);
+        match c.phase {
+            Phase::Open if !c.has(flag::DOOMED) => {
+                self.call_conn(id, |p, cx| p.eof_received(cx));
+            }
+            Phase::Lingering => self.free_conn(id),
+            _ => {}
+        }
+        self.mark_dirty(id);
+    }
+
+    /// Reads a connection until drained, its budget is spent, or it pauses.
+    pub(crate) fn read_conn(&mut self, id: ConnId, scratch: &mut [u8]) {
+        let mut reads = 0;
+        let mut bytes = 0;
+        let (read_budget, byte_budget) = (self.config.read_budget, self.config.read_byte_budget);
+        loop {
+            let Some(c) = self.conn_mut(id) else { return };
+            let discarding = c.phase == Phase::Lingering || c.phase == Phase::Closing;
+            if c.has(flag::EOF) || c.has(flag::DOOMED) || c.phase == Phase::Connecting {
+                return;
+            }
+            if c.has(flag::READ_PAUSED) && !discarding {
+                return;
+            }
+            if reads >= read_budget || bytes >= byte_budget {
+                self.mark_ready(id);
+                return;
+            }
+            match c.stream.read(scratch) {
+                Ok(0) => {
+                    log::trace!("{id}: eof");
+                    self.deliver_eof(id);
+                    return;
+                }
+                Ok(n) => {
+                    reads += 1;
+                    bytes += n;
+                    log::trace!("{id}: read {n} bytes");
+                    if !discarding {
+                        self.deliver(id, &scratch[..n]);
+                    }
+                    if n < scratch.len() {
+                        // A short read drained the socket (epoll edge
+                        // semantics): the next edge will tell of more.
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("{id}: read error: {e}");
+                    self.fail_conn(id, &e);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// An I/O error ended the connection: drop its output, end it now.
+    fn fail_conn(&mut self, id: ConnId, err: &io::Error) {
+        if let Some(c) = self.conn_mut(id) {
+            c.set_reason(Reason::from_io(err));
+            c.set(flag::DOOMED);
+        }
+        self.mark_dirty(id);
+    }
+
+    /// A readiness event for a connection.
+    pub(crate) fn conn_event(&mut self, id: ConnId, event: &mio::event::Event, scratch: &mut [u8]) {
+        let Some(c) = self.conn_mut(id) else {
+            log::trace!("{id}: stale event dropped");
+            return;
+        };
+        if c.phase == Phase::Connecting {
+            self.finish_connect(id);
+        }
+        if event.is_writable() || event.is_write_closed() || event.is_error() {
+            if let Some(c) = self.conn_mut(id) {
+                c.clear(flag::WRITE_BLOCKED);
+                if !c.out.is_empty() || c.phase == Phase::Closing {
+                    self.mark_dirty(id);
+                }
+            }
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.read_conn(id, scratch);
+        }
+        self.settle();
+    }
+
+    /// A connecting socket reported something: connected, or failed.
+    fn finish_connect(&mut self, id: ConnId) {
+        let Some(c) = self.conn_mut(id) else { return };
+        let Stream::Tcp(s) = &c.stream else { return };
+        let outcome = match s.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => match s.peer_addr() {
+                Ok(peer) => Ok((peer, s.local_addr())),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return, // still in progress
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => return,
+                Err(e) => Err(e),
+            },
+        };
+        match outcome {
+            Ok((peer, local)) => {
+                c.peer = peer;
+                if let Ok(local) = local {
+                    c.local = local;
+                }
+                c.phase = Phase::Open;
+                if let Some(t) = c.timer.take() {
+                    self.timers.cancel(t);
+                }
+                log::debug!("{id}: connected to {peer}");
+                self.call_conn(id, |p, cx| p.connection_made(cx));
+                self.mark_dirty(id);
+            }
+            Err(e) => {
+                log::debug!("{id}: connect failed: {e}");
+                c.set_reason(Reason::from_io(&e));
+                c.set(flag::DOOMED);
+                self.mark_dirty(id);
+            }
+        }
+    }
+
+    /// Applies everything callbacks asked for, until nothing is left:
+    /// flush dirty connections, deliver water-mark changes, end connections.
+    pub(crate) fn settle(&mut self) {
+        loop {
+            if let Some(id) = self.dirty.pop() {
+                self.settle_conn(id);
+            } else if let Some(id) = self.dirty_udp.pop() {
+                self.settle_udp(id);
+            } else if let Some((id, mut protocol, reason)) = self.failed.pop() {
+                let result = {
+                    let mut cx = Context { core: self, current: Current::Conn(id) };
+                    catch_unwind(AssertUnwindSafe(|| protocol.connection_failed(&mut cx, reason)))
+                };
+                if let Err(payload) = result {
+                    log_panic("connection_failed", payload.as_ref());
+                }
+            } else {
+                return;
+            }
+        }
+    }
+
+    fn settle_conn(&mut self, id: ConnId) {
+        let Some(c) = conn_slot(&mut self.conns, id) else { return };
+        c.clear(flag::IN_DIRTY);
+        if c.has(flag::DOOMED) {
+            return self.end_conn(id);
+        }
+        if c.phase == Phase::Connecting || c.phase == Phase::Lingering {
+            return;
+        }
+        // Flush.
+        if !c.out.is_empty() && !c.has(flag::WRITE_BLOCKED) {
+            let (n, err) = c.out.write_to(&mut c.stream, &mut self.pool);
+            log::trace!("{id}: wrote {n} bytes");
+            match err {
+                None => {}
+                Some(e) if e.kind() == io::ErrorKind::WouldBlock => c.set(flag::WRITE_BLOCKED),
+                Some(e) => {
+                    log::debug!("{id}: write error: {e}");
+                    c.set_reason(Reason::from_io(&e));
+                    c.out.release(&mut self.pool);
+                    return self.end_conn(id);
+                }
+            }
+        }
+        let queued = c.out.len();
+        if queued > c.limits.output_limit {
+            log::debug!("{id}: output limit of {} bytes exceeded, disconnecting", c.limits.output_limit);
+            c.set_reason(Reason::OutputLimitExceeded);
+            c.out.release(&mut self.pool);
+            return self.end_conn(id);
+        }
+        if c.phase == Phase::Closing && queued == 0 {
+            return self.end_conn(id);
+        }
+        if c.phase == Phase::Open {
+            if !c.has(flag::WRITING_PAUSED) && queued > c.limits.high_water {
+                c.set(flag::WRITING_PAUSED);
+                self.call_conn(id, |p, cx| p.pause_writing(cx));
+            } else if c.has(flag::WRITING_PAUSED) && queued <= c.limits.low_water {
+                c.clear(flag::WRITING_PAUSED);
+                self.call_conn(id, |p, cx| p.resume_writing(cx));
+            }
+        }
+    }
+
+    /// Ends a connection: a clean close (queue empty, phase `Closing`) shuts
+    /// down the write side and lingers; anything else resets. Calls
+    /// `connection_lost` (or `connection_failed`) exactly once.
+    pub(crate) fn end_conn(&mut self, id: ConnId) {
+        let Some(c) = conn_slot(&mut self.conns, id) else { return };
+        let was_connecting = c.phase == Phase::Connecting;
+        let clean = !c.has(flag::DOOMED) && c.phase == Phase::Closing;
+        let reason = c.reason.clone().unwrap_or(Reason::Closed);
+        if clean {
+            if let Err(e) = c.stream.shutdown_write() {
+                log::trace!("{id}: shutdown failed: {e}");
+            }
+        } else if matches!(
+            reason,
+            Reason::Aborted | Reason::OutputLimitExceeded | Reason::ProtocolPanicked | Reason::Shutdown
+        ) {
+            c.stream.set_reset_on_close();
+        }
+        c.out.release(&mut self.pool);
+        c.phase = Phase::Lingering;
+        c.clear(flag::DOOMED);
+        if let Some(t) = c.timer.take() {
+            self.timers.cancel(t);
+        }
+        self.release_listener_slot(id);
+        log::debug!("{id}: connection ended: {reason}");
+        if was_connecting {
+            self.call_conn(id, |p, cx| p.connection_failed(cx, reason));
+        } else {
+            self.call_conn(id, |p, cx| p.connection_lost(cx, reason));
+        }
+        let Some(c) = self.conn_mut(id) else { return };
+        c.protocol = None;
+        c.has_protocol = false;
+        let linger = c.close_linger;
+        if clean && !c.has(flag::EOF) && !linger.is_zero() && self.state != RunState::Halt {
+            // Read and discard until the peer closes, so that its late
+            // input does not make the kernel reset the connection and
+            // destroy our last bytes in flight.
+            let t = self.add_timer(linger, TimerTask::Linger(id));
+            if let Some(c) = self.conn_mut(id) {
+                c.timer = Some(t);
+            }
+            self.mark_ready(id);
+        } else {
+            self.free_conn(id);
+        }
+    }
+
+    fn release_listener_slot(&mut self, id: ConnId) {
+        let Some(c) = self.conn_mut(id) else { return };
+        let Some(lid) = c.listener.take() else { return };
+        let peer_ip = c.peer.ip();
+        if let Some(l) = self.listener_mut(lid) {
+            l.active = l.active.saturating_sub(1);
+            if let Some(n) = l.per_peer.get_mut(&peer_ip) {
+                *n -= 1;
+                if *n == 0 {
+                    l.per_peer.remove(&peer_ip);
+                }
+            }
+        }
+    }
+
+    /// Deregisters and drops a connection's socket and frees its slot.
+    pub(crate) fn free_conn(&mut self, id: ConnId) {
+        if self.conn(id).is_none() {
+            return;
+        }
+        self.release_listener_slot(id);
+        let mut c = self.conns.remove(id.index as usize);
+        if let Some(t) = c.timer.take() {
+            self.timers.cancel(t);
+        }
+        if let Stream::Tcp(s) = &mut c.stream {
+            if let Err(e) = self.registry.deregister(s) {
+                log::trace!("{id}: deregister failed: {e}");
+            }
+        }
+        c.out.release(&mut self.pool);
+        log::trace!("{id}: freed");
+    }
+
+    fn settle_udp(&mut self, id: UdpId) {
+        let Some(u) = self.udp_mut(id) else { return };
+        u.in_dirty = false;
+        if !u.started {
+            u.started = true;
+            self.call_udp(id, |p, cx| p.started(cx));
+        }
+        while let Some(e) = self.udp_mut(id).and_then(|u| u.errors.pop()) {
+            self.call_udp(id, |p, cx| p.error_received(cx, &e));
+        }
+        if self.udp(id).is_some_and(|u| u.closing) {
+            self.call_udp(id, |p, cx| p.stopped(cx));
+            let mut u = self.udps.remove(id.index as usize);
+            if let Err(e) = self.registry.deregister(&mut u.socket) {
+                log::trace!("{id}: deregister failed: {e}");
+            }
+            log::debug!("{id}: udp endpoint on {} closed", u.local);
+        }
+    }
+
+    /// Receives datagrams until drained or the budget is spent.
+    pub(crate) fn read_udp(&mut self, id: UdpId, scratch: &mut [u8]) {
+        for _ in 0..self.config.read_budget.max(1) * 4 {
+            let Some(u) = self.udp_mut(id) else { return };
+            if u.closing {
+                return;
+            }
+            let r = match u.connected {
+                Some(peer) => u.socket.recv(scratch).map(|n| (n, peer)),
+                None => u.socket.recv_from(scratch),
+            };
+            match r {
+                Ok((n, from)) => {
+                    log::trace!("{id}: datagram of {n} bytes from {from}");
+                    self.call_udp(id, |p, cx| p.datagram_received(cx, &scratch[..n], from));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => self.call_udp(id, |p, cx| p.error_received(cx, &e)),
+            }
+            self.settle();
+        }
+        if let Some(u) = self.udp_mut(id) {
+            if !u.in_ready {
+                u.in_ready = true;
+                self.ready.push_back(Source::Udp(id));
+            }
+        }
+    }
+
+    /// A readiness event for a datagram endpoint.
+    pub(crate) fn udp_event(&mut self, id: UdpId, event: &mio::event::Event, scratch: &mut [u8]) {
+        let Some(u) = self.udp_mut(id) else { return };
+        if event.is_writable() && !u.queue.is_empty() && u.flush_queue() {
+            self.mark_udp_dirty(id);
+        }
+        if event.is_readable() || event.is_error() {
+            self.read_udp(id, scratch);
+        }
+        self.settle();
+    }
+}

@@ -1,0 +1,93 @@
+//! # reel
+//!
+//! A single-threaded, Twisted-style reactor for callback-style TCP and UDP
+//! services, on [`mio`].
+//!
+//! - A [`Reactor`] owns one `mio::Poll` and serves TCP listeners, TCP
+//!   connections (server and client side) and UDP endpoints from one thread.
+//! - Each connection has a [`Protocol`] trait object built by a [`Factory`];
+//!   each UDP endpoint a [`DatagramProtocol`].
+//! - Callbacks reach the reactor through a [`Context`]: write to this or any
+//!   other connection, close, abort, pause reading, set timers, start
+//!   listeners and connections, stop.
+//! - Output is buffered per connection, flushed once per dispatch, with
+//!   water marks and a hard limit; timers, cross-thread calls
+//!   ([`ReactorHandle`]), and a graceful stop on signals are built in.
+//!
+//! ```
+//! use reel::{Context, Protocol, Reactor};
+//! use std::io::{BufRead, BufReader, Write};
+//!
+//! /// Answers every line with "Hello, <line>!".
+//! struct Hello { buf: Vec<u8> }
+//!
+//! impl Protocol for Hello {
+//!     fn connection_made(&mut self, cx: &mut Context<'_>) {
+//!         cx.write(b"Welcome!\n");
+//!     }
+//!     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+//!         self.buf.extend_from_slice(data);
+//!         while let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
+//!             let line: Vec<u8> = self.buf.drain(..=end).collect();
+//!             cx.write(b"Hello, ");
+//!             cx.write(&line[..line.len() - 1]);
+//!             cx.write(b"!\n");
+//!         }
+//!     }
+//! }
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let mut reactor = Reactor::new()?;
+//! let id = reactor.listen_tcp("127.0.0.1:0".parse().unwrap(), |_| {
+//!     Box::new(Hello { buf: Vec::new() }) as Box<dyn Protocol>
+//! })?;
+//! let addr = reactor.listener_addr(id).unwrap();
+//! let handle = reactor.handle();
+//! let client = std::thread::spawn(move || -> std::io::Result<String> {
+//!     let mut stream = std::net::TcpStream::connect(addr)?;
+//!     stream.write_all(b"reel\n")?;
+//!     let mut reader = BufReader::new(stream);
+//!     let (mut welcome, mut reply) = (String::new(), String::new());
+//!     reader.read_line(&mut welcome)?;
+//!     reader.read_line(&mut reply)?;
+//!     handle.stop();
+//!     Ok(welcome + &reply)
+//! });
+//! reactor.run()?;
+//! assert_eq!(client.join().unwrap()?, "Welcome!\nHello, reel!\n");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The guide (`docs/guide.md`) and the architecture notes
+//! (`docs/architecture.md`) tell the rest.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
+
+mod accept;
+mod buffer;
+mod clock;
+mod context;
+mod core;
+mod dispatch;
+mod handle;
+mod id;
+mod options;
+mod protocol;
+mod reactor;
+mod reason;
+mod signals;
+mod stream;
+mod tcp;
+mod timer;
+mod udp;
+
+pub use crate::clock::Clock;
+pub use crate::context::Context;
+pub use crate::handle::ReactorHandle;
+pub use crate::id::{ConnId, ListenerId, TimerId, UdpId};
+pub use crate::options::{ListenOptions, ReactorConfig, TcpOptions};
+pub use crate::protocol::{DatagramProtocol, Factory, Protocol};
+pub use crate::reactor::Reactor;
+pub use crate::reason::Reason;

@@ -1,0 +1,125 @@
+//! Settings, each with a documented default.
+
+use std::time::Duration;
+
+use crate::Clock;
+
+/// Settings of one TCP connection. Every field has a documented default.
+///
+/// ```
+/// let mut opts = reel::TcpOptions::default();
+/// opts.high_water = 256 * 1024;
+/// opts.low_water = 128 * 1024;
+/// assert_eq!(opts.output_limit, 4 * 1024 * 1024);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TcpOptions {
+    /// `TCP_NODELAY`. Default `true`: reel already coalesces the writes of
+    /// one callback into one system call, so Nagle's algorithm would only
+    /// add latency to request/response protocols.
+    pub nodelay: bool,
+    /// Queued output above which [`Protocol::pause_writing`] is called.
+    /// Default 64 KiB.
+    ///
+    /// [`Protocol::pause_writing`]: crate::Protocol::pause_writing
+    pub high_water: usize,
+    /// Queued output at or below which [`Protocol::resume_writing`] is
+    /// called after a pause. Default 32 KiB.
+    ///
+    /// [`Protocol::resume_writing`]: crate::Protocol::resume_writing
+    pub low_water: usize,
+    /// Queued output above which the connection is aborted with
+    /// [`Reason::OutputLimitExceeded`](crate::Reason::OutputLimitExceeded):
+    /// the peer does not read. Default 4 MiB.
+    pub output_limit: usize,
+    /// How long a client connect may take before it fails with
+    /// [`Reason::TimedOut`](crate::Reason::TimedOut). Default 30 s.
+    pub connect_timeout: Duration,
+    /// After a clean close, how long to keep reading (and discarding) until
+    /// the peer closes too, so that a peer still sending does not turn the
+    /// close into a reset that destroys the last response. Default 2 s.
+    pub close_linger: Duration,
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        TcpOptions {
+            nodelay: true,
+            high_water: 64 * 1024,
+            low_water: 32 * 1024,
+            output_limit: 4 * 1024 * 1024,
+            connect_timeout: Duration::from_secs(30),
+            close_linger: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Settings of one TCP listener.
+///
+/// ```
+/// let mut opts = reel::ListenOptions::default();
+/// opts.max_connections = Some(1000);
+/// opts.tcp.nodelay = false;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListenOptions {
+    /// The `listen(2)` backlog. Default 1024.
+    pub backlog: i32,
+    /// At most this many connections at once from this listener; a client
+    /// over the limit receives the factory's
+    /// [`busy_farewell`](crate::Factory::busy_farewell) and is closed at once.
+    /// Default: no limit.
+    pub max_connections: Option<usize>,
+    /// At most this many connections at once from one peer IP address.
+    /// Default: no limit.
+    pub max_per_peer: Option<usize>,
+    /// Settings of every accepted connection.
+    pub tcp: TcpOptions,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions { backlog: 1024, max_connections: None, max_per_peer: None, tcp: TcpOptions::default() }
+    }
+}
+
+/// Settings of a [`Reactor`](crate::Reactor).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReactorConfig {
+    /// Size of the one reactor-wide read buffer. Default 64 KiB (enough for
+    /// any UDP datagram).
+    pub read_buffer_size: usize,
+    /// Reads per connection per turn before others get their turn.
+    /// Default 16.
+    pub read_budget: usize,
+    /// Bytes per connection per turn before others get their turn.
+    /// Default 256 KiB.
+    pub read_byte_budget: usize,
+    /// Accepts per listener per turn. Default 64.
+    pub accept_budget: usize,
+    /// How long a graceful stop waits for connections to flush and close.
+    /// Default 5 s.
+    pub grace_period: Duration,
+    /// Datagrams queued per UDP endpoint while its socket buffer is full;
+    /// beyond it they are dropped and counted. Default 1024.
+    pub udp_queue_limit: usize,
+    /// The clock timers run on. Default: the monotonic system clock.
+    pub clock: Clock,
+}
+
+impl Default for ReactorConfig {
+    fn default() -> Self {
+        ReactorConfig {
+            read_buffer_size: 64 * 1024,
+            read_budget: 16,
+            read_byte_budget: 256 * 1024,
+            accept_budget: 64,
+            grace_period: Duration::from_secs(5),
+            udp_queue_limit: 1024,
+            clock: Clock::system(),
+        }
+    }
+}

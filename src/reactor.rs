@@ -1,0 +1,543 @@
+//! The [`Reactor`]: one `mio::Poll`, one thread, one loop.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll};
+
+use crate::context::Current;
+use crate::core::{Core, RunState, TimerTask};
+use crate::handle::{Call, Shared};
+use crate::id::Source;
+use crate::signals::SignalSource;
+use crate::tcp::Phase;
+use crate::timer::next_repeat;
+use crate::{
+    Clock, ConnId, Context, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, ReactorConfig,
+    ReactorHandle, Reason, TcpOptions, TimerId, UdpId,
+};
+
+/// The event loop: owns one `mio::Poll` and everything registered with it.
+///
+/// One turn of the loop ([`turn`](Reactor::turn)) is: fire due timers, run
+/// calls sent from other threads, poll with the nearest deadline as the
+/// timeout (zero when a connection was cut off by its read budget), dispatch
+/// each event to its protocol, serve the ready list, and after each
+/// dispatch flush the output it produced. See `docs/architecture.md`.
+///
+/// ```
+/// use reel::{Context, Protocol, Reactor};
+/// use std::io::{Read, Write};
+///
+/// struct Echo;
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+///         cx.write(data);
+///     }
+/// }
+///
+/// # fn main() -> std::io::Result<()> {
+/// let mut reactor = Reactor::new()?;
+/// let listener = reactor.listen_tcp("127.0.0.1:0".parse().unwrap(), |_peer| {
+///     Box::new(Echo) as Box<dyn Protocol>
+/// })?;
+/// let addr = reactor.listener_addr(listener).unwrap();
+/// let handle = reactor.handle();
+/// let client = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+///     let mut s = std::net::TcpStream::connect(addr)?;
+///     s.write_all(b"hello")?;
+///     let mut buf = [0; 5];
+///     s.read_exact(&mut buf)?;
+///     handle.stop();
+///     Ok(buf.to_vec())
+/// });
+/// reactor.run()?;
+/// assert_eq!(client.join().unwrap()?, b"hello");
+/// # Ok(())
+/// # }
+/// ```
+pub struct Reactor {
+    poll: Poll,
+    events: Events,
+    /// The one read buffer, lent to `data_received` as a slice.
+    scratch: Vec<u8>,
+    core: Core,
+    /// Reused for draining the cross-thread inbox.
+    calls: Vec<Call>,
+    signals: Option<SignalSource>,
+}
+
+impl std::fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reactor").field("core", &self.core).finish_non_exhaustive()
+    }
+}
+
+impl Reactor {
+    /// A reactor with the default [`ReactorConfig`].
+    ///
+    /// # Errors
+    ///
+    /// When the OS poller or its waker cannot be created.
+    pub fn new() -> io::Result<Reactor> {
+        Reactor::with_config(ReactorConfig::default())
+    }
+
+    /// A reactor with the given settings.
+    ///
+    /// # Errors
+    ///
+    /// When the OS poller or its waker cannot be created.
+    pub fn with_config(config: ReactorConfig) -> io::Result<Reactor> {
+        let poll = Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), Source::Waker.token())?;
+        let shared = Arc::new(Shared { waker, inbox: Mutex::new(Vec::new()), stop: Default::default() });
+        let registry = poll.registry().try_clone()?;
+        let scratch = vec![0; config.read_buffer_size.max(1)];
+        Ok(Reactor {
+            poll,
+            events: Events::with_capacity(1024),
+            scratch,
+            core: Core::new(registry, config, shared),
+            calls: Vec::new(),
+            signals: None,
+        })
+    }
+
+    /// A context over the whole reactor, for operations not mirrored as
+    /// `Reactor` methods. It speaks for no connection.
+    pub fn context(&mut self) -> Context<'_> {
+        Context { core: &mut self.core, current: Current::Reactor }
+    }
+
+    /// Listens on `addr` (port 0 picks a free port: see
+    /// [`listener_addr`](Reactor::listener_addr)); each accepted connection
+    /// gets a protocol from `factory`. `SO_REUSEADDR` is set, the backlog is
+    /// 1024, IPv6 addresses listen on IPv6 only.
+    ///
+    /// # Errors
+    ///
+    /// When the address cannot be bound (in use, not permitted).
+    pub fn listen_tcp(&mut self, addr: SocketAddr, factory: impl Factory + 'static) -> io::Result<ListenerId> {
+        self.core.listen_tcp(addr, Box::new(factory), ListenOptions::default())
+    }
+
+    /// [`listen_tcp`](Reactor::listen_tcp) with options (backlog, connection
+    /// limits, per-connection settings).
+    ///
+    /// # Errors
+    ///
+    /// When the address cannot be bound.
+    pub fn listen_tcp_with(
+        &mut self,
+        addr: SocketAddr,
+        factory: impl Factory + 'static,
+        opts: ListenOptions,
+    ) -> io::Result<ListenerId> {
+        self.core.listen_tcp(addr, Box::new(factory), opts)
+    }
+
+    /// The address a listener is bound to.
+    pub fn listener_addr(&self, id: ListenerId) -> Option<SocketAddr> {
+        self.core.listener(id).map(|l| l.local)
+    }
+
+    /// Clients a listener refused at its connection limits so far.
+    pub fn refused_count(&self, id: ListenerId) -> Option<u64> {
+        self.core.listener(id).map(|l| l.refused)
+    }
+
+    /// Connects to `addr` with the default 30 s timeout. The protocol gets
+    /// `connection_made` once connected, or `connection_failed` (refused,
+    /// timed out, unreachable) — never a panic, never an `Err` here.
+    pub fn connect_tcp(&mut self, addr: SocketAddr, protocol: impl Protocol + 'static) -> ConnId {
+        self.core.connect_tcp(addr, Box::new(protocol), &TcpOptions::default())
+    }
+
+    /// [`connect_tcp`](Reactor::connect_tcp) with options.
+    pub fn connect_tcp_with(
+        &mut self,
+        addr: SocketAddr,
+        protocol: impl Protocol + 'static,
+        opts: &TcpOptions,
+    ) -> ConnId {
+        self.core.connect_tcp(addr, Box::new(protocol), opts)
+    }
+
+    /// Binds a datagram endpoint on `addr` (port 0 picks a free port: see
+    /// [`udp_addr`](Reactor::udp_addr)).
+    ///
+    /// # Errors
+    ///
+    /// When the address cannot be bound.
+    pub fn listen_udp(&mut self, addr: SocketAddr, protocol: impl DatagramProtocol + 'static) -> io::Result<UdpId> {
+        self.core.add_udp(addr, None, Box::new(protocol))
+    }
+
+    /// Binds a datagram endpoint on `local`, connected to `remote`: it only
+    /// exchanges datagrams with `remote`, and learns of its refusals.
+    ///
+    /// # Errors
+    ///
+    /// When the address cannot be bound or connected.
+    pub fn connect_udp(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        protocol: impl DatagramProtocol + 'static,
+    ) -> io::Result<UdpId> {
+        self.core.add_udp(local, Some(remote), Box::new(protocol))
+    }
+
+    /// The address a datagram endpoint is bound to.
+    pub fn udp_addr(&self, id: UdpId) -> Option<SocketAddr> {
+        self.core.udp(id).map(|u| u.local)
+    }
+
+    /// Datagrams an endpoint dropped because its send queue was full.
+    pub fn udp_dropped(&self, id: UdpId) -> Option<u64> {
+        self.core.udp(id).map(|u| u.dropped)
+    }
+
+    /// Runs `f` once after `delay`.
+    pub fn call_later(&mut self, delay: Duration, f: impl FnOnce(&mut Context<'_>) + 'static) -> TimerId {
+        self.context().call_later(delay, f)
+    }
+
+    /// Runs `f` every `interval`, skipping missed intervals.
+    pub fn call_every(&mut self, interval: Duration, f: impl FnMut(&mut Context<'_>) + 'static) -> TimerId {
+        self.context().call_every(interval, f)
+    }
+
+    /// Cancels a timer. Returns false if it already fired or was cancelled.
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.context().cancel_timer(id)
+    }
+
+    /// A `Send + Clone` handle for other threads.
+    pub fn handle(&self) -> ReactorHandle {
+        ReactorHandle::new(self.core.shared.clone())
+    }
+
+    /// The clock timers run on.
+    pub fn clock(&self) -> &Clock {
+        &self.core.config.clock
+    }
+
+    /// Open TCP connections (closing and lingering ones included).
+    pub fn connection_count(&self) -> usize {
+        self.core.conns.len()
+    }
+
+    /// Asks the loop to stop gracefully: listeners and datagram endpoints
+    /// close at once, every protocol gets
+    /// [`stop_requested`](Protocol::stop_requested) (by default a
+    /// flush-then-close), and `run` returns once every connection is gone or
+    /// the grace period ([`ReactorConfig::grace_period`]) is over; what is
+    /// left then is aborted with [`Reason::Shutdown`].
+    pub fn stop(&mut self) {
+        self.core.request_stop();
+    }
+
+    /// Stops the reactor gracefully on SIGINT or SIGTERM; a second signal
+    /// during the drain stops it at once. Opt-in; Unix only.
+    ///
+    /// # Errors
+    ///
+    /// When the signal handlers cannot be installed.
+    pub fn stop_on_signals(&mut self) -> io::Result<()> {
+        if self.signals.is_none() {
+            self.signals = Some(SignalSource::new(self.poll.registry(), Source::Signals.token())?);
+        }
+        Ok(())
+    }
+
+    /// Runs the loop until stopped; see [`stop`](Reactor::stop).
+    ///
+    /// # Errors
+    ///
+    /// When polling fails for a reason other than a signal.
+    pub fn run(&mut self) -> io::Result<()> {
+        loop {
+            self.turn(None)?;
+            if self.core.state == RunState::Halt {
+                self.halt();
+                self.core.state = RunState::Running;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Runs one turn of the loop, waiting at most `max_wait` for events
+    /// (`None`: until the nearest timer, or forever). Useful for tests and
+    /// for embedding the reactor in another loop.
+    ///
+    /// # Errors
+    ///
+    /// When polling fails for a reason other than a signal.
+    pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
+        self.fire_timers();
+        self.run_calls();
+        self.advance_stop();
+        if self.core.state == RunState::Halt {
+            return Ok(());
+        }
+        let timeout = self.poll_timeout(max_wait);
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let scratch = &mut self.scratch;
+        for event in self.events.iter() {
+            match Source::from_token(event.token()) {
+                Some(Source::Conn(id)) => self.core.conn_event(id, event, scratch),
+                Some(Source::Listener(id)) => {
+                    self.core.accept_ready(id);
+                    self.core.settle();
+                }
+                Some(Source::Udp(id)) => self.core.udp_event(id, event, scratch),
+                Some(Source::Waker) => {} // the inbox is drained below
+                Some(Source::Signals) => {
+                    if let Some(signals) = self.signals.as_mut() {
+                        for name in signals.drain() {
+                            signals.received += 1;
+                            if self.core.state == RunState::Running || self.core.state == RunState::StopRequested {
+                                log::info!("{name} received: stopping (again to stop at once)");
+                                self.core.request_stop();
+                            } else {
+                                log::info!("{name} received again: stopping at once");
+                                self.core.state = RunState::Halt;
+                            }
+                        }
+                    }
+                }
+                None => log::trace!("event for unknown token {:?}", event.token()),
+            }
+        }
+        self.serve_ready();
+        self.run_calls();
+        self.advance_stop();
+        Ok(())
+    }
+
+    /// The poll timeout: zero when work is pending, else until the nearest
+    /// timer, capped by `max_wait`.
+    fn poll_timeout(&mut self, max_wait: Option<Duration>) -> Option<Duration> {
+        if !self.core.ready.is_empty() || self.core.state == RunState::StopRequested {
+            return Some(Duration::ZERO);
+        }
+        let timer = self.core.timers.next_deadline().map(|deadline| {
+            let now = self.core.now();
+            if self.core.config.clock.is_manual() && deadline > now {
+                // A manual clock moves only by hand: don't sleep for it.
+                Duration::MAX
+            } else {
+                deadline.saturating_duration_since(now)
+            }
+        });
+        let timer = timer.filter(|d| *d != Duration::MAX);
+        match (timer, max_wait) {
+            (Some(t), Some(m)) => Some(t.min(m)),
+            (t, m) => t.or(m),
+        }
+        .map(round_up_to_ms)
+    }
+
+    /// Serves sources cut off by a budget in an earlier dispatch. Each gets
+    /// one more budget; those still not drained go back on the list.
+    fn serve_ready(&mut self) {
+        let n = self.core.ready.len();
+        for _ in 0..n {
+            let Some(source) = self.core.ready.pop_front() else { break };
+            match source {
+                Source::Conn(id) => {
+                    if let Some(c) = self.core.conn_mut(id) {
+                        c.clear(crate::tcp::flag::IN_READY);
+                        self.core.read_conn(id, &mut self.scratch);
+                        self.core.settle();
+                    }
+                }
+                Source::Udp(id) => {
+                    if let Some(u) = self.core.udp_mut(id) {
+                        u.in_ready = false;
+                        self.core.read_udp(id, &mut self.scratch);
+                        self.core.settle();
+                    }
+                }
+                Source::Listener(id) => {
+                    if let Some(l) = self.core.listener_mut(id) {
+                        l.in_ready = false;
+                        self.core.accept_ready(id);
+                        self.core.settle();
+                    }
+                }
+                Source::Waker | Source::Signals => {}
+            }
+        }
+    }
+
+    /// Runs the calls other threads queued, and a cross-thread stop.
+    fn run_calls(&mut self) {
+        if self.core.shared.stop.swap(false, Ordering::AcqRel) {
+            self.core.request_stop();
+        }
+        self.core.shared.take_calls(&mut self.calls);
+        for call in self.calls.drain(..) {
+            self.core.call_reactor("call_from_thread", call);
+            self.core.settle();
+        }
+    }
+
+    /// Fires every timer due now, in deadline order (ties in the order
+    /// set). Timers set by these callbacks wait for the next turn.
+    fn fire_timers(&mut self) {
+        let core = &mut self.core;
+        let now = core.now();
+        let limit = core.timers.next_seq();
+        while let Some((id, task)) = core.timers.pop_due(now, limit) {
+            match task {
+                TimerTask::Once(f) => {
+                    core.timers.finish(id);
+                    core.call_reactor("timer callback", f);
+                }
+                TimerTask::Every(mut f, interval) => {
+                    let scheduled = now.min(core.now());
+                    core.call_reactor("repeating timer callback", &mut f);
+                    let next = next_repeat(scheduled, interval, core.now());
+                    core.timers.give_back(id, TimerTask::Every(f, interval), Some(next));
+                }
+                TimerTask::Conn(conn, interval) => {
+                    let alive = core.conn(conn).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::Closing));
+                    if alive {
+                        core.call_conn(conn, |p, cx| p.timer_fired(cx, id));
+                        let next = interval.map(|i| next_repeat(now, i, core.now()));
+                        let keep = core.conn(conn).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::Closing));
+                        if keep {
+                            core.timers.give_back(id, TimerTask::Conn(conn, interval), next);
+                        } else {
+                            core.timers.finish(id);
+                        }
+                    } else {
+                        core.timers.finish(id);
+                    }
+                }
+                TimerTask::Udp(udp, interval) => {
+                    if core.udp(udp).is_some() {
+                        core.call_udp(udp, |p, cx| p.timer_fired(cx, id));
+                        let next = interval.map(|i| next_repeat(now, i, core.now()));
+                        if core.udp(udp).is_some() {
+                            core.timers.give_back(id, TimerTask::Udp(udp, interval), next);
+                        } else {
+                            core.timers.finish(id);
+                        }
+                    } else {
+                        core.timers.finish(id);
+                    }
+                }
+                TimerTask::ConnectTimeout(conn) => {
+                    core.timers.finish(id);
+                    if let Some(c) = core.conn_mut(conn) {
+                        c.timer = None;
+                        if c.phase == Phase::Connecting {
+                            log::debug!("{conn}: connect timed out");
+                            core.abort(conn, Reason::TimedOut);
+                        }
+                    }
+                }
+                TimerTask::Linger(conn) => {
+                    core.timers.finish(id);
+                    if let Some(c) = core.conn_mut(conn) {
+                        c.timer = None;
+                        core.free_conn(conn);
+                    }
+                }
+                TimerTask::AcceptRetry(lid) => {
+                    core.timers.finish(id);
+                    core.resume_accepting(lid);
+                }
+                TimerTask::Grace => {
+                    core.timers.finish(id);
+                    if core.state == RunState::Draining {
+                        log::info!("grace period over: aborting {} connection(s)", core.conns.len());
+                        core.state = RunState::Halt;
+                    }
+                }
+            }
+            core.settle();
+        }
+    }
+
+    /// Moves a graceful stop along: start the drain, and halt once no
+    /// connection is left.
+    fn advance_stop(&mut self) {
+        let core = &mut self.core;
+        if core.state == RunState::StopRequested {
+            core.state = RunState::Draining;
+            let listeners: Vec<ListenerId> =
+                core.listeners.iter().map(|(i, l)| ListenerId { index: i as u32, generation: l.generation }).collect();
+            for id in listeners {
+                core.close_listener(id);
+            }
+            let udps: Vec<UdpId> =
+                core.udps.iter().map(|(i, u)| UdpId { index: i as u32, generation: u.generation }).collect();
+            for id in udps {
+                core.close_udp(id);
+            }
+            let conns: Vec<ConnId> =
+                core.conns.iter().map(|(i, c)| ConnId { index: i as u32, generation: c.generation }).collect();
+            log::debug!("stopping: draining {} connection(s)", conns.len());
+            for id in conns {
+                if core.conn(id).is_some_and(|c| c.phase == Phase::Open) {
+                    core.call_conn(id, |p, cx| p.stop_requested(cx));
+                } else if core.conn(id).is_some_and(|c| c.phase == Phase::Connecting) {
+                    core.abort(id, Reason::Shutdown);
+                }
+                core.settle();
+            }
+            let grace = core.config.grace_period;
+            core.add_timer(grace, TimerTask::Grace);
+        }
+        if core.state == RunState::Draining && core.conns.is_empty() {
+            core.state = RunState::Halt;
+        }
+    }
+
+    /// Ends everything still open at the end of a stop.
+    fn halt(&mut self) {
+        let core = &mut self.core;
+        let conns: Vec<ConnId> =
+            core.conns.iter().map(|(i, c)| ConnId { index: i as u32, generation: c.generation }).collect();
+        for id in conns {
+            core.abort(id, Reason::Shutdown);
+            core.settle();
+            core.free_conn(id);
+        }
+        for (_, l) in core.listeners.iter_mut() {
+            if let Err(e) = core.registry.deregister(&mut l.socket) {
+                log::trace!("deregister failed: {e}");
+            }
+        }
+        core.listeners.clear();
+        log::debug!("reactor stopped");
+    }
+
+    /// The time now on the reactor's clock.
+    pub fn now(&self) -> Instant {
+        self.core.now()
+    }
+}
+
+/// epoll has millisecond resolution: round up so that a timer is not
+/// polled for in a busy loop of zero timeouts just before it is due.
+fn round_up_to_ms(d: Duration) -> Duration {
+    let nanos = d.subsec_nanos() % 1_000_000;
+    if nanos == 0 {
+        d
+    } else {
+        d.saturating_add(Duration::from_nanos(u64::from(1_000_000 - nanos)))
+    }
+}

@@ -1,0 +1,82 @@
+//! Why a connection ended.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io;
+
+/// Why a connection ended (or why a connect attempt failed).
+///
+/// Passed to [`Protocol::connection_lost`](crate::Protocol::connection_lost)
+/// exactly once per connection, and to
+/// [`Protocol::connection_failed`](crate::Protocol::connection_failed) for a
+/// client connection that never got established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reason {
+    /// This side closed cleanly with [`Context::close`](crate::Context::close)
+    /// after everything queued was sent.
+    Closed,
+    /// The peer ended its side of the stream (EOF) and the connection then
+    /// closed cleanly.
+    PeerClosed,
+    /// The peer reset the connection (`ECONNRESET`, `EPIPE`).
+    Reset,
+    /// The connection was refused (`ECONNREFUSED`) by the peer.
+    Refused,
+    /// Another I/O error ended the connection.
+    Io(io::ErrorKind),
+    /// This side aborted the connection with
+    /// [`Context::abort`](crate::Context::abort): queued output was dropped.
+    Aborted,
+    /// A deadline passed: a connect timeout, or an idle timeout closed it.
+    TimedOut,
+    /// The peer did not read, and the queued output passed the hard output
+    /// limit ([`TcpOptions::output_limit`](crate::TcpOptions::output_limit)).
+    OutputLimitExceeded,
+    /// A callback of the protocol panicked; its queued output was dropped.
+    ProtocolPanicked,
+    /// The reactor stopped and the connection did not finish within the
+    /// grace period.
+    Shutdown,
+    /// The protocol ended the connection because of bad input, with a reason
+    /// in words (for example `"line too long"`).
+    Protocol(Cow<'static, str>),
+}
+
+impl Reason {
+    /// Whether the connection ended cleanly, with nothing queued lost:
+    /// [`Reason::Closed`] or [`Reason::PeerClosed`].
+    pub fn is_clean(&self) -> bool {
+        matches!(self, Reason::Closed | Reason::PeerClosed)
+    }
+
+    /// Maps an I/O error to the reason it stands for.
+    pub fn from_io(err: &io::Error) -> Reason {
+        match err.kind() {
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted => {
+                Reason::Reset
+            }
+            io::ErrorKind::ConnectionRefused => Reason::Refused,
+            io::ErrorKind::TimedOut => Reason::TimedOut,
+            kind => Reason::Io(kind),
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Closed => f.write_str("closed by this side"),
+            Reason::PeerClosed => f.write_str("closed by the peer"),
+            Reason::Reset => f.write_str("connection reset by the peer"),
+            Reason::Refused => f.write_str("connection refused"),
+            Reason::Io(kind) => write!(f, "i/o error: {kind}"),
+            Reason::Aborted => f.write_str("aborted by this side"),
+            Reason::TimedOut => f.write_str("timed out"),
+            Reason::OutputLimitExceeded => f.write_str("output limit exceeded: the peer does not read"),
+            Reason::ProtocolPanicked => f.write_str("protocol panicked"),
+            Reason::Shutdown => f.write_str("reactor shut down"),
+            Reason::Protocol(why) => write!(f, "protocol error: {why}"),
+        }
+    }
+}

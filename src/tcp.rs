@@ -1,0 +1,176 @@
+//! TCP state: connections and listeners, and the sockets under them.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
+
+use crate::buffer::OutBuf;
+use crate::stream::Stream;
+use crate::{Factory, ListenOptions, Protocol, Reason, TcpOptions, TimerId};
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// A client connect is in progress.
+    Connecting,
+    /// Established: reading and writing.
+    Open,
+    /// `close()` was asked: flushing what is queued, reading no more.
+    Closing,
+    /// The protocol is gone (`connection_lost` ran); the socket reads and
+    /// discards until the peer closes too, or the linger timer fires.
+    Lingering,
+}
+
+/// Per-connection flags.
+pub(crate) mod flag {
+    pub(crate) const READ_PAUSED: u8 = 1;
+    pub(crate) const EOF: u8 = 1 << 1;
+    pub(crate) const WRITE_BLOCKED: u8 = 1 << 2;
+    pub(crate) const WRITING_PAUSED: u8 = 1 << 3;
+    pub(crate) const IN_DIRTY: u8 = 1 << 4;
+    pub(crate) const IN_READY: u8 = 1 << 5;
+    /// End the connection now: abort, error, panic, or output limit.
+    pub(crate) const DOOMED: u8 = 1 << 6;
+}
+
+/// Output thresholds of one connection, copied from its [`TcpOptions`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) high_water: usize,
+    pub(crate) low_water: usize,
+    pub(crate) output_limit: usize,
+}
+
+impl From<&TcpOptions> for Limits {
+    fn from(o: &TcpOptions) -> Self {
+        Limits { high_water: o.high_water, low_water: o.low_water.min(o.high_water), output_limit: o.output_limit }
+    }
+}
+
+/// One connection: socket, queued output, state, and its protocol.
+///
+/// Invariants: `protocol` is `None` only while one of its callbacks runs,
+/// or once `connection_lost`/`connection_failed` has run (phase
+/// `Lingering`), or for a connection refused at a connection limit. `out`
+/// holds storage only while bytes are queued.
+pub(crate) struct Conn {
+    pub(crate) generation: u32,
+    pub(crate) stream: Stream,
+    pub(crate) protocol: Option<Box<dyn Protocol>>,
+    /// Whether a protocol is attached at all (false for refused clients).
+    pub(crate) has_protocol: bool,
+    pub(crate) out: OutBuf,
+    pub(crate) phase: Phase,
+    pub(crate) flags: u8,
+    /// Why the connection is ending; the first reason set wins.
+    pub(crate) reason: Option<Reason>,
+    pub(crate) local: SocketAddr,
+    pub(crate) peer: SocketAddr,
+    /// The listener that accepted it, for connection-limit accounting.
+    pub(crate) listener: Option<crate::ListenerId>,
+    pub(crate) limits: Limits,
+    /// The connect timeout while connecting, the linger timer while lingering.
+    pub(crate) timer: Option<TimerId>,
+    /// Linger time after a clean close.
+    pub(crate) close_linger: std::time::Duration,
+}
+
+impl Conn {
+    pub(crate) fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+    pub(crate) fn set(&mut self, f: u8) {
+        self.flags |= f;
+    }
+    pub(crate) fn clear(&mut self, f: u8) {
+        self.flags &= !f;
+    }
+    /// Whether the protocol may still write.
+    pub(crate) fn writable(&self) -> bool {
+        matches!(self.phase, Phase::Open | Phase::Connecting) && !self.has(flag::DOOMED)
+    }
+    /// Sets the reason the connection ends, unless one is set already.
+    pub(crate) fn set_reason(&mut self, reason: Reason) {
+        if self.reason.is_none() {
+            self.reason = Some(reason);
+        }
+    }
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("peer", &self.peer)
+            .field("phase", &self.phase)
+            .field("queued", &self.out.len())
+            .field("flags", &self.flags)
+            .finish()
+    }
+}
+
+/// One listening socket and its factory.
+pub(crate) struct Listener {
+    pub(crate) generation: u32,
+    pub(crate) socket: mio::net::TcpListener,
+    pub(crate) factory: Box<dyn Factory>,
+    pub(crate) local: SocketAddr,
+    pub(crate) opts: ListenOptions,
+    /// Connections from this listener still open.
+    pub(crate) active: usize,
+    /// Open connections per peer IP (kept only with `max_per_peer`).
+    pub(crate) per_peer: HashMap<IpAddr, usize>,
+    /// Clients refused at a connection limit.
+    pub(crate) refused: u64,
+    /// Accepting is paused (descriptors ran out) until this timer fires.
+    pub(crate) retry: Option<TimerId>,
+    pub(crate) in_ready: bool,
+    /// Descriptors ran out and have not come back yet (one log line per episode).
+    pub(crate) starved: bool,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener").field("local", &self.local).field("active", &self.active).finish()
+    }
+}
+
+/// Opens a non-blocking listening socket with `SO_REUSEADDR`, `IPV6_V6ONLY`
+/// for IPv6 addresses, and the given backlog.
+pub(crate) fn bind_listener(addr: SocketAddr, backlog: i32) -> io::Result<mio::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(SockProtocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
+}
+
+/// Whether an `accept` error means "out of descriptors or memory".
+pub(crate) fn is_resource_exhaustion(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
+}
+
+/// Whether an `accept` error concerns one client only: go on accepting.
+pub(crate) fn is_transient_accept_error(err: &io::Error) -> bool {
+    matches!(err.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted | io::ErrorKind::ConnectionReset)
+        || matches!(
+            err.raw_os_error(),
+            Some(
+                libc::EPROTO
+                    | libc::ENOPROTOOPT
+                    | libc::EHOSTDOWN
+                    | libc::ENONET
+                    | libc::EHOSTUNREACH
+                    | libc::EOPNOTSUPP
+                    | libc::ENETUNREACH
+                    | libc::ENETDOWN
+                    | libc::EPERM
+            )
+        )
+}

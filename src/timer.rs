@@ -1,0 +1,356 @@
+//! The timer queue: a binary heap of deadlines over a slab of timers.
+//!
+//! - `insert` and `cancel` are O(log n) and O(1) (a cancelled timer's heap
+//!   entry is dropped lazily when it reaches the top; the heap is rebuilt
+//!   when dead entries outnumber live ones).
+//! - `reset` to a *later* deadline, the common case of an idle timeout
+//!   pushed back on every read, is O(1): only the slab entry changes, and
+//!   the old heap entry, when it surfaces, is re-pushed with the new
+//!   deadline. A reset to an earlier deadline pushes a new entry.
+//! - Timers with equal deadlines fire in the order they were set (or last
+//!   reset): the heap orders by `(deadline, sequence number)`.
+//!
+//! Time is a parameter: the queue never reads a clock.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::TimerId;
+
+#[derive(Debug)]
+struct Entry<T> {
+    generation: u32,
+    /// The deadline the timer really has.
+    deadline: Instant,
+    /// Sequence number of the last set/reset: orders equal deadlines.
+    seq: u64,
+    /// The key of this timer's one live heap entry; `None` while it fires.
+    queued: Option<(Instant, u64)>,
+    /// `None` while the payload is lent out to a firing callback.
+    payload: Option<T>,
+}
+
+/// A queue of timers carrying payloads of type `T`.
+#[derive(Debug)]
+pub(crate) struct TimerQueue<T> {
+    heap: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    slots: Slab<Entry<T>>,
+    next_seq: u64,
+    next_generation: u32,
+}
+
+impl<T> Default for TimerQueue<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> TimerQueue<T> {
+    pub(crate) fn new() -> Self {
+        TimerQueue { heap: BinaryHeap::new(), slots: Slab::new(), next_seq: 0, next_generation: 1 }
+    }
+
+    /// Number of timers, firing ones included.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The sequence number the next set or reset will get.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    fn bump_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
+    /// Adds a timer due at `deadline`.
+    pub(crate) fn insert(&mut self, deadline: Instant, payload: T) -> TimerId {
+        let seq = self.bump_seq();
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        let entry = Entry { generation, deadline, seq, queued: Some((deadline, seq)), payload: Some(payload) };
+        let index = self.slots.insert(entry);
+        self.heap.push(Reverse((deadline, seq, index as u32)));
+        TimerId { index: index as u32, generation }
+    }
+
+    fn entry(&self, id: TimerId) -> Option<&Entry<T>> {
+        self.slots.get(id.index as usize).filter(|e| e.generation == id.generation)
+    }
+
+    fn entry_mut(&mut self, id: TimerId) -> Option<&mut Entry<T>> {
+        self.slots.get_mut(id.index as usize).filter(|e| e.generation == id.generation)
+    }
+
+    /// Whether the timer is waiting to fire (not cancelled, not fired, not
+    /// in the middle of firing unless it was re-armed).
+    pub(crate) fn is_active(&self, id: TimerId) -> bool {
+        self.entry(id).is_some_and(|e| e.queued.is_some())
+    }
+
+    /// The deadline of an active timer.
+    #[cfg(test)]
+    pub(crate) fn deadline(&self, id: TimerId) -> Option<Instant> {
+        self.entry(id).filter(|e| e.queued.is_some()).map(|e| e.deadline)
+    }
+
+    /// Removes a timer (active or firing); returns its payload if it was
+    /// not lent out. Returns `None` for an unknown or stale id.
+    pub(crate) fn cancel(&mut self, id: TimerId) -> Option<Option<T>> {
+        self.entry(id)?;
+        let entry = self.slots.remove(id.index as usize);
+        self.maybe_compact();
+        Some(entry.payload)
+    }
+
+    /// Moves a timer to a new deadline, as if set now. Works on a firing
+    /// timer too: it will fire again. Returns false for a stale id.
+    pub(crate) fn reset(&mut self, id: TimerId, deadline: Instant) -> bool {
+        let seq = self.bump_seq();
+        let Some(entry) = self.entry_mut(id) else {
+            return false;
+        };
+        entry.deadline = deadline;
+        entry.seq = seq;
+        let push = match entry.queued {
+            // O(1): the live heap entry is earlier; it is re-pushed when it surfaces.
+            Some((queued, _)) if queued <= deadline => false,
+            _ => true,
+        };
+        if push {
+            entry.queued = Some((deadline, seq));
+            self.heap.push(Reverse((deadline, seq, id.index)));
+            self.maybe_compact();
+        }
+        true
+    }
+
+    /// Drops dead heap entries from the top and re-pushes extended ones, so
+    /// that the top is the true earliest deadline. Returns it.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        loop {
+            let &Reverse((deadline, seq, index)) = self.heap.peek()?;
+            match self.slots.get_mut(index as usize) {
+                Some(e) if e.queued == Some((deadline, seq)) => {
+                    if (e.deadline, e.seq) != (deadline, seq) {
+                        // Reset to a later deadline: re-queue under the real key.
+                        e.queued = Some((e.deadline, e.seq));
+                        let key = Reverse((e.deadline, e.seq, index));
+                        self.heap.pop();
+                        self.heap.push(key);
+                        continue;
+                    }
+                    return Some(deadline);
+                }
+                _ => {
+                    self.heap.pop();
+                }
+            }
+        }
+    }
+
+    /// The earliest timer due at `now` that was set before sequence number
+    /// `seq_limit`, with its payload lent out. The caller gives the payload
+    /// back with [`give_back`](Self::give_back) or ends the timer with
+    /// [`finish`](Self::finish).
+    pub(crate) fn pop_due(&mut self, now: Instant, seq_limit: u64) -> Option<(TimerId, T)> {
+        let deadline = self.next_deadline()?;
+        if deadline > now {
+            return None;
+        }
+        let &Reverse((_, seq, index)) = self.heap.peek()?;
+        if seq >= seq_limit {
+            return None;
+        }
+        self.heap.pop();
+        let entry = &mut self.slots[index as usize];
+        entry.queued = None;
+        let payload = entry.payload.take()?;
+        Some((TimerId { index, generation: entry.generation }, payload))
+    }
+
+    /// Returns the payload of a fired timer. If the timer was reset while
+    /// firing it stays at that deadline; otherwise it is re-armed at
+    /// `repeat_at`, or removed when that is `None`. Returns whether the
+    /// timer is still active; when it is not, the payload is dropped.
+    pub(crate) fn give_back(&mut self, id: TimerId, payload: T, repeat_at: Option<Instant>) -> bool {
+        let seq = self.bump_seq();
+        let Some(entry) = self.entry_mut(id) else {
+            return false;
+        };
+        if entry.queued.is_some() {
+            entry.payload = Some(payload);
+            return true;
+        }
+        match repeat_at {
+            Some(deadline) => {
+                entry.payload = Some(payload);
+                entry.deadline = deadline;
+                entry.seq = seq;
+                entry.queued = Some((deadline, seq));
+                self.heap.push(Reverse((deadline, seq, id.index)));
+                true
+            }
+            None => {
+                self.slots.remove(id.index as usize);
+                false
+            }
+        }
+    }
+
+    /// Ends a fired timer whose payload was consumed.
+    pub(crate) fn finish(&mut self, id: TimerId) {
+        if self.entry(id).is_some() {
+            self.slots.remove(id.index as usize);
+        }
+    }
+
+    fn maybe_compact(&mut self) {
+        if self.heap.len() > 64 && self.heap.len() > 2 * self.slots.len() {
+            let live = self.slots.iter().filter_map(|(i, e)| e.queued.map(|(d, s)| Reverse((d, s, i as u32))));
+            self.heap = live.collect();
+        }
+    }
+}
+
+/// The next deadline of a repeating timer scheduled at `scheduled` with
+/// `interval`, skipping the intervals missed by `now` (as Twisted's
+/// `LoopingCall` does): the first `scheduled + k * interval` after `now`.
+pub(crate) fn next_repeat(scheduled: Instant, interval: Duration, now: Instant) -> Instant {
+    let next = scheduled + interval;
+    if next > now || interval.is_zero() {
+        return next.max(now);
+    }
+    let behind = now.duration_since(scheduled).as_nanos();
+    let step = interval.as_nanos();
+    let k = behind / step + 1;
+    let add = step.saturating_mul(k);
+    scheduled + Duration::from_nanos(u64::try_from(add).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(q: &mut TimerQueue<u32>, now: Instant) -> Vec<u32> {
+        let limit = q.next_seq();
+        let mut out = Vec::new();
+        while let Some((id, v)) = q.pop_due(now, limit) {
+            out.push(v);
+            q.finish(id);
+        }
+        out
+    }
+
+    #[test]
+    fn equal_deadlines_fire_in_order_set() {
+        let t0 = Instant::now();
+        let mut q = TimerQueue::new();
+        for i in 0..100 {
+            q.insert(t0 + Duration::from_millis(5), i);
+        }
+        q.insert(t0, 1000);
+        assert_eq!(drain(&mut q, t0 + Duration::from_millis(4)), vec![1000]);
+        assert_eq!(drain(&mut q, t0 + Duration::from_millis(5)), (0..100).collect::<Vec<_>>());
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn cancelled_never_fire_and_stale_ids_miss() {
+        let t0 = Instant::now();
+        let mut q = TimerQueue::new();
+        let a = q.insert(t0, 1);
+        let b = q.insert(t0, 2);
+        assert!(q.cancel(a).is_some());
+        assert!(q.cancel(a).is_none());
+        assert!(!q.is_active(a));
+        // The slot of `a` is reused with a new generation.
+        let c = q.insert(t0, 3);
+        assert_eq!(c.index, a.index);
+        assert!(q.cancel(a).is_none());
+        assert!(q.is_active(c));
+        assert_eq!(drain(&mut q, t0), vec![2, 3]);
+        assert!(!q.is_active(b));
+    }
+
+    #[test]
+    fn reset_later_and_earlier() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut q = TimerQueue::new();
+        let a = q.insert(t0 + ms(10), 1);
+        let b = q.insert(t0 + ms(20), 2);
+        assert!(q.reset(a, t0 + ms(30)));
+        assert_eq!(q.next_deadline(), Some(t0 + ms(20)));
+        assert_eq!(drain(&mut q, t0 + ms(25)), vec![2]);
+        assert!(q.reset(a, t0 + ms(5)));
+        assert_eq!(q.next_deadline(), Some(t0 + ms(5)));
+        assert_eq!(drain(&mut q, t0 + ms(6)), vec![1]);
+        assert!(!q.is_active(b));
+        assert_eq!(q.next_deadline(), None);
+    }
+
+    #[test]
+    fn repeated_resets_keep_the_heap_small() {
+        let t0 = Instant::now();
+        let mut q = TimerQueue::new();
+        let a = q.insert(t0 + Duration::from_secs(1), 1);
+        for i in 0..10_000u64 {
+            q.reset(a, t0 + Duration::from_secs(1) + Duration::from_micros(i));
+        }
+        assert_eq!(q.heap.len(), 1);
+        for i in 0..10_000u64 {
+            q.reset(a, t0 + Duration::from_secs(1) - Duration::from_micros(i));
+        }
+        assert!(q.heap.len() <= 130, "heap grew to {}", q.heap.len());
+    }
+
+    #[test]
+    fn give_back_rearms_and_respects_reset_and_cancel() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut q = TimerQueue::new();
+        let a = q.insert(t0, 7);
+        let (id, v) = q.pop_due(t0, u64::MAX).unwrap();
+        assert_eq!(id, a);
+        assert!(!q.is_active(a));
+        assert!(q.give_back(id, v, Some(t0 + ms(10))));
+        assert_eq!(q.deadline(a), Some(t0 + ms(10)));
+        let (id, v) = q.pop_due(t0 + ms(10), u64::MAX).unwrap();
+        q.reset(id, t0 + ms(50));
+        assert!(q.give_back(id, v, Some(t0 + ms(20))));
+        assert_eq!(q.deadline(a), Some(t0 + ms(50)));
+        let (id, v) = q.pop_due(t0 + ms(50), u64::MAX).unwrap();
+        q.cancel(id);
+        assert!(!q.give_back(id, v, Some(t0 + ms(60))));
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn timers_set_while_firing_wait_for_the_next_turn() {
+        let t0 = Instant::now();
+        let mut q = TimerQueue::new();
+        q.insert(t0, 1);
+        let limit = q.next_seq();
+        let (id, _) = q.pop_due(t0, limit).unwrap();
+        q.finish(id);
+        q.insert(t0, 2);
+        assert!(q.pop_due(t0, limit).is_none());
+        assert!(q.pop_due(t0, q.next_seq()).is_some());
+    }
+
+    #[test]
+    fn next_repeat_skips_missed_intervals() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(next_repeat(t0, s(1), t0), t0 + s(1));
+        assert_eq!(next_repeat(t0, s(1), t0 + s(1)), t0 + s(2));
+        assert_eq!(next_repeat(t0, s(1), t0 + Duration::from_millis(3500)), t0 + s(4));
+    }
+}

@@ -1,0 +1,103 @@
+//! UDP state: datagram endpoints and their sockets.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
+
+use crate::DatagramProtocol;
+
+/// One UDP socket and its protocol.
+pub(crate) struct Endpoint {
+    pub(crate) generation: u32,
+    pub(crate) socket: mio::net::UdpSocket,
+    /// `None` only while one of its callbacks runs.
+    pub(crate) protocol: Option<Box<dyn DatagramProtocol>>,
+    pub(crate) local: SocketAddr,
+    /// The peer of a connected endpoint.
+    pub(crate) connected: Option<SocketAddr>,
+    /// Datagrams waiting for the socket buffer to drain (bounded).
+    pub(crate) queue: VecDeque<(Vec<u8>, SocketAddr)>,
+    /// Datagrams dropped because the queue was full.
+    pub(crate) dropped: u64,
+    /// Send errors waiting to be delivered to `error_received`.
+    pub(crate) errors: Vec<io::Error>,
+    pub(crate) in_ready: bool,
+    pub(crate) in_dirty: bool,
+    pub(crate) closing: bool,
+    pub(crate) started: bool,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint").field("local", &self.local).field("connected", &self.connected).finish()
+    }
+}
+
+/// Opens a non-blocking UDP socket bound to `addr` (`IPV6_V6ONLY` for IPv6).
+pub(crate) fn bind_udp(addr: SocketAddr) -> io::Result<mio::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(SockProtocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(mio::net::UdpSocket::from_std(socket.into()))
+}
+
+impl Endpoint {
+    /// Sends one datagram now, or queues it if the socket buffer is full.
+    /// Errors other than `WouldBlock` are kept for `error_received`.
+    pub(crate) fn send(&mut self, data: &[u8], to: SocketAddr, queue_limit: usize) -> bool {
+        if self.queue.is_empty() {
+            match self.send_now(data, to) {
+                Ok(()) => return false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    self.errors.push(e);
+                    return true;
+                }
+            }
+        }
+        if self.queue.len() < queue_limit {
+            self.queue.push_back((data.to_vec(), to));
+        } else {
+            self.dropped += 1;
+            log::warn!("udp {}: send queue full, datagram to {to} dropped ({} so far)", self.local, self.dropped);
+        }
+        false
+    }
+
+    fn send_now(&self, data: &[u8], to: SocketAddr) -> io::Result<()> {
+        loop {
+            let r = match self.connected {
+                Some(_) => self.socket.send(data),
+                None => self.socket.send_to(data, to),
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// Sends queued datagrams until the socket would block. Returns whether
+    /// errors were recorded.
+    pub(crate) fn flush_queue(&mut self) -> bool {
+        let mut errors = false;
+        while let Some((data, to)) = self.queue.front() {
+            match self.send_now(data, *to) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    self.errors.push(e);
+                    errors = true;
+                }
+            }
+            self.queue.pop_front();
+        }
+        errors
+    }
+}
