@@ -74,6 +74,7 @@ mod dispatch;
 mod handle;
 mod id;
 mod options;
+pub mod protocols;
 mod protocol;
 mod reactor;
 mod reason;

@@ -1,0 +1,125 @@
+//! What every example program shares: logging, the command-line
+//! conventions of PROTOCOLS.md (`--help`, exit statuses), and bind errors.
+#![allow(dead_code)] // each example uses a part
+
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::process::exit;
+
+/// Logs to stderr at `info` unless `RUST_LOG` says otherwise.
+pub fn init_logging() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).format_timestamp(None).init();
+}
+
+/// Prints usage to stdout and exits 0 (for `-h`/`--help`).
+pub fn help(usage: &str) -> ! {
+    println!("{usage}");
+    exit(0)
+}
+
+/// Prints a usage error to stderr and exits 2.
+pub fn bad_args(usage: &str, err: impl Display) -> ! {
+    eprintln!("error: {err}\n\n{usage}");
+    exit(2)
+}
+
+/// The value of the option just read, parsed, or a usage error (exit 2).
+pub fn value<T>(usage: &str, parser: &mut lexopt::Parser, what: &str) -> T
+where
+    T: std::str::FromStr,
+    T::Err: Display,
+{
+    let raw = match parser.value() {
+        Ok(v) => v,
+        Err(e) => bad_args(usage, e),
+    };
+    let text = match raw.into_string() {
+        Ok(t) => t,
+        Err(raw) => bad_args(usage, format!("{what}: not valid UTF-8: {raw:?}")),
+    };
+    match text.parse() {
+        Ok(v) => v,
+        Err(e) => bad_args(usage, format!("{what} {text:?}: {e}")),
+    }
+}
+
+/// The usual server options: `--listen`, `--max-conns`, `--idle-timeout`.
+#[derive(Debug, Clone)]
+pub struct ServerArgs {
+    pub listen: SocketAddr,
+    pub max_conns: usize,
+    pub idle_timeout: std::time::Duration,
+}
+
+impl ServerArgs {
+    pub fn new(default_listen: &str, default_idle_secs: u64) -> ServerArgs {
+        ServerArgs {
+            listen: default_listen.parse().expect("default address is valid"),
+            max_conns: default_max_conns(),
+            idle_timeout: std::time::Duration::from_secs(default_idle_secs),
+        }
+    }
+
+    /// Takes a server option if `long` (the name of a `--long` option) is
+    /// one; returns whether it was.
+    pub fn take(&mut self, usage: &str, long: Option<&str>, parser: &mut lexopt::Parser) -> bool {
+        match long {
+            Some("listen") => self.listen = value(usage, parser, "--listen"),
+            Some("max-conns") => self.max_conns = value(usage, parser, "--max-conns"),
+            Some("idle-timeout") => {
+                let secs: u64 = value(usage, parser, "--idle-timeout");
+                self.idle_timeout = std::time::Duration::from_secs(secs);
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// One clear line naming the address and the reason, then exit 1.
+pub fn bind_failed(addr: SocketAddr, proto: &str, err: &std::io::Error) -> ! {
+    let why = match err.kind() {
+        std::io::ErrorKind::AddrInUse => "address already in use".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::AddrNotAvailable => "address not available".to_string(),
+        _ => err.to_string(),
+    };
+    eprintln!("error: cannot listen on {addr} ({proto}): {why}");
+    exit(1)
+}
+
+/// The default `--max-conns`: the descriptor limit less a reserve for
+/// listeners, stdio and the like.
+pub fn default_max_conns() -> usize {
+    match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok((soft, _)) => (soft.saturating_sub(32)).max(1) as usize,
+        Err(_) => 1000,
+    }
+}
+
+/// Raises the soft descriptor limit to the hard one (for servers expecting
+/// many clients).
+pub fn raise_fd_limit() {
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        log::debug!("could not raise the descriptor limit: {e}");
+    }
+}
+
+/// Parses a server command line that has only the usual options.
+pub fn parse_server_args(usage: &str, mut args: ServerArgs) -> ServerArgs {
+    let mut parser = lexopt::Parser::from_env();
+    loop {
+        match parser.next() {
+            Ok(None) => return args,
+            Ok(Some(lexopt::Arg::Short('h') | lexopt::Arg::Long("help"))) => help(usage),
+            Ok(Some(lexopt::Arg::Long(name))) => {
+                let name = name.to_string();
+                if !args.take(usage, Some(&name), &mut parser) {
+                    bad_args(usage, format!("invalid option '--{name}'"));
+                }
+            }
+            Ok(Some(other)) => bad_args(usage, other.unexpected()),
+            Err(e) => bad_args(usage, e),
+        }
+    }
+}
