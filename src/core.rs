@@ -177,6 +177,7 @@ impl Core {
         };
         if !c.writable() {
             log::trace!("{id}: write of {} bytes after close dropped", data.len());
+            c.stream.note(|| crate::testing::Event::WriteAfterClose(data.len()));
             return false;
         }
         if data.is_empty() {
@@ -238,6 +239,9 @@ impl Core {
 
     pub(crate) fn pause_reading(&mut self, id: ConnId) {
         if let Some(c) = self.conn_mut(id) {
+            if !c.has(flag::READ_PAUSED) {
+                c.stream.note(|| crate::testing::Event::PauseReading);
+            }
             c.set(flag::READ_PAUSED);
         }
     }
@@ -246,6 +250,7 @@ impl Core {
         if let Some(c) = self.conn_mut(id) {
             if c.has(flag::READ_PAUSED) {
                 c.clear(flag::READ_PAUSED);
+                c.stream.note(|| crate::testing::Event::ResumeReading);
                 // Data may be waiting in the kernel and no new edge will come.
                 if !c.has(flag::EOF) {
                     self.mark_ready(id);

@@ -284,9 +284,11 @@ impl Core {
         if c.phase == Phase::Open {
             if !c.has(flag::WRITING_PAUSED) && queued > c.limits.high_water {
                 c.set(flag::WRITING_PAUSED);
+                c.stream.note(|| crate::testing::Event::PauseWriting);
                 self.call_conn(id, |p, cx| p.pause_writing(cx));
             } else if c.has(flag::WRITING_PAUSED) && queued <= c.limits.low_water {
                 c.clear(flag::WRITING_PAUSED);
+                c.stream.note(|| crate::testing::Event::ResumeWriting);
                 self.call_conn(id, |p, cx| p.resume_writing(cx));
             }
         }
@@ -316,6 +318,7 @@ impl Core {
         if let Some(t) = c.timer.take() {
             self.timers.cancel(t);
         }
+        c.stream.note(|| crate::testing::Event::Lost(reason.clone()));
         self.release_listener_slot(id);
         log::debug!("{id}: connection ended: {reason}");
         if was_connecting {

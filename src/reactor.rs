@@ -64,7 +64,7 @@ pub struct Reactor {
     events: Events,
     /// The one read buffer, lent to `data_received` as a slice.
     scratch: Vec<u8>,
-    core: Core,
+    pub(crate) core: Core,
     /// Reused for draining the cross-thread inbox.
     calls: Vec<Call>,
     signals: Option<SignalSource>,
@@ -381,7 +381,7 @@ impl Reactor {
     }
 
     /// Runs the calls other threads queued, and a cross-thread stop.
-    fn run_calls(&mut self) {
+    pub(crate) fn run_calls(&mut self) {
         if self.core.shared.stop.swap(false, Ordering::AcqRel) {
             self.core.request_stop();
         }
@@ -394,7 +394,7 @@ impl Reactor {
 
     /// Fires every timer due now, in deadline order (ties in the order
     /// set). Timers set by these callbacks wait for the next turn.
-    fn fire_timers(&mut self) {
+    pub(crate) fn fire_timers(&mut self) {
         let core = &mut self.core;
         let now = core.now();
         let limit = core.timers.next_seq();

@@ -19,17 +19,25 @@ pub(crate) struct MemoryPeer {
     pub(crate) write_shutdown: bool,
     /// The connection was reset (aborted) by the protocol's side.
     pub(crate) reset: bool,
+    /// What the reactor did on this connection, in order.
+    pub(crate) log: Vec<crate::testing::Event>,
 }
 
 /// A connection's byte stream.
 #[derive(Debug)]
-#[allow(dead_code)] // `Memory` is built by the testing harness
 pub(crate) enum Stream {
     Tcp(mio::net::TcpStream),
     Memory(Rc<RefCell<MemoryPeer>>),
 }
 
 impl Stream {
+    /// Records an event on an in-memory connection (nothing for sockets).
+    pub(crate) fn note(&self, event: impl FnOnce() -> crate::testing::Event) {
+        if let Stream::Memory(m) = self {
+            m.borrow_mut().log.push(event());
+        }
+    }
+
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),

@@ -321,11 +321,7 @@ fn scan_head(buf: &[u8]) -> Scan {
         if i >= MAX_REQUEST_LINE_LEN {
             return Scan::Error(UriTooLong);
         }
-        let ok = if want == b'#' {
-            b.is_ascii_digit()
-        } else {
-            b == want
-        };
+        let ok = if want == b'#' { b.is_ascii_digit() } else { b == want };
         if !ok {
             return Scan::Error(BadRequest);
         }
@@ -353,18 +349,8 @@ fn scan_head(buf: &[u8]) -> Scan {
         // Start of a line: the final empty line, or a new field.
         let b = byte_at!(i);
         match b {
-            b'\n' => {
-                return Scan::Complete {
-                    head_len: i + 1,
-                    http10,
-                }
-            }
-            b'\r' if byte_at!(i + 1) == b'\n' => {
-                return Scan::Complete {
-                    head_len: i + 2,
-                    http10,
-                }
-            }
+            b'\n' => return Scan::Complete { head_len: i + 1, http10 },
+            b'\r' if byte_at!(i + 1) == b'\n' => return Scan::Complete { head_len: i + 2, http10 },
             _ => {}
         }
         fields += 1;
@@ -422,10 +408,7 @@ fn scan_head(buf: &[u8]) -> Scan {
 
 /// The checks that need the whole head: `Host`, then body framing. Returns
 /// `keep_alive` and the body length.
-fn check_head(
-    request: &httparse::Request<'_, '_>,
-    http10: bool,
-) -> Result<(bool, usize), ErrorStatus> {
+fn check_head(request: &httparse::Request<'_, '_>, http10: bool) -> Result<(bool, usize), ErrorStatus> {
     let mut hosts = 0;
     let mut host_ok = true;
     let mut content_lengths = 0;
@@ -459,17 +442,9 @@ fn check_head(
     if content_lengths > 1 || (content_lengths == 1 && transfer_encoding) {
         return Err(ErrorStatus::BadRequest);
     }
-    let body_len = if content_lengths == 1 {
-        parse_content_length(content_length)?
-    } else {
-        0
-    };
+    let body_len = if content_lengths == 1 { parse_content_length(content_length)? } else { 0 };
     if transfer_encoding {
-        return Err(if http10 {
-            ErrorStatus::BadRequest
-        } else {
-            ErrorStatus::NotImplemented
-        });
+        return Err(if http10 { ErrorStatus::BadRequest } else { ErrorStatus::NotImplemented });
     }
 
     let keep_alive = !close && (keep_alive || !http10);
@@ -482,10 +457,7 @@ fn parse_content_length(value: &[u8]) -> Result<usize, ErrorStatus> {
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return Err(ErrorStatus::BadRequest);
     }
-    let len = value.iter().fold(0usize, |len, &digit| {
-        len.saturating_mul(10)
-            .saturating_add(usize::from(digit - b'0'))
-    });
+    let len = value.iter().fold(0usize, |len, &digit| len.saturating_mul(10).saturating_add(usize::from(digit - b'0')));
     if len > MAX_BODY_LEN {
         Err(ErrorStatus::PayloadTooLarge)
     } else {
@@ -499,8 +471,8 @@ fn parse_content_length(value: &[u8]) -> Result<usize, ErrorStatus> {
 fn is_hello_target(target: &str) -> bool {
     let path_and_query = if target.starts_with('/') {
         target
-    } else if let Some(rest) = strip_prefix_ignore_case(target, "http://")
-        .or_else(|| strip_prefix_ignore_case(target, "https://"))
+    } else if let Some(rest) =
+        strip_prefix_ignore_case(target, "http://").or_else(|| strip_prefix_ignore_case(target, "https://"))
     {
         let (authority, path_and_query) = match rest.find(['/', '?']) {
             Some(at) => rest.split_at(at),
@@ -513,9 +485,7 @@ fn is_hello_target(target: &str) -> bool {
     } else {
         return false;
     };
-    let path = path_and_query
-        .split_once('?')
-        .map_or(path_and_query, |(path, _query)| path);
+    let path = path_and_query.split_once('?').map_or(path_and_query, |(path, _query)| path);
     path == "/" || path.is_empty()
 }
 
@@ -544,10 +514,7 @@ fn is_authority_byte(b: u8) -> bool {
 fn trim_ows(s: &[u8]) -> &[u8] {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = s.iter().position(|b| !is_ows(b)).unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !is_ows(b))
-        .map_or(start, |last| last + 1);
+    let end = s.iter().rposition(|b| !is_ows(b)).map_or(start, |last| last + 1);
     s.get(start..end).unwrap_or_default()
 }
 
@@ -573,15 +540,10 @@ pub fn write_response(
     close: bool,
 ) {
     debug_assert!(!has_line_break(reason.as_bytes()) && !has_line_break(date));
-    debug_assert!(extra_headers
-        .iter()
-        .all(|(n, v)| !has_line_break(n.as_bytes()) && !has_line_break(v.as_bytes())));
+    debug_assert!(extra_headers.iter().all(|(n, v)| !has_line_break(n.as_bytes()) && !has_line_break(v.as_bytes())));
     debug_assert!(content_type.map_or(true, |t| !has_line_break(t.as_bytes())));
 
-    let extra_len: usize = extra_headers
-        .iter()
-        .map(|(name, value)| name.len() + value.len() + 4)
-        .sum();
+    let extra_len: usize = extra_headers.iter().map(|(name, value)| name.len() + value.len() + 4).sum();
     out.reserve(
         128 + reason.len()
             + date.len()
@@ -659,14 +621,7 @@ mod tests {
 
     /// An HTTP/1.1 request.
     fn req(method: Method, path_ok: bool, keep_alive: bool, body_len: usize) -> Parsed {
-        Parsed::Request(Request {
-            method,
-            path_ok,
-            keep_alive,
-            http10: false,
-            head_len: FULL,
-            body_len,
-        })
+        Parsed::Request(Request { method, path_ok, keep_alive, http10: false, head_len: FULL, body_len })
     }
 
     /// An HTTP/1.0 request.
@@ -681,10 +636,7 @@ mod tests {
     /// input), and that every prefix gives `Partial` or that same result.
     fn check(input: &[u8], expected: Parsed) {
         let expected = match expected {
-            Parsed::Request(r) if r.head_len == FULL => Parsed::Request(Request {
-                head_len: input.len(),
-                ..r
-            }),
+            Parsed::Request(r) if r.head_len == FULL => Parsed::Request(Request { head_len: input.len(), ..r }),
             other => other,
         };
         assert_eq!(parse_request(input), expected, "input {:?}", show(input));
@@ -710,11 +662,7 @@ mod tests {
         }
         let check_at = |k: usize| {
             let got = parse_request(&input[..k]);
-            assert!(
-                got == PARTIAL || got == full,
-                "prefix {k} of {:?}: {got:?}, whole: {full:?}",
-                show(input)
-            );
+            assert!(got == PARTIAL || got == full, "prefix {k} of {:?}: {got:?}, whole: {full:?}", show(input));
             got
         };
         if input.len() <= 4096 {
@@ -985,17 +933,9 @@ mod tests {
             (ErrorStatus::BadRequest, 400, "Bad Request"),
             (ErrorStatus::PayloadTooLarge, 413, "Content Too Large"),
             (ErrorStatus::UriTooLong, 414, "URI Too Long"),
-            (
-                ErrorStatus::HeaderFieldsTooLarge,
-                431,
-                "Request Header Fields Too Large",
-            ),
+            (ErrorStatus::HeaderFieldsTooLarge, 431, "Request Header Fields Too Large"),
             (ErrorStatus::NotImplemented, 501, "Not Implemented"),
-            (
-                ErrorStatus::VersionNotSupported,
-                505,
-                "HTTP Version Not Supported",
-            ),
+            (ErrorStatus::VersionNotSupported, 505, "HTTP Version Not Supported"),
         ];
         for (status, code, reason) in all {
             assert_eq!(status.code(), code);
@@ -1027,14 +967,7 @@ mod tests {
             GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n\
             GET / HTTP/1.1\r\nHo";
         let request = |method, path_ok, keep_alive, http10, head_len, body_len| {
-            Parsed::Request(Request {
-                method,
-                path_ok,
-                keep_alive,
-                http10,
-                head_len,
-                body_len,
-            })
+            Parsed::Request(Request { method, path_ok, keep_alive, http10, head_len, body_len })
         };
         assert_eq!(
             parse_all(buf),
@@ -1106,11 +1039,7 @@ mod tests {
             for split in (0..=input.len()).step_by(step) {
                 // The server got `split` bytes first, then the rest.
                 let first = parse_request(&input[..split]);
-                let result = if first == PARTIAL {
-                    parse_request(&input)
-                } else {
-                    first
-                };
+                let result = if first == PARTIAL { parse_request(&input) } else { first };
                 assert_eq!(result, whole, "split {split} of {:?}", show(&input));
                 let complete = match whole {
                     Parsed::Request(r) => split >= r.head_len,
@@ -1203,17 +1132,7 @@ mod tests {
     #[test]
     fn response_head_only() {
         let mut out = Vec::new();
-        write_response(
-            &mut out,
-            200,
-            "OK",
-            DATE,
-            &[],
-            None,
-            b"0123456789",
-            true,
-            false,
-        );
+        write_response(&mut out, 200, "OK", DATE, &[], None, b"0123456789", true, false);
         assert_eq!(
             out,
             b"HTTP/1.1 200 OK\r\n\
@@ -1259,10 +1178,7 @@ mod tests {
         assert!(out.starts_with(b"HTTP/1.1 599 \r\nDate: \r\nContent-Length: 1234567\r\n"));
         let mut headers = [httparse::EMPTY_HEADER; 4];
         let mut response = httparse::Response::new(&mut headers);
-        assert_eq!(
-            response.parse(&out),
-            Ok(httparse::Status::Complete(out.len() - body.len()))
-        );
+        assert_eq!(response.parse(&out), Ok(httparse::Status::Complete(out.len() - body.len())));
     }
 
     #[test]
@@ -1318,12 +1234,7 @@ mod tests {
     ];
 
     /// How random requests start.
-    const PREFIXES: &[&[u8]] = &[
-        b"",
-        b"GET / HTTP/1.1\r\n",
-        b"GET / HTTP/1.1\r\nHost: a\r\n",
-        b"HEAD /?x HTTP/1.0\n",
-    ];
+    const PREFIXES: &[&[u8]] = &[b"", b"GET / HTTP/1.1\r\n", b"GET / HTTP/1.1\r\nHost: a\r\n", b"HEAD /?x HTTP/1.0\n"];
 
     /// One of `PREFIXES`, then random fragments.
     fn requests() -> impl Strategy<Value = Vec<u8>> {
@@ -1364,12 +1275,7 @@ mod tests {
         if let Scan::Complete { head_len, .. } = scan_head(buf) {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut request = httparse::Request::new(&mut headers);
-            assert_eq!(
-                request.parse(&buf[..head_len]),
-                Ok(httparse::Status::Complete(head_len)),
-                "{:?}",
-                show(buf)
-            );
+            assert_eq!(request.parse(&buf[..head_len]), Ok(httparse::Status::Complete(head_len)), "{:?}", show(buf));
         }
     }
 

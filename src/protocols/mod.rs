@@ -1,4 +1,4 @@
 //! Ready-made protocols and protocol toolkits.
 
-pub mod http;
 pub mod echo;
+pub mod http;

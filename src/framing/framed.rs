@@ -1,0 +1,332 @@
+//! The generic framing adapter: buffering, modes, and the handler trait.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::{Context, Protocol, Reason, TimerId};
+
+/// What a codec found at the front of the unconsumed input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoded {
+    /// A frame: its payload is `input[start..end]`; `consumed` bytes
+    /// (header, payload, delimiter) are used up.
+    Frame {
+        /// Where the payload starts.
+        start: usize,
+        /// Where the payload ends.
+        end: usize,
+        /// Bytes used up, delimiters and headers included.
+        consumed: usize,
+    },
+    /// Not enough input yet: keep it and call again with more. Partial
+    /// input is not an error.
+    Incomplete,
+    /// These many bytes are to be dropped (the rest of an over-long frame
+    /// being skipped).
+    Skip(usize),
+    /// The frame is longer than the maximum; `announced` is its length as
+    /// far as known. The codec skips it if the connection stays open.
+    TooLong(u64),
+    /// The input cannot be a frame.
+    Malformed(&'static str),
+}
+
+/// Why a frame could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// Longer than the codec's maximum or than its length prefix can say.
+    TooLong {
+        /// The payload's length.
+        len: usize,
+        /// The most the codec can send.
+        max: u64,
+    },
+    /// A line payload contains the delimiter.
+    ContainsDelimiter,
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::TooLong { len, max } => write!(f, "frame of {len} bytes is longer than the maximum of {max}"),
+            FrameError::ContainsDelimiter => f.write_str("line contains the delimiter"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// Where frames end in a byte stream, and how to write one.
+pub trait Codec {
+    /// Looks at the unconsumed input (which always starts at a frame
+    /// boundary) and says what is there. Called again with the same start
+    /// and more bytes after [`Decoded::Incomplete`]: a codec may remember
+    /// how far it scanned, so that total work stays linear in the input.
+    fn decode(&mut self, input: &[u8]) -> Decoded;
+
+    /// Forgets any scanning state (after a mode switch).
+    fn reset(&mut self);
+
+    /// Writes `payload` as one frame through `write`.
+    ///
+    /// # Errors
+    ///
+    /// When the payload cannot be framed (too long, or a line containing
+    /// its delimiter).
+    fn encode(&self, payload: &[u8], write: &mut dyn FnMut(&[u8])) -> Result<(), FrameError>;
+
+    /// The words for a frame that is too long, e.g. `"line too long"`.
+    fn too_long_reason(&self) -> &'static str {
+        "frame too long"
+    }
+}
+
+/// The framer's side of things that a handler may use: send frames, switch
+/// between frame mode and raw mode, reach the codec.
+#[derive(Debug)]
+pub struct Framer<C> {
+    codec: C,
+    raw: bool,
+}
+
+impl<C: Codec> Framer<C> {
+    /// Sends `payload` as one frame.
+    ///
+    /// # Errors
+    ///
+    /// When the codec cannot frame it; nothing is written then.
+    pub fn send(&self, cx: &mut Context<'_>, payload: &[u8]) -> Result<(), FrameError> {
+        self.codec.encode(payload, &mut |bytes| cx.write(bytes))
+    }
+
+    /// Switches to raw mode: further input goes to
+    /// [`FrameHandler::raw_data_received`] as it comes, starting with the
+    /// rest of the current input.
+    pub fn set_raw_mode(&mut self) {
+        self.raw = true;
+    }
+
+    /// Switches back to frame mode; the rest of the current input is
+    /// decoded into frames.
+    pub fn set_frame_mode(&mut self) {
+        if self.raw {
+            self.raw = false;
+            self.codec.reset();
+        }
+    }
+
+    /// Whether raw mode is on.
+    pub fn is_raw(&self) -> bool {
+        self.raw
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> &C {
+        &self.codec
+    }
+
+    /// The codec, to change its settings.
+    pub fn codec_mut(&mut self) -> &mut C {
+        &mut self.codec
+    }
+}
+
+/// What a framed protocol implements: Twisted's `lineReceived` /
+/// `stringReceived`, plus the connection's other callbacks, forwarded.
+///
+/// The contract of [`Protocol`] holds, and on top of it: `frame_received`
+/// gets exactly one whole frame per call, never a part, whatever the
+/// chunking; no frame is delivered once the connection is closing.
+pub trait FrameHandler<C: Codec> {
+    /// A whole frame arrived.
+    fn frame_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, frame: &[u8]);
+
+    /// Bytes arrived in raw mode. Returns how many of them it took: if it
+    /// switched back to frame mode with
+    /// [`Framer::set_frame_mode`], the rest is decoded as frames at once;
+    /// otherwise all of `data` counts as taken. The default takes (and
+    /// drops) everything.
+    fn raw_data_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, data: &[u8]) -> usize {
+        let _ = (cx, framer);
+        data.len()
+    }
+
+    /// A frame longer than the codec's maximum began (`announced` is its
+    /// length as far as known). The default closes the connection with
+    /// [`Reason::Protocol`] and the codec's words (`"line too long"`); an
+    /// override may send a farewell first. If the connection stays open,
+    /// the over-long frame is skipped and framing goes on after it.
+    fn frame_too_long(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, announced: u64) {
+        let _ = announced;
+        cx.close_with(Reason::Protocol(Cow::Borrowed(framer.codec().too_long_reason())));
+    }
+
+    /// The input cannot be parsed. The default closes the connection with
+    /// [`Reason::Protocol`] and `why`. Nothing more is decoded either way.
+    fn malformed(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, why: &'static str) {
+        let _ = framer;
+        cx.close_with(Reason::Protocol(Cow::Borrowed(why)));
+    }
+
+    /// See [`Protocol::connection_made`].
+    fn connection_made(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>) {
+        let _ = (cx, framer);
+    }
+
+    /// See [`Protocol::eof_received`]; `pending` is the unfinished frame's
+    /// bytes. The default closes.
+    fn eof_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, pending: &[u8]) {
+        let _ = (framer, pending);
+        cx.close();
+    }
+
+    /// See [`Protocol::connection_lost`].
+    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: Reason) {
+        let _ = (cx, reason);
+    }
+
+    /// See [`Protocol::pause_writing`].
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        let _ = cx;
+    }
+
+    /// See [`Protocol::resume_writing`].
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        let _ = cx;
+    }
+
+    /// See [`Protocol::timer_fired`].
+    fn timer_fired(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, timer: TimerId) {
+        let _ = (cx, framer, timer);
+    }
+
+    /// See [`Protocol::stop_requested`]. The default closes.
+    fn stop_requested(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>) {
+        let _ = framer;
+        cx.close();
+    }
+}
+
+/// A [`Protocol`] that frames the byte stream with a codec `C` and hands
+/// whole frames to a handler `H`.
+///
+/// Buffering: a frame wholly inside one read is handed over straight from
+/// the reactor's read buffer; only an unfinished frame is kept, in a buffer
+/// bounded by the codec's maximum. Scanning is linear in the bytes
+/// received, however they are chunked.
+#[derive(Debug)]
+pub struct Framed<C, H> {
+    framer: Framer<C>,
+    handler: H,
+    /// The unfinished frame (input not consumed yet).
+    pending: Vec<u8>,
+    /// Nothing more is decoded (after malformed input).
+    dead: bool,
+}
+
+impl<C: Codec, H: FrameHandler<C>> Framed<C, H> {
+    /// Frames with `codec`, delivering to `handler`.
+    pub fn new(codec: C, handler: H) -> Self {
+        Framed { framer: Framer { codec, raw: false }, handler, pending: Vec::new(), dead: false }
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The handler, mutably.
+    pub fn handler_mut(&mut self) -> &mut H {
+        &mut self.handler
+    }
+
+    /// Decodes and delivers what `input` holds; returns the bytes used.
+    fn process(&mut self, cx: &mut Context<'_>, input: &[u8]) -> usize {
+        let mut pos = 0;
+        while pos < input.len() {
+            if self.dead || cx.is_closing() {
+                return input.len();
+            }
+            if self.framer.raw {
+                let rest = &input[pos..];
+                let taken = self.handler.raw_data_received(cx, &mut self.framer, rest);
+                if self.framer.raw {
+                    return input.len();
+                }
+                pos += taken.min(rest.len());
+                continue;
+            }
+            match self.framer.codec.decode(&input[pos..]) {
+                Decoded::Frame { start, end, consumed } => {
+                    let frame = &input[pos + start..pos + end];
+                    pos += consumed;
+                    self.handler.frame_received(cx, &mut self.framer, frame);
+                }
+                Decoded::Incomplete => return pos,
+                Decoded::Skip(n) => pos += n.max(1).min(input.len() - pos),
+                Decoded::TooLong(announced) => {
+                    self.handler.frame_too_long(cx, &mut self.framer, announced);
+                }
+                Decoded::Malformed(why) => {
+                    self.dead = true;
+                    self.handler.malformed(cx, &mut self.framer, why);
+                    return input.len();
+                }
+            }
+        }
+        pos
+    }
+}
+
+impl<C: Codec, H: FrameHandler<C>> Protocol for Framed<C, H> {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        self.handler.connection_made(cx, &mut self.framer);
+    }
+
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        if self.pending.is_empty() {
+            let used = self.process(cx, data);
+            if used < data.len() && !self.dead && !cx.is_closing() {
+                self.pending.extend_from_slice(&data[used..]);
+            }
+        } else {
+            let mut pending = std::mem::take(&mut self.pending);
+            pending.extend_from_slice(data);
+            let used = self.process(cx, &pending);
+            if self.dead || cx.is_closing() || used == pending.len() {
+                // An idle connection holds no framing buffer.
+                pending = Vec::new();
+            } else {
+                pending.drain(..used);
+            }
+            self.pending = pending;
+        }
+    }
+
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        let pending = std::mem::take(&mut self.pending);
+        self.handler.eof_received(cx, &mut self.framer, &pending);
+    }
+
+    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: Reason) {
+        self.pending = Vec::new();
+        self.handler.connection_lost(cx, reason);
+    }
+
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        self.handler.pause_writing(cx);
+    }
+
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        self.handler.resume_writing(cx);
+    }
+
+    fn timer_fired(&mut self, cx: &mut Context<'_>, timer: TimerId) {
+        self.handler.timer_fired(cx, &mut self.framer, timer);
+    }
+
+    fn stop_requested(&mut self, cx: &mut Context<'_>) {
+        self.handler.stop_requested(cx, &mut self.framer);
+    }
+}

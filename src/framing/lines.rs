@@ -1,0 +1,179 @@
+//! Line framing: Twisted's `LineReceiver`, done right.
+
+use std::borrow::Cow;
+
+use super::{Codec, Decoded, FrameError};
+
+/// Splits the stream into lines ending in a delimiter.
+///
+/// - [`Lines::crlf`] (the default): lines end in `\r\n`.
+/// - [`Lines::lf`]: lines end in `\n`, and a `\r` before it is dropped, so
+///   both `nc`'s bare LF and telnet's CRLF work. Lines are sent with `\n`.
+/// - [`Lines::delimited`]: any delimiter.
+///
+/// A line longer than the maximum (default 16 KiB, the delimiter not
+/// counted) is refused as soon as that many bytes arrived without a
+/// delimiter, without buffering more. Scanning never looks at a byte twice
+/// (apart from a delimiter's length at chunk edges), so a 1 MiB line
+/// arriving one byte at a time costs linear time.
+///
+/// ```
+/// let lines = reel::framing::Lines::lf().max_length(1024);
+/// assert_eq!(lines.max(), 1024);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Lines {
+    delimiter: Cow<'static, [u8]>,
+    /// `\n` delimiter with an optional `\r` before it.
+    lenient_cr: bool,
+    max: usize,
+    /// Bytes of the current unfinished line already searched.
+    scanned: usize,
+    /// Skipping an over-long line: drop input through the next delimiter.
+    skipping: bool,
+    /// The over-long line ended here (bytes to skip, delimiter included).
+    skip_through: Option<usize>,
+}
+
+/// The default maximum line length: 16 KiB.
+pub const DEFAULT_MAX_LINE: usize = 16 * 1024;
+
+impl Default for Lines {
+    fn default() -> Self {
+        Lines::crlf()
+    }
+}
+
+impl Lines {
+    fn with(delimiter: Cow<'static, [u8]>, lenient_cr: bool) -> Lines {
+        assert!(!delimiter.is_empty(), "a line delimiter cannot be empty");
+        Lines { delimiter, lenient_cr, max: DEFAULT_MAX_LINE, scanned: 0, skipping: false, skip_through: None }
+    }
+
+    /// Lines ending in `\r\n`.
+    pub fn crlf() -> Lines {
+        Lines::with(Cow::Borrowed(b"\r\n"), false)
+    }
+
+    /// Lines ending in `\n`, a `\r` before it dropped; sent with `\n`.
+    pub fn lf() -> Lines {
+        Lines::with(Cow::Borrowed(b"\n"), true)
+    }
+
+    /// Lines ending in `delimiter` (not empty).
+    ///
+    /// # Panics
+    ///
+    /// If `delimiter` is empty.
+    pub fn delimited(delimiter: impl Into<Cow<'static, [u8]>>) -> Lines {
+        Lines::with(delimiter.into(), false)
+    }
+
+    /// Sets the maximum line length, delimiter not counted.
+    pub fn max_length(mut self, max: usize) -> Lines {
+        self.max = max;
+        self
+    }
+
+    /// The maximum line length.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// The delimiter lines are sent with.
+    pub fn delimiter(&self) -> &[u8] {
+        &self.delimiter
+    }
+
+    /// Finds the delimiter in `input[from..]`; returns its position.
+    fn find(&self, input: &[u8], from: usize) -> Option<usize> {
+        let hay = &input[from..];
+        let found = if self.delimiter.len() == 1 {
+            memchr::memchr(self.delimiter[0], hay)
+        } else {
+            memchr::memmem::find(hay, &self.delimiter)
+        };
+        found.map(|p| p + from)
+    }
+
+    /// How many bytes of an unfinished line may be buffered before it is
+    /// surely too long: the maximum plus what could still turn out to be a
+    /// delimiter (or the `\r` before one).
+    fn limit(&self) -> usize {
+        let slack = if self.lenient_cr { 1 } else { self.delimiter.len() - 1 };
+        self.max.saturating_add(slack)
+    }
+}
+
+impl Codec for Lines {
+    fn decode(&mut self, input: &[u8]) -> Decoded {
+        let dlen = self.delimiter.len();
+        if let Some(n) = self.skip_through.take() {
+            self.scanned = 0;
+            return Decoded::Skip(n);
+        }
+        let from = self.scanned.saturating_sub(dlen - 1);
+        match self.find(input, from) {
+            Some(p) if self.skipping => {
+                self.skipping = false;
+                self.scanned = 0;
+                Decoded::Skip(p + dlen)
+            }
+            Some(p) => {
+                let mut end = p;
+                if self.lenient_cr && end > 0 && input[end - 1] == b'\r' {
+                    end -= 1;
+                }
+                self.scanned = 0;
+                if end > self.max {
+                    self.skip_through = Some(p + dlen);
+                    return Decoded::TooLong(end as u64);
+                }
+                Decoded::Frame { start: 0, end, consumed: p + dlen }
+            }
+            None if self.skipping => {
+                // Keep what could be the start of a delimiter.
+                let keep = dlen - 1;
+                self.scanned = keep.min(input.len());
+                match input.len().checked_sub(keep) {
+                    Some(n) if n > 0 => {
+                        self.scanned = keep;
+                        Decoded::Skip(n)
+                    }
+                    _ => Decoded::Incomplete,
+                }
+            }
+            None => {
+                self.scanned = input.len();
+                if input.len() > self.limit() {
+                    self.skipping = true;
+                    self.scanned = input.len();
+                    return Decoded::TooLong(input.len() as u64);
+                }
+                Decoded::Incomplete
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.scanned = 0;
+        self.skipping = false;
+        self.skip_through = None;
+    }
+
+    fn encode(&self, payload: &[u8], write: &mut dyn FnMut(&[u8])) -> Result<(), FrameError> {
+        if payload.len() > self.max {
+            return Err(FrameError::TooLong { len: payload.len(), max: self.max as u64 });
+        }
+        if self.find(payload, 0).is_some() {
+            return Err(FrameError::ContainsDelimiter);
+        }
+        write(payload);
+        write(&self.delimiter);
+        Ok(())
+    }
+
+    fn too_long_reason(&self) -> &'static str {
+        "line too long"
+    }
+}

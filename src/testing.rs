@@ -1,0 +1,445 @@
+//! Testing protocols without sockets: Twisted's `StringTransport` and
+//! `task.Clock`, run on the real reactor code.
+//!
+//! A [`Harness`] drives any [`Protocol`] through the same [`Context`] type,
+//! output buffer, water marks and close logic as a real connection; only
+//! the socket is replaced by an in-memory peer whose reading the test
+//! controls. Timers run on a manual clock that [`Harness::advance`] moves.
+//!
+//! ```
+//! use reel::testing::Harness;
+//! use reel::{Context, Protocol, Reason};
+//!
+//! struct Upper;
+//! impl Protocol for Upper {
+//!     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+//!         cx.write(&data.to_ascii_uppercase());
+//!         if data.contains(&b'!') {
+//!             cx.close();
+//!         }
+//!     }
+//! }
+//!
+//! let mut h = Harness::new(Upper);
+//! h.feed(b"hello ");
+//! h.feed(b"world!");
+//! assert_eq!(h.take_written(), b"HELLO WORLD!");
+//! assert_eq!(h.lost(), Some(Reason::Closed));
+//! ```
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::core::Core;
+use crate::stream::{MemoryPeer, Stream};
+use crate::tcp::{flag, Phase};
+use crate::{Clock, ConnId, Context, Protocol, Reactor, ReactorConfig, Reason, TcpOptions};
+
+/// Something the reactor did on an in-memory connection, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// `Protocol::pause_writing` was called (output passed the high mark).
+    PauseWriting,
+    /// `Protocol::resume_writing` was called.
+    ResumeWriting,
+    /// The protocol paused reading.
+    PauseReading,
+    /// The protocol resumed reading.
+    ResumeReading,
+    /// The protocol wrote this many bytes after its connection was closing:
+    /// they were dropped. Usually a bug in the protocol.
+    WriteAfterClose(usize),
+    /// The connection ended; `connection_lost` got this reason.
+    Lost(Reason),
+}
+
+/// Everything a test can observe of a connection: bytes written, events,
+/// and how it ended. Two runs of a protocol over the same input, however
+/// chunked, must produce equal transcripts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Transcript {
+    /// Every byte the protocol wrote (and the reactor sent).
+    pub written: Vec<u8>,
+    /// What happened, in order.
+    pub events: Vec<Event>,
+    /// Whether the protocol's side shut down writing cleanly.
+    pub write_shutdown: bool,
+    /// Whether the protocol's side reset the connection.
+    pub reset: bool,
+}
+
+/// Drives one protocol over an in-memory connection.
+#[derive(Debug)]
+pub struct Harness {
+    reactor: Reactor,
+    id: ConnId,
+    peer: Rc<RefCell<MemoryPeer>>,
+}
+
+/// The addresses an in-memory connection reports.
+fn fake_addrs() -> (SocketAddr, SocketAddr) {
+    (SocketAddr::from(([127, 0, 0, 1], 7000)), SocketAddr::from(([127, 0, 0, 1], 40000)))
+}
+
+fn add_memory_conn(
+    core: &mut Core,
+    protocol: Box<dyn Protocol>,
+    opts: &TcpOptions,
+) -> (ConnId, Rc<RefCell<MemoryPeer>>) {
+    let peer = Rc::new(RefCell::new(MemoryPeer::default()));
+    let (local, remote) = fake_addrs();
+    let id = match core.insert_conn(
+        Stream::Memory(Rc::clone(&peer)),
+        Some(protocol),
+        Phase::Open,
+        local,
+        remote,
+        opts,
+        None,
+    ) {
+        Ok(id) => id,
+        // Only a socket registration can fail, and there is no socket.
+        Err(e) => panic!("in-memory connection: {e}"),
+    };
+    core.call_conn(id, |p, cx| p.connection_made(cx));
+    core.mark_dirty(id);
+    core.settle();
+    (id, peer)
+}
+
+fn manual_reactor() -> Reactor {
+    let mut config = ReactorConfig::default();
+    config.clock = Clock::manual();
+    match Reactor::with_config(config) {
+        Ok(r) => r,
+        Err(e) => panic!("cannot create a reactor for the harness: {e}"),
+    }
+}
+
+impl Harness {
+    /// Makes the connection and calls `connection_made`.
+    ///
+    /// # Panics
+    ///
+    /// If the OS cannot create a poller.
+    pub fn new(protocol: impl Protocol + 'static) -> Harness {
+        Harness::with_options(protocol, &TcpOptions::default())
+    }
+
+    /// Like [`new`](Harness::new), with connection options (water marks,
+    /// output limit).
+    ///
+    /// # Panics
+    ///
+    /// If the OS cannot create a poller.
+    pub fn with_options(protocol: impl Protocol + 'static, opts: &TcpOptions) -> Harness {
+        let mut reactor = manual_reactor();
+        let (id, peer) = add_memory_conn(&mut reactor.core, Box::new(protocol), opts);
+        Harness { reactor, id, peer }
+    }
+
+    /// The connection's id.
+    pub fn conn_id(&self) -> ConnId {
+        self.id
+    }
+
+    /// Delivers `data` as one read.
+    pub fn feed(&mut self, data: &[u8]) {
+        let core = &mut self.reactor.core;
+        if core.conn(self.id).is_some_and(|c| c.has(flag::READ_PAUSED)) {
+            panic!("Harness::feed while the protocol paused reading: a real peer's bytes would wait in the kernel");
+        }
+        core.deliver(self.id, data);
+        core.mark_dirty(self.id);
+        core.settle();
+    }
+
+    /// Delivers `data` in reads of `chunk` bytes.
+    pub fn feed_chunks(&mut self, data: &[u8], chunk: usize) {
+        for piece in data.chunks(chunk.max(1)) {
+            self.feed(piece);
+        }
+    }
+
+    /// The peer half-closes: `eof_received` follows.
+    pub fn feed_eof(&mut self) {
+        let core = &mut self.reactor.core;
+        core.deliver_eof(self.id);
+        core.settle();
+    }
+
+    /// The bytes written so far (and not yet taken).
+    pub fn written(&self) -> Vec<u8> {
+        self.peer.borrow().received.clone()
+    }
+
+    /// Takes the bytes written so far.
+    pub fn take_written(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.peer.borrow_mut().received)
+    }
+
+    /// Bytes queued in the connection's output buffer, not yet taken by
+    /// the peer.
+    pub fn queued(&self) -> usize {
+        self.reactor.core.conn(self.id).map_or(0, |c| c.out.len())
+    }
+
+    /// Why the connection ended, once `connection_lost` ran.
+    pub fn lost(&self) -> Option<Reason> {
+        self.peer.borrow().log.iter().find_map(|e| match e {
+            Event::Lost(r) => Some(r.clone()),
+            _ => None,
+        })
+    }
+
+    /// Whether reading is paused by the protocol.
+    pub fn is_reading_paused(&self) -> bool {
+        self.reactor.core.conn(self.id).is_some_and(|c| c.has(flag::READ_PAUSED))
+    }
+
+    /// The events so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.peer.borrow().log.clone()
+    }
+
+    /// Everything observable so far.
+    pub fn transcript(&self) -> Transcript {
+        let peer = self.peer.borrow();
+        Transcript {
+            written: peer.received.clone(),
+            events: peer.log.clone(),
+            write_shutdown: peer.write_shutdown,
+            reset: peer.reset,
+        }
+    }
+
+    /// The peer stops reading: it accepts `window` more bytes, then the
+    /// connection's writes would block (`None`: the peer reads everything).
+    pub fn set_peer_window(&mut self, window: Option<usize>) {
+        self.peer.borrow_mut().window = window;
+        self.writable();
+    }
+
+    /// The peer reads `n` more bytes (a writable event follows).
+    pub fn peer_reads(&mut self, n: usize) {
+        {
+            let mut peer = self.peer.borrow_mut();
+            peer.window = Some(peer.window.unwrap_or(0).saturating_add(n));
+        }
+        self.writable();
+    }
+
+    fn writable(&mut self) {
+        let core = &mut self.reactor.core;
+        if let Some(c) = core.conn_mut(self.id) {
+            c.clear(flag::WRITE_BLOCKED);
+        }
+        core.mark_dirty(self.id);
+        core.settle();
+    }
+
+    /// Moves the manual clock forward and fires the timers now due, in
+    /// order (repeating ones once per call, skipping missed intervals).
+    pub fn advance(&mut self, by: Duration) {
+        self.reactor.core.config.clock.advance(by);
+        self.reactor.fire_timers();
+        self.reactor.run_calls();
+    }
+
+    /// The manual clock.
+    pub fn clock(&self) -> &Clock {
+        self.reactor.clock()
+    }
+
+    /// Runs `f` with a context for this connection, as if from a callback
+    /// (for example to call `cx.close()` from the test).
+    pub fn with_context<R>(&mut self, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
+        let core = &mut self.reactor.core;
+        let r = f(&mut Context { core: &mut *core, current: crate::context::Current::Conn(self.id) });
+        core.settle();
+        r
+    }
+}
+
+/// Two protocols connected back to back in memory, for a client against a
+/// server. Bytes move only when [`pump`](Pair::pump) is called.
+#[derive(Debug)]
+pub struct Pair {
+    reactor: Reactor,
+    ends: [(ConnId, Rc<RefCell<MemoryPeer>>); 2],
+    /// Bytes of each end already moved to the other.
+    moved: [usize; 2],
+    eof_sent: [bool; 2],
+}
+
+impl Pair {
+    /// Connects `a` (say, the client) to `b` (the server); both get
+    /// `connection_made`.
+    ///
+    /// # Panics
+    ///
+    /// If the OS cannot create a poller.
+    pub fn new(a: impl Protocol + 'static, b: impl Protocol + 'static) -> Pair {
+        let mut reactor = manual_reactor();
+        let opts = TcpOptions::default();
+        let ea = add_memory_conn(&mut reactor.core, Box::new(a), &opts);
+        let eb = add_memory_conn(&mut reactor.core, Box::new(b), &opts);
+        Pair { reactor, ends: [ea, eb], moved: [0, 0], eof_sent: [false, false] }
+    }
+
+    /// Moves bytes (and clean closes, as EOF) between the two ends until
+    /// neither has anything more to say. Returns the bytes moved.
+    pub fn pump(&mut self) -> usize {
+        let mut total = 0;
+        loop {
+            let mut progressed = false;
+            for from in 0..2 {
+                let to = 1 - from;
+                let (data, shut) = {
+                    let peer = self.ends[from].1.borrow();
+                    (peer.received[self.moved[from]..].to_vec(), peer.write_shutdown)
+                };
+                if !data.is_empty() {
+                    self.moved[from] += data.len();
+                    total += data.len();
+                    progressed = true;
+                    let core = &mut self.reactor.core;
+                    core.deliver(self.ends[to].0, &data);
+                    core.mark_dirty(self.ends[to].0);
+                    core.settle();
+                }
+                if shut && !self.eof_sent[from] {
+                    self.eof_sent[from] = true;
+                    progressed = true;
+                    self.reactor.core.deliver_eof(self.ends[to].0);
+                    self.reactor.core.settle();
+                }
+            }
+            if !progressed {
+                return total;
+            }
+        }
+    }
+
+    /// Everything end 0 (`a`) wrote so far, with its events.
+    pub fn transcript_a(&self) -> Transcript {
+        transcript_of(&self.ends[0].1)
+    }
+
+    /// Everything end 1 (`b`) wrote so far, with its events.
+    pub fn transcript_b(&self) -> Transcript {
+        transcript_of(&self.ends[1].1)
+    }
+
+    /// Moves the manual clock and fires due timers (then pumps).
+    pub fn advance(&mut self, by: Duration) {
+        self.reactor.core.config.clock.advance(by);
+        self.reactor.fire_timers();
+        self.pump();
+    }
+}
+
+fn transcript_of(peer: &Rc<RefCell<MemoryPeer>>) -> Transcript {
+    let peer = peer.borrow();
+    Transcript {
+        written: peer.received.clone(),
+        events: peer.log.clone(),
+        write_shutdown: peer.write_shutdown,
+        reset: peer.reset,
+    }
+}
+
+/// Feeds `input` to fresh protocols from `make`, whole and split every
+/// possible way, and panics with the first chunking whose transcript
+/// differs from the whole-input one. Returns that reference transcript.
+///
+/// Covered chunkings: every single split point (for inputs up to 2 KiB;
+/// longer inputs get 2048 evenly spread split points plus the first and
+/// last 64), one byte at a time, and 32 random chunkings from a fixed seed.
+/// After the input, EOF is fed too when `then_eof` is true.
+pub fn assert_chunking_invariant<P: Protocol + 'static>(
+    make: impl Fn() -> P,
+    input: &[u8],
+    then_eof: bool,
+) -> Transcript {
+    let run = |chunks: &mut dyn Iterator<Item = &[u8]>| {
+        let mut h = Harness::new(make());
+        for chunk in chunks {
+            if h.lost().is_some() || h.is_reading_paused() {
+                break;
+            }
+            h.feed(chunk);
+        }
+        if then_eof && h.lost().is_none() {
+            h.feed_eof();
+        }
+        h.transcript()
+    };
+    let reference = run(&mut std::iter::once(input));
+    let check = |what: &str, got: Transcript| {
+        if got != reference {
+            panic!(
+                "chunking changed the outcome ({what}):\n  whole input: {:?}\n  chunked:     {:?}",
+                summarize(&reference),
+                summarize(&got)
+            );
+        }
+    };
+    for split in split_points(input.len()) {
+        let (a, b) = input.split_at(split);
+        check(&format!("split at {split}"), run(&mut [a, b].into_iter()));
+    }
+    check("one byte at a time", run(&mut input.chunks(1)));
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    for round in 0..32 {
+        let mut pieces = Vec::new();
+        let mut rest = input;
+        while !rest.is_empty() {
+            let n = (rng.next() % (rest.len() as u64).min(64) + 1) as usize;
+            let (a, b) = rest.split_at(n);
+            pieces.push(a);
+            rest = b;
+        }
+        check(&format!("random chunking #{round}"), run(&mut pieces.into_iter()));
+    }
+    reference
+}
+
+fn split_points(len: usize) -> Vec<usize> {
+    if len <= 2048 {
+        return (1..len).collect();
+    }
+    let mut points: Vec<usize> = (1..64).chain(len - 64..len).collect();
+    points.extend((0..2048).map(|i| 1 + i * (len - 2) / 2048));
+    points.sort_unstable();
+    points.dedup();
+    points
+}
+
+fn summarize(t: &Transcript) -> String {
+    let shown = &t.written[..t.written.len().min(200)];
+    format!(
+        "written {} bytes {:?}{}, events {:?}, shutdown {}, reset {}",
+        t.written.len(),
+        String::from_utf8_lossy(shown),
+        if t.written.len() > 200 { "..." } else { "" },
+        t.events,
+        t.write_shutdown,
+        t.reset
+    )
+}
+
+/// A tiny deterministic generator for chunk sizes.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
