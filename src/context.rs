@@ -342,6 +342,18 @@ impl Context<'_> {
         self.core.add_udp(local, Some(remote), Box::new(protocol))
     }
 
+    /// Reads the process's standard input through `protocol`, as one more
+    /// event source: `data_received` with what is typed or piped in,
+    /// `eof_received` at its end. The protocol writes elsewhere (with
+    /// [`write_to`](Self::write_to)); standard input cannot be written.
+    ///
+    /// # Errors
+    ///
+    /// When descriptor 0 cannot be duplicated or polled.
+    pub fn add_stdin(&mut self, protocol: impl Protocol + 'static) -> io::Result<ConnId> {
+        self.core.add_stdin(Box::new(protocol))
+    }
+
     /// Stops the reactor gracefully (see [`Reactor::stop`](crate::Reactor::stop)).
     pub fn stop(&mut self) {
         self.core.request_stop();

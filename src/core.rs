@@ -418,6 +418,53 @@ impl Core {
         Ok(id)
     }
 
+    /// Reads the process's standard input through `protocol`, as one more
+    /// event source (a pipe or terminal is polled; a regular file is read
+    /// as fast as the loop turns).
+    pub(crate) fn add_stdin(&mut self, protocol: Box<dyn Protocol>) -> std::io::Result<ConnId> {
+        use std::os::fd::AsFd;
+        let fd = std::io::stdin().as_fd().try_clone_to_owned()?;
+        let receiver = mio::unix::pipe::Receiver::from(fd);
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        let generation = self.generation();
+        let entry = self.conns.vacant_entry();
+        let id = ConnId { index: checked_index(entry.key())?, generation };
+        let mut stream = Stream::Stdin(receiver);
+        let mut always_ready = false;
+        if let Stream::Stdin(r) = &mut stream {
+            r.set_nonblocking(true)?;
+            match self.registry.register(r, Source::Conn(id).token(), Interest::READABLE) {
+                Ok(()) => {}
+                // epoll refuses regular files: they are always readable.
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => always_ready = true,
+                Err(e) => return Err(e),
+            }
+        }
+        let opts = TcpOptions::default();
+        entry.insert(Conn {
+            generation,
+            stream,
+            protocol: Some(protocol),
+            has_protocol: true,
+            out: OutBuf::default(),
+            phase: Phase::Open,
+            flags: if always_ready { flag::ALWAYS_READY } else { 0 },
+            reason: None,
+            local: unspecified,
+            peer: unspecified,
+            listener: None,
+            limits: Limits::from(&opts),
+            timer: None,
+            close_linger: Duration::ZERO,
+        });
+        if always_ready {
+            self.mark_ready(id);
+        }
+        self.call_conn(id, |p, cx| p.connection_made(cx));
+        log::debug!("{id}: reading standard input");
+        Ok(id)
+    }
+
     pub(crate) fn mark_udp_dirty(&mut self, id: UdpId) {
         if let Some(u) = self.udp_mut(id) {
             if !u.in_dirty {

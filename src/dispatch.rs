@@ -110,6 +110,10 @@ impl Core {
     }
 
     /// Reads a connection until drained, its budget is spent, or it pauses.
+    ///
+    /// A short read counts as drained (the next edge tells of more data),
+    /// except once an event told of the peer's end (`READ_CLOSED`): no
+    /// further edge comes for that, so reading goes on until it is seen.
     pub(crate) fn read_conn(&mut self, id: ConnId, scratch: &mut [u8]) {
         let mut reads = 0;
         let mut bytes = 0;
@@ -141,9 +145,18 @@ impl Core {
                         self.deliver(id, &scratch[..n]);
                     }
                     if n < scratch.len() {
+                        let flags = self.conn(id).map_or(0, |c| c.flags);
+                        if flags & flag::ALWAYS_READY != 0 {
+                            self.mark_ready(id);
+                            return;
+                        }
                         // A short read drained the socket (epoll edge
-                        // semantics): the next edge will tell of more.
-                        return;
+                        // semantics): the next edge will tell of more. Not
+                        // when the peer's EOF came in the same edge as the
+                        // data: no edge will come for it, so read on to it.
+                        if flags & flag::READ_CLOSED == 0 {
+                            return;
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -181,6 +194,11 @@ impl Core {
                 if !c.out.is_empty() || c.phase == Phase::Closing {
                     self.mark_dirty(id);
                 }
+            }
+        }
+        if event.is_read_closed() || event.is_error() {
+            if let Some(c) = self.conn_mut(id) {
+                c.set(flag::READ_CLOSED);
             }
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -369,10 +387,25 @@ impl Core {
         if let Some(t) = c.timer.take() {
             self.timers.cancel(t);
         }
-        if let Stream::Tcp(s) = &mut c.stream {
-            if let Err(e) = self.registry.deregister(s) {
-                log::trace!("{id}: deregister failed: {e}");
+        let always_ready = c.has(flag::ALWAYS_READY);
+        match &mut c.stream {
+            Stream::Tcp(s) => {
+                if let Err(e) = self.registry.deregister(s) {
+                    log::trace!("{id}: deregister failed: {e}");
+                }
             }
+            Stream::Stdin(r) => {
+                if !always_ready {
+                    if let Err(e) = self.registry.deregister(r) {
+                        log::trace!("{id}: deregister failed: {e}");
+                    }
+                }
+                // Leave the terminal as we found it for whatever runs next.
+                if let Err(e) = r.set_nonblocking(false) {
+                    log::trace!("{id}: restoring blocking stdin failed: {e}");
+                }
+            }
+            Stream::Memory(_) => {}
         }
         c.out.release(&mut self.pool);
         log::trace!("{id}: freed");

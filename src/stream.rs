@@ -28,6 +28,9 @@ pub(crate) struct MemoryPeer {
 pub(crate) enum Stream {
     Tcp(mio::net::TcpStream),
     Memory(Rc<RefCell<MemoryPeer>>),
+    /// The process's standard input (a duplicate of descriptor 0): read
+    /// only.
+    Stdin(mio::unix::pipe::Receiver),
 }
 
 impl Stream {
@@ -43,6 +46,7 @@ impl Stream {
             Stream::Tcp(s) => s.read(buf),
             // Input to in-memory connections is fed by the harness.
             Stream::Memory(_) => Err(io::ErrorKind::WouldBlock.into()),
+            Stream::Stdin(r) => r.read(buf),
         }
     }
 
@@ -53,6 +57,7 @@ impl Stream {
                 m.borrow_mut().write_shutdown = true;
                 Ok(())
             }
+            Stream::Stdin(_) => Ok(()),
         }
     }
 
@@ -65,6 +70,7 @@ impl Stream {
                 }
             }
             Stream::Memory(m) => m.borrow_mut().reset = true,
+            Stream::Stdin(_) => {}
         }
     }
 }
@@ -86,6 +92,7 @@ impl Write for Stream {
                 peer.received.extend_from_slice(&buf[..n]);
                 Ok(n)
             }
+            Stream::Stdin(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "standard input is read only")),
         }
     }
 

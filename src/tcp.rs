@@ -26,14 +26,22 @@ pub(crate) enum Phase {
 
 /// Per-connection flags.
 pub(crate) mod flag {
-    pub(crate) const READ_PAUSED: u8 = 1;
-    pub(crate) const EOF: u8 = 1 << 1;
-    pub(crate) const WRITE_BLOCKED: u8 = 1 << 2;
-    pub(crate) const WRITING_PAUSED: u8 = 1 << 3;
-    pub(crate) const IN_DIRTY: u8 = 1 << 4;
-    pub(crate) const IN_READY: u8 = 1 << 5;
+    pub(crate) const READ_PAUSED: u16 = 1;
+    pub(crate) const EOF: u16 = 1 << 1;
+    pub(crate) const WRITE_BLOCKED: u16 = 1 << 2;
+    pub(crate) const WRITING_PAUSED: u16 = 1 << 3;
+    pub(crate) const IN_DIRTY: u16 = 1 << 4;
+    pub(crate) const IN_READY: u16 = 1 << 5;
     /// End the connection now: abort, error, panic, or output limit.
-    pub(crate) const DOOMED: u8 = 1 << 6;
+    pub(crate) const DOOMED: u16 = 1 << 6;
+    /// No readiness events come for it (standard input from a regular
+    /// file): it stays on the ready list until EOF.
+    pub(crate) const ALWAYS_READY: u16 = 1 << 7;
+    /// An event reported the peer's EOF (or an error) as pending. Sticky,
+    /// like tokio's closed readiness: a short read no longer proves the
+    /// socket drained, since the EOF may have come in the same edge as the
+    /// data and no new edge will come for it.
+    pub(crate) const READ_CLOSED: u16 = 1 << 8;
 }
 
 /// Output thresholds of one connection, copied from its [`TcpOptions`].
@@ -64,7 +72,7 @@ pub(crate) struct Conn {
     pub(crate) has_protocol: bool,
     pub(crate) out: OutBuf,
     pub(crate) phase: Phase,
-    pub(crate) flags: u8,
+    pub(crate) flags: u16,
     /// Why the connection is ending; the first reason set wins.
     pub(crate) reason: Option<Reason>,
     pub(crate) local: SocketAddr,
@@ -79,18 +87,20 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn has(&self, f: u8) -> bool {
+    pub(crate) fn has(&self, f: u16) -> bool {
         self.flags & f != 0
     }
-    pub(crate) fn set(&mut self, f: u8) {
+    pub(crate) fn set(&mut self, f: u16) {
         self.flags |= f;
     }
-    pub(crate) fn clear(&mut self, f: u8) {
+    pub(crate) fn clear(&mut self, f: u16) {
         self.flags &= !f;
     }
     /// Whether the protocol may still write.
     pub(crate) fn writable(&self) -> bool {
-        matches!(self.phase, Phase::Open | Phase::Connecting) && !self.has(flag::DOOMED)
+        matches!(self.phase, Phase::Open | Phase::Connecting)
+            && !self.has(flag::DOOMED)
+            && !matches!(self.stream, Stream::Stdin(_))
     }
     /// Sets the reason the connection ends, unless one is set already.
     pub(crate) fn set_reason(&mut self, reason: Reason) {
