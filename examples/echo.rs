@@ -14,10 +14,8 @@
 
 mod common;
 
-use std::net::SocketAddr;
-
 use reel::protocols::echo::{Echo, UdpEcho};
-use reel::{ListenOptions, Protocol, Reactor};
+use reel::Protocol;
 
 const USAGE: &str = "usage: echo [--listen ADDR] [--max-conns N]
 
@@ -31,24 +29,10 @@ options:
 fn main() {
     common::init_logging();
     let args = common::parse_server_args(USAGE, common::ServerArgs::new("127.0.0.1:7007", 0));
-    if let Err(e) = serve(args) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
-}
-
-fn serve(args: common::ServerArgs) -> std::io::Result<()> {
-    let mut reactor = Reactor::new()?;
-    reactor.stop_on_signals()?;
-    let addr: SocketAddr = args.listen;
-    let mut opts = ListenOptions::default();
-    opts.max_connections = Some(args.max_conns);
-    let tcp = reactor
-        .listen_tcp_with(addr, |_peer| Box::new(Echo) as Box<dyn Protocol>, opts)
-        .unwrap_or_else(|e| common::bind_failed(addr, "tcp", &e));
-    let bound = reactor.listener_addr(tcp).unwrap_or(addr);
-    log::info!("listening on {bound} (tcp)");
-    let udp = reactor.listen_udp(bound, UdpEcho).unwrap_or_else(|e| common::bind_failed(bound, "udp", &e));
-    log::info!("listening on {} (udp)", reactor.udp_addr(udp).unwrap_or(bound));
-    reactor.run()
+    let mut reactor = common::reactor();
+    // TCP first: with port 0 the OS picks the port, and UDP takes the same.
+    let tcp = common::listen_tcp(&mut reactor, args.listen, |_| Box::new(Echo) as Box<dyn Protocol>, common::listen_options(&args));
+    let bound = reactor.listener_addr(tcp).unwrap_or(args.listen);
+    common::listen_udp(&mut reactor, bound, UdpEcho);
+    common::run(reactor)
 }

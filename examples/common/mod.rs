@@ -123,3 +123,71 @@ pub fn parse_server_args(usage: &str, mut args: ServerArgs) -> ServerArgs {
         }
     }
 }
+
+/// Starts a TCP listener and logs `listening on ADDR (tcp)`; on failure
+/// prints one clear line and exits 1.
+pub fn listen_tcp(
+    reactor: &mut reel::Reactor,
+    addr: SocketAddr,
+    factory: impl reel::Factory + 'static,
+    opts: reel::ListenOptions,
+) -> reel::ListenerId {
+    match reactor.listen_tcp_with(addr, factory, opts) {
+        Ok(id) => {
+            log::info!("listening on {} (tcp)", reactor.listener_addr(id).unwrap_or(addr));
+            id
+        }
+        Err(e) => bind_failed(addr, "tcp", &e),
+    }
+}
+
+/// Starts a UDP endpoint and logs `listening on ADDR (udp)`; on failure
+/// prints one clear line and exits 1.
+pub fn listen_udp(
+    reactor: &mut reel::Reactor,
+    addr: SocketAddr,
+    protocol: impl reel::DatagramProtocol + 'static,
+) -> reel::UdpId {
+    match reactor.listen_udp(addr, protocol) {
+        Ok(id) => {
+            log::info!("listening on {} (udp)", reactor.udp_addr(id).unwrap_or(addr));
+            id
+        }
+        Err(e) => bind_failed(addr, "udp", &e),
+    }
+}
+
+/// Listen options from the usual server arguments.
+pub fn listen_options(args: &ServerArgs) -> reel::ListenOptions {
+    let mut opts = reel::ListenOptions::default();
+    opts.max_connections = Some(args.max_conns);
+    opts
+}
+
+/// A reactor that stops gracefully on SIGINT/SIGTERM; exits 1 if the OS
+/// refuses one.
+pub fn reactor() -> reel::Reactor {
+    let mut reactor = match reel::Reactor::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot create the reactor: {e}");
+            exit(1)
+        }
+    };
+    if let Err(e) = reactor.stop_on_signals() {
+        eprintln!("error: cannot install signal handlers: {e}");
+        exit(1)
+    }
+    reactor
+}
+
+/// Runs the reactor to its end; exit 0 on a clean stop, 1 on a failure.
+pub fn run(mut reactor: reel::Reactor) -> ! {
+    match reactor.run() {
+        Ok(()) => exit(0),
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit(1)
+        }
+    }
+}
