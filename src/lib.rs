@@ -75,6 +75,7 @@ pub mod framing;
 mod handle;
 mod id;
 mod options;
+pub mod policies;
 mod protocol;
 pub mod protocols;
 mod reactor;
