@@ -31,7 +31,12 @@ fn main() {
     let args = common::parse_server_args(USAGE, common::ServerArgs::new("127.0.0.1:7007", 0));
     let mut reactor = common::reactor();
     // TCP first: with port 0 the OS picks the port, and UDP takes the same.
-    let tcp = common::listen_tcp(&mut reactor, args.listen, |_| Box::new(Echo) as Box<dyn Protocol>, common::listen_options(&args));
+    let tcp = common::listen_tcp(
+        &mut reactor,
+        args.listen,
+        |_| Box::new(Echo) as Box<dyn Protocol>,
+        common::listen_options(&args),
+    );
     let bound = reactor.listener_addr(tcp).unwrap_or(args.listen);
     common::listen_udp(&mut reactor, bound, UdpEcho);
     common::run(reactor)

@@ -279,6 +279,11 @@ impl Reactor {
     ///
     /// When polling fails for a reason other than a signal.
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
+        // Fix: apply what was asked outside any callback (through `Reactor`
+        // methods or `Reactor::context`) before sleeping in poll: a connect
+        // that failed at once, a new UDP endpoint's `started`, writes. Else
+        // they waited for an unrelated event, maybe forever.
+        self.core.settle();
         self.fire_timers();
         self.run_calls();
         self.advance_stop();
@@ -398,14 +403,17 @@ impl Reactor {
         let core = &mut self.core;
         let now = core.now();
         let limit = core.timers.next_seq();
-        while let Some((id, task)) = core.timers.pop_due(now, limit) {
+        while let Some((id, task, due)) = core.timers.pop_due(now, limit) {
+            // Repeats stay on the grid of the deadline the timer was due
+            // at, not of the time it fired (a timer 3.5 intervals late
+            // fires next at 4, not at 4.5).
+            let scheduled = due;
             match task {
                 TimerTask::Once(f) => {
                     core.timers.finish(id);
                     core.call_reactor("timer callback", f);
                 }
                 TimerTask::Every(mut f, interval) => {
-                    let scheduled = now.min(core.now());
                     core.call_reactor("repeating timer callback", &mut f);
                     let next = next_repeat(scheduled, interval, core.now());
                     core.timers.give_back(id, TimerTask::Every(f, interval), Some(next));
@@ -414,7 +422,7 @@ impl Reactor {
                     let alive = core.conn(conn).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::Closing));
                     if alive {
                         core.call_conn(conn, |p, cx| p.timer_fired(cx, id));
-                        let next = interval.map(|i| next_repeat(now, i, core.now()));
+                        let next = interval.map(|i| next_repeat(scheduled, i, core.now()));
                         let keep = core.conn(conn).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::Closing));
                         if keep {
                             core.timers.give_back(id, TimerTask::Conn(conn, interval), next);
@@ -428,7 +436,7 @@ impl Reactor {
                 TimerTask::Udp(udp, interval) => {
                     if core.udp(udp).is_some() {
                         core.call_udp(udp, |p, cx| p.timer_fired(cx, id));
-                        let next = interval.map(|i| next_repeat(now, i, core.now()));
+                        let next = interval.map(|i| next_repeat(scheduled, i, core.now()));
                         if core.udp(udp).is_some() {
                             core.timers.give_back(id, TimerTask::Udp(udp, interval), next);
                         } else {
@@ -487,6 +495,9 @@ impl Reactor {
             for id in udps {
                 core.close_udp(id);
             }
+            // Fix: deliver `stopped` now; with no connection to drain the
+            // loop halts before any other settle, and `stopped` was lost.
+            core.settle();
             let conns: Vec<ConnId> =
                 core.conns.iter().map(|(i, c)| ConnId { index: i as u32, generation: c.generation }).collect();
             log::debug!("stopping: draining {} connection(s)", conns.len());
@@ -522,6 +533,14 @@ impl Reactor {
             }
         }
         core.listeners.clear();
+        // Fix: endpoints still open (a halt without a drain, e.g. a second
+        // signal) get their `stopped` too.
+        let udps: Vec<UdpId> =
+            core.udps.iter().map(|(i, u)| UdpId { index: i as u32, generation: u.generation }).collect();
+        for id in udps {
+            core.close_udp(id);
+        }
+        core.settle();
         log::debug!("reactor stopped");
     }
 

@@ -156,10 +156,10 @@ impl<T> TimerQueue<T> {
     }
 
     /// The earliest timer due at `now` that was set before sequence number
-    /// `seq_limit`, with its payload lent out. The caller gives the payload
-    /// back with [`give_back`](Self::give_back) or ends the timer with
+    /// `seq_limit`, with its payload lent out and the deadline it was due.
+    /// The caller gives the payload back with [`give_back`](Self::give_back) or ends the timer with
     /// [`finish`](Self::finish).
-    pub(crate) fn pop_due(&mut self, now: Instant, seq_limit: u64) -> Option<(TimerId, T)> {
+    pub(crate) fn pop_due(&mut self, now: Instant, seq_limit: u64) -> Option<(TimerId, T, Instant)> {
         let deadline = self.next_deadline()?;
         if deadline > now {
             return None;
@@ -172,7 +172,7 @@ impl<T> TimerQueue<T> {
         let entry = &mut self.slots[index as usize];
         entry.queued = None;
         let payload = entry.payload.take()?;
-        Some((TimerId { index, generation: entry.generation }, payload))
+        Some((TimerId { index, generation: entry.generation }, payload, deadline))
     }
 
     /// Returns the payload of a fired timer. If the timer was reset while
@@ -241,7 +241,7 @@ mod tests {
     fn drain(q: &mut TimerQueue<u32>, now: Instant) -> Vec<u32> {
         let limit = q.next_seq();
         let mut out = Vec::new();
-        while let Some((id, v)) = q.pop_due(now, limit) {
+        while let Some((id, v, _)) = q.pop_due(now, limit) {
             out.push(v);
             q.finish(id);
         }
@@ -317,16 +317,16 @@ mod tests {
         let ms = Duration::from_millis;
         let mut q = TimerQueue::new();
         let a = q.insert(t0, 7);
-        let (id, v) = q.pop_due(t0, u64::MAX).unwrap();
+        let (id, v, _) = q.pop_due(t0, u64::MAX).unwrap();
         assert_eq!(id, a);
         assert!(!q.is_active(a));
         assert!(q.give_back(id, v, Some(t0 + ms(10))));
         assert_eq!(q.deadline(a), Some(t0 + ms(10)));
-        let (id, v) = q.pop_due(t0 + ms(10), u64::MAX).unwrap();
+        let (id, v, _) = q.pop_due(t0 + ms(10), u64::MAX).unwrap();
         q.reset(id, t0 + ms(50));
         assert!(q.give_back(id, v, Some(t0 + ms(20))));
         assert_eq!(q.deadline(a), Some(t0 + ms(50)));
-        let (id, v) = q.pop_due(t0 + ms(50), u64::MAX).unwrap();
+        let (id, v, _) = q.pop_due(t0 + ms(50), u64::MAX).unwrap();
         q.cancel(id);
         assert!(!q.give_back(id, v, Some(t0 + ms(60))));
         assert_eq!(q.len(), 0);
@@ -338,7 +338,7 @@ mod tests {
         let mut q = TimerQueue::new();
         q.insert(t0, 1);
         let limit = q.next_seq();
-        let (id, _) = q.pop_due(t0, limit).unwrap();
+        let (id, _, _) = q.pop_due(t0, limit).unwrap();
         q.finish(id);
         q.insert(t0, 2);
         assert!(q.pop_due(t0, limit).is_none());

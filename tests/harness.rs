@@ -1,0 +1,184 @@
+//! The in-memory harness runs the real buffer, water-mark, close and timer
+//! logic, and catches protocol bugs such as writing after closing.
+
+use std::time::Duration;
+
+use reel::framing::{FrameHandler, Framed, Framer, Lines};
+use reel::testing::{Event, Harness, Pair};
+use reel::{Context, Protocol, Reason, TcpOptions, TimerId};
+
+/// Closes on "bye" and then (wrongly) keeps writing.
+struct Sloppy;
+
+impl Protocol for Sloppy {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        if data == b"bye" {
+            cx.write(b"goodbye");
+            cx.close();
+            cx.write(b"oops");
+        }
+    }
+}
+
+#[test]
+fn catches_a_protocol_that_writes_after_closing() {
+    let mut h = Harness::new(Sloppy);
+    h.feed(b"bye");
+    assert_eq!(h.written(), b"goodbye", "the late write is not sent");
+    assert_eq!(h.events(), vec![Event::WriteAfterClose(4), Event::Lost(Reason::Closed)]);
+    assert!(h.transcript().write_shutdown);
+}
+
+/// Produces `left` bytes, one 8 KiB piece per clock tick, while allowed to.
+struct Producer {
+    left: usize,
+    paused: bool,
+}
+
+impl Protocol for Producer {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        cx.set_interval(Duration::from_millis(1));
+    }
+    fn data_received(&mut self, _: &mut Context<'_>, _: &[u8]) {}
+    fn timer_fired(&mut self, cx: &mut Context<'_>, timer: TimerId) {
+        if self.paused || self.left == 0 {
+            return;
+        }
+        let n = self.left.min(8192);
+        cx.write(&vec![b'p'; n]);
+        self.left -= n;
+        if self.left == 0 {
+            cx.cancel_timer(timer);
+            cx.close();
+        }
+    }
+    fn pause_writing(&mut self, _: &mut Context<'_>) {
+        self.paused = true;
+    }
+    fn resume_writing(&mut self, _: &mut Context<'_>) {
+        self.paused = false;
+    }
+}
+
+fn tick(h: &mut Harness, times: usize) {
+    for _ in 0..times {
+        h.advance(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn water_marks_follow_what_the_peer_reads() {
+    let mut opts = TcpOptions::default();
+    opts.high_water = 20_000;
+    opts.low_water = 10_000;
+    let mut h = Harness::with_options(Producer { left: 100_000, paused: false }, &opts);
+    h.set_peer_window(Some(0)); // the peer reads nothing
+    tick(&mut h, 10);
+    // Production stops at the first piece past the high mark.
+    assert_eq!(h.events(), vec![Event::PauseWriting]);
+    assert_eq!(h.queued(), 3 * 8192);
+    // Reading a little is not enough to resume...
+    h.peer_reads(5_000);
+    tick(&mut h, 3);
+    assert_eq!(h.events(), vec![Event::PauseWriting]);
+    assert_eq!(h.queued(), 3 * 8192 - 5_000);
+    // ...reading down to the low mark is.
+    h.peer_reads(h.queued() - 10_000);
+    assert_eq!(h.events(), vec![Event::PauseWriting, Event::ResumeWriting]);
+    h.set_peer_window(None);
+    tick(&mut h, 20);
+    assert_eq!(h.written().len(), 100_000);
+    assert_eq!(h.lost(), Some(Reason::Closed));
+}
+
+#[test]
+fn the_hard_output_limit_disconnects_a_peer_that_never_reads() {
+    struct Flood;
+    impl Protocol for Flood {
+        fn data_received(&mut self, cx: &mut Context<'_>, _: &[u8]) {
+            cx.write(&[0u8; 50_000]);
+        }
+    }
+    let mut opts = TcpOptions::default();
+    opts.output_limit = 120_000;
+    let mut h = Harness::with_options(Flood, &opts);
+    h.set_peer_window(Some(0));
+    h.feed(b"1");
+    h.feed(b"2");
+    assert_eq!(h.lost(), None);
+    h.feed(b"3");
+    assert_eq!(h.lost(), Some(Reason::OutputLimitExceeded));
+    assert!(h.transcript().reset, "an output-limit disconnect is a reset");
+}
+
+#[test]
+fn timers_run_on_the_manual_clock() {
+    struct Ticker(u32);
+    impl Protocol for Ticker {
+        fn connection_made(&mut self, cx: &mut Context<'_>) {
+            cx.set_interval(Duration::from_secs(10));
+        }
+        fn data_received(&mut self, _: &mut Context<'_>, _: &[u8]) {}
+        fn timer_fired(&mut self, cx: &mut Context<'_>, _: TimerId) {
+            self.0 += 1;
+            cx.write(format!("tick {}\n", self.0).as_bytes());
+        }
+    }
+    let mut h = Harness::new(Ticker(0));
+    h.advance(Duration::from_secs(9));
+    assert!(h.written().is_empty());
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.take_written(), b"tick 1\n");
+    // 35 s late: one tick, not three (missed intervals are skipped)...
+    h.advance(Duration::from_secs(35));
+    assert_eq!(h.take_written(), b"tick 2\n");
+    // ...and the next is due on the original grid, at t = 50 s.
+    h.advance(Duration::from_secs(4));
+    assert!(h.written().is_empty());
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.take_written(), b"tick 3\n");
+}
+
+/// A line client that sends its lines and records the answers.
+struct LineClient {
+    lines: Vec<&'static [u8]>,
+}
+
+impl FrameHandler<Lines> for LineClient {
+    fn connection_made(&mut self, cx: &mut Context<'_>, framer: &mut Framer<Lines>) {
+        for line in &self.lines {
+            framer.send(cx, line).expect("a line");
+        }
+    }
+    fn frame_received(&mut self, cx: &mut Context<'_>, _: &mut Framer<Lines>, line: &[u8]) {
+        if line == b"done" {
+            cx.close();
+        }
+    }
+}
+
+/// Answers each line with its length; "end" makes it say "done" and close.
+struct LineServer;
+
+impl FrameHandler<Lines> for LineServer {
+    fn frame_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<Lines>, line: &[u8]) {
+        if line == b"end" {
+            let _ = framer.send(cx, b"done");
+            cx.close();
+        } else {
+            let _ = framer.send(cx, line.len().to_string().as_bytes());
+        }
+    }
+}
+
+#[test]
+fn two_protocols_back_to_back() {
+    let client = Framed::new(Lines::lf(), LineClient { lines: vec![b"hello", b"", b"four", b"end"] });
+    let server = Framed::new(Lines::lf(), LineServer);
+    let mut pair = Pair::new(client, server);
+    pair.pump();
+    assert_eq!(pair.transcript_a().written, b"hello\n\nfour\nend\n");
+    assert_eq!(pair.transcript_b().written, b"5\n0\n4\ndone\n");
+    assert_eq!(pair.transcript_b().events, vec![Event::Lost(Reason::Closed)]);
+    assert_eq!(pair.transcript_a().events, vec![Event::Lost(Reason::Closed)]);
+}

@@ -1,0 +1,173 @@
+//! Policies over real sockets: connection limits (total and per peer) with
+//! a farewell, and a reconnecting client with back-off.
+
+mod util;
+
+use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::rc::Rc;
+use std::time::Duration;
+
+use reel::policies::{Backoff, Reconnecting};
+use reel::protocols::echo::Echo;
+use reel::{Context, Factory, ListenOptions, Protocol, Reason};
+
+struct Limited;
+
+impl Factory for Limited {
+    fn build_protocol(&mut self, _: SocketAddr) -> Box<dyn Protocol> {
+        Box::new(Echo)
+    }
+    fn busy_farewell(&mut self, _: SocketAddr) -> Vec<u8> {
+        b"error: server busy\n".to_vec()
+    }
+}
+
+fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read to end");
+    out
+}
+
+#[test]
+fn over_the_limit_a_client_gets_the_farewell_and_a_close() {
+    let mut reactor = util::reactor();
+    let mut opts = ListenOptions::default();
+    opts.max_connections = Some(2);
+    let id = reactor.listen_tcp_with("127.0.0.1:0".parse().unwrap(), Limited, opts).unwrap();
+    let addr = reactor.listener_addr(id).unwrap();
+    let client = util::client(&reactor, move || {
+        let mut a = util::connect(addr);
+        let mut b = util::connect(addr);
+        // Both are served (round trips prove they were accepted first).
+        for s in [&mut a, &mut b] {
+            s.write_all(b"ping").unwrap();
+            let mut buf = [0; 4];
+            s.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"ping");
+        }
+        let mut c = util::connect(addr);
+        assert_eq!(read_to_end(&mut c), b"error: server busy\n");
+        // A slot frees up: the next client is served again.
+        drop(a);
+        let mut served = false;
+        for _ in 0..50 {
+            let mut d = util::connect(addr);
+            d.write_all(b"again").unwrap();
+            let mut buf = [0; 5];
+            if d.read_exact(&mut buf).is_ok() && &buf == b"again" {
+                served = true;
+                break;
+            }
+        }
+        assert!(served, "a freed slot is used again");
+    });
+    util::run(&mut reactor);
+    client.join();
+    assert!(reactor.refused_count(id).is_none(), "the listener is closed after stop");
+}
+
+#[test]
+fn per_peer_limit_counts_by_address() {
+    let mut reactor = util::reactor();
+    let mut opts = ListenOptions::default();
+    opts.max_per_peer = Some(1);
+    let id = reactor.listen_tcp_with("127.0.0.1:0".parse().unwrap(), Limited, opts).unwrap();
+    let addr = reactor.listener_addr(id).unwrap();
+    let client = util::client(&reactor, move || {
+        let mut a = util::connect(addr);
+        a.write_all(b"x").unwrap();
+        let mut buf = [0; 1];
+        a.read_exact(&mut buf).unwrap();
+        let mut b = util::connect(addr);
+        assert_eq!(read_to_end(&mut b), b"error: server busy\n");
+    });
+    util::run(&mut reactor);
+    client.join();
+}
+
+/// Records what happened to each attempt.
+struct Probe {
+    log: Rc<RefCell<Vec<String>>>,
+}
+
+impl Protocol for Probe {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        self.log.borrow_mut().push("made".into());
+        cx.write(b"hi");
+    }
+    fn data_received(&mut self, cx: &mut Context<'_>, _: &[u8]) {
+        self.log.borrow_mut().push("echoed".into());
+        cx.stop();
+    }
+    fn connection_failed(&mut self, _: &mut Context<'_>, reason: Reason) {
+        self.log.borrow_mut().push(format!("failed: {reason}"));
+    }
+}
+
+#[test]
+fn reconnecting_client_backs_off_until_the_server_comes() {
+    // A port with nothing listening: bind, note, release.
+    let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut reactor = util::reactor();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let mut backoff = Backoff::default();
+    backoff.initial = Duration::from_millis(20);
+    backoff.jitter = 0.0;
+    let l = Rc::clone(&log);
+    let handle = Reconnecting::start(&mut reactor.context(), addr, backoff, move || Probe { log: Rc::clone(&l) });
+    // After a few refusals, the server appears.
+    let started = Rc::new(RefCell::new(false));
+    let s = Rc::clone(&started);
+    let log2 = Rc::clone(&log);
+    reactor.call_every(Duration::from_millis(10), move |cx| {
+        let failures = log2.borrow().iter().filter(|e| e.starts_with("failed")).count();
+        if failures >= 3 && !*s.borrow() {
+            *s.borrow_mut() = true;
+            cx.listen_tcp(addr, |_| Box::new(Echo) as Box<dyn Protocol>).expect("listen on the noted port");
+        }
+    });
+    util::run(&mut reactor);
+    let log = log.borrow();
+    assert!(log.len() >= 5, "{log:?}");
+    assert!(log[..3].iter().all(|e| e == "failed: connection refused"), "{log:?}");
+    assert_eq!(log[log.len() - 2..], ["made".to_string(), "echoed".to_string()]);
+    assert_eq!(handle.failures(), 0, "a success resets the count");
+    assert_eq!(handle.connections(), 1);
+}
+
+#[test]
+fn reconnecting_client_gives_up_after_max_retries() {
+    let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut reactor = util::reactor();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let mut backoff = Backoff::default();
+    backoff.initial = Duration::from_millis(5);
+    backoff.max_retries = Some(2);
+    let l = Rc::clone(&log);
+    let handle = Reconnecting::start(&mut reactor.context(), addr, backoff, move || Probe { log: Rc::clone(&l) });
+    let h2 = handle.clone();
+    reactor.call_every(Duration::from_millis(5), move |cx| {
+        if h2.is_stopped() {
+            cx.stop();
+        }
+    });
+    util::run(&mut reactor);
+    assert_eq!(log.borrow().len(), 3, "the first attempt and two retries: {:?}", log.borrow());
+    assert!(handle.is_stopped());
+}
+
+#[test]
+fn backoff_grows_caps_and_jitters() {
+    let mut b = Backoff::default();
+    b.initial = Duration::from_millis(100);
+    b.factor = 3.0;
+    b.max = Duration::from_secs(1);
+    b.jitter = 0.5;
+    assert_eq!(b.delay(0, 0.5), Duration::from_millis(100));
+    assert_eq!(b.delay(1, 0.5), Duration::from_millis(300));
+    assert_eq!(b.delay(5, 0.5), Duration::from_secs(1));
+    assert_eq!(b.delay(1, 0.0), Duration::from_millis(150));
+    assert_eq!(b.delay(1, 1.0), Duration::from_millis(450));
+}
