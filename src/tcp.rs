@@ -103,9 +103,16 @@ impl Conn {
             && !matches!(self.stream, Stream::Stdin(_))
     }
     /// Sets the reason the connection ends, unless one is set already.
+    ///
+    /// Fix: a clean reason (`Closed`, `PeerClosed`, set by `close`) is
+    /// provisional until the queue is flushed: if the connection fails
+    /// first (reset, output limit, abort, the grace period's shutdown),
+    /// queued output is lost and the failure is the reason.
     pub(crate) fn set_reason(&mut self, reason: Reason) {
-        if self.reason.is_none() {
-            self.reason = Some(reason);
+        match &self.reason {
+            None => self.reason = Some(reason),
+            Some(old) if old.is_clean() && !reason.is_clean() => self.reason = Some(reason),
+            Some(_) => {}
         }
     }
 }

@@ -186,6 +186,12 @@ pub trait FrameHandler<C: Codec> {
         let _ = (cx, reason);
     }
 
+    /// See [`Protocol::connection_failed`]: a framed client connection
+    /// could not be established; called instead of every other method.
+    fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
+        let _ = (cx, reason);
+    }
+
     /// See [`Protocol::pause_writing`].
     fn pause_writing(&mut self, cx: &mut Context<'_>) {
         let _ = cx;
@@ -312,6 +318,10 @@ impl<C: Codec, H: FrameHandler<C>> Protocol for Framed<C, H> {
     fn connection_lost(&mut self, cx: &mut Context<'_>, reason: Reason) {
         self.pending = Vec::new();
         self.handler.connection_lost(cx, reason);
+    }
+
+    fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
+        self.handler.connection_failed(cx, reason);
     }
 
     fn pause_writing(&mut self, cx: &mut Context<'_>) {

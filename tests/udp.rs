@@ -1,0 +1,144 @@
+//! UDP endpoints: a datagram echo on IPv4 and IPv6, the empty datagram,
+//! and a connected endpoint learning of a refusal.
+
+mod util;
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::rc::Rc;
+use std::time::Duration;
+
+use reel::{Context, DatagramProtocol, TimerId};
+use util::Log;
+
+/// Echoes every datagram to its sender; records what it saw.
+struct DatagramEcho {
+    events: Log<String>,
+}
+
+impl DatagramProtocol for DatagramEcho {
+    fn started(&mut self, cx: &mut Context<'_>) {
+        self.events.borrow_mut().push(format!("started {}", cx.local_addr()));
+    }
+    fn datagram_received(&mut self, cx: &mut Context<'_>, data: &[u8], from: SocketAddr) {
+        self.events.borrow_mut().push(format!("{} bytes", data.len()));
+        cx.send_to(data, from);
+    }
+    fn stopped(&mut self, _cx: &mut Context<'_>) {
+        self.events.borrow_mut().push("stopped".into());
+    }
+}
+
+fn udp_client(bind: &str) -> UdpSocket {
+    let s = UdpSocket::bind(bind).expect("bind client");
+    s.set_read_timeout(Some(util::IO_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(util::IO_TIMEOUT)).unwrap();
+    s
+}
+
+fn echo_on(listen: &str, client_bind: &'static str) {
+    let mut reactor = util::reactor();
+    let events = util::log();
+    let id = reactor.listen_udp(listen.parse().unwrap(), DatagramEcho { events: Rc::clone(&events) }).expect("bind");
+    let addr = reactor.udp_addr(id).expect("endpoint address");
+    assert_ne!(addr.port(), 0);
+    let client = util::client(&reactor, move || {
+        let s = udp_client(client_bind);
+        let mut buf = [0u8; 2048];
+        for i in 0..50 {
+            // Datagram boundaries are kept: sizes vary, answers match.
+            let msg = vec![i as u8; 1 + i * 20];
+            s.send_to(&msg, addr).expect("send_to");
+            let (n, from) = s.recv_from(&mut buf).expect("recv_from: no echo");
+            assert_eq!(from, addr);
+            assert_eq!(&buf[..n], &msg[..]);
+        }
+    });
+    util::run(&mut reactor);
+    client.join();
+    let events = events.borrow();
+    assert_eq!(events.first(), Some(&format!("started {addr}")), "started comes first");
+    assert_eq!(events.last(), Some(&"stopped".to_string()), "stopped comes last, on the reactor's stop");
+    assert_eq!(events.len(), 52);
+}
+
+#[test]
+fn udp_echo_over_ipv4() {
+    echo_on("127.0.0.1:0", "127.0.0.1:0");
+}
+
+#[test]
+fn udp_echo_over_ipv6() {
+    if !util::ipv6_available() {
+        eprintln!("skipped: no IPv6 loopback here");
+        return;
+    }
+    echo_on("[::1]:0", "[::1]:0");
+}
+
+#[test]
+fn an_empty_datagram_is_a_message() {
+    let mut reactor = util::reactor();
+    let events = util::log();
+    let id = reactor.listen_udp("127.0.0.1:0".parse().unwrap(), DatagramEcho { events: Rc::clone(&events) }).unwrap();
+    let addr = reactor.udp_addr(id).unwrap();
+    let client = util::client(&reactor, move || {
+        let s = udp_client("127.0.0.1:0");
+        s.send_to(b"", addr).expect("send empty");
+        let mut buf = [0u8; 16];
+        let (n, from) = s.recv_from(&mut buf).expect("the empty datagram was not echoed");
+        assert_eq!((n, from), (0, addr));
+        // And the endpoint goes on after it.
+        s.send_to(b"x", addr).expect("send");
+        let (n, _) = s.recv_from(&mut buf).expect("recv");
+        assert_eq!(&buf[..n], b"x");
+    });
+    util::run(&mut reactor);
+    client.join();
+    let events = events.borrow();
+    assert_eq!(events[1..3], ["0 bytes".to_string(), "1 bytes".to_string()]);
+}
+
+/// Sends on a connected endpoint every few milliseconds until an error
+/// comes back.
+struct Refusable {
+    errors: Log<io::ErrorKind>,
+    sends: u32,
+}
+
+impl DatagramProtocol for Refusable {
+    fn started(&mut self, cx: &mut Context<'_>) {
+        cx.send(b"anyone there?");
+        self.sends += 1;
+        cx.set_timer(Duration::from_millis(20));
+    }
+    fn datagram_received(&mut self, _cx: &mut Context<'_>, _data: &[u8], from: SocketAddr) {
+        panic!("nobody should answer, but {from} did");
+    }
+    fn error_received(&mut self, cx: &mut Context<'_>, error: &io::Error) {
+        self.errors.borrow_mut().push(error.kind());
+        cx.stop();
+    }
+    fn timer_fired(&mut self, cx: &mut Context<'_>, _timer: TimerId) {
+        if self.sends < 20 {
+            cx.send(b"anyone there?");
+            self.sends += 1;
+            cx.set_timer(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn a_connected_endpoint_learns_of_a_refusal() {
+    let nobody = {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap()
+    };
+    let mut reactor = util::reactor();
+    let errors = util::log();
+    reactor
+        .connect_udp("127.0.0.1:0".parse().unwrap(), nobody, Refusable { errors: Rc::clone(&errors), sends: 0 })
+        .expect("connect_udp");
+    util::run(&mut reactor);
+    assert_eq!(errors.borrow().first(), Some(&io::ErrorKind::ConnectionRefused));
+}
