@@ -111,7 +111,7 @@ impl Core {
             log::debug!("{lid}: refusing {peer}: connection limit reached ({} refused so far)", l.refused);
             let farewell = catch_unwind(AssertUnwindSafe(|| l.factory.busy_farewell(peer))).unwrap_or_default();
             // The farewell goes through the normal flush-and-close path.
-            match self.insert_conn(Stream::Tcp(stream), None, Phase::Closing, local, peer, &opts, None) {
+            match self.insert_conn(Stream::Tcp(stream), None, Phase::Closing, (local, peer), &opts, None) {
                 Ok(id) => {
                     self.write_refusal(id, &farewell);
                 }
@@ -126,14 +126,14 @@ impl Core {
                 return; // dropping the stream closes it
             }
         };
-        let id = match self.insert_conn(Stream::Tcp(stream), Some(protocol), Phase::Open, local, peer, &opts, Some(lid))
-        {
-            Ok(id) => id,
-            Err(e) => {
-                log::warn!("{lid}: could not register connection from {peer}: {e}");
-                return;
-            }
-        };
+        let id =
+            match self.insert_conn(Stream::Tcp(stream), Some(protocol), Phase::Open, (local, peer), &opts, Some(lid)) {
+                Ok(id) => id,
+                Err(e) => {
+                    log::warn!("{lid}: could not register connection from {peer}: {e}");
+                    return;
+                }
+            };
         if let Some(l) = self.listener_mut(lid) {
             l.active += 1;
             if l.opts.max_per_peer.is_some() {

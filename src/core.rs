@@ -266,6 +266,69 @@ impl Core {
         self.timers.insert(deadline, task)
     }
 
+    /// A timer owned by a connection or endpoint (`TimerTask::Conn` or
+    /// `TimerTask::Udp`): recorded with its owner, which cancels it when it
+    /// ends.
+    pub(crate) fn add_owned_timer(&mut self, delay: Duration, task: TimerTask) -> TimerId {
+        let owner = match &task {
+            TimerTask::Conn(c, _) => Ok(*c),
+            TimerTask::Udp(u, _) => Err(*u),
+            _ => return self.add_timer(delay, task),
+        };
+        let id = self.add_timer(delay, task);
+        match owner {
+            Ok(c) => match conn_slot(&mut self.conns, c) {
+                Some(conn) if conn.phase != Phase::Lingering => conn.timers.push(id),
+                _ => {
+                    // The connection is gone: the timer would never fire.
+                    self.timers.cancel(id);
+                }
+            },
+            Err(u) => match self.udp_mut(u) {
+                Some(ep) => ep.timers.push(id),
+                None => {
+                    self.timers.cancel(id);
+                }
+            },
+        }
+        id
+    }
+
+    /// Forgets a timer of a connection or endpoint that ended or fired.
+    pub(crate) fn forget_owned_timer(&mut self, owner: &TimerTask, id: TimerId) {
+        let list = match owner {
+            TimerTask::Conn(c, _) => conn_slot(&mut self.conns, *c).map(|c| &mut c.timers),
+            TimerTask::Udp(u, _) => self.udp_mut(*u).map(|u| &mut u.timers),
+            _ => None,
+        };
+        if let Some(list) = list {
+            list.retain(|t| *t != id);
+            if list.is_empty() {
+                *list = Vec::new();
+            }
+        }
+    }
+
+    /// Cancels any timer; returns false if it already fired or was cancelled.
+    pub(crate) fn cancel_timer(&mut self, id: TimerId) -> bool {
+        match self.timers.cancel(id) {
+            None => false,
+            Some(Some(task)) => {
+                self.forget_owned_timer(&task, id);
+                true
+            }
+            // Firing right now: its owner list is updated when it returns.
+            Some(None) => true,
+        }
+    }
+
+    /// Cancels every timer in `list` (an owner's, as it ends).
+    pub(crate) fn cancel_all(&mut self, list: Vec<TimerId>) {
+        for t in list {
+            self.timers.cancel(t);
+        }
+    }
+
     // ----- listeners and connections ----------------------------------------
 
     pub(crate) fn listen_tcp(
@@ -318,8 +381,7 @@ impl Core {
         mut stream: Stream,
         protocol: Option<Box<dyn Protocol>>,
         phase: Phase,
-        local: SocketAddr,
-        peer: SocketAddr,
+        (local, peer): (SocketAddr, SocketAddr),
         opts: &TcpOptions,
         listener: Option<ListenerId>,
     ) -> std::io::Result<ConnId> {
@@ -344,6 +406,7 @@ impl Core {
             listener,
             limits: Limits::from(opts),
             timer: None,
+            timers: Vec::new(),
             close_linger: opts.close_linger,
         });
         Ok(id)
@@ -361,7 +424,7 @@ impl Core {
             }
             let local = s.local_addr().unwrap_or(unspecified);
             // The protocol is attached only once the slot exists.
-            self.insert_conn(Stream::Tcp(s), None, Phase::Connecting, local, addr, opts, None)
+            self.insert_conn(Stream::Tcp(s), None, Phase::Connecting, (local, addr), opts, None)
         });
         match result {
             Ok(id) => {
@@ -411,6 +474,7 @@ impl Core {
             in_dirty: true,
             closing: false,
             started: false,
+            timers: Vec::new(),
         });
         // `started` is delivered in the settle phase.
         self.dirty_udp.push(id);
@@ -455,6 +519,7 @@ impl Core {
             listener: None,
             limits: Limits::from(&opts),
             timer: None,
+            timers: Vec::new(),
             close_linger: Duration::ZERO,
         });
         if always_ready {

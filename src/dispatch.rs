@@ -336,7 +336,9 @@ impl Core {
         if let Some(t) = c.timer.take() {
             self.timers.cancel(t);
         }
+        let owned = std::mem::take(&mut c.timers);
         c.stream.note(|| crate::testing::Event::Lost(reason.clone()));
+        self.cancel_all(owned);
         self.release_listener_slot(id);
         log::debug!("{id}: connection ended: {reason}");
         if was_connecting {
@@ -387,6 +389,7 @@ impl Core {
         if let Some(t) = c.timer.take() {
             self.timers.cancel(t);
         }
+        self.cancel_all(std::mem::take(&mut c.timers));
         let always_ready = c.has(flag::ALWAYS_READY);
         match &mut c.stream {
             Stream::Tcp(s) => {
@@ -423,6 +426,8 @@ impl Core {
         }
         if self.udp(id).is_some_and(|u| u.closing) {
             self.call_udp(id, |p, cx| p.stopped(cx));
+            let owned = self.udp_mut(id).map(|u| std::mem::take(&mut u.timers)).unwrap_or_default();
+            self.cancel_all(owned);
             let mut u = self.udps.remove(id.index as usize);
             if let Err(e) = self.registry.deregister(&mut u.socket) {
                 log::trace!("{id}: deregister failed: {e}");

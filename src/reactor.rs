@@ -214,7 +214,7 @@ impl Reactor {
 
     /// Cancels a timer. Returns false if it already fired or was cancelled.
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
-        self.context().cancel_timer(id)
+        self.core.cancel_timer(id)
     }
 
     /// A `Send + Clone` handle for other threads.
@@ -419,31 +419,33 @@ impl Reactor {
                     core.timers.give_back(id, TimerTask::Every(f, interval), Some(next));
                 }
                 TimerTask::Conn(conn, interval) => {
-                    let alive = core.conn(conn).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::Closing));
-                    if alive {
+                    let alive =
+                        |core: &Core| core.conn(conn).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::Closing));
+                    let mut active = false;
+                    if alive(core) {
                         core.call_conn(conn, |p, cx| p.timer_fired(cx, id));
                         let next = interval.map(|i| next_repeat(scheduled, i, core.now()));
-                        let keep = core.conn(conn).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::Closing));
-                        if keep {
-                            core.timers.give_back(id, TimerTask::Conn(conn, interval), next);
-                        } else {
-                            core.timers.finish(id);
+                        if alive(core) {
+                            active = core.timers.give_back(id, TimerTask::Conn(conn, interval), next);
                         }
-                    } else {
+                    }
+                    if !active {
                         core.timers.finish(id);
+                        core.forget_owned_timer(&TimerTask::Conn(conn, interval), id);
                     }
                 }
                 TimerTask::Udp(udp, interval) => {
+                    let mut active = false;
                     if core.udp(udp).is_some() {
                         core.call_udp(udp, |p, cx| p.timer_fired(cx, id));
                         let next = interval.map(|i| next_repeat(scheduled, i, core.now()));
                         if core.udp(udp).is_some() {
-                            core.timers.give_back(id, TimerTask::Udp(udp, interval), next);
-                        } else {
-                            core.timers.finish(id);
+                            active = core.timers.give_back(id, TimerTask::Udp(udp, interval), next);
                         }
-                    } else {
+                    }
+                    if !active {
                         core.timers.finish(id);
+                        core.forget_owned_timer(&TimerTask::Udp(udp, interval), id);
                     }
                 }
                 TimerTask::ConnectTimeout(conn) => {

@@ -82,6 +82,9 @@ pub(crate) struct Conn {
     pub(crate) limits: Limits,
     /// The connect timeout while connecting, the linger timer while lingering.
     pub(crate) timer: Option<TimerId>,
+    /// The protocol's own timers, cancelled when the connection ends (no
+    /// storage until the first one is set).
+    pub(crate) timers: Vec<TimerId>,
     /// Linger time after a clean close.
     pub(crate) close_linger: std::time::Duration,
 }

@@ -90,20 +90,13 @@ fn add_memory_conn(
     opts: &TcpOptions,
 ) -> (ConnId, Rc<RefCell<MemoryPeer>>) {
     let peer = Rc::new(RefCell::new(MemoryPeer::default()));
-    let (local, remote) = fake_addrs();
-    let id = match core.insert_conn(
-        Stream::Memory(Rc::clone(&peer)),
-        Some(protocol),
-        Phase::Open,
-        local,
-        remote,
-        opts,
-        None,
-    ) {
-        Ok(id) => id,
-        // Only a socket registration can fail, and there is no socket.
-        Err(e) => panic!("in-memory connection: {e}"),
-    };
+    let id =
+        match core.insert_conn(Stream::Memory(Rc::clone(&peer)), Some(protocol), Phase::Open, fake_addrs(), opts, None)
+        {
+            Ok(id) => id,
+            // Only a socket registration can fail, and there is no socket.
+            Err(e) => panic!("in-memory connection: {e}"),
+        };
     core.call_conn(id, |p, cx| p.connection_made(cx));
     core.mark_dirty(id);
     core.settle();
@@ -111,8 +104,7 @@ fn add_memory_conn(
 }
 
 fn manual_reactor() -> Reactor {
-    let mut config = ReactorConfig::default();
-    config.clock = Clock::manual();
+    let config = ReactorConfig { clock: Clock::manual(), ..ReactorConfig::default() };
     match Reactor::with_config(config) {
         Ok(r) => r,
         Err(e) => panic!("cannot create a reactor for the harness: {e}"),

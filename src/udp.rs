@@ -27,6 +27,8 @@ pub(crate) struct Endpoint {
     pub(crate) in_dirty: bool,
     pub(crate) closing: bool,
     pub(crate) started: bool,
+    /// The protocol's own timers, cancelled when the endpoint closes.
+    pub(crate) timers: Vec<crate::TimerId>,
 }
 
 impl std::fmt::Debug for Endpoint {

@@ -182,3 +182,26 @@ fn two_protocols_back_to_back() {
     assert_eq!(pair.transcript_b().events, vec![Event::Lost(Reason::Closed)]);
     assert_eq!(pair.transcript_a().events, vec![Event::Lost(Reason::Closed)]);
 }
+
+#[test]
+fn a_connection_timer_is_cancelled_when_the_connection_ends() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    struct Timed(Rc<Cell<Option<TimerId>>>);
+    impl Protocol for Timed {
+        fn connection_made(&mut self, cx: &mut Context<'_>) {
+            self.0.set(Some(cx.set_timer(Duration::from_secs(3600))));
+            cx.set_interval(Duration::from_secs(60));
+        }
+        fn data_received(&mut self, cx: &mut Context<'_>, _: &[u8]) {
+            cx.close();
+        }
+    }
+    let slot = Rc::new(Cell::new(None));
+    let mut h = Harness::new(Timed(Rc::clone(&slot)));
+    let id = slot.get().expect("timer set");
+    assert!(h.with_context(|cx| cx.timer_active(id)));
+    h.feed(b"bye");
+    assert_eq!(h.lost(), Some(Reason::Closed));
+    assert!(!h.with_context(|cx| cx.timer_active(id)), "no timer outlives its connection");
+}
