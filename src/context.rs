@@ -136,10 +136,13 @@ impl Context<'_> {
         self.core.conn(id).map_or(0, |c| c.out.len())
     }
 
-    /// Whether this connection is closing (or gone): writes are dropped.
+    /// Whether this connection is closing (or gone): writes are dropped and
+    /// no more input is delivered. Standard input ([`add_stdin`](Self::add_stdin))
+    /// can never be written, but is not closing until it is closed.
     pub fn is_closing(&self) -> bool {
+        use crate::tcp::{flag, Phase};
         let id = self.this_conn();
-        !self.core.conn(id).is_some_and(|c| c.writable())
+        !self.core.conn(id).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::Connecting) && !c.has(flag::DOOMED))
     }
 
     /// Whether reading from this connection is paused.
@@ -157,7 +160,7 @@ impl Context<'_> {
             Current::Udp(id) => TimerTask::Udp(id, None),
             Current::Reactor => panic!("set_timer needs a connection or datagram callback; use call_later"),
         };
-        self.core.add_timer(delay, task)
+        self.core.add_owned_timer(delay, task)
     }
 
     /// Like [`set_timer`](Self::set_timer), repeating every `interval`
@@ -168,7 +171,7 @@ impl Context<'_> {
             Current::Udp(id) => TimerTask::Udp(id, Some(interval)),
             Current::Reactor => panic!("set_interval needs a connection or datagram callback; use call_every"),
         };
-        self.core.add_timer(interval, task)
+        self.core.add_owned_timer(interval, task)
     }
 
     // ----- other connections ---------------------------------------------------
@@ -255,7 +258,7 @@ impl Context<'_> {
 
     /// Cancels a timer. Returns false if it already fired or was cancelled.
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
-        self.core.timers.cancel(id).is_some()
+        self.core.cancel_timer(id)
     }
 
     /// Moves a timer to fire `delay` from now. Returns false if it is gone.
