@@ -1,4 +1,17 @@
 //! Ready-made protocols and protocol toolkits.
+//!
+//! The classic small services, each over TCP and UDP: [`echo`] (RFC 862),
+//! [`discard`] (RFC 863), [`chargen`] (RFC 864), [`qotd`] (RFC 865),
+//! [`daytime`] (RFC 867) and [`time`] (RFC 868). Every UDP responder refuses
+//! to answer source port 0 and the ports of the other such services
+//! ([`echo::is_reflector_port`]). [`clock_text`] formats the wall-clock
+//! time (`ctime`, the daytime line) and caches it per second.
 
+pub mod chargen;
+pub mod clock_text;
+pub mod daytime;
+pub mod discard;
 pub mod echo;
 pub mod http;
+pub mod qotd;
+pub mod time;

@@ -1,0 +1,98 @@
+//! Daytime (RFC 867) over TCP and UDP on one port, and a UDP client (seed
+//! 004 exercise 16-6).
+//!
+//! ```text
+//! cargo run --release --example daytime -- [--listen 127.0.0.1:1313] [--max-conns N]
+//! nc 127.0.0.1 1313               # "Saturday, November 21, 2026 23:53:24 +00:00", then closed
+//! echo | nc -u 127.0.0.1 1313     # the same line per datagram
+//! cargo run --release --example daytime -- client [--connect 127.0.0.1:1313]
+//! ```
+//!
+//! The time is local time (`TZ` is honoured) and the line names its offset
+//! from UTC. The standard port 13 needs privileges: `--listen
+//! 127.0.0.1:13` works where permitted. The client sends one datagram and
+//! waits 2 s at most for the answer (exit status 1 without one).
+
+mod common;
+#[path = "common/daytime.rs"]
+mod daytime;
+
+use std::net::SocketAddr;
+
+const USAGE: &str = "usage: daytime [--listen ADDR] [--max-conns N]
+       daytime client [--connect ADDR]
+
+Daytime (RFC 867): the date and time as one line, over TCP and UDP.
+
+server options:
+  --listen ADDR     address to serve on (default 127.0.0.1:1313)
+  --max-conns N     most TCP connections at once (default: the file limit less a reserve)
+
+client (one UDP datagram, 2 s timeout):
+  --connect ADDR    server to ask (default 127.0.0.1:1313)
+
+  -h, --help        show this help";
+
+/// What the command line asked for.
+enum Mode {
+    Server(common::ServerArgs),
+    Client(SocketAddr),
+}
+
+fn parse_args() -> Mode {
+    let mut parser = lexopt::Parser::from_env();
+    let mut server = daytime::default_args();
+    let mut client: Option<SocketAddr> = None;
+    loop {
+        let arg = match parser.next() {
+            Ok(Some(arg)) => arg,
+            Ok(None) => break,
+            Err(e) => common::bad_args(USAGE, e),
+        };
+        match arg {
+            lexopt::Arg::Short('h') | lexopt::Arg::Long("help") => common::help(USAGE),
+            lexopt::Arg::Long("connect") if client.is_some() => {
+                client = Some(common::value(USAGE, &mut parser, "--connect"));
+            }
+            lexopt::Arg::Long(name) if client.is_none() && name != "idle-timeout" => {
+                let name = name.to_string();
+                if !server.take(USAGE, Some(&name), &mut parser) {
+                    common::bad_args(USAGE, format!("invalid option '--{name}'"));
+                }
+            }
+            lexopt::Arg::Value(v) if client.is_none() && v == "client" => client = Some(server.listen),
+            other => common::bad_args(USAGE, other.unexpected()),
+        }
+    }
+    match client {
+        Some(addr) => Mode::Client(addr),
+        None => Mode::Server(server),
+    }
+}
+
+fn main() {
+    common::init_logging();
+    match parse_args() {
+        Mode::Server(args) => {
+            let mut reactor = common::reactor();
+            daytime::start(&mut reactor, &args);
+            common::run(reactor)
+        }
+        Mode::Client(addr) => {
+            let mut reactor = common::reactor();
+            let status =
+                match daytime::start_client(&mut reactor, addr, daytime::CLIENT_TIMEOUT, Box::new(std::io::stdout())) {
+                    Ok(status) => status,
+                    Err(e) => {
+                        eprintln!("error: cannot open a UDP socket for {addr}: {e}");
+                        std::process::exit(1);
+                    }
+                };
+            if let Err(e) = reactor.run() {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+            std::process::exit(status.get())
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Length-prefixed commands with a JSON header before each answer: the
+//! seed's cure for "sticky packets" (seed 003, seed 004 exercise 16-5).
+//!
+//! ```text
+//! cargo run --release --example framed -- [--listen 127.0.0.1:8080] [--max-conns N] [--idle-timeout 60]
+//! cargo run --release --example framed -- client [--connect 127.0.0.1:8080] date os "upper hello" "echo hi"
+//! printf '\0\0\0\4date' | nc 127.0.0.1 8080 | xxd   # by hand: a 4-byte length, then the command
+//! ```
+//!
+//! A request is one frame: a 4-byte big-endian length, then a UTF-8
+//! command (`date`, `os`, `upper TEXT`, `echo TEXT`). The answer is one
+//! frame holding `{"status":"ok","total_size":S}`, then `S` raw bytes. A
+//! request announcing more than 64 KiB is refused from its length alone.
+
+mod common;
+#[path = "common/framed.rs"]
+mod framed;
+
+use std::net::SocketAddr;
+
+const USAGE: &str = "usage: framed [--listen ADDR] [--max-conns N] [--idle-timeout SECS]
+       framed client [--connect ADDR] COMMAND...
+
+Length-prefixed commands: date, os, upper TEXT, echo TEXT.
+
+server options:
+  --listen ADDR         address to serve on (default 127.0.0.1:8080)
+  --max-conns N         most TCP connections at once (default: the file limit less a reserve)
+  --idle-timeout SECS   close a connection silent this long (default 60; 0: never)
+
+client:
+  --connect ADDR        server to use (default 127.0.0.1:8080)
+  COMMAND...            commands to send, one frame each (quote \"upper some text\")
+
+  -h, --help            show this help";
+
+/// What the command line asked for.
+enum Mode {
+    Server(common::ServerArgs),
+    Client { connect: SocketAddr, commands: Vec<String> },
+}
+
+fn parse_args() -> Mode {
+    let mut parser = lexopt::Parser::from_env();
+    let mut server = framed::default_args();
+    let mut client: Option<(SocketAddr, Vec<String>)> = None;
+    loop {
+        let arg = match parser.next() {
+            Ok(Some(arg)) => arg,
+            Ok(None) => break,
+            Err(e) => common::bad_args(USAGE, e),
+        };
+        match arg {
+            lexopt::Arg::Short('h') | lexopt::Arg::Long("help") => common::help(USAGE),
+            lexopt::Arg::Long("connect") if client.is_some() => {
+                let addr = common::value(USAGE, &mut parser, "--connect");
+                if let Some((connect, _)) = client.as_mut() {
+                    *connect = addr;
+                }
+            }
+            lexopt::Arg::Long(name) if client.is_none() => {
+                let name = name.to_string();
+                if !server.take(USAGE, Some(&name), &mut parser) {
+                    common::bad_args(USAGE, format!("invalid option '--{name}'"));
+                }
+            }
+            lexopt::Arg::Value(v) => match client.as_mut() {
+                Some((_, commands)) => match v.into_string() {
+                    Ok(command) => commands.push(command),
+                    Err(v) => common::bad_args(USAGE, format!("command {v:?} is not valid UTF-8")),
+                },
+                None if v == "client" => client = Some((server.listen, Vec::new())),
+                None => common::bad_args(USAGE, format!("unexpected argument {v:?}")),
+            },
+            other => common::bad_args(USAGE, other.unexpected()),
+        }
+    }
+    match client {
+        Some((_, commands)) if commands.is_empty() => common::bad_args(USAGE, "client: no COMMAND given"),
+        Some((connect, commands)) => Mode::Client { connect, commands },
+        None => Mode::Server(server),
+    }
+}
+
+fn main() {
+    common::init_logging();
+    match parse_args() {
+        Mode::Server(args) => {
+            let mut reactor = common::reactor();
+            framed::start(&mut reactor, &args);
+            common::run(reactor)
+        }
+        Mode::Client { connect, commands } => {
+            let mut reactor = common::reactor();
+            let status = framed::start_client(&mut reactor, connect, commands, Box::new(std::io::stdout()));
+            if let Err(e) = reactor.run() {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+            std::process::exit(status.get())
+        }
+    }
+}
