@@ -87,6 +87,8 @@ pub(crate) struct Core {
     pub(crate) completions: Slab<Completion>,
     /// A descriptor kept in reserve for when accept runs out of them.
     pub(crate) spare_fd: Option<File>,
+    /// Connections in phase `Lingering` (their protocols are done).
+    pub(crate) lingering: usize,
 }
 
 impl Core {
@@ -109,6 +111,7 @@ impl Core {
             workers: None,
             completions: Slab::new(),
             spare_fd: File::open("/dev/null").ok(),
+            lingering: 0,
         }
     }
 

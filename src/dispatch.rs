@@ -332,6 +332,7 @@ impl Core {
         }
         c.out.release(&mut self.pool);
         c.phase = Phase::Lingering;
+        self.lingering += 1;
         c.clear(flag::DOOMED);
         if let Some(t) = c.timer.take() {
             self.timers.cancel(t);
@@ -386,6 +387,9 @@ impl Core {
         }
         self.release_listener_slot(id);
         let mut c = self.conns.remove(id.index as usize);
+        if c.phase == Phase::Lingering {
+            self.lingering -= 1;
+        }
         if let Some(t) = c.timer.take() {
             self.timers.cancel(t);
         }

@@ -514,7 +514,10 @@ impl Reactor {
             let grace = core.config.grace_period;
             core.add_timer(grace, TimerTask::Grace);
         }
-        if core.state == RunState::Draining && core.conns.is_empty() {
+        // Done when every protocol is done: connections still lingering
+        // (flushed, write side shut, waiting for the peer's FIN) need not
+        // hold the stop up; `halt` closes them.
+        if core.state == RunState::Draining && core.conns.len() == core.lingering {
             core.state = RunState::Halt;
         }
     }

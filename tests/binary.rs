@@ -1,0 +1,109 @@
+//! A built example binary end to end: it starts, serves, refuses a port
+//! already in use with exit status 1 and one clear line, and exits 0 on
+//! SIGINT, after which the port can be bound again at once.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The example binary, built by `cargo test` next to this test's binary
+/// (built here if missing, e.g. under a filtered `cargo test`).
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir").join("examples");
+    let path = dir.join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo).args(["build", "--example", name]).status().expect("cargo build");
+        assert!(status.success(), "building example {name}");
+    }
+    path
+}
+
+/// Starts the example; returns it and the TCP address it logged.
+fn start(name: &str, args: &[&str]) -> (Child, SocketAddr) {
+    let mut child = Command::new(example(name))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn example");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("the server logs before serving").expect("stderr line");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            if rest.ends_with("(tcp)") {
+                break rest.trim_end_matches(" (tcp)").parse().expect("logged address");
+            }
+        }
+    };
+    // Keep draining its log so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the example did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn echo_hello_binary_serves_refuses_a_taken_port_and_stops_on_sigint() {
+    let (mut server, addr) = start("echo_hello", &["--listen", "127.0.0.1:0"]);
+
+    // It serves.
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    s.write_all(b"binary\n").expect("write");
+    let mut buf = [0u8; 24];
+    s.read_exact(&mut buf).expect("reply");
+    assert_eq!(&buf, b"Welcome!\nHello, binary!\n");
+
+    // A second instance on the same port: one clear line, status 1.
+    let out = Command::new(example("echo_hello"))
+        .args(["--listen", &addr.to_string()])
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("second instance");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.contains(&addr.to_string()) && err.contains("address already in use"), "{err:?}");
+    assert!(!err.contains("panicked"));
+
+    // SIGINT: graceful stop, status 0; the open client sees the close.
+    let status = Command::new("kill").args(["-INT", &server.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let status = wait_with_timeout(&mut server, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "exit status after SIGINT");
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("closed cleanly");
+    assert!(rest.is_empty());
+
+    // The port can be bound again at once.
+    TcpListener::bind(addr).expect("rebind right after the stop");
+}
+
+#[test]
+fn bad_arguments_exit_2_and_help_exits_0() {
+    let out = Command::new(example("echo_hello")).arg("--bogus").output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!out.stderr.is_empty());
+    let out = Command::new(example("echo_hello")).arg("--help").output().expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("usage:"));
+}
