@@ -1,0 +1,125 @@
+//! The baselines reel's benchmarks are compared against: the same
+//! `echo_hello` and `http_hello` wire contracts (PROTOCOLS.md, TCP only)
+//! served without reel's reactor, three ways.
+//!
+//! ```text
+//! cargo run --release --example baseline -- --kind mio --proto echo_hello
+//! cargo run --release --example baseline -- --kind tokio --proto http_hello [--listen 127.0.0.1:12345]
+//! nc 127.0.0.1 9999                      # Welcome!, then Hello, X! per line
+//! curl -i http://127.0.0.1:12345/        # the hello page
+//! ```
+//!
+//! - `mio`: a minimal hand-written mio loop, the speed limit of reel's design.
+//! - `tokio`: tokio's current-thread runtime, one task per connection.
+//! - `threads`: a thread per connection with `std::net`, the seeds' design.
+//!
+//! All three share the pure protocol logic of `proto.rs` (reel's HTTP parser
+//! included). Not served: UDP, idle timeouts, `--max-conns`, graceful stop
+//! (Ctrl-C just ends the process).
+
+#[path = "../common/mod.rs"]
+mod common;
+mod mio_loop;
+mod proto;
+mod threads;
+mod tokio_ct;
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::exit;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use proto::Proto;
+
+const USAGE: &str = "usage: baseline --kind mio|tokio|threads --proto echo_hello|http_hello [--listen ADDR]
+
+The baselines reel's benchmarks are compared against (TCP only).
+
+options:
+  --kind KIND       mio (hand-written mio loop), tokio (current-thread runtime)
+                    or threads (a thread per connection)
+  --proto PROTO     echo_hello or http_hello, as in PROTOCOLS.md
+  --listen ADDR     address to serve on (default 127.0.0.1:9999 for echo_hello,
+                    127.0.0.1:12345 for http_hello)
+  -h, --help        show this help";
+
+/// Which baseline.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Mio,
+    Tokio,
+    Threads,
+}
+
+impl std::str::FromStr for Kind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Kind, String> {
+        match s {
+            "mio" => Ok(Kind::Mio),
+            "tokio" => Ok(Kind::Tokio),
+            "threads" => Ok(Kind::Threads),
+            _ => Err("expected mio, tokio or threads".to_string()),
+        }
+    }
+}
+
+fn main() {
+    common::init_logging();
+    let (kind, proto, listen) = parse_args();
+    let listen = listen.unwrap_or_else(|| proto.default_listen());
+    let listener = match bind(listen) {
+        Ok(l) => l,
+        Err(e) => common::bind_failed(listen, "tcp", &e),
+    };
+    log::info!("listening on {} (tcp)", listener.local_addr().unwrap_or(listen));
+    log::debug!("baseline {kind:?} serving {}", proto.name());
+    if matches!(kind, Kind::Threads) {
+        common::raise_fd_limit();
+    }
+    // Nothing sets it: Ctrl-C ends the process.
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = match kind {
+        Kind::Mio => mio_loop::serve(listener, proto, stop),
+        Kind::Tokio => tokio_ct::serve(listener, proto, stop),
+        Kind::Threads => threads::serve(listener, proto, stop),
+    };
+    if let Err(e) = served {
+        eprintln!("error: {e}");
+        exit(1);
+    }
+}
+
+/// `--kind`, `--proto` and `--listen`; exits 0 for `--help`, 2 for bad ones.
+fn parse_args() -> (Kind, Proto, Option<SocketAddr>) {
+    let (mut kind, mut proto, mut listen) = (None, None, None);
+    let mut parser = lexopt::Parser::from_env();
+    loop {
+        match parser.next() {
+            Ok(None) => break,
+            Ok(Some(lexopt::Arg::Short('h') | lexopt::Arg::Long("help"))) => common::help(USAGE),
+            Ok(Some(lexopt::Arg::Long("kind"))) => kind = Some(common::value(USAGE, &mut parser, "--kind")),
+            Ok(Some(lexopt::Arg::Long("proto"))) => proto = Some(common::value(USAGE, &mut parser, "--proto")),
+            Ok(Some(lexopt::Arg::Long("listen"))) => listen = Some(common::value(USAGE, &mut parser, "--listen")),
+            Ok(Some(other)) => common::bad_args(USAGE, other.unexpected()),
+            Err(e) => common::bad_args(USAGE, e),
+        }
+    }
+    let Some(kind) = kind else { common::bad_args(USAGE, "missing --kind") };
+    let Some(proto) = proto else { common::bad_args(USAGE, "missing --proto") };
+    (kind, proto, listen)
+}
+
+/// A blocking listener with `SO_REUSEADDR`, `IPV6_V6ONLY` for IPv6 and a
+/// backlog of 1024, as reel's listeners.
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
