@@ -75,6 +75,10 @@ impl<P: Protocol> Protocol for IdleTimeout<P> {
         self.inner.connection_lost(cx, reason);
     }
 
+    fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
+        self.inner.connection_failed(cx, reason);
+    }
+
     fn pause_writing(&mut self, cx: &mut Context<'_>) {
         self.inner.pause_writing(cx);
     }

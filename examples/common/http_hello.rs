@@ -1,0 +1,652 @@
+//! The HTTP hello page server of PROTOCOLS.md (`http_hello`): the
+//! per-connection protocol [`HelloConn`], its factory [`HelloFactory`], and
+//! [`start`], which registers the listener on a reactor so that one reactor
+//! can serve this page next to other services.
+//!
+//! Parsing is [`reel::protocols::http`]'s; this module adds what a
+//! connection needs around it:
+//!
+//! - **Pipelining.** Every complete request of a read is answered in order,
+//!   into one buffer written to the connection once per callback, so the
+//!   reactor sends the answers to a pipelined burst with one system call.
+//!   When the queued output passes [`OUTPUT_PAUSE`] (a peer that sends
+//!   requests without reading the answers), answering stops and reading
+//!   pauses until the peer catches up: memory stays bounded.
+//! - **Bodies.** A `Content-Length` body is counted off as it streams by,
+//!   never buffered, so the next pipelined request parses.
+//! - **Errors.** After an error response (`400`, `413`, `414`, `431`, `501`,
+//!   `505`) nothing more is parsed: a request smuggled behind a bad one is
+//!   never answered. The reactor's close flushes the answer, then
+//!   half-closes and reads and discards for a linger period, so a client
+//!   still sending gets its answer rather than a reset.
+//! - **Deadlines.** One timer per connection guards, in turn: the request
+//!   head ([`Deadlines::head`], from the connection or from the first byte
+//!   of the next request; bytes arriving never extend it), the idle
+//!   keep-alive time ([`Deadlines::idle`], from the last response), a body
+//!   (the idle time from the end of its head), and a peer that stopped
+//!   reading its answers (the idle time without progress).
+//! - **`Date`.** Formatted at most once per second, cached by Unix second
+//!   and shared by the connections of a factory.
+//!
+//! The per-request path does not allocate once the connection's two
+//! buffers have grown to their working size.
+
+// The binaries and test crates that include this file each use a part.
+#![allow(dead_code)]
+
+use std::cell::Cell;
+use std::io::{self, Write as _};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{Datelike, Timelike};
+use reel::protocols::http::{self, ErrorStatus, Method, Parsed, Request};
+use reel::{
+    Context, Factory, ListenOptions, ListenerId, Protocol, Reactor, ReactorConfig, ReactorHandle, Reason, TimerId,
+};
+
+/// The default address: `127.0.0.1:12345`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:12345";
+
+/// The page served at `/`.
+pub const PAGE: &[u8] = b"<html><head><meta charset=\"utf-8\"><title>Hello</title></head>\
+<body><h1>Hello World</h1></body></html>";
+
+/// `Content-Type` of the page.
+pub const HTML: &str = "text/html; charset=utf-8";
+
+/// `Content-Type` of the short text bodies of errors.
+pub const TEXT: &str = "text/plain; charset=utf-8";
+
+/// How long a whole request head may take: 10 s (PROTOCOLS.md).
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a keep-alive connection may stay idle between requests: 30 s
+/// (PROTOCOLS.md).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Queued output above which a connection stops answering pipelined
+/// requests (and stops reading) until the peer reads: the reactor's default
+/// high water mark. It must not exceed the listener's high water mark: a
+/// connection held back and not told `pause_writing` then always has room
+/// for at least one more answer, so going on never spins.
+pub const OUTPUT_PAUSE: usize = 64 * 1024;
+
+/// An incomplete head is parsed again when new bytes bring a line feed (a
+/// head can only end in one) or this many more bytes, so that a head sent
+/// a byte at a time costs a rescan per line, not per byte, while an error
+/// within a line is still found within this many bytes.
+const RESCAN_STEP: usize = 2048;
+
+/// The length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub const DATE_LEN: usize = 29;
+
+/// The deadlines of a connection. The defaults are the contract's; tests
+/// shorten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// A request head must be complete within this time from the
+    /// connection (first request) or from its first byte (later ones).
+    pub head: Duration,
+    /// A connection with nothing in progress is closed after this time; it
+    /// also bounds a body and a peer that stopped reading.
+    pub idle: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines { head: HEAD_TIMEOUT, idle: IDLE_TIMEOUT }
+    }
+}
+
+/// Starts the hello page on `args.listen` with the contract's deadlines
+/// and `args.max_conns`, logging `listening on ADDR (tcp)`; exits the
+/// process (status 1, one clear line) if the address cannot be bound.
+pub fn start(reactor: &mut Reactor, args: &crate::common::ServerArgs) -> ListenerId {
+    start_with(reactor, args, Deadlines::default())
+}
+
+/// [`start`] with other deadlines.
+pub fn start_with(reactor: &mut Reactor, args: &crate::common::ServerArgs, deadlines: Deadlines) -> ListenerId {
+    let opts = crate::common::listen_options(args);
+    crate::common::listen_tcp(reactor, args.listen, HelloFactory::new(deadlines), opts)
+}
+
+// ----- the Date header ---------------------------------------------------------
+
+/// The `Date` header's value, formatted once per second.
+#[derive(Debug, Default)]
+pub struct DateCache {
+    /// The Unix second last formatted and its text.
+    cached: Cell<Option<(u64, [u8; DATE_LEN])>>,
+    /// Always this text instead of the time (for tests).
+    frozen: Option<[u8; DATE_LEN]>,
+}
+
+impl DateCache {
+    /// A cache that always answers `date`, so that two runs of a
+    /// connection give the same bytes.
+    pub fn frozen(date: [u8; DATE_LEN]) -> Self {
+        DateCache { cached: Cell::new(None), frozen: Some(date) }
+    }
+
+    /// The current time as an IMF-fixdate.
+    pub fn now(&self) -> [u8; DATE_LEN] {
+        if let Some(date) = self.frozen {
+            return date;
+        }
+        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        match self.cached.get() {
+            Some((at, text)) if at == secs => text,
+            _ => {
+                let text = imf_fixdate(secs);
+                self.cached.set(Some((secs, text)));
+                text
+            }
+        }
+    }
+}
+
+/// Formats a Unix time as an IMF-fixdate (RFC 9110, section 5.6.7).
+pub fn imf_fixdate(unix_secs: u64) -> [u8; DATE_LEN] {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let mut text = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    let secs = i64::try_from(unix_secs).unwrap_or(0);
+    // Years past 9999 would not fit the format; they do not happen.
+    let Some(t) = chrono::DateTime::from_timestamp(secs, 0).filter(|t| t.year() <= 9999) else {
+        return text;
+    };
+    let day = DAYS.get(t.weekday().num_days_from_monday() as usize).unwrap_or(&"Mon");
+    let month = MONTHS.get(t.month0() as usize).unwrap_or(&"Jan");
+    let mut cursor: &mut [u8] = &mut text;
+    let written = write!(
+        cursor,
+        "{day}, {:02} {month} {:04} {:02}:{:02}:{:02} GMT",
+        t.day(),
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    debug_assert!(written.is_ok() && cursor.is_empty());
+    text
+}
+
+// ----- the factory -------------------------------------------------------------
+
+/// Builds a [`HelloConn`] per connection; refuses clients over the
+/// listener's limit with `503` and `Connection: close`.
+#[derive(Debug, Clone, Default)]
+pub struct HelloFactory {
+    deadlines: Deadlines,
+    dates: Rc<DateCache>,
+}
+
+impl HelloFactory {
+    /// A factory whose connections use `deadlines`.
+    pub fn new(deadlines: Deadlines) -> Self {
+        HelloFactory { deadlines, dates: Rc::default() }
+    }
+}
+
+impl Factory for HelloFactory {
+    fn build_protocol(&mut self, _peer: SocketAddr) -> Box<dyn Protocol> {
+        Box::new(HelloConn::new(self.deadlines, Rc::clone(&self.dates)))
+    }
+
+    fn busy_farewell(&mut self, peer: SocketAddr) -> Vec<u8> {
+        log::debug!("{peer}: server busy, answering 503");
+        let mut out = Vec::with_capacity(256);
+        let date = self.dates.now();
+        http::write_response(
+            &mut out,
+            503,
+            "Service Unavailable",
+            &date,
+            &[],
+            Some(TEXT),
+            b"server busy\n",
+            false,
+            true,
+        );
+        out
+    }
+}
+
+// ----- on a thread of its own ------------------------------------------------------
+
+/// A hello server on a thread of its own, with its own reactor: for tests
+/// and benchmarks. Stopped (gracefully, within a 1 s grace period) when
+/// dropped.
+#[derive(Debug)]
+pub struct Background {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Connections accepted so far (refused ones not counted).
+    pub accepted: Arc<AtomicUsize>,
+    handle: ReactorHandle,
+    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+impl Background {
+    /// Listens on `listen` (port 0 picks one: see [`Background::addr`]) with
+    /// at most `max_conns` connections and the given deadlines.
+    ///
+    /// # Errors
+    ///
+    /// When the reactor cannot be made or the address bound.
+    pub fn spawn(listen: SocketAddr, max_conns: Option<usize>, deadlines: Deadlines) -> io::Result<Background> {
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new().name("http_hello".into()).spawn(move || {
+            let started = (|| {
+                let mut config = ReactorConfig::default();
+                config.grace_period = Duration::from_secs(1);
+                let mut reactor = Reactor::with_config(config)?;
+                let mut opts = ListenOptions::default();
+                opts.max_connections = max_conns;
+                let factory = Counting { inner: HelloFactory::new(deadlines), accepted: counter };
+                let id = reactor.listen_tcp_with(listen, factory, opts)?;
+                let addr = reactor.listener_addr(id).unwrap_or(listen);
+                Ok::<_, io::Error>((reactor, addr))
+            })();
+            match started {
+                Ok((mut reactor, addr)) => {
+                    let _ = tx.send(Ok((addr, reactor.handle())));
+                    reactor.run()
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                    Err(e)
+                }
+            }
+        })?;
+        let (addr, handle) = rx.recv().map_err(|_| io::Error::other("the server thread ended early"))??;
+        Ok(Background { addr, accepted, handle, thread: Some(thread) })
+    }
+
+    /// Stops the server and waits for its thread.
+    ///
+    /// # Errors
+    ///
+    /// When the reactor failed, or its thread panicked.
+    pub fn stop(mut self) -> io::Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        self.handle.stop();
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the server thread panicked")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            log::warn!("http_hello server: {e}");
+        }
+    }
+}
+
+/// A [`HelloFactory`] that counts the connections it builds.
+struct Counting {
+    inner: HelloFactory,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Factory for Counting {
+    fn build_protocol(&mut self, peer: SocketAddr) -> Box<dyn Protocol> {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.inner.build_protocol(peer)
+    }
+
+    fn busy_farewell(&mut self, peer: SocketAddr) -> Vec<u8> {
+        self.inner.busy_farewell(peer)
+    }
+}
+
+// ----- one connection ------------------------------------------------------------
+
+/// What the connection's one deadline timer guards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// A request head is due (from the connection, or from its first byte).
+    Head,
+    /// Nothing in progress: the keep-alive idle time.
+    Idle,
+    /// A body is being discarded.
+    Body,
+    /// Answers are held back until the peer reads.
+    Stalled,
+}
+
+/// The hello page server for one connection.
+#[derive(Debug)]
+pub struct HelloConn {
+    deadlines: Deadlines,
+    dates: Rc<DateCache>,
+    /// Received and not yet consumed: an incomplete head, or requests held
+    /// back while the peer does not read. At most [`http::MAX_HEAD_LEN`]
+    /// plus one read.
+    input: Vec<u8>,
+    /// The answers of the current callback, written to the connection at
+    /// its end; empty between callbacks.
+    out: Vec<u8>,
+    /// Bytes of the current request's body still to discard.
+    body_left: usize,
+    /// An error was answered or the last answer closes the connection:
+    /// nothing more is parsed.
+    done: bool,
+    /// Answering is held back because the output passed [`OUTPUT_PAUSE`];
+    /// reading is paused.
+    held: bool,
+    /// The reactor called `pause_writing` and not yet `resume_writing`.
+    write_paused: bool,
+    /// The peer half-closed while answers were held back: close once they
+    /// are out.
+    eof: bool,
+    /// Do not parse the incomplete head in `input` again before it reaches
+    /// this length, unless a line feed arrives.
+    rescan_at: usize,
+    /// The deadline timer and what it guards.
+    deadline: Option<(TimerId, Guard)>,
+    /// A timer to go on answering held-back requests on the next turn.
+    kick: Option<TimerId>,
+}
+
+impl HelloConn {
+    /// A connection with the given deadlines, sharing a `Date` cache.
+    pub fn new(deadlines: Deadlines, dates: Rc<DateCache>) -> Self {
+        HelloConn {
+            deadlines,
+            dates,
+            input: Vec::new(),
+            out: Vec::new(),
+            body_left: 0,
+            done: false,
+            held: false,
+            write_paused: false,
+            eof: false,
+            rescan_at: 0,
+            deadline: None,
+            kick: None,
+        }
+    }
+
+    /// Answers what `input` holds, in order. Returns the bytes consumed and
+    /// whether anything was answered; what is left is an incomplete head,
+    /// or requests held back (`self.held`).
+    fn consume(&mut self, cx: &mut Context<'_>, input: &[u8]) -> (usize, bool) {
+        let mut pos = 0;
+        let mut answered = false;
+        let mut date = None;
+        loop {
+            if self.done {
+                return (input.len(), answered);
+            }
+            let rest = input.get(pos..).unwrap_or_default();
+            if self.body_left > 0 {
+                let n = self.body_left.min(rest.len());
+                self.body_left -= n;
+                pos += n;
+                if self.body_left > 0 {
+                    return (pos, answered);
+                }
+                continue;
+            }
+            if rest.is_empty() {
+                return (pos, answered);
+            }
+            if cx.queued() + self.out.len() > OUTPUT_PAUSE {
+                self.held = true;
+                return (pos, answered);
+            }
+            match http::parse_request(rest) {
+                Parsed::Partial => {
+                    self.rescan_at = rest.len() + RESCAN_STEP;
+                    return (pos, answered);
+                }
+                Parsed::Request(request) => {
+                    let date = *date.get_or_insert_with(|| self.dates.now());
+                    self.answer(&request, &date);
+                    answered = true;
+                    pos += request.head_len;
+                    self.body_left = request.body_len;
+                    self.done = !request.keep_alive;
+                }
+                Parsed::Error(status) => {
+                    log::debug!("{}: {} {}, closing", cx.conn_id(), status.code(), status.reason());
+                    let date = *date.get_or_insert_with(|| self.dates.now());
+                    write_error(&mut self.out, status, &date);
+                    answered = true;
+                    self.done = true;
+                }
+            }
+        }
+    }
+
+    /// Appends the answer to a valid request.
+    fn answer(&mut self, request: &Request, date: &[u8]) {
+        const ALLOW: (&str, &str) = ("Allow", "GET, HEAD");
+        const KEEP_ALIVE: (&str, &str) = ("Connection", "keep-alive");
+        let close = !request.keep_alive;
+        // An HTTP/1.0 client that asked to keep the connection expects to be
+        // told it is kept.
+        let keep_alive_10 = request.http10 && request.keep_alive;
+        let (status, reason, content_type, body, allow) = match (request.method, request.path_ok) {
+            (Method::Other, _) => (405, "Method Not Allowed", TEXT, &b"method not allowed\n"[..], true),
+            (_, false) => (404, "Not Found", TEXT, &b"not found\n"[..], false),
+            (_, true) => (200, "OK", HTML, PAGE, false),
+        };
+        let both = [ALLOW, KEEP_ALIVE];
+        let extra: &[(&str, &str)] = match (allow, keep_alive_10) {
+            (true, true) => &both,
+            (true, false) => &both[..1],
+            (false, true) => &both[1..],
+            (false, false) => &[],
+        };
+        let head_only = request.method == Method::Head;
+        http::write_response(&mut self.out, status, reason, date, extra, Some(content_type), body, head_only, close);
+    }
+
+    /// Answers what is in `self.input` (after more bytes arrived, or when
+    /// held-back requests may go on).
+    fn consume_input(&mut self, cx: &mut Context<'_>) -> bool {
+        let input = std::mem::take(&mut self.input);
+        let (used, answered) = self.consume(cx, &input);
+        self.input = input;
+        self.input.drain(..used.min(self.input.len()));
+        answered
+    }
+
+    /// After a callback's input: send the answers, close or hold back, and
+    /// move the deadline to what is now awaited.
+    fn settle(&mut self, cx: &mut Context<'_>, answered: bool) {
+        if !self.out.is_empty() {
+            cx.write(&self.out);
+            self.out.clear();
+        }
+        if self.done {
+            self.input = Vec::new();
+            cx.close();
+            return;
+        }
+        if self.held {
+            cx.pause_reading();
+            if self.kick.is_none() && !self.write_paused {
+                self.kick = Some(cx.set_timer(Duration::ZERO));
+            }
+            if answered || self.guard() != Some(Guard::Stalled) {
+                self.arm(cx, Guard::Stalled, self.deadlines.idle);
+            }
+            return;
+        }
+        if self.eof {
+            cx.close();
+            return;
+        }
+        if self.body_left > 0 {
+            if self.guard() != Some(Guard::Body) {
+                self.arm(cx, Guard::Body, self.deadlines.idle);
+            }
+        } else if !self.input.is_empty() {
+            // The first byte of a head starts its deadline; later ones do
+            // not move it.
+            if self.guard() != Some(Guard::Head) {
+                self.arm(cx, Guard::Head, self.deadlines.head);
+            }
+        } else if answered || self.guard() != Some(Guard::Head) {
+            self.arm(cx, Guard::Idle, self.deadlines.idle);
+        }
+    }
+
+    fn guard(&self) -> Option<Guard> {
+        self.deadline.map(|(_, guard)| guard)
+    }
+
+    /// Sets the deadline timer to `delay` from now, guarding `guard`.
+    fn arm(&mut self, cx: &mut Context<'_>, guard: Guard, delay: Duration) {
+        if let Some((id, _)) = self.deadline {
+            if cx.reset_timer(id, delay) {
+                self.deadline = Some((id, guard));
+                return;
+            }
+        }
+        self.deadline = Some((cx.set_timer(delay), guard));
+    }
+
+    /// Goes on answering held-back requests.
+    fn go_on(&mut self, cx: &mut Context<'_>) {
+        self.held = false;
+        let answered = self.consume_input(cx);
+        self.settle(cx, answered);
+        if !self.held && !self.done && !self.eof {
+            cx.resume_reading();
+        }
+    }
+
+    /// The deadline passed.
+    fn deadline_passed(&mut self, cx: &mut Context<'_>, guard: Guard) {
+        let id = cx.conn_id();
+        match guard {
+            Guard::Head if !self.input.is_empty() => {
+                log::debug!("{id}: request head not complete in {:?}, answering 408", self.deadlines.head);
+                let date = self.dates.now();
+                http::write_response(
+                    &mut self.out,
+                    408,
+                    "Request Timeout",
+                    &date,
+                    &[],
+                    Some(TEXT),
+                    b"request timeout\n",
+                    false,
+                    true,
+                );
+                cx.write(&self.out);
+                self.out.clear();
+            }
+            Guard::Head => log::debug!("{id}: no request in {:?}, closing", self.deadlines.head),
+            Guard::Idle => log::debug!("{id}: idle for {:?}, closing", self.deadlines.idle),
+            Guard::Body => log::debug!("{id}: body not complete in {:?}, closing", self.deadlines.idle),
+            Guard::Stalled => {
+                log::debug!("{id}: peer read nothing for {:?}, aborting", self.deadlines.idle);
+                self.done = true;
+                return cx.abort();
+            }
+        }
+        self.done = true;
+        cx.close_with(Reason::TimedOut);
+    }
+}
+
+impl Protocol for HelloConn {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        self.arm(cx, Guard::Head, self.deadlines.head);
+    }
+
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        if self.done {
+            return;
+        }
+        let answered = if self.input.is_empty() {
+            // The usual case: answer straight from the read buffer, keep
+            // only an incomplete head.
+            let (used, answered) = self.consume(cx, data);
+            if !self.done {
+                self.input.extend_from_slice(data.get(used..).unwrap_or_default());
+            }
+            answered
+        } else {
+            self.input.extend_from_slice(data);
+            let incomplete_head = !self.held && self.body_left == 0;
+            if incomplete_head && self.input.len() < self.rescan_at && memchr::memchr(b'\n', data).is_none() {
+                false
+            } else {
+                self.consume_input(cx)
+            }
+        };
+        self.settle(cx, answered);
+    }
+
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        if self.held {
+            self.eof = true;
+        } else {
+            cx.close();
+        }
+    }
+
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        self.write_paused = true;
+        cx.pause_reading();
+    }
+
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        self.write_paused = false;
+        if self.held {
+            self.go_on(cx);
+        } else if !self.done && !self.eof {
+            cx.resume_reading();
+        }
+    }
+
+    fn timer_fired(&mut self, cx: &mut Context<'_>, timer: TimerId) {
+        if self.done {
+            return;
+        }
+        if self.kick == Some(timer) {
+            self.kick = None;
+            if self.held && !self.write_paused {
+                self.go_on(cx);
+            }
+        } else if let Some((id, guard)) = self.deadline {
+            if id == timer {
+                self.deadline = None;
+                self.deadline_passed(cx, guard);
+            }
+        }
+    }
+}
+
+/// Appends the answer to a bad request; the connection closes after it.
+pub fn write_error(out: &mut Vec<u8>, status: ErrorStatus, date: &[u8]) {
+    let body: &[u8] = match status {
+        ErrorStatus::BadRequest => b"bad request\n",
+        ErrorStatus::PayloadTooLarge => b"content too large\n",
+        ErrorStatus::UriTooLong => b"uri too long\n",
+        ErrorStatus::HeaderFieldsTooLarge => b"request header fields too large\n",
+        ErrorStatus::NotImplemented => b"not implemented\n",
+        ErrorStatus::VersionNotSupported => b"http version not supported\n",
+    };
+    http::write_response(out, status.code(), status.reason(), date, &[], Some(TEXT), body, false, true);
+}

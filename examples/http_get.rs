@@ -1,0 +1,351 @@
+//! A small HTTP client on the reactor: fetches one page and prints it.
+//!
+//! ```text
+//! cargo run --release --example http_hello &                  # something to fetch
+//! cargo run --release --example http_get -- --connect 127.0.0.1:12345
+//! cargo run --release --example http_get -- --connect [::1]:12345 --path /nope
+//! cargo run --release --example http_get -- --connect 127.0.0.1:12345 --out page.html
+//! ```
+//!
+//! Connects with the reactor's TCP client (`Reactor::connect_tcp`), sends
+//! `GET PATH HTTP/1.1` with `Host` and `Connection: close`, reads to the end
+//! of the stream, prints the status line and the header fields to stdout
+//! (one per line, line feeds only), and writes the body to `--out`, or to
+//! stdout after a blank line. Exit status 0 once a whole response arrived,
+//! whatever its status code; 1 with one clear line on stderr if the
+//! connection was refused or reset, or the response was cut short; 2 for
+//! bad arguments.
+
+mod common;
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::net::SocketAddr;
+use std::process::exit;
+use std::rc::Rc;
+use std::time::Duration;
+
+use reel::{Context, Protocol, Reactor, Reason, TimerId};
+
+const USAGE: &str = "usage: http_get --connect ADDR [--path PATH] [--out FILE]
+
+Fetches one page over HTTP/1.1 and prints its status line and headers, then
+its body (to FILE with --out, else to stdout after a blank line).
+
+options:
+  --connect ADDR    server address, e.g. 127.0.0.1:12345 or [::1]:12345
+  --path PATH       request target, starting with / (default /)
+  --out FILE        write the body to FILE
+  -h, --help        show this help";
+
+/// How long the server may stay silent before the client gives up.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest response head accepted.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+fn main() {
+    common::init_logging();
+    let (addr, path, out) = parse_args();
+    let body_out: Option<Box<dyn Write>> = match &out {
+        None => None,
+        Some(file) => match File::create(file) {
+            Ok(f) => Some(Box::new(BufWriter::new(f))),
+            Err(e) => {
+                eprintln!("error: cannot create {file}: {e}");
+                exit(1)
+            }
+        },
+    };
+    // One reactor, one client connection; it stops the reactor when done.
+    let mut reactor = common::reactor();
+    let outcome = get(&mut reactor, addr, &path, Box::new(BufWriter::new(io::stdout().lock())), body_out);
+    if let Err(e) = reactor.run() {
+        eprintln!("error: {e}");
+        exit(1)
+    }
+    match outcome.take() {
+        Some(Ok(_status)) => exit(0),
+        Some(Err(line)) => {
+            eprintln!("error: {line}");
+            exit(1)
+        }
+        None => {
+            eprintln!("error: stopped before a response arrived");
+            exit(1)
+        }
+    }
+}
+
+/// `--connect`, `--path`, `--out`; usage errors exit 2.
+fn parse_args() -> (SocketAddr, String, Option<String>) {
+    let (mut connect, mut path, mut out) = (None, "/".to_string(), None);
+    let mut parser = lexopt::Parser::from_env();
+    loop {
+        match parser.next() {
+            Ok(None) => break,
+            Ok(Some(lexopt::Arg::Short('h') | lexopt::Arg::Long("help"))) => common::help(USAGE),
+            Ok(Some(lexopt::Arg::Long("connect"))) => connect = Some(common::value(USAGE, &mut parser, "--connect")),
+            Ok(Some(lexopt::Arg::Long("path"))) => path = common::value(USAGE, &mut parser, "--path"),
+            Ok(Some(lexopt::Arg::Long("out"))) => out = Some(common::value(USAGE, &mut parser, "--out")),
+            Ok(Some(other)) => common::bad_args(USAGE, other.unexpected()),
+            Err(e) => common::bad_args(USAGE, e),
+        }
+    }
+    let Some(connect) = connect else { common::bad_args(USAGE, "missing --connect ADDR") };
+    if !is_valid_path(&path) {
+        common::bad_args(USAGE, format!("--path {path:?}: must start with / and hold visible ASCII only"));
+    }
+    (connect, path, out)
+}
+
+/// Whether `path` can be sent as a request target: `/` then visible ASCII
+/// (no space, CR or LF that would change the request).
+pub fn is_valid_path(path: &str) -> bool {
+    path.starts_with('/') && path.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The `Host` value for `addr`: `127.0.0.1:PORT` or `[::1]:PORT`.
+pub fn host_header(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+/// The request sent for `path` to `addr`.
+pub fn request(addr: SocketAddr, path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", host_header(addr)).into_bytes()
+}
+
+/// How a fetch ended: the status code of a complete response, or the one
+/// line that tells why there is none. Shared between the client and its
+/// caller; `None` until the connection is over.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome(Rc<RefCell<Option<Result<u16, String>>>>);
+
+impl Outcome {
+    /// Takes the result, once the reactor has stopped.
+    pub fn take(&self) -> Option<Result<u16, String>> {
+        self.0.borrow_mut().take()
+    }
+
+    /// Records the result unless one is recorded already.
+    fn set(&self, result: Result<u16, String>) {
+        let mut slot = self.0.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(result);
+        }
+    }
+}
+
+/// Starts fetching `path` from `addr` on `reactor`: the status line and
+/// header fields go to `head_out`, the body to `body_out` (or to
+/// `head_out` after a blank line). The client stops the reactor when the
+/// connection is over; the result is then in the returned [`Outcome`].
+pub fn get(
+    reactor: &mut Reactor,
+    addr: SocketAddr,
+    path: &str,
+    head_out: Box<dyn Write>,
+    body_out: Option<Box<dyn Write>>,
+) -> Outcome {
+    let outcome = Outcome::default();
+    let client = GetClient {
+        addr,
+        request: request(addr, path),
+        head: Vec::new(),
+        status: None,
+        head_out,
+        body_out,
+        content_length: None,
+        body_len: 0,
+        outcome: outcome.clone(),
+        timer: None,
+    };
+    reactor.connect_tcp(addr, client);
+    outcome
+}
+
+/// The client side of one `GET`.
+struct GetClient {
+    addr: SocketAddr,
+    request: Vec<u8>,
+    /// The response head received so far (until complete).
+    head: Vec<u8>,
+    /// The final status, once the head is complete.
+    status: Option<u16>,
+    head_out: Box<dyn Write>,
+    body_out: Option<Box<dyn Write>>,
+    /// The announced body length, to tell a cut-short body.
+    content_length: Option<u64>,
+    body_len: u64,
+    outcome: Outcome,
+    /// Gives up when the server says nothing for [`READ_TIMEOUT`].
+    timer: Option<TimerId>,
+}
+
+/// What a complete response head says.
+struct Head {
+    len: usize,
+    status: u16,
+    content_length: Option<u64>,
+}
+
+impl GetClient {
+    /// Parses the response head at the front of `self.head`.
+    fn parse_head(&self) -> Result<Option<Head>, String> {
+        let mut headers = [httparse::EMPTY_HEADER; 100];
+        let mut response = httparse::Response::new(&mut headers);
+        match response.parse(&self.head) {
+            Ok(httparse::Status::Partial) if self.head.len() > MAX_HEAD => {
+                Err(format!("response head from {} over {MAX_HEAD} bytes", self.addr))
+            }
+            Ok(httparse::Status::Partial) => Ok(None),
+            Ok(httparse::Status::Complete(len)) => {
+                let content_length = response
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|h| std::str::from_utf8(h.value).ok())
+                    .and_then(|v| v.trim().parse().ok());
+                Ok(Some(Head { len, status: response.code.unwrap_or(0), content_length }))
+            }
+            Err(e) => Err(format!("malformed response from {}: {e}", self.addr)),
+        }
+    }
+
+    /// Takes in response bytes; returns an error line to give up with.
+    fn take_in(&mut self, data: &[u8]) -> Result<(), String> {
+        if self.status.is_some() {
+            return self.body(data);
+        }
+        self.head.extend_from_slice(data);
+        loop {
+            let Some(head) = self.parse_head()? else { return Ok(()) };
+            let rest = self.head.split_off(head.len);
+            // Interim answers (`100 Continue`) precede the real one.
+            if (100..200).contains(&head.status) && head.status != 101 {
+                self.head = rest;
+                continue;
+            }
+            self.print_head(head.len)?;
+            self.status = Some(head.status);
+            self.content_length = head.content_length;
+            self.head = Vec::new();
+            return self.body(&rest);
+        }
+    }
+
+    /// Prints the status line and the header fields, one per line.
+    fn print_head(&mut self, len: usize) -> Result<(), String> {
+        let head = self.head.get(..len).unwrap_or_default();
+        for line in head.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                break; // the end of the head
+            }
+            self.head_out.write_all(line).and_then(|()| self.head_out.write_all(b"\n")).map_err(output_error)?;
+        }
+        if self.body_out.is_none() {
+            self.head_out.write_all(b"\n").map_err(output_error)?;
+        }
+        Ok(())
+    }
+
+    fn body(&mut self, data: &[u8]) -> Result<(), String> {
+        self.body_len += data.len() as u64;
+        let out = self.body_out.as_mut().unwrap_or(&mut self.head_out);
+        out.write_all(data).map_err(output_error)
+    }
+
+    /// The end of the stream: was the response whole?
+    fn finish(&mut self) -> Result<u16, String> {
+        let Some(status) = self.status else {
+            return Err(format!("{} closed the connection before a complete response", self.addr));
+        };
+        if let Some(expected) = self.content_length.filter(|&n| n > self.body_len) {
+            return Err(format!(
+                "{} closed the connection after {} of {expected} body bytes",
+                self.addr, self.body_len
+            ));
+        }
+        self.flush()?;
+        Ok(status)
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        if let Some(out) = self.body_out.as_mut() {
+            out.flush().map_err(output_error)?;
+        }
+        self.head_out.flush().map_err(output_error)
+    }
+}
+
+fn output_error(e: io::Error) -> String {
+    format!("cannot write the output: {e}")
+}
+
+impl Protocol for GetClient {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        log::debug!("connected to {}", self.addr);
+        cx.write(&self.request);
+        self.timer = Some(cx.set_timer(READ_TIMEOUT));
+    }
+
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        if let Some(timer) = self.timer {
+            cx.reset_timer(timer, READ_TIMEOUT);
+        }
+        if let Err(line) = self.take_in(data) {
+            self.outcome.set(Err(line));
+            cx.abort();
+        }
+    }
+
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        let result = self.finish();
+        self.outcome.set(result);
+        cx.close();
+    }
+
+    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: Reason) {
+        // Whatever arrived is shown, also when the rest is missing.
+        let flushed = self.flush();
+        let addr = self.addr;
+        let result = match reason {
+            Reason::Reset => Err(format!("connection to {addr} reset by peer")),
+            Reason::TimedOut => Err(format!("no data from {addr} for {} s", READ_TIMEOUT.as_secs())),
+            Reason::Shutdown | Reason::Closed | Reason::PeerClosed => self.finish(),
+            other => Err(format!("connection to {addr} lost: {other}")),
+        };
+        self.outcome.set(result);
+        if let Err(line) = flushed {
+            self.outcome.set(Err(line));
+        }
+        cx.stop();
+    }
+
+    fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
+        let why = match reason {
+            Reason::Refused => "connection refused".to_string(),
+            Reason::TimedOut => "timed out".to_string(),
+            other => other.to_string(),
+        };
+        self.outcome.set(Err(format!("cannot connect to {}: {why}", self.addr)));
+        cx.stop();
+    }
+
+    fn timer_fired(&mut self, cx: &mut Context<'_>, timer: TimerId) {
+        if self.timer == Some(timer) {
+            self.timer = None;
+            cx.close_with(Reason::TimedOut);
+        }
+    }
+
+    fn stop_requested(&mut self, cx: &mut Context<'_>) {
+        self.outcome.set(Err("interrupted before the response was complete".to_string()));
+        cx.close();
+    }
+}
