@@ -1,0 +1,79 @@
+//! Every server of PROTOCOLS.md in one reactor, on one thread.
+//!
+//! ```text
+//! cargo run --release --example demo
+//! nc 127.0.0.1 9999            # echo_hello: Welcome!, then Hello, X!
+//! curl http://127.0.0.1:12345/ # http_hello (or open it in a browser)
+//! nc 127.0.0.1 8888            # chat: type "NAME ROOM" first
+//! nc 127.0.0.1 21567           # timestamp
+//! nc 127.0.0.1 1313            # daytime
+//! nc -u 127.0.0.1 9998         # factorial: type a number
+//! nc 127.0.0.1 7007            # echo
+//! ```
+//!
+//! The tutorials started a thread per connection, and a process per
+//! service. Here one thread serves them all: every socket is registered
+//! with one `mio::Poll`, and each readiness event runs a few microseconds
+//! of protocol code. Ctrl-C stops every service gracefully (chat members
+//! get `* server shutting down`); a second Ctrl-C stops at once.
+
+#[path = "common/chat.rs"]
+mod chat;
+mod common;
+#[path = "common/daytime.rs"]
+mod daytime;
+#[path = "common/echo_hello.rs"]
+mod echo_hello;
+#[path = "common/factorial.rs"]
+mod factorial;
+#[path = "common/framed.rs"]
+mod framed;
+#[path = "common/http_hello.rs"]
+mod http_hello;
+#[path = "common/timestamp.rs"]
+mod timestamp;
+
+use reel::protocols::echo::{Echo, UdpEcho};
+use reel::Protocol;
+
+const USAGE: &str = "usage: demo
+
+Starts every example server in one reactor on one thread, on its default
+address: echo 7007, echo_hello 9999, timestamp 21567, daytime 1313,
+http_hello 12345, chat 8888, framed 8080, factorial 9998 (udp).
+
+options:
+  -h, --help        show this help";
+
+fn main() {
+    common::init_logging();
+    let mut parser = lexopt::Parser::from_env();
+    match parser.next() {
+        Ok(None) => {}
+        Ok(Some(lexopt::Arg::Short('h') | lexopt::Arg::Long("help"))) => common::help(USAGE),
+        Ok(Some(other)) => common::bad_args(USAGE, other.unexpected()),
+        Err(e) => common::bad_args(USAGE, e),
+    }
+    let mut reactor = common::reactor();
+
+    // echo (RFC 862), TCP and UDP.
+    let echo = common::ServerArgs::new("127.0.0.1:7007", 0);
+    common::listen_tcp(
+        &mut reactor,
+        echo.listen,
+        |_| Box::new(Echo) as Box<dyn Protocol>,
+        common::listen_options(&echo),
+    );
+    common::listen_udp(&mut reactor, echo.listen, UdpEcho);
+
+    echo_hello::start(&mut reactor, &echo_hello::default_args());
+    timestamp::start(&mut reactor, &timestamp::default_args());
+    daytime::start(&mut reactor, &daytime::default_args());
+    http_hello::start(&mut reactor, &common::ServerArgs::new("127.0.0.1:12345", 0));
+    chat::start(&mut reactor, &chat::ChatArgs::default());
+    framed::start(&mut reactor, &framed::default_args());
+    factorial::start(&mut reactor, &factorial::default_args());
+
+    log::info!("all services up; Ctrl-C to stop");
+    common::run(reactor)
+}
