@@ -35,6 +35,7 @@ impl OutBuf {
     }
 
     /// Appends `bytes`, taking storage from `pool` when none is attached.
+    #[inline]
     pub(crate) fn push(&mut self, bytes: &[u8], pool: &mut BufferPool) {
         if !self.has_storage() {
             self.data = pool.take();

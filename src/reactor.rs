@@ -110,6 +110,8 @@ impl Reactor {
     /// A context over the whole reactor, for operations not mirrored as
     /// `Reactor` methods. It speaks for no connection.
     pub fn context(&mut self) -> Context<'_> {
+        // Outside the loop the cached loop time may be old: refresh it.
+        self.core.update_time();
         Context { core: &mut self.core, current: Current::Reactor }
     }
 
@@ -291,7 +293,9 @@ impl Reactor {
             return Ok(());
         }
         let timeout = self.poll_timeout(max_wait);
-        match self.poll.poll(&mut self.events, timeout) {
+        let polled = self.poll.poll(&mut self.events, timeout);
+        self.core.update_time();
+        match polled {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
@@ -336,7 +340,7 @@ impl Reactor {
             return Some(Duration::ZERO);
         }
         let timer = self.core.timers.next_deadline().map(|deadline| {
-            let now = self.core.now();
+            let now = self.core.config.clock.now();
             if self.core.config.clock.is_manual() && deadline > now {
                 // A manual clock moves only by hand: don't sleep for it.
                 Duration::MAX
@@ -401,6 +405,7 @@ impl Reactor {
     /// set). Timers set by these callbacks wait for the next turn.
     pub(crate) fn fire_timers(&mut self) {
         let core = &mut self.core;
+        core.update_time();
         let now = core.now();
         let limit = core.timers.next_seq();
         while let Some((id, task, due)) = core.timers.pop_due(now, limit) {
@@ -512,6 +517,7 @@ impl Reactor {
                 core.settle();
             }
             let grace = core.config.grace_period;
+            core.update_time();
             core.add_timer(grace, TimerTask::Grace);
         }
         // Done when every protocol is done: connections still lingering
@@ -551,7 +557,7 @@ impl Reactor {
 
     /// The time now on the reactor's clock.
     pub fn now(&self) -> Instant {
-        self.core.now()
+        self.core.config.clock.now()
     }
 }
 

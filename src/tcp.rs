@@ -42,6 +42,8 @@ pub(crate) mod flag {
     /// socket drained, since the EOF may have come in the same edge as the
     /// data and no new edge will come for it.
     pub(crate) const READ_CLOSED: u16 = 1 << 8;
+    /// Standard input: never written.
+    pub(crate) const READ_ONLY: u16 = 1 << 9;
 }
 
 /// Output thresholds of one connection, copied from its [`TcpOptions`].
@@ -90,6 +92,7 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
+    #[inline]
     pub(crate) fn has(&self, f: u16) -> bool {
         self.flags & f != 0
     }
@@ -100,10 +103,9 @@ impl Conn {
         self.flags &= !f;
     }
     /// Whether the protocol may still write.
+    #[inline]
     pub(crate) fn writable(&self) -> bool {
-        matches!(self.phase, Phase::Open | Phase::Connecting)
-            && !self.has(flag::DOOMED)
-            && !matches!(self.stream, Stream::Stdin(_))
+        matches!(self.phase, Phase::Open | Phase::Connecting) && self.flags & (flag::DOOMED | flag::READ_ONLY) == 0
     }
     /// Sets the reason the connection ends, unless one is set already.
     ///
