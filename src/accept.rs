@@ -102,7 +102,9 @@ impl Core {
         let over_total = l.opts.max_connections.is_some_and(|max| l.active >= max);
         let over_peer = l.opts.max_per_peer.is_some_and(|max| l.per_peer.get(&peer.ip()).copied().unwrap_or(0) >= max);
         let opts = l.opts.tcp.clone();
-        let local = stream.local_addr().unwrap_or(l.local);
+        // The listener's address is the connection's, unless it listens on
+        // every address: then ask (saves a system call per accept).
+        let local = if l.local.ip().is_unspecified() { stream.local_addr().unwrap_or(l.local) } else { l.local };
         if let Err(e) = stream.set_nodelay(opts.nodelay) {
             log::debug!("{lid}: set_nodelay failed: {e}");
         }
