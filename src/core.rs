@@ -205,7 +205,7 @@ impl Core {
             return Self::write_refused(c, id, data.len());
         }
         c.out.push(data, &mut self.pool);
-        if c.out.len() > c.limits.output_limit {
+        if c.limits.over_limit(c.out.len()) {
             self.write_over_limit(id);
         } else if !c.has(flag::IN_DIRTY) {
             c.set(flag::IN_DIRTY);
@@ -227,7 +227,7 @@ impl Core {
         for part in parts {
             c.out.push(part, &mut self.pool);
         }
-        if c.out.len() > c.limits.output_limit {
+        if c.limits.over_limit(c.out.len()) {
             self.write_over_limit(id);
         } else if !c.has(flag::IN_DIRTY) {
             c.set(flag::IN_DIRTY);
@@ -254,7 +254,7 @@ impl Core {
                 c.set(flag::WRITE_BLOCKED);
             }
         }
-        if c.out.len() > c.limits.output_limit {
+        if c.limits.over_limit(c.out.len()) {
             log::debug!("{id}: output limit of {} bytes exceeded, disconnecting", c.limits.output_limit);
             c.set_reason(Reason::OutputLimitExceeded);
             c.out.release(&mut self.pool);
@@ -362,10 +362,7 @@ impl Core {
             _ => None,
         };
         if let Some(list) = list {
-            list.retain(|t| *t != id);
-            if list.is_empty() {
-                *list = Vec::new();
-            }
+            list.remove(id);
         }
     }
 
@@ -383,8 +380,8 @@ impl Core {
     }
 
     /// Cancels every timer in `list` (an owner's, as it ends).
-    pub(crate) fn cancel_all(&mut self, list: Vec<TimerId>) {
-        for t in list {
+    pub(crate) fn cancel_all(&mut self, list: crate::timer::OwnedTimers) {
+        for &t in list.ids() {
             self.timers.cancel(t);
         }
     }
@@ -466,8 +463,7 @@ impl Core {
             listener,
             limits: Limits::from(opts),
             timer: None,
-            timers: Vec::new(),
-            close_linger: opts.close_linger,
+            timers: Default::default(),
         });
         Ok(id)
     }
@@ -534,7 +530,7 @@ impl Core {
             in_dirty: true,
             closing: false,
             started: false,
-            timers: Vec::new(),
+            timers: Default::default(),
         });
         // `started` is delivered in the settle phase.
         self.dirty_udp.push(id);
@@ -577,10 +573,9 @@ impl Core {
             local: unspecified,
             peer: unspecified,
             listener: None,
-            limits: Limits::from(&opts),
+            limits: Limits { linger_ms: 0, ..Limits::from(&opts) },
             timer: None,
-            timers: Vec::new(),
-            close_linger: Duration::ZERO,
+            timers: Default::default(),
         });
         if always_ready {
             self.mark_ready(id);

@@ -8,6 +8,7 @@
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
 
 use crate::context::Current;
 use crate::core::{conn_slot, Core, RunState, TimerTask};
@@ -290,7 +291,7 @@ impl Core {
             }
         }
         let queued = c.out.len();
-        if queued > c.limits.output_limit {
+        if c.limits.over_limit(queued) {
             log::debug!("{id}: output limit of {} bytes exceeded, disconnecting", c.limits.output_limit);
             c.set_reason(Reason::OutputLimitExceeded);
             c.out.release(&mut self.pool);
@@ -300,11 +301,11 @@ impl Core {
             return self.end_conn(id);
         }
         if c.phase == Phase::Open {
-            if !c.has(flag::WRITING_PAUSED) && queued > c.limits.high_water {
+            if !c.has(flag::WRITING_PAUSED) && queued > c.limits.high_water as usize {
                 c.set(flag::WRITING_PAUSED);
                 c.stream.note(|| crate::testing::Event::PauseWriting);
                 self.call_conn(id, |p, cx| p.pause_writing(cx));
-            } else if c.has(flag::WRITING_PAUSED) && queued <= c.limits.low_water {
+            } else if c.has(flag::WRITING_PAUSED) && queued <= c.limits.low_water as usize {
                 c.clear(flag::WRITING_PAUSED);
                 c.stream.note(|| crate::testing::Event::ResumeWriting);
                 self.call_conn(id, |p, cx| p.resume_writing(cx));
@@ -350,7 +351,7 @@ impl Core {
         let Some(c) = self.conn_mut(id) else { return };
         c.protocol = None;
         c.has_protocol = false;
-        let linger = c.close_linger;
+        let linger = Duration::from_millis(u64::from(c.limits.linger_ms));
         if clean && !c.has(flag::EOF) && !linger.is_zero() && self.state != RunState::Halt {
             // Read and discard until the peer closes, so that its late
             // input does not make the kernel reset the connection and

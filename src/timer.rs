@@ -234,6 +234,52 @@ impl<T> TimerQueue<T> {
     }
 }
 
+/// The timers a connection or endpoint owns, cancelled when it ends. Holds
+/// up to one without heap storage (an idle timeout), in 16 bytes.
+#[derive(Debug, Default)]
+pub(crate) enum OwnedTimers {
+    #[default]
+    None,
+    One(TimerId),
+    Many(Box<Vec<TimerId>>),
+}
+
+impl OwnedTimers {
+    pub(crate) fn push(&mut self, id: TimerId) {
+        *self = match std::mem::take(self) {
+            OwnedTimers::None => OwnedTimers::One(id),
+            OwnedTimers::One(first) => OwnedTimers::Many(Box::new(vec![first, id])),
+            OwnedTimers::Many(mut all) => {
+                all.push(id);
+                OwnedTimers::Many(all)
+            }
+        };
+    }
+
+    pub(crate) fn remove(&mut self, id: TimerId) {
+        match self {
+            OwnedTimers::One(t) if *t == id => *self = OwnedTimers::None,
+            OwnedTimers::Many(all) => {
+                all.retain(|t| *t != id);
+                match all.len() {
+                    0 => *self = OwnedTimers::None,
+                    1 => *self = OwnedTimers::One(all[0]),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn ids(&self) -> &[TimerId] {
+        match self {
+            OwnedTimers::None => &[],
+            OwnedTimers::One(t) => std::slice::from_ref(t),
+            OwnedTimers::Many(all) => all,
+        }
+    }
+}
+
 /// The next deadline of a repeating timer scheduled at `scheduled` with
 /// `interval`, skipping the intervals missed by `now` (as Twisted's
 /// `LoopingCall` does): the first `scheduled + k * interval` after `now`.

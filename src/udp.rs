@@ -28,7 +28,7 @@ pub(crate) struct Endpoint {
     pub(crate) closing: bool,
     pub(crate) started: bool,
     /// The protocol's own timers, cancelled when the endpoint closes.
-    pub(crate) timers: Vec<crate::TimerId>,
+    pub(crate) timers: crate::timer::OwnedTimers,
 }
 
 impl std::fmt::Debug for Endpoint {
