@@ -50,6 +50,20 @@ impl OutBuf {
         self.data.extend_from_slice(bytes);
     }
 
+    /// The storage, for appending in place: taken from the pool if none is
+    /// attached, and with the sent prefix dropped, so that it holds exactly
+    /// the queued bytes.
+    #[inline]
+    pub(crate) fn append_target(&mut self, pool: &mut BufferPool) -> &mut Vec<u8> {
+        if !self.has_storage() {
+            self.data = pool.take();
+        } else if self.pos > 0 {
+            self.data.drain(..self.pos);
+            self.pos = 0;
+        }
+        &mut self.data
+    }
+
     /// Marks `n` bytes as sent; when empty, returns the storage to the pool.
     pub(crate) fn consume(&mut self, n: usize, pool: &mut BufferPool) {
         self.pos += n;

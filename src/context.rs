@@ -99,6 +99,32 @@ impl Context<'_> {
         self.core.write_all(id, parts);
     }
 
+    /// Lets `f` append to this connection's output buffer in place, for a
+    /// reply formatted straight into it (no intermediate buffer, no copy).
+    /// The vector holds this connection's queued, unsent output: `f` must
+    /// only append to it. Returns `f`'s result, or `None` (without calling
+    /// it) once the connection is closing.
+    ///
+    /// ```
+    /// # use reel::{Context, Protocol};
+    /// struct Count(u64);
+    /// impl Protocol for Count {
+    ///     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+    ///         self.0 += data.len() as u64;
+    ///         let n = self.0;
+    ///         cx.write_with(|out| {
+    ///             use std::io::Write;
+    ///             let _ = writeln!(out, "{n} bytes so far");
+    ///         });
+    ///     }
+    /// }
+    /// ```
+    #[inline]
+    pub fn write_with<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> Option<R> {
+        let id = self.this_conn();
+        self.core.write_with(id, f)
+    }
+
     /// Sends everything queued, then closes this connection.
     /// `connection_lost` follows with [`Reason::Closed`] (or
     /// [`Reason::PeerClosed`] after the peer's EOF). No data is delivered

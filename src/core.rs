@@ -236,6 +236,28 @@ impl Core {
         true
     }
 
+    /// Lets `f` append to a connection's output buffer in place (no copy).
+    #[inline]
+    pub(crate) fn write_with<R>(&mut self, id: ConnId, f: impl FnOnce(&mut Vec<u8>) -> R) -> Option<R> {
+        let Some(c) = conn_slot(&mut self.conns, id) else {
+            return None;
+        };
+        if !c.writable() {
+            Self::write_refused(c, id, 0);
+            return None;
+        }
+        let r = f(c.out.append_target(&mut self.pool));
+        if c.out.is_empty() {
+            c.out.release(&mut self.pool);
+        } else if c.limits.over_limit(c.out.len()) {
+            self.write_over_limit(id);
+        } else if !c.has(flag::IN_DIRTY) {
+            c.set(flag::IN_DIRTY);
+            self.dirty.push(id);
+        }
+        Some(r)
+    }
+
     #[cold]
     fn write_refused(c: &mut Conn, id: ConnId, len: usize) -> bool {
         log::trace!("{id}: write of {len} bytes after close dropped");

@@ -338,9 +338,6 @@ pub struct HelloConn {
     /// back while the peer does not read. At most [`http::MAX_HEAD_LEN`]
     /// plus one read.
     input: Vec<u8>,
-    /// The answers of the current callback, written to the connection at
-    /// its end; empty between callbacks.
-    out: Vec<u8>,
     /// Bytes of the current request's body still to discard.
     body_left: usize,
     /// An error was answered or the last answer closes the connection:
@@ -370,7 +367,6 @@ impl HelloConn {
             deadlines,
             dates,
             input: Vec::new(),
-            out: Vec::new(),
             body_left: 0,
             done: false,
             held: false,
@@ -406,7 +402,7 @@ impl HelloConn {
             if rest.is_empty() {
                 return (pos, answered);
             }
-            if cx.queued() + self.out.len() > OUTPUT_PAUSE {
+            if cx.queued() > OUTPUT_PAUSE {
                 self.held = true;
                 return (pos, answered);
             }
@@ -417,7 +413,7 @@ impl HelloConn {
                 }
                 Parsed::Request(request) => {
                     let date = *date.get_or_insert_with(|| self.dates.now());
-                    self.answer(&request, &date);
+                    Self::answer(cx, &request, &date);
                     answered = true;
                     pos += request.head_len;
                     self.body_left = request.body_len;
@@ -426,7 +422,7 @@ impl HelloConn {
                 Parsed::Error(status) => {
                     log::debug!("{}: {} {}, closing", cx.conn_id(), status.code(), status.reason());
                     let date = *date.get_or_insert_with(|| self.dates.now());
-                    write_error(&mut self.out, status, &date);
+                    cx.write_with(|out| write_error(out, status, &date));
                     answered = true;
                     self.done = true;
                 }
@@ -434,8 +430,9 @@ impl HelloConn {
         }
     }
 
-    /// Appends the answer to a valid request.
-    fn answer(&mut self, request: &Request, date: &[u8]) {
+    /// Appends the answer to a valid request, formatted straight into the
+    /// connection's output buffer.
+    fn answer(cx: &mut Context<'_>, request: &Request, date: &[u8]) {
         const ALLOW: (&str, &str) = ("Allow", "GET, HEAD");
         const KEEP_ALIVE: (&str, &str) = ("Connection", "keep-alive");
         let close = !request.keep_alive;
@@ -455,7 +452,9 @@ impl HelloConn {
             (false, false) => &[],
         };
         let head_only = request.method == Method::Head;
-        http::write_response(&mut self.out, status, reason, date, extra, Some(content_type), body, head_only, close);
+        cx.write_with(|out| {
+            http::write_response(out, status, reason, date, extra, Some(content_type), body, head_only, close)
+        });
     }
 
     /// Answers what is in `self.input` (after more bytes arrived, or when
@@ -471,10 +470,6 @@ impl HelloConn {
     /// After a callback's input: send the answers, close or hold back, and
     /// move the deadline to what is now awaited.
     fn settle(&mut self, cx: &mut Context<'_>, answered: bool) {
-        if !self.out.is_empty() {
-            cx.write(&self.out);
-            self.out.clear();
-        }
         if self.done {
             self.input = Vec::new();
             cx.close();
@@ -541,19 +536,19 @@ impl HelloConn {
             Guard::Head if !self.input.is_empty() => {
                 log::debug!("{id}: request head not complete in {:?}, answering 408", self.deadlines.head);
                 let date = self.dates.now();
-                http::write_response(
-                    &mut self.out,
-                    408,
-                    "Request Timeout",
-                    &date,
-                    &[],
-                    Some(TEXT),
-                    b"request timeout\n",
-                    false,
-                    true,
-                );
-                cx.write(&self.out);
-                self.out.clear();
+                cx.write_with(|out| {
+                    http::write_response(
+                        out,
+                        408,
+                        "Request Timeout",
+                        &date,
+                        &[],
+                        Some(TEXT),
+                        b"request timeout\n",
+                        false,
+                        true,
+                    )
+                });
             }
             Guard::Head => log::debug!("{id}: no request in {:?}, closing", self.deadlines.head),
             Guard::Idle => log::debug!("{id}: idle for {:?}, closing", self.deadlines.idle),
