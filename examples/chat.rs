@@ -97,11 +97,7 @@ fn parse_client(parser: &mut lexopt::Parser) -> chat::ClientArgs {
         Err(e) => common::bad_args(USAGE, e),
     };
     loop {
-        let arg = match parser.next() {
-            Ok(Some(arg)) => arg,
-            Ok(None) => break,
-            Err(e) => common::bad_args(USAGE, e),
-        };
+        let Some(arg) = common::next_arg(USAGE, parser) else { break };
         match arg {
             Arg::Short('h') | Arg::Long("help") => common::help(USAGE),
             Arg::Short('u') | Arg::Long("user") => user = Some(common::value(USAGE, parser, "--user")),

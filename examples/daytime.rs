@@ -44,11 +44,7 @@ fn parse_args() -> Mode {
     let mut server = daytime::default_args();
     let mut client: Option<SocketAddr> = None;
     loop {
-        let arg = match parser.next() {
-            Ok(Some(arg)) => arg,
-            Ok(None) => break,
-            Err(e) => common::bad_args(USAGE, e),
-        };
+        let Some(arg) = common::next_arg(USAGE, &mut parser) else { break };
         match arg {
             lexopt::Arg::Short('h') | lexopt::Arg::Long("help") => common::help(USAGE),
             lexopt::Arg::Long("connect") if client.is_some() => {
@@ -88,11 +84,7 @@ fn main() {
                         std::process::exit(1);
                     }
                 };
-            if let Err(e) = reactor.run() {
-                eprintln!("error: {e}");
-                std::process::exit(1);
-            }
-            std::process::exit(status.get())
+            common::run_client(reactor, &status)
         }
     }
 }

@@ -43,11 +43,7 @@ fn parse_args() -> Mode {
     let mut server = factorial::default_args();
     let mut mode: Option<Mode> = None;
     loop {
-        let arg = match parser.next() {
-            Ok(Some(arg)) => arg,
-            Ok(None) => break,
-            Err(e) => common::bad_args(USAGE, e),
-        };
+        let Some(arg) = common::next_arg(USAGE, &mut parser) else { break };
         match (arg, &mut mode) {
             (lexopt::Arg::Short('h') | lexopt::Arg::Long("help"), _) => common::help(USAGE),
             (lexopt::Arg::Long("connect"), Some(Mode::Client { connect, .. })) => {
@@ -92,11 +88,7 @@ fn main() {
                     std::process::exit(1);
                 }
             };
-            if let Err(e) = reactor.run() {
-                eprintln!("error: {e}");
-                std::process::exit(1);
-            }
-            std::process::exit(status.get())
+            common::run_client(reactor, &status)
         }
     }
 }

@@ -45,11 +45,7 @@ fn parse_args() -> Mode {
     let mut server = framed::default_args();
     let mut client: Option<(SocketAddr, Vec<String>)> = None;
     loop {
-        let arg = match parser.next() {
-            Ok(Some(arg)) => arg,
-            Ok(None) => break,
-            Err(e) => common::bad_args(USAGE, e),
-        };
+        let Some(arg) = common::next_arg(USAGE, &mut parser) else { break };
         match arg {
             lexopt::Arg::Short('h') | lexopt::Arg::Long("help") => common::help(USAGE),
             lexopt::Arg::Long("connect") if client.is_some() => {
@@ -93,11 +89,7 @@ fn main() {
         Mode::Client { connect, commands } => {
             let mut reactor = common::reactor();
             let status = framed::start_client(&mut reactor, connect, commands, Box::new(std::io::stdout()));
-            if let Err(e) = reactor.run() {
-                eprintln!("error: {e}");
-                std::process::exit(1);
-            }
-            std::process::exit(status.get())
+            common::run_client(reactor, &status)
         }
     }
 }

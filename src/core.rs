@@ -193,29 +193,15 @@ impl Core {
     // ----- connection operations (no user code) ---------------------------
 
     /// Queues bytes on a connection. Returns false if it cannot be written.
-    ///
-    /// The hot path of every protocol: one slab lookup, a copy into the
-    /// pooled buffer, and the dirty mark.
     #[inline]
     pub(crate) fn write(&mut self, id: ConnId, data: &[u8]) -> bool {
-        let Some(c) = conn_slot(&mut self.conns, id) else {
-            return false;
-        };
-        if !c.writable() {
-            return Self::write_refused(c, id, data.len());
-        }
-        c.out.push(data, &mut self.pool);
-        if c.limits.over_limit(c.out.len()) {
-            self.write_over_limit(id);
-        } else if !c.has(flag::IN_DIRTY) {
-            c.set(flag::IN_DIRTY);
-            self.dirty.push(id);
-        }
-        true
+        self.write_all(id, &[data])
     }
 
     /// Queues several pieces on a connection with one lookup (for example a
-    /// reply built of a prefix, a field and a suffix).
+    /// reply built of a prefix, a field and a suffix). The hot path of every
+    /// protocol: one slab lookup, a copy into the pooled buffer, the dirty
+    /// mark.
     #[inline]
     pub(crate) fn write_all(&mut self, id: ConnId, parts: &[&[u8]]) -> bool {
         let Some(c) = conn_slot(&mut self.conns, id) else {

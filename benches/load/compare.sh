@@ -10,33 +10,17 @@
 # byte for byte by the load generator; a run with errors is reported.
 # Prints a Markdown table of medians (benches/load/summarize.py).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/../.."
 ROUNDS=${1:-5}
 SECS=${2:-3}
 OUT=${3:-target/load-compare.jsonl}
 CASES=${CASES:-"echo_hello:50:1 echo_hello:50:16 http_hello:50:1 http_hello:50:16"}
 SERVERS=${SERVERS:-"reel mio tokio threads"}
 
-cargo build --release --quiet --example echo_hello --example http_hello --example baseline --example loadgen
-B=target/release/examples
-ulimit -n "$(ulimit -Hn)"
+. "$here/lib.sh"
 : > "$OUT"
 port=24000
-
-start_server() { # kind proto port
-    local kind=$1 proto=$2 addr=127.0.0.1:$3
-    case $kind in
-        reel) taskset -c 0 "$B/$proto" --listen "$addr" >/dev/null 2>&1 & ;;
-        *) taskset -c 0 "$B/baseline" --kind "$kind" --proto "$proto" --listen "$addr" >/dev/null 2>&1 & ;;
-    esac
-    SERVER_PID=$!
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$3") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "server $kind $proto did not start" >&2
-    return 1
-}
 
 for round in $(seq "$ROUNDS"); do
     for case in $CASES; do
@@ -47,8 +31,7 @@ for round in $(seq "$ROUNDS"); do
             line=$(taskset -c 1 "$B/loadgen" --target "$proto" --connect "127.0.0.1:$port" \
                 --conns "$conns" --depth "$depth" --duration "$SECS" --warmup 1 \
                 --server-pid "$SERVER_PID" --json || true)
-            kill "$SERVER_PID" 2>/dev/null || true
-            wait "$SERVER_PID" 2>/dev/null || true
+            stop_server
             echo "{\"round\":$round,\"server\":\"$kind\",${line#\{}" >> "$OUT"
             echo "round $round $proto conns=$conns depth=$depth $kind done" >&2
         done

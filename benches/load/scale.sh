@@ -9,7 +9,8 @@
 # its hard limit. Each memory figure comes from a fresh server (RSS does not
 # shrink after connections close).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/../.."
 ROUNDS=${1:-3}
 SECS=${2:-3}
 OUT=${3:-target/load-scale.jsonl}
@@ -17,31 +18,9 @@ CONNS=${CONNS:-"1 10 100 1000 10000"}
 SERVERS=${SERVERS:-"reel mio tokio threads"}
 IDLE=${IDLE:-10000}
 
-cargo build --release --quiet --example echo_hello --example http_hello --example baseline --example loadgen
-B=target/release/examples
-ulimit -n "$(ulimit -Hn)"
+. "$here/lib.sh"
 : > "$OUT"
 port=25000
-
-start_server() { # kind proto port
-    local kind=$1 proto=$2 addr=127.0.0.1:$3
-    case $kind in
-        reel) taskset -c 0 "$B/$proto" --listen "$addr" >/dev/null 2>&1 & ;;
-        *) taskset -c 0 "$B/baseline" --kind "$kind" --proto "$proto" --listen "$addr" >/dev/null 2>&1 & ;;
-    esac
-    SERVER_PID=$!
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$3") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "server $kind $proto did not start" >&2
-    return 1
-}
-
-stop_server() {
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-}
 
 record() { # extra-json-fields loadgen-json
     echo "{$1,${2#\{}" >> "$OUT"

@@ -191,3 +191,22 @@ pub fn run(mut reactor: reel::Reactor) -> ! {
         }
     }
 }
+
+/// The next command-line argument, `None` at the end; a parse error is a
+/// usage error (exit 2).
+pub fn next_arg<'a>(usage: &str, parser: &'a mut lexopt::Parser) -> Option<lexopt::Arg<'a>> {
+    match parser.next() {
+        Ok(arg) => arg,
+        Err(e) => bad_args(usage, e),
+    }
+}
+
+/// Runs a client's reactor to its end, then exits with the status the
+/// client left in `status` (1 if the reactor itself failed).
+pub fn run_client(mut reactor: reel::Reactor, status: &std::cell::Cell<i32>) -> ! {
+    if let Err(e) = reactor.run() {
+        eprintln!("error: {e}");
+        exit(1);
+    }
+    exit(status.get())
+}
