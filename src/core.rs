@@ -225,9 +225,7 @@ impl Core {
     /// Lets `f` append to a connection's output buffer in place (no copy).
     #[inline]
     pub(crate) fn write_with<R>(&mut self, id: ConnId, f: impl FnOnce(&mut Vec<u8>) -> R) -> Option<R> {
-        let Some(c) = conn_slot(&mut self.conns, id) else {
-            return None;
-        };
+        let c = conn_slot(&mut self.conns, id)?;
         if !c.writable() {
             Self::write_refused(c, id, 0);
             return None;
