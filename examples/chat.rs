@@ -96,8 +96,7 @@ fn parse_client(parser: &mut lexopt::Parser) -> chat::ClientArgs {
         Ok(addr) => addr,
         Err(e) => common::bad_args(USAGE, e),
     };
-    loop {
-        let Some(arg) = common::next_arg(USAGE, parser) else { break };
+    while let Some(arg) = common::next_arg(USAGE, parser) {
         match arg {
             Arg::Short('h') | Arg::Long("help") => common::help(USAGE),
             Arg::Short('u') | Arg::Long("user") => user = Some(common::value(USAGE, parser, "--user")),

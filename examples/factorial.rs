@@ -42,8 +42,7 @@ fn parse_args() -> Mode {
     let mut parser = lexopt::Parser::from_env();
     let mut server = factorial::default_args();
     let mut mode: Option<Mode> = None;
-    loop {
-        let Some(arg) = common::next_arg(USAGE, &mut parser) else { break };
+    while let Some(arg) = common::next_arg(USAGE, &mut parser) {
         match (arg, &mut mode) {
             (lexopt::Arg::Short('h') | lexopt::Arg::Long("help"), _) => common::help(USAGE),
             (lexopt::Arg::Long("connect"), Some(Mode::Client { connect, .. })) => {

@@ -44,8 +44,7 @@ fn parse_args() -> Mode {
     let mut parser = lexopt::Parser::from_env();
     let mut server = framed::default_args();
     let mut client: Option<(SocketAddr, Vec<String>)> = None;
-    loop {
-        let Some(arg) = common::next_arg(USAGE, &mut parser) else { break };
+    while let Some(arg) = common::next_arg(USAGE, &mut parser) {
         match arg {
             lexopt::Arg::Short('h') | lexopt::Arg::Long("help") => common::help(USAGE),
             lexopt::Arg::Long("connect") if client.is_some() => {
