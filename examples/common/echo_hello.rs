@@ -103,7 +103,11 @@ impl Hello {
             // longer than the line, which may be MAX_LINE already. Nothing
             // is allocated, and the reactor sends all the replies of one
             // read with one system call.
-            cx.write_all(&[b"Hello, ", line, b"!\n"]);
+            cx.write_with(|out| {
+                out.extend_from_slice(b"Hello, ");
+                out.extend_from_slice(line);
+                out.extend_from_slice(b"!\n");
+            });
         }
     }
 }

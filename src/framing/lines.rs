@@ -86,12 +86,12 @@ impl Lines {
     }
 
     /// Finds the delimiter in `input[from..]`; returns its position.
+    #[inline]
     fn find(&self, input: &[u8], from: usize) -> Option<usize> {
-        let hay = &input[from..];
-        let found = if self.delimiter.len() == 1 {
-            memchr::memchr(self.delimiter[0], hay)
-        } else {
-            memchr::memmem::find(hay, &self.delimiter)
+        let hay = input.get(from..)?;
+        let found = match *self.delimiter {
+            [byte] => memchr::memchr(byte, hay),
+            ref delimiter => memchr::memmem::find(hay, delimiter),
         };
         found.map(|p| p + from)
     }
@@ -105,20 +105,44 @@ impl Lines {
     }
 }
 
-impl Codec for Lines {
-    fn decode(&mut self, input: &[u8]) -> Decoded {
-        let dlen = self.delimiter.len();
+impl Lines {
+    /// Dropping an over-long line: through its delimiter when that is
+    /// known, else up to what could still begin one.
+    #[cold]
+    fn decode_skipping(&mut self, input: &[u8], dlen: usize) -> Decoded {
         if let Some(n) = self.skip_through.take() {
             self.scanned = 0;
             return Decoded::Skip(n);
         }
         let from = self.scanned.saturating_sub(dlen - 1);
-        match self.find(input, from) {
-            Some(p) if self.skipping => {
-                self.skipping = false;
-                self.scanned = 0;
-                Decoded::Skip(p + dlen)
+        if let Some(p) = self.find(input, from) {
+            self.skipping = false;
+            self.scanned = 0;
+            return Decoded::Skip(p + dlen);
+        }
+        let keep = dlen - 1;
+        match input.len().checked_sub(keep) {
+            Some(n) if n > 0 => {
+                self.scanned = keep;
+                Decoded::Skip(n)
             }
+            _ => {
+                self.scanned = input.len();
+                Decoded::Incomplete
+            }
+        }
+    }
+}
+
+impl Codec for Lines {
+    #[inline]
+    fn decode(&mut self, input: &[u8]) -> Decoded {
+        let dlen = self.delimiter.len();
+        if self.skip_through.is_some() || self.skipping {
+            return self.decode_skipping(input, dlen);
+        }
+        let from = self.scanned.saturating_sub(dlen - 1);
+        match self.find(input, from) {
             Some(p) => {
                 let mut end = p;
                 if self.lenient_cr && end > 0 && input[end - 1] == b'\r' {
@@ -131,23 +155,10 @@ impl Codec for Lines {
                 }
                 Decoded::Frame { start: 0, end, consumed: p + dlen }
             }
-            None if self.skipping => {
-                // Keep what could be the start of a delimiter.
-                let keep = dlen - 1;
-                self.scanned = keep.min(input.len());
-                match input.len().checked_sub(keep) {
-                    Some(n) if n > 0 => {
-                        self.scanned = keep;
-                        Decoded::Skip(n)
-                    }
-                    _ => Decoded::Incomplete,
-                }
-            }
             None => {
                 self.scanned = input.len();
                 if input.len() > self.limit() {
                     self.skipping = true;
-                    self.scanned = input.len();
                     return Decoded::TooLong(input.len() as u64);
                 }
                 Decoded::Incomplete
