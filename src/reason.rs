@@ -23,8 +23,9 @@ pub enum Reason {
     Reset,
     /// The connection was refused (`ECONNREFUSED`) by the peer.
     Refused,
-    /// Another I/O error ended the connection.
-    Io(io::ErrorKind),
+    /// Another I/O error ended the connection: its kind, and the OS error
+    /// number when there is one (`EMFILE`, `ENETUNREACH`, ...).
+    Io(io::ErrorKind, Option<i32>),
     /// This side aborted the connection with
     /// [`Context::abort`](crate::Context::abort): queued output was dropped.
     Aborted,
@@ -58,7 +59,7 @@ impl Reason {
             }
             io::ErrorKind::ConnectionRefused => Reason::Refused,
             io::ErrorKind::TimedOut => Reason::TimedOut,
-            kind => Reason::Io(kind),
+            kind => Reason::Io(kind, err.raw_os_error()),
         }
     }
 }
@@ -70,7 +71,8 @@ impl fmt::Display for Reason {
             Reason::PeerClosed => f.write_str("closed by the peer"),
             Reason::Reset => f.write_str("connection reset by the peer"),
             Reason::Refused => f.write_str("connection refused"),
-            Reason::Io(kind) => write!(f, "i/o error: {kind}"),
+            Reason::Io(_, Some(code)) => write!(f, "i/o error: {}", io::Error::from_raw_os_error(*code)),
+            Reason::Io(kind, None) => write!(f, "i/o error: {kind}"),
             Reason::Aborted => f.write_str("aborted by this side"),
             Reason::TimedOut => f.write_str("timed out"),
             Reason::OutputLimitExceeded => f.write_str("output limit exceeded: the peer does not read"),
@@ -78,5 +80,21 @@ impl fmt::Display for Reason {
             Reason::Shutdown => f.write_str("reactor shut down"),
             Reason::Protocol(why) => write!(f, "protocol error: {why}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_reasons_keep_the_os_error() {
+        let emfile = io::Error::from_raw_os_error(libc::EMFILE);
+        let reason = Reason::from_io(&emfile);
+        assert_eq!(reason, Reason::Io(emfile.kind(), Some(libc::EMFILE)));
+        assert!(reason.to_string().contains("Too many open files"), "{reason}");
+        assert_eq!(Reason::from_io(&io::ErrorKind::ConnectionReset.into()), Reason::Reset);
+        assert_eq!(Reason::from_io(&io::ErrorKind::ConnectionRefused.into()), Reason::Refused);
+        assert!(!reason.is_clean());
     }
 }
