@@ -81,6 +81,7 @@ pub mod protocols;
 mod reactor;
 mod reason;
 mod signals;
+mod sources;
 mod stream;
 mod tcp;
 pub mod testing;

@@ -1,0 +1,245 @@
+//! Opening and closing the reactor's sources: TCP listeners, TCP
+//! connections (accepted, client side, in memory), UDP endpoints and
+//! standard input. Each is inserted in its slab with a fresh generation and
+//! registered with the poll once, under a token naming slot and generation.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+
+use mio::Interest;
+
+use crate::buffer::OutBuf;
+use crate::core::{checked_index, Core, TimerTask};
+use crate::id::Source;
+use crate::stream::Stream;
+use crate::tcp::{flag, Conn, Limits, Listener, Phase};
+use crate::udp::Endpoint;
+use crate::{ConnId, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, Reason, TcpOptions, UdpId};
+
+impl Core {
+    pub(crate) fn listen_tcp(
+        &mut self,
+        addr: SocketAddr,
+        factory: Box<dyn Factory>,
+        opts: ListenOptions,
+    ) -> std::io::Result<ListenerId> {
+        let mut socket = crate::tcp::bind_listener(addr, opts.backlog)?;
+        let local = socket.local_addr()?;
+        let generation = self.generation();
+        let entry = self.listeners.vacant_entry();
+        let id = ListenerId { index: checked_index(entry.key())?, generation };
+        self.registry.register(&mut socket, Source::Listener(id).token(), Interest::READABLE)?;
+        entry.insert(Listener {
+            generation,
+            socket,
+            factory,
+            local,
+            opts,
+            active: 0,
+            per_peer: HashMap::new(),
+            refused: 0,
+            retry: None,
+            in_ready: false,
+            starved: false,
+        });
+        log::debug!("{id}: listening on {local} (tcp)");
+        Ok(id)
+    }
+
+    pub(crate) fn close_listener(&mut self, id: ListenerId) -> bool {
+        if self.listener(id).is_none() {
+            return false;
+        }
+        let mut l = self.listeners.remove(id.index as usize);
+        if let Err(e) = self.registry.deregister(&mut l.socket) {
+            log::warn!("{id}: deregister failed: {e}");
+        }
+        if let Some(t) = l.retry.take() {
+            self.timers.cancel(t);
+        }
+        log::debug!("{id}: closed listener on {}", l.local);
+        true
+    }
+
+    /// Inserts a connection in the slab and registers its socket.
+    pub(crate) fn insert_conn(
+        &mut self,
+        mut stream: Stream,
+        protocol: Option<Box<dyn Protocol>>,
+        phase: Phase,
+        (local, peer): (SocketAddr, SocketAddr),
+        opts: &TcpOptions,
+        listener: Option<ListenerId>,
+    ) -> std::io::Result<ConnId> {
+        let generation = self.generation();
+        let entry = self.conns.vacant_entry();
+        let id = ConnId { index: checked_index(entry.key())?, generation };
+        if let Stream::Tcp(s) = &mut stream {
+            self.registry.register(s, Source::Conn(id).token(), Interest::READABLE | Interest::WRITABLE)?;
+        }
+        let has_protocol = protocol.is_some();
+        entry.insert(Conn {
+            generation,
+            stream,
+            protocol,
+            has_protocol,
+            out: OutBuf::default(),
+            phase,
+            flags: 0,
+            reason: None,
+            local,
+            peer,
+            listener,
+            limits: Limits::from(opts),
+            timer: None,
+            timers: Default::default(),
+        });
+        Ok(id)
+    }
+
+    pub(crate) fn connect_tcp(&mut self, addr: SocketAddr, protocol: Box<dyn Protocol>, opts: &TcpOptions) -> ConnId {
+        let unspecified: SocketAddr = if addr.is_ipv6() {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        };
+        let result = mio::net::TcpStream::connect(addr).and_then(|s| {
+            if let Err(e) = s.set_nodelay(opts.nodelay) {
+                log::debug!("set_nodelay failed: {e}");
+            }
+            let local = s.local_addr().unwrap_or(unspecified);
+            // The protocol is attached only once the slot exists.
+            self.insert_conn(Stream::Tcp(s), None, Phase::Connecting, (local, addr), opts, None)
+        });
+        match result {
+            Ok(id) => {
+                let timer = self.add_timer(opts.connect_timeout, TimerTask::ConnectTimeout(id));
+                if let Some(c) = self.conn_mut(id) {
+                    c.protocol = Some(protocol);
+                    c.has_protocol = true;
+                    c.timer = Some(timer);
+                }
+                log::debug!("{id}: connecting to {addr}");
+                id
+            }
+            Err(e) => {
+                log::debug!("connect to {addr} failed at once: {e}");
+                let id = ConnId { index: u32::MAX, generation: self.generation() };
+                self.failed.push((id, protocol, Reason::from_io(&e)));
+                id
+            }
+        }
+    }
+
+    pub(crate) fn add_udp(
+        &mut self,
+        local: SocketAddr,
+        remote: Option<SocketAddr>,
+        protocol: Box<dyn DatagramProtocol>,
+    ) -> std::io::Result<UdpId> {
+        let mut socket = crate::udp::bind_udp(local)?;
+        if let Some(remote) = remote {
+            socket.connect(remote)?;
+        }
+        let local = socket.local_addr()?;
+        let generation = self.generation();
+        let entry = self.udps.vacant_entry();
+        let id = UdpId { index: checked_index(entry.key())?, generation };
+        self.registry.register(&mut socket, Source::Udp(id).token(), Interest::READABLE | Interest::WRITABLE)?;
+        entry.insert(Endpoint {
+            generation,
+            socket,
+            protocol: Some(protocol),
+            local,
+            connected: remote,
+            queue: VecDeque::new(),
+            dropped: 0,
+            errors: Vec::new(),
+            in_ready: false,
+            in_dirty: true,
+            closing: false,
+            started: false,
+            timers: Default::default(),
+        });
+        // `started` is delivered in the settle phase.
+        self.dirty_udp.push(id);
+        log::debug!("{id}: udp bound to {local}");
+        Ok(id)
+    }
+
+    /// Reads the process's standard input through `protocol`, as one more
+    /// event source (a pipe or terminal is polled; a regular file is read
+    /// as fast as the loop turns).
+    pub(crate) fn add_stdin(&mut self, protocol: Box<dyn Protocol>) -> std::io::Result<ConnId> {
+        use std::os::fd::AsFd;
+        let fd = std::io::stdin().as_fd().try_clone_to_owned()?;
+        let receiver = mio::unix::pipe::Receiver::from(fd);
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        let generation = self.generation();
+        let entry = self.conns.vacant_entry();
+        let id = ConnId { index: checked_index(entry.key())?, generation };
+        let mut stream = Stream::Stdin(receiver);
+        let mut always_ready = false;
+        if let Stream::Stdin(r) = &mut stream {
+            r.set_nonblocking(true)?;
+            match self.registry.register(r, Source::Conn(id).token(), Interest::READABLE) {
+                Ok(()) => {}
+                // epoll refuses regular files: they are always readable.
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => always_ready = true,
+                Err(e) => return Err(e),
+            }
+        }
+        let opts = TcpOptions::default();
+        entry.insert(Conn {
+            generation,
+            stream,
+            protocol: Some(protocol),
+            has_protocol: true,
+            out: OutBuf::default(),
+            phase: Phase::Open,
+            flags: flag::READ_ONLY | if always_ready { flag::ALWAYS_READY } else { 0 },
+            reason: None,
+            local: unspecified,
+            peer: unspecified,
+            listener: None,
+            limits: Limits { linger_ms: 0, ..Limits::from(&opts) },
+            timer: None,
+            timers: Default::default(),
+        });
+        if always_ready {
+            self.mark_ready(id);
+        }
+        self.call_conn(id, |p, cx| p.connection_made(cx));
+        log::debug!("{id}: reading standard input");
+        Ok(id)
+    }
+
+    pub(crate) fn mark_udp_dirty(&mut self, id: UdpId) {
+        if let Some(u) = self.udp_mut(id) {
+            if !u.in_dirty {
+                u.in_dirty = true;
+                self.dirty_udp.push(id);
+            }
+        }
+    }
+
+    /// Sends a datagram from an endpoint.
+    pub(crate) fn send_to(&mut self, id: UdpId, data: &[u8], to: SocketAddr) -> bool {
+        let limit = self.config.udp_queue_limit;
+        let Some(u) = self.udp_mut(id) else { return false };
+        if u.closing {
+            return false;
+        }
+        if u.send(data, to, limit) {
+            self.mark_udp_dirty(id);
+        }
+        true
+    }
+
+    pub(crate) fn close_udp(&mut self, id: UdpId) -> bool {
+        let Some(u) = self.udp_mut(id) else { return false };
+        u.closing = true;
+        self.mark_udp_dirty(id);
+        true
+    }
+}
