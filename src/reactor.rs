@@ -281,10 +281,10 @@ impl Reactor {
     ///
     /// When polling fails for a reason other than a signal.
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
-        // Fix: apply what was asked outside any callback (through `Reactor`
+        // Apply what was asked outside any callback (through `Reactor`
         // methods or `Reactor::context`) before sleeping in poll: a connect
-        // that failed at once, a new UDP endpoint's `started`, writes. Else
-        // they waited for an unrelated event, maybe forever.
+        // that failed at once, a new UDP endpoint's `started`, writes;
+        // otherwise they would wait for an unrelated event.
         self.core.settle();
         self.fire_timers();
         self.run_calls();
@@ -502,8 +502,8 @@ impl Reactor {
             for id in udps {
                 core.close_udp(id);
             }
-            // Fix: deliver `stopped` now; with no connection to drain the
-            // loop halts before any other settle, and `stopped` was lost.
+            // Deliver `stopped` now: with no connection to drain the
+            // loop halts before any other settle, and `stopped` would be lost.
             core.settle();
             let conns: Vec<ConnId> =
                 core.conns.iter().map(|(i, c)| ConnId { index: i as u32, generation: c.generation }).collect();
@@ -544,7 +544,7 @@ impl Reactor {
             }
         }
         core.listeners.clear();
-        // Fix: endpoints still open (a halt without a drain, e.g. a second
+        // Endpoints still open (a halt without a drain, e.g. a second
         // signal) get their `stopped` too.
         let udps: Vec<UdpId> =
             core.udps.iter().map(|(i, u)| UdpId { index: i as u32, generation: u.generation }).collect();

@@ -127,7 +127,7 @@ impl Conn {
     }
     /// Sets the reason the connection ends, unless one is set already.
     ///
-    /// Fix: a clean reason (`Closed`, `PeerClosed`, set by `close`) is
+    /// A clean reason (`Closed`, `PeerClosed`, set by `close`) is
     /// provisional until the queue is flushed: if the connection fails
     /// first (reset, output limit, abort, the grace period's shutdown),
     /// queued output is lost and the failure is the reason.
