@@ -17,8 +17,6 @@ mod common;
 #[path = "common/daytime.rs"]
 mod daytime;
 
-use std::net::SocketAddr;
-
 const USAGE: &str = "usage: daytime [--listen ADDR] [--max-conns N]
        daytime client [--connect ADDR]
 
@@ -34,46 +32,15 @@ client (one UDP datagram, 2 s timeout):
   -h, --help        show this help";
 
 /// What the command line asked for.
-enum Mode {
-    Server(common::ServerArgs),
-    Client(SocketAddr),
-}
-
-fn parse_args() -> Mode {
-    let mut parser = lexopt::Parser::from_env();
-    let mut server = daytime::default_args();
-    let mut client: Option<SocketAddr> = None;
-    while let Some(arg) = common::next_arg(USAGE, &mut parser) {
-        match arg {
-            lexopt::Arg::Short('h') | lexopt::Arg::Long("help") => common::help(USAGE),
-            lexopt::Arg::Long("connect") if client.is_some() => {
-                client = Some(common::value(USAGE, &mut parser, "--connect"));
-            }
-            lexopt::Arg::Long(name) if client.is_none() && name != "idle-timeout" => {
-                let name = name.to_string();
-                if !server.take(USAGE, Some(&name), &mut parser) {
-                    common::bad_args(USAGE, format!("invalid option '--{name}'"));
-                }
-            }
-            lexopt::Arg::Value(v) if client.is_none() && v == "client" => client = Some(server.listen),
-            other => common::bad_args(USAGE, other.unexpected()),
-        }
-    }
-    match client {
-        Some(addr) => Mode::Client(addr),
-        None => Mode::Server(server),
-    }
-}
-
 fn main() {
     common::init_logging();
-    match parse_args() {
-        Mode::Server(args) => {
+    match common::parse_server_or_client(USAGE, daytime::default_args(), &["idle-timeout"]) {
+        common::ServerOrClient::Server(args) => {
             let mut reactor = common::reactor();
             daytime::start(&mut reactor, &args);
             common::run(reactor)
         }
-        Mode::Client(addr) => {
+        common::ServerOrClient::Client(addr) => {
             let mut reactor = common::reactor();
             let status =
                 match daytime::start_client(&mut reactor, addr, daytime::CLIENT_TIMEOUT, Box::new(std::io::stdout())) {

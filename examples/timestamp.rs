@@ -16,8 +16,6 @@ mod common;
 #[path = "common/timestamp.rs"]
 mod timestamp;
 
-use std::net::SocketAddr;
-
 const USAGE: &str = "usage: timestamp [--listen ADDR] [--max-conns N] [--idle-timeout SECS]
        timestamp client [--connect ADDR]
 
@@ -34,46 +32,15 @@ client (reads lines from standard input until its end):
   -h, --help            show this help";
 
 /// What the command line asked for.
-enum Mode {
-    Server(common::ServerArgs),
-    Client(SocketAddr),
-}
-
-fn parse_args() -> Mode {
-    let mut parser = lexopt::Parser::from_env();
-    let mut server = timestamp::default_args();
-    let mut client: Option<SocketAddr> = None;
-    while let Some(arg) = common::next_arg(USAGE, &mut parser) {
-        match arg {
-            lexopt::Arg::Short('h') | lexopt::Arg::Long("help") => common::help(USAGE),
-            lexopt::Arg::Long("connect") if client.is_some() => {
-                client = Some(common::value(USAGE, &mut parser, "--connect"));
-            }
-            lexopt::Arg::Long(name) if client.is_none() => {
-                let name = name.to_string();
-                if !server.take(USAGE, Some(&name), &mut parser) {
-                    common::bad_args(USAGE, format!("invalid option '--{name}'"));
-                }
-            }
-            lexopt::Arg::Value(v) if client.is_none() && v == "client" => client = Some(server.listen),
-            other => common::bad_args(USAGE, other.unexpected()),
-        }
-    }
-    match client {
-        Some(addr) => Mode::Client(addr),
-        None => Mode::Server(server),
-    }
-}
-
 fn main() {
     common::init_logging();
-    match parse_args() {
-        Mode::Server(args) => {
+    match common::parse_server_or_client(USAGE, timestamp::default_args(), &[]) {
+        common::ServerOrClient::Server(args) => {
             let mut reactor = common::reactor();
             timestamp::start(&mut reactor, &args);
             common::run(reactor)
         }
-        Mode::Client(addr) => {
+        common::ServerOrClient::Client(addr) => {
             let mut reactor = common::reactor();
             let status = timestamp::start_client(&mut reactor, addr, Box::new(std::io::stdout()));
             common::run_client(reactor, &status)

@@ -210,3 +210,40 @@ pub fn run_client(mut reactor: reel::Reactor, status: &std::cell::Cell<i32>) -> 
     }
     exit(status.get())
 }
+
+/// What a program with a server and a `client [--connect ADDR]` subcommand
+/// was asked to be.
+#[derive(Debug)]
+pub enum ServerOrClient {
+    /// Serve, with these arguments.
+    Server(ServerArgs),
+    /// Be the client of this address (default: the server's address).
+    Client(SocketAddr),
+}
+
+/// Parses `[server options]` or `client [--connect ADDR]`; the long
+/// options in `not_here` are refused even though `ServerArgs` knows them.
+pub fn parse_server_or_client(usage: &str, mut server: ServerArgs, not_here: &[&str]) -> ServerOrClient {
+    let mut parser = lexopt::Parser::from_env();
+    let mut client: Option<SocketAddr> = None;
+    while let Some(arg) = next_arg(usage, &mut parser) {
+        match arg {
+            lexopt::Arg::Short('h') | lexopt::Arg::Long("help") => help(usage),
+            lexopt::Arg::Long("connect") if client.is_some() => {
+                client = Some(value(usage, &mut parser, "--connect"));
+            }
+            lexopt::Arg::Long(name) if client.is_none() && !not_here.contains(&name) => {
+                let name = name.to_string();
+                if !server.take(usage, Some(&name), &mut parser) {
+                    bad_args(usage, format!("invalid option '--{name}'"));
+                }
+            }
+            lexopt::Arg::Value(v) if client.is_none() && v == "client" => client = Some(server.listen),
+            other => bad_args(usage, other.unexpected()),
+        }
+    }
+    match client {
+        Some(addr) => ServerOrClient::Client(addr),
+        None => ServerOrClient::Server(server),
+    }
+}
