@@ -17,6 +17,9 @@ pub(crate) type Call = Box<dyn FnOnce(&mut Context<'_>) + Send>;
 pub(crate) struct Shared {
     pub(crate) waker: mio::Waker,
     pub(crate) inbox: Mutex<Vec<Call>>,
+    /// Set after a call is queued: the reactor takes the lock only then
+    /// (it looks twice a turn).
+    pub(crate) queued: AtomicBool,
     pub(crate) stop: AtomicBool,
 }
 
@@ -29,6 +32,9 @@ impl Shared {
 
     /// Takes every queued call (wakes coalesce, so drain to empty).
     pub(crate) fn take_calls(&self, into: &mut Vec<Call>) {
+        if !self.queued.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let mut inbox = match self.inbox.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -79,6 +85,7 @@ impl ReactorHandle {
             };
             inbox.push(Box::new(f));
         }
+        self.shared.queued.store(true, Ordering::Release);
         self.shared.wake();
     }
 

@@ -94,7 +94,12 @@ impl Reactor {
     pub fn with_config(config: ReactorConfig) -> io::Result<Reactor> {
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), Source::Waker.token())?;
-        let shared = Arc::new(Shared { waker, inbox: Mutex::new(Vec::new()), stop: Default::default() });
+        let shared = Arc::new(Shared {
+            waker,
+            inbox: Mutex::new(Vec::new()),
+            queued: Default::default(),
+            stop: Default::default(),
+        });
         let registry = poll.registry().try_clone()?;
         let scratch = vec![0; config.read_buffer_size.max(1)];
         Ok(Reactor {
