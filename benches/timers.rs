@@ -10,8 +10,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use reel::{Clock, Reactor, ReactorConfig};
 
 fn reactor_with_pending(n: usize) -> Reactor {
-    let mut config = ReactorConfig::default();
-    config.clock = Clock::manual();
+    let config = ReactorConfig { clock: Clock::manual(), ..Default::default() };
     let mut reactor = Reactor::with_config(config).expect("reactor");
     for i in 0..n {
         // Far in the future, spread out: they stay pending.

@@ -6,15 +6,20 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
+use crate::conn::{Origin, Phase};
 use crate::core::{Core, TimerTask};
 use crate::dispatch::log_panic;
 use crate::id::Source;
-use crate::stream::Stream;
-use crate::tcp::{is_resource_exhaustion, is_transient_accept_error, Phase};
+use crate::tcp::{is_resource_exhaustion, is_transient_accept_error};
+use crate::transport::Stream;
 use crate::ListenerId;
 
 /// How long accepting pauses after descriptors ran out.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Refused clients per listener that may hold a descriptor at once while
+/// their farewell flushes; more are reset at once.
+const MAX_REFUSING: usize = 64;
 
 impl Core {
     /// Accepts until the backlog is empty or the budget is spent.
@@ -110,10 +115,21 @@ impl Core {
         }
         if over_total || over_peer {
             l.refused += 1;
+            if l.refusing >= MAX_REFUSING {
+                // A flood at the limit: each refused client still flushing
+                // its farewell holds a descriptor. Past the cap they are
+                // reset at once, so that a flood cannot exhaust them.
+                log::debug!("{lid}: resetting {peer}: connection limit reached, {MAX_REFUSING} refusals in flight");
+                if let Err(e) = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)) {
+                    log::trace!("{lid}: set_linger(0) failed: {e}");
+                }
+                return;
+            }
             log::debug!("{lid}: refusing {peer}: connection limit reached ({} refused so far)", l.refused);
             let farewell = catch_unwind(AssertUnwindSafe(|| l.factory.busy_farewell(peer))).unwrap_or_default();
             // The farewell goes through the normal flush-and-close path.
-            match self.insert_conn(Stream::Tcp(stream), None, Phase::Closing, (local, peer), &opts, None) {
+            let origin = Origin::Refused(lid);
+            match self.insert_conn(Stream::Tcp(stream), None, Phase::Closing, (local, peer), &opts, origin) {
                 Ok(id) => {
                     self.write_refusal(id, &farewell);
                 }
@@ -128,23 +144,22 @@ impl Core {
                 return; // dropping the stream closes it
             }
         };
-        let id =
-            match self.insert_conn(Stream::Tcp(stream), Some(protocol), Phase::Open, (local, peer), &opts, Some(lid)) {
-                Ok(id) => id,
-                Err(e) => {
-                    log::warn!("{lid}: could not register connection from {peer}: {e}");
-                    return;
-                }
-            };
-        if let Some(l) = self.listener_mut(lid) {
-            l.active += 1;
-            if l.opts.max_per_peer.is_some() {
-                *l.per_peer.entry(peer.ip()).or_insert(0) += 1;
+        let id = match self.insert_conn(
+            Stream::Tcp(stream),
+            Some(protocol),
+            Phase::Open,
+            (local, peer),
+            &opts,
+            Origin::Accepted(lid),
+        ) {
+            Ok(id) => id,
+            Err(e) => {
+                log::warn!("{lid}: could not register connection from {peer}: {e}");
+                return;
             }
-        }
+        };
         log::debug!("{id}: accepted from {peer} on {local}");
-        self.call_conn(id, |p, cx| p.connection_made(cx));
-        self.mark_dirty(id);
+        self.made(id);
     }
 
     fn write_refusal(&mut self, id: crate::ConnId, farewell: &[u8]) {

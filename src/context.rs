@@ -188,15 +188,20 @@ impl Context<'_> {
     /// can never be written, but is not closing until it is closed.
     #[inline]
     pub fn is_closing(&self) -> bool {
-        use crate::tcp::{flag, Phase};
+        use crate::conn::{flag, Phase};
         let id = self.this_conn();
         !self.core.conn(id).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::Connecting) && !c.has(flag::DOOMED))
     }
 
-    /// Whether reading from this connection is paused.
+    /// Whether reading from this connection is paused, by the protocol
+    /// ([`pause_reading`](Self::pause_reading)) or by flow control (queued
+    /// output above the high water mark). A protocol that handles several
+    /// messages from one read (a framer) stops after the current one while
+    /// this is true, and goes on in
+    /// [`Protocol::reading_resumed`].
     pub fn is_reading_paused(&self) -> bool {
         let id = self.this_conn();
-        self.core.conn(id).is_some_and(|c| c.has(crate::tcp::flag::READ_PAUSED))
+        self.core.conn(id).is_some_and(|c| c.reading_paused())
     }
 
     /// Sets a one-shot timer for this connection (or datagram endpoint):

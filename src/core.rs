@@ -16,9 +16,10 @@ use mio::Registry;
 use slab::Slab;
 
 use crate::buffer::BufferPool;
+use crate::conn::{flag, Conn, Phase};
 use crate::handle::{Shared, Workers};
 use crate::id::{Source, MAX_INDEX};
-use crate::tcp::{flag, Conn, Listener, Phase};
+use crate::tcp::Listener;
 use crate::udp::Endpoint;
 use crate::{ConnId, Context, ListenerId, Protocol, ReactorConfig, Reason, TimerId, UdpId};
 
@@ -32,10 +33,11 @@ pub(crate) enum TimerTask {
     Conn(ConnId, Option<Duration>),
     /// A datagram endpoint timer: `DatagramProtocol::timer_fired`.
     Udp(UdpId, Option<Duration>),
-    /// A client connect took too long.
-    ConnectTimeout(ConnId),
-    /// A closed connection stopped lingering.
-    Linger(ConnId),
+    /// A connection's phase deadline: connect timeout, close timeout, or
+    /// the end of lingering.
+    PhaseDeadline(ConnId),
+    /// A connection's output stayed above the soft limit with no progress.
+    Stall(ConnId),
     /// Try accepting again after running out of descriptors.
     AcceptRetry(ListenerId),
     /// The graceful stop's grace period is over.
@@ -82,8 +84,11 @@ pub(crate) struct Core {
     pub(crate) completions: Slab<Completion>,
     /// A descriptor kept in reserve for when accept runs out of them.
     pub(crate) spare_fd: Option<File>,
-    /// Connections in phase `Lingering` (their protocols are done).
+    /// Connections in phase `Lingering` (their protocols are done); kept
+    /// by `crate::conn` only.
     pub(crate) lingering: usize,
+    /// The graceful stop's grace timer, while a drain runs.
+    pub(crate) grace_timer: Option<TimerId>,
     /// The clock as read at the start of this turn (see [`Core::now`]).
     pub(crate) loop_time: Instant,
 }
@@ -110,6 +115,7 @@ impl Core {
             completions: Slab::new(),
             spare_fd: File::open("/dev/null").ok(),
             lingering: 0,
+            grace_timer: None,
             loop_time,
         }
     }
@@ -208,8 +214,8 @@ impl Core {
         for part in parts {
             c.out.push(part, &mut self.pool);
         }
-        if c.limits.over_limit(c.out.len()) {
-            self.write_over_limit(id);
+        if c.above_high() {
+            self.write_above_high(id);
         } else if !c.has(flag::IN_DIRTY) {
             c.set(flag::IN_DIRTY);
             self.dirty.push(id);
@@ -228,8 +234,8 @@ impl Core {
         let r = f(c.out.append_target(&mut self.pool));
         if c.out.is_empty() {
             c.out.release(&mut self.pool);
-        } else if c.limits.over_limit(c.out.len()) {
-            self.write_over_limit(id);
+        } else if c.above_high() {
+            self.write_above_high(id);
         } else if !c.has(flag::IN_DIRTY) {
             c.set(flag::IN_DIRTY);
             self.dirty.push(id);
@@ -240,90 +246,16 @@ impl Core {
     #[cold]
     fn write_refused(c: &mut Conn, id: ConnId, len: usize) -> bool {
         log::trace!("{id}: write of {len} bytes after close dropped");
-        c.stream.note(|| crate::testing::Event::WriteAfterClose(len));
+        c.stream.note(|| crate::conn::Event::WriteAfterClose(len));
         false
-    }
-
-    /// The queue passed the hard limit: try to make room by writing now,
-    /// and disconnect the peer if that does not bring it under.
-    #[cold]
-    fn write_over_limit(&mut self, id: ConnId) {
-        let Some(c) = conn_slot(&mut self.conns, id) else { return };
-        if c.phase == Phase::Open && !c.has(flag::WRITE_BLOCKED) {
-            let (_, err) = c.out.write_to(&mut c.stream, &mut self.pool);
-            if err.is_some_and(|e| e.kind() == std::io::ErrorKind::WouldBlock) {
-                c.set(flag::WRITE_BLOCKED);
-            }
-        }
-        if c.limits.over_limit(c.out.len()) {
-            log::debug!("{id}: output limit of {} bytes exceeded, disconnecting", c.limits.output_limit);
-            c.set_reason(Reason::OutputLimitExceeded);
-            c.out.release(&mut self.pool);
-            c.set(flag::DOOMED);
-        }
-        self.mark_dirty(id);
-    }
-
-    /// Flush, then close. Returns false for an unknown connection.
-    pub(crate) fn close(&mut self, id: ConnId, reason: Option<Reason>) -> bool {
-        let Some(c) = self.conn_mut(id) else { return false };
-        match c.phase {
-            Phase::Open => {
-                let reason = reason.unwrap_or(if c.has(flag::EOF) { Reason::PeerClosed } else { Reason::Closed });
-                c.set_reason(reason);
-                c.phase = Phase::Closing;
-            }
-            Phase::Connecting => {
-                c.set_reason(reason.unwrap_or(Reason::Aborted));
-                c.set(flag::DOOMED);
-            }
-            Phase::Closing | Phase::Lingering => return true,
-        }
-        self.mark_dirty(id);
-        true
-    }
-
-    /// Drop what is queued and reset the connection.
-    pub(crate) fn abort(&mut self, id: ConnId, reason: Reason) -> bool {
-        let Some(c) = conn_slot(&mut self.conns, id) else {
-            return false;
-        };
-        if c.phase == Phase::Lingering {
-            return true;
-        }
-        c.set_reason(reason);
-        c.out.release(&mut self.pool);
-        c.set(flag::DOOMED);
-        self.mark_dirty(id);
-        true
-    }
-
-    pub(crate) fn pause_reading(&mut self, id: ConnId) {
-        if let Some(c) = self.conn_mut(id) {
-            if !c.has(flag::READ_PAUSED) {
-                c.stream.note(|| crate::testing::Event::PauseReading);
-            }
-            c.set(flag::READ_PAUSED);
-        }
-    }
-
-    pub(crate) fn resume_reading(&mut self, id: ConnId) {
-        if let Some(c) = self.conn_mut(id) {
-            if c.has(flag::READ_PAUSED) {
-                c.clear(flag::READ_PAUSED);
-                c.stream.note(|| crate::testing::Event::ResumeReading);
-                // Data may be waiting in the kernel and no new edge will come.
-                if !c.has(flag::EOF) {
-                    self.mark_ready(id);
-                }
-            }
-        }
     }
 
     // ----- timers -----------------------------------------------------------
 
+    /// Sets a timer `delay` from the loop time (`Duration::MAX`, or any
+    /// delay past the clock's range, means never).
     pub(crate) fn add_timer(&mut self, delay: Duration, task: TimerTask) -> TimerId {
-        let deadline = self.now() + delay;
+        let deadline = crate::timer::deadline_after(self.now(), delay);
         self.timers.insert(deadline, task)
     }
 

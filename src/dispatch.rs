@@ -8,13 +8,12 @@
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Duration;
 
+use crate::conn::{flag, Phase};
 use crate::context::Current;
-use crate::core::{conn_slot, Core, RunState, TimerTask};
+use crate::core::{conn_slot, Core};
 use crate::id::Source;
-use crate::stream::Stream;
-use crate::tcp::{flag, Phase};
+use crate::transport::Stream;
 use crate::{ConnId, Context, DatagramProtocol, Protocol, Reason, UdpId};
 
 /// Logs a caught panic payload.
@@ -93,28 +92,15 @@ impl Core {
         self.call_conn(id, |p, cx| p.data_received(cx, data));
     }
 
-    /// The peer ended its side of the stream.
-    pub(crate) fn deliver_eof(&mut self, id: ConnId) {
-        let Some(c) = self.conn_mut(id) else { return };
-        if c.has(flag::EOF) {
-            return;
-        }
-        c.set(flag::EOF);
-        match c.phase {
-            Phase::Open if !c.has(flag::DOOMED) => {
-                self.call_conn(id, |p, cx| p.eof_received(cx));
-            }
-            Phase::Lingering => self.free_conn(id),
-            _ => {}
-        }
-        self.mark_dirty(id);
-    }
-
     /// Reads a connection until drained, its budget is spent, or it pauses.
     ///
-    /// A short read counts as drained (the next edge tells of more data),
-    /// except once an event told of the peer's end (`READ_CLOSED`): no
-    /// further edge comes for that, so reading goes on until it is seen.
+    /// A short read counts as drained for a socket (the next edge tells of
+    /// more data), except once an event told of the peer's end
+    /// (`READ_CLOSED`): no further edge comes for that, so reading goes on
+    /// until it is seen. A terminal or an in-memory transport is read until
+    /// it would block. While paused, nothing is read: the peer's bytes wait
+    /// in the kernel (back-pressure), except that a closing or lingering
+    /// connection reads and discards, to see the peer's end.
     pub(crate) fn read_conn(&mut self, id: ConnId, scratch: &mut [u8]) {
         let mut reads = 0;
         let mut bytes = 0;
@@ -125,7 +111,7 @@ impl Core {
             if c.has(flag::EOF) || c.has(flag::DOOMED) || c.phase == Phase::Connecting {
                 return;
             }
-            if c.has(flag::READ_PAUSED) && !discarding {
+            if !discarding && (c.reading_paused() || c.has(flag::RESUME_OWED)) {
                 return;
             }
             if reads >= read_budget || bytes >= byte_budget {
@@ -135,13 +121,14 @@ impl Core {
             match c.stream.read(scratch) {
                 Ok(0) => {
                     log::trace!("{id}: eof");
-                    self.deliver_eof(id);
+                    self.peer_eof(id);
                     return;
                 }
                 Ok(n) => {
                     reads += 1;
                     bytes += n;
                     log::trace!("{id}: read {n} bytes");
+                    let short_read_drains = c.stream.short_read_drains();
                     if !discarding {
                         self.deliver(id, &scratch[..n]);
                     }
@@ -155,7 +142,7 @@ impl Core {
                         // semantics): the next edge will tell of more. Not
                         // when the peer's EOF came in the same edge as the
                         // data: no edge will come for it, so read on to it.
-                        if flags & flag::READ_CLOSED == 0 {
+                        if short_read_drains && flags & flag::READ_CLOSED == 0 {
                             return;
                         }
                     }
@@ -163,21 +150,11 @@ impl Core {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    log::debug!("{id}: read error: {e}");
-                    self.fail_conn(id, &e);
+                    self.fail(id, &e);
                     return;
                 }
             }
         }
-    }
-
-    /// An I/O error ended the connection: drop its output, end it now.
-    fn fail_conn(&mut self, id: ConnId, err: &io::Error) {
-        if let Some(c) = self.conn_mut(id) {
-            c.set_reason(Reason::from_io(err));
-            c.set(flag::DOOMED);
-        }
-        self.mark_dirty(id);
     }
 
     /// A readiness event for a connection.
@@ -205,7 +182,31 @@ impl Core {
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             self.read_conn(id, scratch);
         }
+        if event.is_error() || event.is_write_closed() {
+            self.hang_up(id);
+        }
         self.settle();
+    }
+
+    /// An error or hang-up was reported. Reading notices it when the
+    /// connection is read; this notices it when it is not (half-closed by
+    /// the peer, paused, or flushing with nothing to read), so that a reset
+    /// ends the connection in every phase.
+    pub(crate) fn hang_up(&mut self, id: ConnId) {
+        let Some(c) = self.conn_mut(id) else { return };
+        if c.has(flag::DOOMED) || c.phase == Phase::Connecting {
+            return;
+        }
+        match c.stream.take_error() {
+            Ok(Some(e)) | Err(e) => self.fail(id, &e),
+            // A hang-up without an error on a connection whose write side
+            // is ours to shut: the peer reset it (Linux reports HUP only
+            // when both directions are shut, or the socket is closed).
+            Ok(None) if matches!(c.phase, Phase::Open | Phase::Closing) && (c.has(flag::EOF) || c.reading_paused()) => {
+                self.fail(id, &io::ErrorKind::ConnectionReset.into());
+            }
+            Ok(None) => {}
+        }
     }
 
     /// A connecting socket reported something: connected, or failed.
@@ -215,32 +216,15 @@ impl Core {
         let outcome = match s.take_error() {
             Ok(Some(e)) | Err(e) => Err(e),
             Ok(None) => match s.peer_addr() {
-                Ok(peer) => Ok((peer, s.local_addr())),
+                Ok(peer) => Ok((peer, s.local_addr().ok())),
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return, // still in progress
                 Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => return,
                 Err(e) => Err(e),
             },
         };
         match outcome {
-            Ok((peer, local)) => {
-                c.peer = peer;
-                if let Ok(local) = local {
-                    c.local = local;
-                }
-                c.phase = Phase::Open;
-                if let Some(t) = c.timer.take() {
-                    self.timers.cancel(t);
-                }
-                log::debug!("{id}: connected to {peer}");
-                self.call_conn(id, |p, cx| p.connection_made(cx));
-                self.mark_dirty(id);
-            }
-            Err(e) => {
-                log::debug!("{id}: connect failed: {e}");
-                c.set_reason(Reason::from_io(&e));
-                c.set(flag::DOOMED);
-                self.mark_dirty(id);
-            }
+            Ok((peer, local)) => self.connected(id, peer, local),
+            Err(e) => self.fail(id, &e),
         }
     }
 
@@ -264,159 +248,6 @@ impl Core {
                 return;
             }
         }
-    }
-
-    fn settle_conn(&mut self, id: ConnId) {
-        let Some(c) = conn_slot(&mut self.conns, id) else { return };
-        c.clear(flag::IN_DIRTY);
-        if c.has(flag::DOOMED) {
-            return self.end_conn(id);
-        }
-        if c.phase == Phase::Connecting || c.phase == Phase::Lingering {
-            return;
-        }
-        // Flush.
-        if !c.out.is_empty() && !c.has(flag::WRITE_BLOCKED) {
-            let (n, err) = c.out.write_to(&mut c.stream, &mut self.pool);
-            log::trace!("{id}: wrote {n} bytes");
-            match err {
-                None => {}
-                Some(e) if e.kind() == io::ErrorKind::WouldBlock => c.set(flag::WRITE_BLOCKED),
-                Some(e) => {
-                    log::debug!("{id}: write error: {e}");
-                    c.set_reason(Reason::from_io(&e));
-                    c.out.release(&mut self.pool);
-                    return self.end_conn(id);
-                }
-            }
-        }
-        let queued = c.out.len();
-        if c.limits.over_limit(queued) {
-            log::debug!("{id}: output limit of {} bytes exceeded, disconnecting", c.limits.output_limit);
-            c.set_reason(Reason::OutputLimitExceeded);
-            c.out.release(&mut self.pool);
-            return self.end_conn(id);
-        }
-        if c.phase == Phase::Closing && queued == 0 {
-            return self.end_conn(id);
-        }
-        if c.phase == Phase::Open {
-            if !c.has(flag::WRITING_PAUSED) && queued > c.limits.high_water as usize {
-                c.set(flag::WRITING_PAUSED);
-                c.stream.note(|| crate::testing::Event::PauseWriting);
-                self.call_conn(id, |p, cx| p.pause_writing(cx));
-            } else if c.has(flag::WRITING_PAUSED) && queued <= c.limits.low_water as usize {
-                c.clear(flag::WRITING_PAUSED);
-                c.stream.note(|| crate::testing::Event::ResumeWriting);
-                self.call_conn(id, |p, cx| p.resume_writing(cx));
-            }
-        }
-    }
-
-    /// Ends a connection: a clean close (queue empty, phase `Closing`) shuts
-    /// down the write side and lingers; anything else resets. Calls
-    /// `connection_lost` (or `connection_failed`) exactly once.
-    pub(crate) fn end_conn(&mut self, id: ConnId) {
-        let Some(c) = conn_slot(&mut self.conns, id) else { return };
-        let was_connecting = c.phase == Phase::Connecting;
-        let clean = !c.has(flag::DOOMED) && c.phase == Phase::Closing;
-        let reason = c.reason.clone().unwrap_or(Reason::Closed);
-        if clean {
-            if let Err(e) = c.stream.shutdown_write() {
-                log::trace!("{id}: shutdown failed: {e}");
-            }
-        } else if matches!(
-            reason,
-            Reason::Aborted | Reason::OutputLimitExceeded | Reason::ProtocolPanicked | Reason::Shutdown
-        ) {
-            c.stream.set_reset_on_close();
-        }
-        c.out.release(&mut self.pool);
-        c.phase = Phase::Lingering;
-        self.lingering += 1;
-        c.clear(flag::DOOMED);
-        if let Some(t) = c.timer.take() {
-            self.timers.cancel(t);
-        }
-        let owned = std::mem::take(&mut c.timers);
-        c.stream.note(|| crate::testing::Event::Lost(reason.clone()));
-        self.cancel_all(owned);
-        self.release_listener_slot(id);
-        log::debug!("{id}: connection ended: {reason}");
-        if was_connecting {
-            self.call_conn(id, |p, cx| p.connection_failed(cx, reason));
-        } else {
-            self.call_conn(id, |p, cx| p.connection_lost(cx, reason));
-        }
-        let Some(c) = self.conn_mut(id) else { return };
-        c.protocol = None;
-        c.has_protocol = false;
-        let linger = Duration::from_millis(u64::from(c.limits.linger_ms));
-        if clean && !c.has(flag::EOF) && !linger.is_zero() && self.state != RunState::Halt {
-            // Read and discard until the peer closes, so that its late
-            // input does not make the kernel reset the connection and
-            // destroy our last bytes in flight.
-            let t = self.add_timer(linger, TimerTask::Linger(id));
-            if let Some(c) = self.conn_mut(id) {
-                c.timer = Some(t);
-            }
-            self.mark_ready(id);
-        } else {
-            self.free_conn(id);
-        }
-    }
-
-    fn release_listener_slot(&mut self, id: ConnId) {
-        let Some(c) = self.conn_mut(id) else { return };
-        let Some(lid) = c.listener.take() else { return };
-        let peer_ip = c.peer.ip();
-        if let Some(l) = self.listener_mut(lid) {
-            l.active = l.active.saturating_sub(1);
-            if let Some(n) = l.per_peer.get_mut(&peer_ip) {
-                *n -= 1;
-                if *n == 0 {
-                    l.per_peer.remove(&peer_ip);
-                }
-            }
-        }
-    }
-
-    /// Deregisters and drops a connection's socket and frees its slot.
-    pub(crate) fn free_conn(&mut self, id: ConnId) {
-        if self.conn(id).is_none() {
-            return;
-        }
-        self.release_listener_slot(id);
-        let mut c = self.conns.remove(id.index as usize);
-        if c.phase == Phase::Lingering {
-            self.lingering -= 1;
-        }
-        if let Some(t) = c.timer.take() {
-            self.timers.cancel(t);
-        }
-        self.cancel_all(std::mem::take(&mut c.timers));
-        let always_ready = c.has(flag::ALWAYS_READY);
-        match &mut c.stream {
-            Stream::Tcp(s) => {
-                if let Err(e) = self.registry.deregister(s) {
-                    log::trace!("{id}: deregister failed: {e}");
-                }
-            }
-            Stream::Stdin(r) => {
-                if !always_ready {
-                    if let Err(e) = self.registry.deregister(r) {
-                        log::trace!("{id}: deregister failed: {e}");
-                    }
-                }
-                // Leave the terminal as we found it for whatever runs next.
-                if let Err(e) = r.set_nonblocking(false) {
-                    log::trace!("{id}: restoring blocking stdin failed: {e}");
-                }
-            }
-            Stream::Memory(_) => {}
-        }
-        c.out.release(&mut self.pool);
-        log::trace!("{id}: freed");
     }
 
     fn settle_udp(&mut self, id: UdpId) {

@@ -68,6 +68,7 @@
 mod accept;
 mod buffer;
 mod clock;
+mod conn;
 mod context;
 mod core;
 mod dispatch;
@@ -82,10 +83,10 @@ mod reactor;
 mod reason;
 mod signals;
 mod sources;
-mod stream;
 mod tcp;
 pub mod testing;
 mod timer;
+mod transport;
 mod udp;
 
 pub use crate::clock::Clock;
@@ -95,7 +96,7 @@ pub use crate::id::{ConnId, ListenerId, TimerId, UdpId};
 pub use crate::options::{ListenOptions, ReactorConfig, TcpOptions};
 pub use crate::protocol::{DatagramProtocol, Factory, Protocol};
 pub use crate::reactor::Reactor;
-pub use crate::reason::Reason;
+pub use crate::reason::{OutputLimit, Reason};
 
 /// The guide's code blocks, compiled and run as doc tests.
 #[cfg(doctest)]

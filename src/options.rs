@@ -7,13 +7,18 @@ use crate::Clock;
 /// Settings of one TCP connection. Every field has a documented default.
 ///
 /// ```
-/// let mut opts = reel::TcpOptions::default();
-/// opts.high_water = 256 * 1024;
-/// opts.low_water = 128 * 1024;
+/// use std::time::Duration;
+///
+/// let opts = reel::TcpOptions {
+///     high_water: 256 * 1024,
+///     low_water: 128 * 1024,
+///     close_timeout: Duration::from_secs(5),
+///     ..Default::default()
+/// };
 /// assert_eq!(opts.output_limit, 4 * 1024 * 1024);
+/// assert!(opts.flow_control);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct TcpOptions {
     /// `TCP_NODELAY`. Default `true`: reel already coalesces the writes of
     /// one callback into one system call, so Nagle's algorithm would only
@@ -29,13 +34,42 @@ pub struct TcpOptions {
     ///
     /// [`Protocol::resume_writing`]: crate::Protocol::resume_writing
     pub low_water: usize,
-    /// Queued output above which the connection is aborted with
-    /// [`Reason::OutputLimitExceeded`](crate::Reason::OutputLimitExceeded):
-    /// the peer does not read. Default 4 MiB.
+    /// Flow control: while queued output is above `high_water`, the
+    /// reactor stops reading from the connection, and resumes at or below
+    /// `low_water`, so that a peer sending requests faster than it reads
+    /// the replies is pushed back through TCP rather than growing our
+    /// buffers (and a framer delivers no further frame until then).
+    /// Default `true`; turn it off only for a protocol that must keep
+    /// reading whatever it owes the peer.
+    pub flow_control: bool,
+    /// The soft output limit: a connection whose queued output stays above
+    /// it with no byte sent for `output_stall` is aborted with
+    /// [`Reason::OutputLimitExceeded`](crate::Reason::OutputLimitExceeded)
+    /// (`Stalled`): the peer does not read. A peer that reads, however
+    /// slowly, is never cut by it. Default 4 MiB (Redis's
+    /// `client-output-buffer-limit` soft limit works the same way).
     pub output_limit: usize,
+    /// How long output may stay above `output_limit` without progress.
+    /// Default 30 s: longer than any pause an honest peer makes (a
+    /// congested link, a stopped-and-resumed process), short enough that a
+    /// stuck peer gives its memory back. `Duration::MAX`: never.
+    pub output_stall: Duration,
+    /// The absolute output ceiling: past it the connection is aborted at
+    /// once ([`OutputLimit::Ceiling`](crate::OutputLimit::Ceiling)),
+    /// however fast the peer reads. Default 64 MiB: sixteen times the soft
+    /// limit, room for a protocol answering one large request in one go
+    /// (with flow control on, queued output rarely passes `high_water` by
+    /// more than the replies to one read).
+    pub output_ceiling: usize,
     /// How long a client connect may take before it fails with
-    /// [`Reason::TimedOut`](crate::Reason::TimedOut). Default 30 s.
+    /// [`Reason::TimedOut`](crate::Reason::TimedOut). Default 30 s;
+    /// `Duration::MAX`: never.
     pub connect_timeout: Duration,
+    /// How long a close may take to flush what is queued (Twisted's
+    /// `abortTimeout`): past it the connection is aborted with
+    /// [`Reason::TimedOut`](crate::Reason::TimedOut). Default 30 s;
+    /// `Duration::MAX`: never.
+    pub close_timeout: Duration,
     /// After a clean close, how long to keep reading (and discarding) until
     /// the peer closes too, so that a peer still sending does not turn the
     /// close into a reset that destroys the last response. Default 2 s.
@@ -48,8 +82,12 @@ impl Default for TcpOptions {
             nodelay: true,
             high_water: 64 * 1024,
             low_water: 32 * 1024,
+            flow_control: true,
             output_limit: 4 * 1024 * 1024,
+            output_stall: Duration::from_secs(30),
+            output_ceiling: 64 * 1024 * 1024,
             connect_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(30),
             close_linger: Duration::from_secs(2),
         }
     }
@@ -58,12 +96,10 @@ impl Default for TcpOptions {
 /// Settings of one TCP listener.
 ///
 /// ```
-/// let mut opts = reel::ListenOptions::default();
-/// opts.max_connections = Some(1000);
-/// opts.tcp.nodelay = false;
+/// let opts = reel::ListenOptions { max_connections: Some(1000), ..Default::default() };
+/// assert!(opts.tcp.nodelay);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ListenOptions {
     /// The `listen(2)` backlog. Default 1024.
     pub backlog: i32,
@@ -86,8 +122,15 @@ impl Default for ListenOptions {
 }
 
 /// Settings of a [`Reactor`](crate::Reactor).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let config = reel::ReactorConfig { grace_period: Duration::from_secs(1), ..Default::default() };
+/// let reactor = reel::Reactor::with_config(config)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct ReactorConfig {
     /// Size of the one reactor-wide read buffer. Default 64 KiB (enough for
     /// any UDP datagram).
@@ -101,7 +144,7 @@ pub struct ReactorConfig {
     /// Accepts per listener per turn. Default 64.
     pub accept_budget: usize,
     /// How long a graceful stop waits for connections to flush and close.
-    /// Default 5 s.
+    /// Default 5 s; `Duration::MAX`: as long as it takes.
     pub grace_period: Duration,
     /// Datagrams queued per UDP endpoint while its socket buffer is full;
     /// beyond it they are dropped and counted. Default 1024.

@@ -96,6 +96,15 @@ pub trait Protocol {
         let _ = cx;
     }
 
+    /// Reading resumed after a pause, the protocol's own
+    /// ([`Context::resume_reading`]) or flow control's (queued output fell
+    /// to the low water mark). Called before anything new is read, so that
+    /// a protocol that held back input while paused (a framer's buffered
+    /// frames) delivers it first, in order. It may pause again.
+    fn reading_resumed(&mut self, cx: &mut Context<'_>) {
+        let _ = cx;
+    }
+
     /// A connection timer set with [`Context::set_timer`] or
     /// [`Context::set_interval`] fired.
     fn timer_fired(&mut self, cx: &mut Context<'_>, timer: TimerId) {

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll};
 
+use crate::conn::Phase;
 use crate::context::Current;
 use crate::core::{Core, RunState, TimerTask};
 use crate::handle::{Call, Shared};
 use crate::id::Source;
 use crate::signals::SignalSource;
-use crate::tcp::Phase;
 use crate::timer::next_repeat;
 use crate::{
     Clock, ConnId, Context, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, ReactorConfig,
@@ -335,6 +335,8 @@ impl Reactor {
         self.serve_ready();
         self.run_calls();
         self.advance_stop();
+        #[cfg(debug_assertions)]
+        self.core.check_invariants();
         Ok(())
     }
 
@@ -370,7 +372,7 @@ impl Reactor {
             match source {
                 Source::Conn(id) => {
                     if let Some(c) = self.core.conn_mut(id) {
-                        c.clear(crate::tcp::flag::IN_READY);
+                        c.clear(crate::conn::flag::IN_READY);
                         self.core.read_conn(id, &mut self.scratch);
                         self.core.settle();
                     }
@@ -392,6 +394,23 @@ impl Reactor {
                 Source::Waker | Source::Signals => {}
             }
         }
+    }
+
+    /// Reads a connection whose transport is driven by hand (the in-memory
+    /// harness) and serves the ready list until it is empty: what a poll
+    /// would do for a socket that became readable.
+    pub(crate) fn drive_conn(&mut self, id: ConnId) {
+        self.core.read_conn(id, &mut self.scratch);
+        self.core.settle();
+        // Bounded: standard input from a file stays on the list until EOF.
+        for _ in 0..1024 {
+            if self.core.ready.is_empty() {
+                break;
+            }
+            self.serve_ready();
+        }
+        #[cfg(debug_assertions)]
+        self.core.check_invariants();
     }
 
     /// Runs the calls other threads queued, and a cross-thread stop.
@@ -458,22 +477,13 @@ impl Reactor {
                         core.forget_owned_timer(&TimerTask::Udp(udp, interval), id);
                     }
                 }
-                TimerTask::ConnectTimeout(conn) => {
+                TimerTask::PhaseDeadline(conn) => {
                     core.timers.finish(id);
-                    if let Some(c) = core.conn_mut(conn) {
-                        c.timer = None;
-                        if c.phase == Phase::Connecting {
-                            log::debug!("{conn}: connect timed out");
-                            core.abort(conn, Reason::TimedOut);
-                        }
-                    }
+                    core.phase_deadline(conn);
                 }
-                TimerTask::Linger(conn) => {
+                TimerTask::Stall(conn) => {
                     core.timers.finish(id);
-                    if let Some(c) = core.conn_mut(conn) {
-                        c.timer = None;
-                        core.free_conn(conn);
-                    }
+                    core.stall_deadline(conn);
                 }
                 TimerTask::AcceptRetry(lid) => {
                     core.timers.finish(id);
@@ -481,6 +491,7 @@ impl Reactor {
                 }
                 TimerTask::Grace => {
                     core.timers.finish(id);
+                    core.grace_timer = None;
                     if core.state == RunState::Draining {
                         log::info!("grace period over: aborting {} connection(s)", core.conns.len());
                         core.state = RunState::Halt;
@@ -523,7 +534,7 @@ impl Reactor {
             }
             let grace = core.config.grace_period;
             core.update_time();
-            core.add_timer(grace, TimerTask::Grace);
+            core.grace_timer = Some(core.add_timer(grace, TimerTask::Grace));
         }
         // Done when every protocol is done: connections still lingering
         // (flushed, write side shut, waiting for the peer's FIN) need not
@@ -536,6 +547,11 @@ impl Reactor {
     /// Ends everything still open at the end of a stop.
     fn halt(&mut self) {
         let core = &mut self.core;
+        // A drain that ended early leaves its grace timer: a later `run`
+        // must not be cut short by it.
+        if let Some(t) = core.grace_timer.take() {
+            core.timers.cancel(t);
+        }
         let conns: Vec<ConnId> =
             core.conns.iter().map(|(i, c)| ConnId { index: i as u32, generation: c.generation }).collect();
         for id in conns {

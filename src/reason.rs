@@ -29,11 +29,17 @@ pub enum Reason {
     /// This side aborted the connection with
     /// [`Context::abort`](crate::Context::abort): queued output was dropped.
     Aborted,
-    /// A deadline passed: a connect timeout, or an idle timeout closed it.
+    /// A deadline passed: a connect timeout, a close that could not flush
+    /// within [`TcpOptions::close_timeout`](crate::TcpOptions::close_timeout),
+    /// or an idle timeout closed it.
     TimedOut,
-    /// The peer did not read, and the queued output passed the hard output
-    /// limit ([`TcpOptions::output_limit`](crate::TcpOptions::output_limit)).
-    OutputLimitExceeded,
+    /// The peer was cut for its output: it read nothing for
+    /// [`TcpOptions::output_stall`](crate::TcpOptions::output_stall) while
+    /// more than [`TcpOptions::output_limit`](crate::TcpOptions::output_limit)
+    /// was queued, or the queue passed
+    /// [`TcpOptions::output_ceiling`](crate::TcpOptions::output_ceiling).
+    /// Queued output was dropped.
+    OutputLimitExceeded(OutputLimit),
     /// A callback of the protocol panicked; its queued output was dropped.
     ProtocolPanicked,
     /// The reactor stopped and the connection did not finish within the
@@ -42,6 +48,18 @@ pub enum Reason {
     /// The protocol ended the connection because of bad input, with a reason
     /// in words (for example `"line too long"`).
     Protocol(Cow<'static, str>),
+}
+
+/// Which output limit cut a connection
+/// ([`Reason::OutputLimitExceeded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OutputLimit {
+    /// Above the soft limit with no byte sent for the stall period: the
+    /// peer does not read.
+    Stalled,
+    /// Above the absolute ceiling.
+    Ceiling,
 }
 
 impl Reason {
@@ -75,13 +93,20 @@ impl fmt::Display for Reason {
             Reason::Io(kind, None) => write!(f, "i/o error: {kind}"),
             Reason::Aborted => f.write_str("aborted by this side"),
             Reason::TimedOut => f.write_str("timed out"),
-            Reason::OutputLimitExceeded => f.write_str("output limit exceeded: the peer does not read"),
+            Reason::OutputLimitExceeded(OutputLimit::Stalled) => {
+                f.write_str("output limit exceeded: the peer read nothing for the stall period")
+            }
+            Reason::OutputLimitExceeded(OutputLimit::Ceiling) => {
+                f.write_str("output ceiling exceeded: too much output queued for the peer")
+            }
             Reason::ProtocolPanicked => f.write_str("protocol panicked"),
             Reason::Shutdown => f.write_str("reactor shut down"),
             Reason::Protocol(why) => write!(f, "protocol error: {why}"),
         }
     }
 }
+
+impl std::error::Error for Reason {}
 
 #[cfg(test)]
 mod tests {

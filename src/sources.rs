@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 
 use mio::Interest;
 
-use crate::buffer::OutBuf;
-use crate::core::{checked_index, Core, TimerTask};
+use crate::conn::{Origin, Phase};
+use crate::core::{checked_index, Core};
 use crate::id::Source;
-use crate::stream::Stream;
-use crate::tcp::{flag, Conn, Limits, Listener, Phase};
+use crate::tcp::Listener;
+use crate::transport::Stream;
 use crate::udp::Endpoint;
 use crate::{ConnId, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, Reason, TcpOptions, UdpId};
 
@@ -36,6 +36,7 @@ impl Core {
             local,
             opts,
             active: 0,
+            refusing: 0,
             per_peer: HashMap::new(),
             refused: 0,
             retry: None,
@@ -61,42 +62,6 @@ impl Core {
         true
     }
 
-    /// Inserts a connection in the slab and registers its socket.
-    pub(crate) fn insert_conn(
-        &mut self,
-        mut stream: Stream,
-        protocol: Option<Box<dyn Protocol>>,
-        phase: Phase,
-        (local, peer): (SocketAddr, SocketAddr),
-        opts: &TcpOptions,
-        listener: Option<ListenerId>,
-    ) -> std::io::Result<ConnId> {
-        let generation = self.generation();
-        let entry = self.conns.vacant_entry();
-        let id = ConnId { index: checked_index(entry.key())?, generation };
-        if let Stream::Tcp(s) = &mut stream {
-            self.registry.register(s, Source::Conn(id).token(), Interest::READABLE | Interest::WRITABLE)?;
-        }
-        let has_protocol = protocol.is_some();
-        entry.insert(Conn {
-            generation,
-            stream,
-            protocol,
-            has_protocol,
-            out: OutBuf::default(),
-            phase,
-            flags: 0,
-            reason: None,
-            local,
-            peer,
-            listener,
-            limits: Limits::from(opts),
-            timer: None,
-            timers: Default::default(),
-        });
-        Ok(id)
-    }
-
     pub(crate) fn connect_tcp(&mut self, addr: SocketAddr, protocol: Box<dyn Protocol>, opts: &TcpOptions) -> ConnId {
         let unspecified: SocketAddr = if addr.is_ipv6() {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
@@ -109,15 +74,13 @@ impl Core {
             }
             let local = s.local_addr().unwrap_or(unspecified);
             // The protocol is attached only once the slot exists.
-            self.insert_conn(Stream::Tcp(s), None, Phase::Connecting, (local, addr), opts, None)
+            self.insert_conn(Stream::Tcp(s), None, Phase::Connecting, (local, addr), opts, Origin::Own)
         });
         match result {
             Ok(id) => {
-                let timer = self.add_timer(opts.connect_timeout, TimerTask::ConnectTimeout(id));
                 if let Some(c) = self.conn_mut(id) {
                     c.protocol = Some(protocol);
                     c.has_protocol = true;
-                    c.timer = Some(timer);
                 }
                 log::debug!("{id}: connecting to {addr}");
                 id
@@ -175,41 +138,16 @@ impl Core {
         let fd = std::io::stdin().as_fd().try_clone_to_owned()?;
         let receiver = mio::unix::pipe::Receiver::from(fd);
         let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
-        let generation = self.generation();
-        let entry = self.conns.vacant_entry();
-        let id = ConnId { index: checked_index(entry.key())?, generation };
-        let mut stream = Stream::Stdin(receiver);
-        let mut always_ready = false;
-        if let Stream::Stdin(r) = &mut stream {
-            r.set_nonblocking(true)?;
-            match self.registry.register(r, Source::Conn(id).token(), Interest::READABLE) {
-                Ok(()) => {}
-                // epoll refuses regular files: they are always readable.
-                Err(e) if e.raw_os_error() == Some(libc::EPERM) => always_ready = true,
-                Err(e) => return Err(e),
-            }
-        }
-        let opts = TcpOptions::default();
-        entry.insert(Conn {
-            generation,
-            stream,
-            protocol: Some(protocol),
-            has_protocol: true,
-            out: OutBuf::default(),
-            phase: Phase::Open,
-            flags: flag::READ_ONLY | if always_ready { flag::ALWAYS_READY } else { 0 },
-            reason: None,
-            local: unspecified,
-            peer: unspecified,
-            listener: None,
-            limits: Limits { linger_ms: 0, ..Limits::from(&opts) },
-            timer: None,
-            timers: Default::default(),
-        });
-        if always_ready {
-            self.mark_ready(id);
-        }
-        self.call_conn(id, |p, cx| p.connection_made(cx));
+        receiver.set_nonblocking(true)?;
+        let id = self.insert_conn(
+            Stream::Stdin(receiver),
+            Some(protocol),
+            Phase::Open,
+            (unspecified, unspecified),
+            &TcpOptions::default(),
+            Origin::Own,
+        )?;
+        self.made(id);
         log::debug!("{id}: reading standard input");
         Ok(id)
     }

@@ -28,32 +28,107 @@
 //! ```
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::conn::{flag, Origin, Phase};
 use crate::core::Core;
-use crate::stream::{MemoryPeer, Stream};
-use crate::tcp::{flag, Phase};
+use crate::transport::{Stream, Transport};
 use crate::{Clock, ConnId, Context, Protocol, Reactor, ReactorConfig, Reason, TcpOptions};
 
-/// Something the reactor did on an in-memory connection, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// `Protocol::pause_writing` was called (output passed the high mark).
-    PauseWriting,
-    /// `Protocol::resume_writing` was called.
-    ResumeWriting,
-    /// The protocol paused reading.
-    PauseReading,
-    /// The protocol resumed reading.
-    ResumeReading,
-    /// The protocol wrote this many bytes after its connection was closing:
-    /// they were dropped. Usually a bug in the protocol.
-    WriteAfterClose(usize),
-    /// The connection ended; `connection_lost` got this reason.
-    Lost(Reason),
+pub use crate::conn::Event;
+
+/// The far end of an in-memory connection: what the protocol's side wrote
+/// and what the test feeds it.
+#[derive(Debug, Default)]
+struct MemoryPeer {
+    /// Every byte the protocol's writes delivered.
+    received: Vec<u8>,
+    /// How many more bytes the peer accepts before writes would block;
+    /// `None` is unbounded.
+    window: Option<usize>,
+    /// The protocol's side shut down writing (a clean close).
+    write_shutdown: bool,
+    /// The connection was reset (aborted) by the protocol's side.
+    reset: bool,
+    /// What the reactor did on this connection, in order.
+    log: Vec<Event>,
+    /// Fed and not yet read, one entry per feed (a "kernel buffer": it
+    /// waits there while reading is paused).
+    inbound: VecDeque<Vec<u8>>,
+    /// The peer half-closed: reads return end of stream once `inbound` is
+    /// empty.
+    inbound_eof: bool,
+    /// The peer reset the connection.
+    peer_reset: bool,
+    /// The reset has been reported through `take_error`.
+    reset_reported: bool,
+}
+
+/// The in-memory transport: reads what the test fed, writes into the
+/// peer's `received` within its window, and logs the reactor's events.
+#[derive(Debug)]
+struct MemoryTransport(Rc<RefCell<MemoryPeer>>);
+
+impl Transport for MemoryTransport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut peer = self.0.borrow_mut();
+        if peer.peer_reset {
+            return Err(io::ErrorKind::ConnectionReset.into());
+        }
+        let Some(front) = peer.inbound.front_mut() else {
+            return if peer.inbound_eof { Ok(0) } else { Err(io::ErrorKind::WouldBlock.into()) };
+        };
+        let n = front.len().min(buf.len());
+        buf[..n].copy_from_slice(&front[..n]);
+        front.drain(..n);
+        if front.is_empty() {
+            peer.inbound.pop_front();
+        }
+        Ok(n)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut peer = self.0.borrow_mut();
+        if peer.peer_reset {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let n = match peer.window {
+            None => buf.len(),
+            Some(0) => return Err(io::ErrorKind::WouldBlock.into()),
+            Some(w) => w.min(buf.len()),
+        };
+        if let Some(w) = peer.window.as_mut() {
+            *w -= n;
+        }
+        peer.received.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.0.borrow_mut().write_shutdown = true;
+        Ok(())
+    }
+
+    fn set_reset_on_close(&mut self) {
+        self.0.borrow_mut().reset = true;
+    }
+
+    fn take_error(&mut self) -> io::Result<Option<io::Error>> {
+        let mut peer = self.0.borrow_mut();
+        if peer.peer_reset && !peer.reset_reported {
+            peer.reset_reported = true;
+            return Ok(Some(io::ErrorKind::ConnectionReset.into()));
+        }
+        Ok(None)
+    }
+
+    fn observe(&mut self, event: &Event) {
+        self.0.borrow_mut().log.push(event.clone());
+    }
 }
 
 /// Everything a test can observe of a connection: bytes written, events,
@@ -79,7 +154,8 @@ pub struct Harness {
     peer: Rc<RefCell<MemoryPeer>>,
 }
 
-/// The addresses an in-memory connection reports.
+/// The addresses an in-memory connection reports: local `127.0.0.1:7000`,
+/// peer `127.0.0.1:40000`.
 fn fake_addrs() -> (SocketAddr, SocketAddr) {
     (SocketAddr::from(([127, 0, 0, 1], 7000)), SocketAddr::from(([127, 0, 0, 1], 40000)))
 }
@@ -90,15 +166,13 @@ fn add_memory_conn(
     opts: &TcpOptions,
 ) -> (ConnId, Rc<RefCell<MemoryPeer>>) {
     let peer = Rc::new(RefCell::new(MemoryPeer::default()));
-    let id =
-        match core.insert_conn(Stream::Memory(Rc::clone(&peer)), Some(protocol), Phase::Open, fake_addrs(), opts, None)
-        {
-            Ok(id) => id,
-            // Only a socket registration can fail, and there is no socket.
-            Err(e) => panic!("in-memory connection: {e}"),
-        };
-    core.call_conn(id, |p, cx| p.connection_made(cx));
-    core.mark_dirty(id);
+    let transport = Stream::Other(Box::new(MemoryTransport(Rc::clone(&peer))));
+    let id = match core.insert_conn(transport, Some(protocol), Phase::Open, fake_addrs(), opts, Origin::Own) {
+        Ok(id) => id,
+        // Only a socket registration can fail, and there is no socket.
+        Err(e) => panic!("in-memory connection: {e}"),
+    };
+    core.made(id);
     core.settle();
     (id, peer)
 }
@@ -138,15 +212,14 @@ impl Harness {
         self.id
     }
 
-    /// Delivers `data` as one read.
+    /// The peer sends `data`; the protocol reads it as one read (or
+    /// several of at most the reactor's read buffer size). While reading is
+    /// paused it waits, as in a kernel buffer, and is read on resume.
     pub fn feed(&mut self, data: &[u8]) {
-        let core = &mut self.reactor.core;
-        if core.conn(self.id).is_some_and(|c| c.has(flag::READ_PAUSED)) {
-            panic!("Harness::feed while the protocol paused reading: a real peer's bytes would wait in the kernel");
+        if !data.is_empty() {
+            self.peer.borrow_mut().inbound.push_back(data.to_vec());
         }
-        core.deliver(self.id, data);
-        core.mark_dirty(self.id);
-        core.settle();
+        self.reactor.drive_conn(self.id);
     }
 
     /// Delivers `data` in reads of `chunk` bytes.
@@ -156,11 +229,26 @@ impl Harness {
         }
     }
 
-    /// The peer half-closes: `eof_received` follows.
+    /// The peer half-closes: `eof_received` follows once everything fed
+    /// before has been read.
     pub fn feed_eof(&mut self) {
-        let core = &mut self.reactor.core;
-        core.deliver_eof(self.id);
-        core.settle();
+        self.peer.borrow_mut().inbound_eof = true;
+        self.reactor.drive_conn(self.id);
+    }
+
+    /// The peer resets the connection: whatever the phase, the connection
+    /// ends (`connection_lost` with [`Reason::Reset`], unless it already
+    /// ended).
+    pub fn peer_resets(&mut self) {
+        self.peer.borrow_mut().peer_reset = true;
+        self.reactor.core.hang_up(self.id);
+        self.reactor.drive_conn(self.id);
+    }
+
+    /// Bytes fed and not yet read by the protocol (they wait while reading
+    /// is paused).
+    pub fn unread(&self) -> usize {
+        self.peer.borrow().inbound.iter().map(Vec::len).sum()
     }
 
     /// The bytes written so far (and not yet taken).
@@ -187,9 +275,14 @@ impl Harness {
         })
     }
 
-    /// Whether reading is paused by the protocol.
+    /// Whether reading is paused, by the protocol or by flow control.
     pub fn is_reading_paused(&self) -> bool {
-        self.reactor.core.conn(self.id).is_some_and(|c| c.has(flag::READ_PAUSED))
+        self.reactor.core.conn(self.id).is_some_and(|c| c.reading_paused())
+    }
+
+    /// Whether the connection's slot is gone (ended, and done lingering).
+    pub fn is_freed(&self) -> bool {
+        self.reactor.core.conn(self.id).is_none()
     }
 
     /// The events so far.
@@ -230,7 +323,7 @@ impl Harness {
             c.clear(flag::WRITE_BLOCKED);
         }
         core.mark_dirty(self.id);
-        core.settle();
+        self.reactor.drive_conn(self.id);
     }
 
     /// Moves the manual clock forward and fires the timers now due, in
@@ -239,6 +332,7 @@ impl Harness {
         self.reactor.core.config.clock.advance(by);
         self.reactor.fire_timers();
         self.reactor.run_calls();
+        self.reactor.drive_conn(self.id);
     }
 
     /// The manual clock.
@@ -251,7 +345,7 @@ impl Harness {
     pub fn with_context<R>(&mut self, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
         let core = &mut self.reactor.core;
         let r = f(&mut Context { core: &mut *core, current: crate::context::Current::Conn(self.id) });
-        core.settle();
+        self.reactor.drive_conn(self.id);
         r
     }
 }
@@ -298,16 +392,14 @@ impl Pair {
                     self.moved[from] += data.len();
                     total += data.len();
                     progressed = true;
-                    let core = &mut self.reactor.core;
-                    core.deliver(self.ends[to].0, &data);
-                    core.mark_dirty(self.ends[to].0);
-                    core.settle();
+                    self.ends[to].1.borrow_mut().inbound.push_back(data);
+                    self.reactor.drive_conn(self.ends[to].0);
                 }
                 if shut && !self.eof_sent[from] {
                     self.eof_sent[from] = true;
                     progressed = true;
-                    self.reactor.core.deliver_eof(self.ends[to].0);
-                    self.reactor.core.settle();
+                    self.ends[to].1.borrow_mut().inbound_eof = true;
+                    self.reactor.drive_conn(self.ends[to].0);
                 }
             }
             if !progressed {

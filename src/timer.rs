@@ -283,11 +283,22 @@ impl OwnedTimers {
     }
 }
 
+/// How far "never" is: a deadline this far away is never reached by a
+/// running process, and adding it to a monotonic clock's reading cannot
+/// overflow.
+const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The instant `delay` after `now`, without panicking: a delay past the
+/// clock's range (`Duration::MAX` among them) means "never" (a century).
+pub(crate) fn deadline_after(now: Instant, delay: Duration) -> Instant {
+    now.checked_add(delay.min(NEVER)).or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600))).unwrap_or(now)
+}
+
 /// The next deadline of a repeating timer scheduled at `scheduled` with
 /// `interval`, skipping the intervals missed by `now` (as Twisted's
 /// `LoopingCall` does): the first `scheduled + k * interval` after `now`.
 pub(crate) fn next_repeat(scheduled: Instant, interval: Duration, now: Instant) -> Instant {
-    let next = scheduled + interval;
+    let next = deadline_after(scheduled, interval);
     if next > now || interval.is_zero() {
         return next.max(now);
     }
@@ -295,7 +306,7 @@ pub(crate) fn next_repeat(scheduled: Instant, interval: Duration, now: Instant) 
     let step = interval.as_nanos();
     let k = behind / step + 1;
     let add = step.saturating_mul(k);
-    scheduled + Duration::from_nanos(u64::try_from(add).unwrap_or(u64::MAX))
+    deadline_after(scheduled, Duration::from_nanos(u64::try_from(add).unwrap_or(u64::MAX)))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use reel::{ConnId, Context, ListenOptions, Protocol, Reason, TimerId};
+use reel::{ConnId, Context, ListenOptions, OutputLimit, Protocol, Reason, TimerId};
 use util::{End, Log};
 
 // ----- the hard output limit -------------------------------------------------------
@@ -64,12 +64,14 @@ impl Protocol for Flooder {
 }
 
 #[test]
-fn a_peer_that_never_reads_is_dropped_at_the_output_limit_while_others_are_served() {
+fn a_peer_that_never_reads_is_dropped_at_the_output_ceiling_while_others_are_served() {
     let mut reactor = util::reactor();
     let events = util::log();
     let (lost_tx, lost_rx) = mpsc::channel();
     let mut opts = ListenOptions::default();
+    // The absolute ceiling cuts at once, whatever the stall timer says.
     opts.tcp.output_limit = LIMIT;
+    opts.tcp.output_ceiling = LIMIT;
     let factory = {
         let events = Rc::clone(&events);
         move |_| {
@@ -97,7 +99,7 @@ fn a_peer_that_never_reads_is_dropped_at_the_output_limit_while_others_are_serve
                 Err(e) => panic!("{e}"),
             }
         };
-        assert_eq!(reason, Reason::OutputLimitExceeded);
+        assert_eq!(reason, Reason::OutputLimitExceeded(OutputLimit::Ceiling));
         // ... and after it is gone.
         util::echo_round_trips(&mut fast, "after", 100);
         // What the slow peer did get is an unbroken prefix of the flood.
@@ -119,7 +121,11 @@ fn a_peer_that_never_reads_is_dropped_at_the_output_limit_while_others_are_serve
         })
         .collect();
     assert_eq!(lost.len(), 2, "one connection_lost per connection: {lost:?}");
-    let slow = lost.iter().find(|(_, r)| *r == Reason::OutputLimitExceeded).expect("slow peer dropped").0;
+    let slow = lost
+        .iter()
+        .find(|(_, r)| *r == Reason::OutputLimitExceeded(OutputLimit::Ceiling))
+        .expect("slow peer dropped")
+        .0;
     let fast = lost.iter().find(|(id, _)| *id != slow).expect("fast peer").1.clone();
     // The client closing or the reactor stopping, whichever comes first.
     assert!(fast.is_clean(), "the reading peer ends cleanly, got {fast:?}");

@@ -122,8 +122,7 @@ fn connect_timeout_fails_with_timed_out() {
     let mut reactor = util::reactor();
     let events = util::log();
     let at = Rc::new(std::cell::Cell::new(None));
-    let mut opts = TcpOptions::default();
-    opts.connect_timeout = Duration::from_millis(200);
+    let opts = TcpOptions { connect_timeout: Duration::from_millis(200), ..Default::default() };
     let start = Instant::now();
     reactor.connect_tcp_with(addr, Probe { events: Rc::clone(&events), at: Rc::clone(&at) }, &opts);
     util::run(&mut reactor);

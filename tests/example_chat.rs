@@ -33,8 +33,7 @@ fn init_logging() {
 /// A reactor that drains quickly when stopped.
 fn test_reactor() -> Reactor {
     init_logging();
-    let mut config = ReactorConfig::default();
-    config.grace_period = Duration::from_secs(2);
+    let config = ReactorConfig { grace_period: Duration::from_secs(2), ..Default::default() };
     Reactor::with_config(config).expect("create reactor")
 }
 
@@ -626,8 +625,7 @@ fn run_client(server: SocketAddr, user: &str, room: &str) -> ClientRun {
                 Box::new(move |cx, keyboard| {
                     // Like standard input, the keyboard does not linger
                     // for the test to close its end.
-                    let mut opts = TcpOptions::default();
-                    opts.close_linger = Duration::ZERO;
+                    let opts = TcpOptions { close_linger: Duration::ZERO, ..Default::default() };
                     Ok(cx.connect_tcp_with(keys_addr, keyboard, &opts))
                 }),
             );

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reel::framing::{FrameHandler, Framed, Framer, Lines};
 use reel::testing::{Event, Harness, Pair};
-use reel::{Context, Protocol, Reason, TcpOptions, TimerId};
+use reel::{Context, OutputLimit, Protocol, Reason, TcpOptions, TimerId};
 
 /// Closes on "bye" and then (wrongly) keeps writing.
 struct Sloppy;
@@ -68,9 +68,7 @@ fn tick(h: &mut Harness, times: usize) {
 
 #[test]
 fn water_marks_follow_what_the_peer_reads() {
-    let mut opts = TcpOptions::default();
-    opts.high_water = 20_000;
-    opts.low_water = 10_000;
+    let opts = TcpOptions { high_water: 20_000, low_water: 10_000, ..Default::default() };
     let mut h = Harness::with_options(Producer { left: 100_000, paused: false }, &opts);
     h.set_peer_window(Some(0)); // the peer reads nothing
     tick(&mut h, 10);
@@ -91,24 +89,96 @@ fn water_marks_follow_what_the_peer_reads() {
     assert_eq!(h.lost(), Some(Reason::Closed));
 }
 
-#[test]
-fn the_hard_output_limit_disconnects_a_peer_that_never_reads() {
-    struct Flood;
-    impl Protocol for Flood {
-        fn data_received(&mut self, cx: &mut Context<'_>, _: &[u8]) {
-            cx.write(&[0u8; 50_000]);
-        }
+/// Writes 50,000 bytes per read, whatever the peer does.
+struct Flood;
+impl Protocol for Flood {
+    fn data_received(&mut self, cx: &mut Context<'_>, _: &[u8]) {
+        cx.write(&[0u8; 50_000]);
     }
-    let mut opts = TcpOptions::default();
-    opts.output_limit = 120_000;
+}
+
+fn flood_options() -> TcpOptions {
+    TcpOptions {
+        output_limit: 120_000,
+        output_stall: Duration::from_secs(10),
+        flow_control: false,
+        ..TcpOptions::default()
+    }
+}
+
+#[test]
+fn the_soft_output_limit_disconnects_a_peer_that_reads_nothing_for_the_stall_period() {
+    let mut h = Harness::with_options(Flood, &flood_options());
+    h.set_peer_window(Some(0));
+    for _ in 0..3 {
+        h.feed(b"x");
+    }
+    assert_eq!(h.queued(), 150_000, "above the soft limit, not cut yet");
+    h.advance(Duration::from_millis(9_999));
+    assert_eq!(h.lost(), None, "cut before the stall period");
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.lost(), Some(Reason::OutputLimitExceeded(OutputLimit::Stalled)));
+    assert!(h.transcript().reset, "an output-limit disconnect is a reset");
+    assert!(h.is_freed(), "nothing lingers after a reset");
+}
+
+#[test]
+fn a_slow_reader_above_the_soft_limit_is_never_cut() {
+    let mut h = Harness::with_options(Flood, &flood_options());
+    h.set_peer_window(Some(0));
+    for _ in 0..3 {
+        h.feed(b"x");
+    }
+    // One byte every 9 s: slow, but reading. Three minutes of it.
+    for _ in 0..20 {
+        h.advance(Duration::from_secs(9));
+        h.peer_reads(1);
+        assert_eq!(h.lost(), None, "a peer that reads was cut");
+    }
+    h.set_peer_window(None);
+    assert_eq!(h.written().len(), 150_000);
+    assert_eq!(h.queued(), 0);
+    // Below the limit the stall timer is gone: no cut however long it idles.
+    h.advance(Duration::from_secs(3600));
+    assert_eq!(h.lost(), None);
+}
+
+#[test]
+fn the_output_ceiling_disconnects_at_once() {
+    let opts = TcpOptions { output_ceiling: 120_000, ..flood_options() };
     let mut h = Harness::with_options(Flood, &opts);
     h.set_peer_window(Some(0));
     h.feed(b"1");
     h.feed(b"2");
     assert_eq!(h.lost(), None);
     h.feed(b"3");
-    assert_eq!(h.lost(), Some(Reason::OutputLimitExceeded));
+    assert_eq!(h.lost(), Some(Reason::OutputLimitExceeded(OutputLimit::Ceiling)));
     assert!(h.transcript().reset, "an output-limit disconnect is a reset");
+}
+
+#[test]
+fn flow_control_stops_reading_above_the_high_mark_and_resumes_at_the_low_mark() {
+    let opts = TcpOptions { output_limit: 120_000, ..TcpOptions::default() };
+    let mut h = Harness::with_options(Flood, &opts);
+    h.set_peer_window(Some(0));
+    h.feed(b"1");
+    assert!(!h.is_reading_paused());
+    h.feed(b"2");
+    assert!(h.is_reading_paused(), "100,000 queued is above the 64 KiB high mark");
+    h.feed(b"3");
+    assert_eq!(h.queued(), 100_000, "the third read waits in the peer's kernel buffer");
+    assert_eq!(h.unread(), 1);
+    // Down to 40,000: still above the 32 KiB low mark.
+    h.peer_reads(60_000);
+    assert!(h.is_reading_paused());
+    assert_eq!(h.unread(), 1);
+    // At the low mark reading resumes and the waiting byte is read.
+    h.peer_reads(40_000 - 32 * 1024);
+    assert_eq!(h.unread(), 0);
+    assert_eq!(h.queued(), 32 * 1024 + 50_000);
+    h.set_peer_window(None);
+    assert_eq!(h.written().len(), 150_000);
+    assert_eq!(h.lost(), None);
 }
 
 #[test]

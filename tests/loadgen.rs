@@ -78,8 +78,7 @@ impl Drop for Server {
 fn serve(setup: impl FnOnce(&mut Reactor) -> SocketAddr + Send + 'static) -> Server {
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
-        let mut cfg = ReactorConfig::default();
-        cfg.grace_period = Duration::from_millis(500);
+        let cfg = ReactorConfig { grace_period: Duration::from_millis(500), ..Default::default() };
         let mut reactor = Reactor::with_config(cfg).expect("reactor");
         let addr = setup(&mut reactor);
         tx.send((addr, reactor.handle())).expect("send addr");

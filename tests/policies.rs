@@ -33,8 +33,7 @@ fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
 #[test]
 fn over_the_limit_a_client_gets_the_farewell_and_a_close() {
     let mut reactor = util::reactor();
-    let mut opts = ListenOptions::default();
-    opts.max_connections = Some(2);
+    let opts = ListenOptions { max_connections: Some(2), ..Default::default() };
     let id = reactor.listen_tcp_with("127.0.0.1:0".parse().unwrap(), Limited, opts).unwrap();
     let addr = reactor.listener_addr(id).unwrap();
     let client = util::client(&reactor, move || {
@@ -71,8 +70,7 @@ fn over_the_limit_a_client_gets_the_farewell_and_a_close() {
 #[test]
 fn per_peer_limit_counts_by_address() {
     let mut reactor = util::reactor();
-    let mut opts = ListenOptions::default();
-    opts.max_per_peer = Some(1);
+    let opts = ListenOptions { max_per_peer: Some(1), ..Default::default() };
     let id = reactor.listen_tcp_with("127.0.0.1:0".parse().unwrap(), Limited, opts).unwrap();
     let addr = reactor.listener_addr(id).unwrap();
     let client = util::client(&reactor, move || {

@@ -125,13 +125,18 @@ pub fn push_sanitized(out: &mut Vec<u8>, text: &[u8]) {
 
 // ----- the server -----------------------------------------------------------------
 
+/// How long a member may read nothing while more than `--max-output` is
+/// queued for it before it is dropped.
+pub const MEMBER_STALL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The server's options: the usual ones plus `--max-output`.
 #[derive(Debug, Clone)]
 pub struct ChatArgs {
     /// `--listen`, `--max-conns`, `--idle-timeout` (zero disables it).
     pub server: ServerArgs,
-    /// `--max-output BYTES`: a member whose queued output passes this is
-    /// disconnected.
+    /// `--max-output BYTES`: a member whose queued output stays above this
+    /// while it reads nothing for [`MEMBER_STALL`], or passes sixteen times
+    /// this, is disconnected.
     pub max_output: usize,
     /// Where the `[ctime]` stamps read the time: the system clock, or a
     /// manual one in tests.
@@ -165,7 +170,14 @@ impl ChatArgs {
 /// [`common::listen_tcp`]).
 pub fn start(reactor: &mut Reactor, args: &ChatArgs) -> ListenerId {
     let mut opts = common::listen_options(&args.server);
+    // Broadcasts are output the member did not ask for, so flow control
+    // cannot push back on its senders: a member that reads nothing for
+    // MEMBER_STALL while more than `--max-output` waits for it is dropped,
+    // and one whose queue passes sixteen times that is dropped at once. A
+    // member that reads, however slowly, keeps receiving every line.
     opts.tcp.output_limit = args.max_output;
+    opts.tcp.output_stall = MEMBER_STALL;
+    opts.tcp.output_ceiling = args.max_output.saturating_mul(16);
     let rooms = Rc::new(RefCell::new(Rooms::new(args.clock.clone())));
     let factory = ChatFactory { rooms, idle_timeout: args.server.idle_timeout };
     common::listen_tcp(reactor, args.server.listen, factory, opts)

@@ -245,11 +245,9 @@ impl Background {
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new().name("http_hello".into()).spawn(move || {
             let started = (|| {
-                let mut config = ReactorConfig::default();
-                config.grace_period = Duration::from_secs(1);
+                let config = ReactorConfig { grace_period: Duration::from_secs(1), ..Default::default() };
                 let mut reactor = Reactor::with_config(config)?;
-                let mut opts = ListenOptions::default();
-                opts.max_connections = max_conns;
+                let opts = ListenOptions { max_connections: max_conns, ..Default::default() };
                 let factory = Counting { inner: HelloFactory::new(deadlines), accepted: counter };
                 let id = reactor.listen_tcp_with(listen, factory, opts)?;
                 let addr = reactor.listener_addr(id).unwrap_or(listen);

@@ -159,9 +159,7 @@ pub fn listen_udp(
 
 /// Listen options from the usual server arguments.
 pub fn listen_options(args: &ServerArgs) -> reel::ListenOptions {
-    let mut opts = reel::ListenOptions::default();
-    opts.max_connections = Some(args.max_conns);
-    opts
+    reel::ListenOptions { max_connections: Some(args.max_conns), ..Default::default() }
 }
 
 /// A reactor that stops gracefully on SIGINT/SIGTERM; exits 1 if the OS

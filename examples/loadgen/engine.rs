@@ -482,16 +482,14 @@ pub fn run(cfg: Config) -> Result<Report, String> {
             return Err(format!("cannot read /proc/{pid}/stat: no such process, or not Linux"));
         }
     }
-    let mut rc = ReactorConfig::default();
-    rc.grace_period = Duration::from_secs(2);
+    let rc = ReactorConfig { grace_period: Duration::from_secs(2), ..Default::default() };
     let mut reactor = Reactor::with_config(rc).map_err(|e| format!("cannot create the reactor: {e}"))?;
     if cfg.signals {
         reactor.stop_on_signals().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     }
     let hist = Histogram::new_with_bounds(1, 3_600_000_000_000, 3).map_err(|e| format!("histogram: {e}"))?;
     let http_request = format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", cfg.addr).into_bytes();
-    let mut tcp_opts = TcpOptions::default();
-    tcp_opts.connect_timeout = cfg.timeout;
+    let tcp_opts = TcpOptions { connect_timeout: cfg.timeout, ..Default::default() };
     let now = Instant::now();
     let st = State {
         phase: Phase::Warmup,

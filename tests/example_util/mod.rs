@@ -30,8 +30,7 @@ pub fn init_logging() {
 /// A reactor for tests: the defaults with a short grace period.
 pub fn reactor() -> Reactor {
     init_logging();
-    let mut config = ReactorConfig::default();
-    config.grace_period = Duration::from_millis(500);
+    let config = ReactorConfig { grace_period: Duration::from_millis(500), ..Default::default() };
     match Reactor::with_config(config) {
         Ok(r) => r,
         Err(e) => panic!("cannot create a reactor: {e}"),

@@ -35,9 +35,7 @@ pub fn init_logging() {
 
 /// The configuration tests use: the defaults with a short grace period.
 pub fn config() -> ReactorConfig {
-    let mut cfg = ReactorConfig::default();
-    cfg.grace_period = GRACE;
-    cfg
+    ReactorConfig { grace_period: GRACE, ..Default::default() }
 }
 
 /// A reactor with [`config`].

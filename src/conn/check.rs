@@ -1,0 +1,65 @@
+//! The connection table's invariants, recounted from scratch. The reactor
+//! runs this after every turn in debug builds (and so in every test): a
+//! counter that drifts from its recount is a bug in a transition.
+
+use super::{flag, Phase};
+use crate::core::Core;
+use crate::id::Source;
+use crate::{ConnId, ListenerId};
+
+impl Core {
+    /// Panics, naming the first broken invariant, if a count kept by the
+    /// transitions differs from a recount of the connections' phases.
+    pub(crate) fn check_invariants(&self) {
+        let lingering = self.conns.iter().filter(|(_, c)| c.phase == Phase::Lingering).count();
+        assert_eq!(self.lingering, lingering, "lingering count drifted from the phases");
+        for (index, c) in self.conns.iter() {
+            let id = ConnId { index: index as u32, generation: c.generation };
+            assert_eq!(c.has(flag::IN_DIRTY), self.dirty.contains(&id), "{id}: IN_DIRTY disagrees with the dirty list");
+            assert_eq!(
+                c.has(flag::IN_READY),
+                self.ready.contains(&Source::Conn(id)),
+                "{id}: IN_READY disagrees with the ready list"
+            );
+            if c.phase == Phase::Lingering {
+                assert!(c.protocol.is_none() && !c.has_protocol, "{id}: a lingering connection keeps its protocol");
+                assert!(c.out.is_empty(), "{id}: a lingering connection holds output");
+                assert!(c.timers.ids().is_empty(), "{id}: a lingering connection owns timers");
+            } else if c.has_protocol {
+                assert!(c.protocol.is_some(), "{id}: protocol missing outside a callback");
+            }
+            if c.out.is_empty() {
+                assert!(!c.out.has_storage(), "{id}: an empty output buffer holds storage");
+            }
+            for t in c.timers.ids().iter().chain(c.timer.iter()).chain(c.stall_timer.iter()) {
+                assert!(self.timers.is_active(*t), "{id}: owns a timer that is gone ({t:?})");
+            }
+        }
+        // Recounts without allocating (the allocation-counting tests run
+        // with this check on): one pass over the connections per count.
+        for (index, l) in self.listeners.iter() {
+            let lid = ListenerId { index: index as u32, generation: l.generation };
+            let from_here = || self.conns.iter().filter(move |(_, c)| c.listener == Some(lid));
+            let active = from_here().filter(|(_, c)| !c.has(flag::REFUSED)).count();
+            let refusing = from_here().filter(|(_, c)| c.has(flag::REFUSED)).count();
+            assert_eq!(l.active, active, "{lid}: open count drifted");
+            assert_eq!(l.refusing, refusing, "{lid}: refused-client count drifted");
+            if l.opts.max_per_peer.is_some() {
+                for (ip, n) in &l.per_peer {
+                    let recount = from_here().filter(|(_, c)| !c.has(flag::REFUSED) && c.peer.ip() == *ip).count();
+                    assert_eq!(*n, recount, "{lid}: count for {ip} drifted");
+                }
+                let peers_counted: usize = l.per_peer.values().sum();
+                assert_eq!(peers_counted, active, "{lid}: per-peer table misses a peer");
+            }
+        }
+        for id in &self.dirty {
+            assert!(self.conn(*id).is_some(), "{id}: a freed connection is on the dirty list");
+        }
+        for source in &self.ready {
+            if let Source::Conn(id) = source {
+                assert!(self.conn(*id).is_some(), "{id}: a freed connection is on the ready list");
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Output and flow control of one connection: flushing, water marks,
+//! pausing reading while the peer is behind, and the output limits.
+//!
+//! The rules:
+//!
+//! - Above the high water mark the protocol hears `pause_writing`, and
+//!   (flow control being on by default) the reactor stops reading from the
+//!   connection: a peer that sends requests faster than it reads replies is
+//!   pushed back through TCP instead of growing our buffers. At or below
+//!   the low mark, `resume_writing` and reading resumes.
+//! - The soft output limit cuts a peer that does not read: output above it
+//!   with no byte sent for the stall period. A slow reader makes progress
+//!   and is never cut; nor is a protocol that answers one big request.
+//! - The output ceiling cuts at once: past it a peer costs too much memory
+//!   whatever its speed.
+
+use std::io;
+
+use super::{flag, stored_ms, Conn, Event, Phase};
+use crate::core::{conn_slot, Core, TimerTask};
+use crate::reason::OutputLimit;
+use crate::{ConnId, Reason};
+
+impl Core {
+    /// The cold path of a write that took queued output above the high
+    /// water mark: pause reading at once (so that a framer delivering
+    /// frames from the current read stops after this one), and past the
+    /// ceiling try to make room before cutting the peer.
+    #[cold]
+    pub(crate) fn write_above_high(&mut self, id: ConnId) {
+        let Some(c) = conn_slot(&mut self.conns, id) else { return };
+        if c.has(flag::FLOW_CONTROL) {
+            c.set(flag::READ_AUTO_PAUSED);
+            c.clear(flag::RESUME_OWED);
+        }
+        if c.out.len() > c.limits.output_ceiling as usize {
+            if c.phase == Phase::Open && !c.has(flag::WRITE_BLOCKED) {
+                // An error here shows again at the settle phase's flush.
+                let _ = self.flush(id);
+            }
+            let Some(c) = conn_slot(&mut self.conns, id) else { return };
+            if c.out.len() > c.limits.output_ceiling as usize {
+                self.cut(id, OutputLimit::Ceiling);
+            }
+        }
+        self.mark_dirty(id);
+    }
+
+    /// Writes what is queued, as far as the transport takes it. Records
+    /// progress for the stall timer.
+    fn flush(&mut self, id: ConnId) -> io::Result<()> {
+        let now = self.now();
+        let Some(c) = conn_slot(&mut self.conns, id) else { return Ok(()) };
+        if c.out.is_empty() || c.has(flag::WRITE_BLOCKED) {
+            return Ok(());
+        }
+        let (n, err) = c.out.write_to(&mut c.stream, &mut self.pool);
+        log::trace!("{id}: wrote {n} bytes");
+        if n > 0 {
+            if let (Some(t), Some(stall)) = (c.stall_timer, stored_ms(c.limits.stall_ms)) {
+                let deadline = crate::timer::deadline_after(now, stall);
+                self.timers.reset(t, deadline);
+            }
+        }
+        match err {
+            None => Ok(()),
+            Some(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if let Some(c) = conn_slot(&mut self.conns, id) {
+                    c.set(flag::WRITE_BLOCKED);
+                }
+                Ok(())
+            }
+            Some(e) => Err(e),
+        }
+    }
+
+    /// Ends the connection for its output: dropped, reset, with the reason
+    /// saying which limit.
+    fn cut(&mut self, id: ConnId, which: OutputLimit) {
+        let Some(c) = conn_slot(&mut self.conns, id) else { return };
+        log::debug!("{id}: {} with {} bytes queued: disconnecting", Reason::OutputLimitExceeded(which), c.out.len());
+        c.set_reason(Reason::OutputLimitExceeded(which));
+        c.out.release(&mut self.pool);
+        c.set(flag::DOOMED);
+        self.mark_dirty(id);
+    }
+
+    /// The stall timer fired: no byte left for the whole stall period while
+    /// output stayed above the soft limit.
+    pub(crate) fn stall_deadline(&mut self, id: ConnId) {
+        let Some(c) = conn_slot(&mut self.conns, id) else { return };
+        c.stall_timer = None;
+        if matches!(c.phase, Phase::Open | Phase::Closing) && c.out.len() > c.limits.output_limit as usize {
+            self.cut(id, OutputLimit::Stalled);
+        }
+    }
+
+    /// Applies everything asked of one connection since its last settle:
+    /// ends it if doomed, flushes, applies the limits, water marks and flow
+    /// control, ends a finished close, and delivers an owed
+    /// `reading_resumed`.
+    pub(crate) fn settle_conn(&mut self, id: ConnId) {
+        let Some(c) = conn_slot(&mut self.conns, id) else { return };
+        c.clear(flag::IN_DIRTY);
+        if c.has(flag::DOOMED) {
+            return self.end_conn(id);
+        }
+        if c.phase == Phase::Connecting || c.phase == Phase::Lingering {
+            return;
+        }
+        if let Err(e) = self.flush(id) {
+            self.fail(id, &e);
+            return self.end_conn(id);
+        }
+        let Some(c) = conn_slot(&mut self.conns, id) else { return };
+        let queued = c.out.len();
+        if queued > c.limits.output_ceiling as usize {
+            self.cut(id, OutputLimit::Ceiling);
+            return self.end_conn(id);
+        }
+        self.watch_stall(id, queued);
+        let Some(c) = conn_slot(&mut self.conns, id) else { return };
+        if c.phase == Phase::Closing && queued == 0 {
+            return self.end_conn(id);
+        }
+        if c.is_live() {
+            self.water_marks(id, queued);
+        }
+        self.deliver_resume(id);
+    }
+
+    /// Arms the stall timer while output is above the soft limit, disarms
+    /// it once below.
+    fn watch_stall(&mut self, id: ConnId, queued: usize) {
+        let Some(c) = conn_slot(&mut self.conns, id) else { return };
+        let above = queued > c.limits.output_limit as usize;
+        match (above, c.stall_timer) {
+            (true, None) => {
+                if let Some(stall) = stored_ms(c.limits.stall_ms) {
+                    let t = self.add_timer(stall, TimerTask::Stall(id));
+                    if let Some(c) = conn_slot(&mut self.conns, id) {
+                        c.stall_timer = Some(t);
+                    }
+                }
+            }
+            (false, Some(t)) => {
+                c.stall_timer = None;
+                self.timers.cancel(t);
+            }
+            _ => {}
+        }
+    }
+
+    /// `pause_writing` / `resume_writing`, and flow control's pause and
+    /// resume of reading, at the water marks.
+    fn water_marks(&mut self, id: ConnId, queued: usize) {
+        let Some(c) = conn_slot(&mut self.conns, id) else { return };
+        let (high, low) = (c.limits.high_water as usize, c.limits.low_water as usize);
+        if queued > high {
+            if c.has(flag::FLOW_CONTROL) {
+                c.set(flag::READ_AUTO_PAUSED);
+                c.clear(flag::RESUME_OWED);
+            }
+            if !c.has(flag::WRITING_PAUSED) {
+                c.set(flag::WRITING_PAUSED);
+                c.stream.note(|| Event::PauseWriting);
+                self.call_conn(id, |p, cx| p.pause_writing(cx));
+            }
+        } else if queued <= low {
+            let auto = c.has(flag::READ_AUTO_PAUSED);
+            c.clear(flag::READ_AUTO_PAUSED);
+            if c.has(flag::WRITING_PAUSED) {
+                c.clear(flag::WRITING_PAUSED);
+                c.stream.note(|| Event::ResumeWriting);
+                self.call_conn(id, |p, cx| p.resume_writing(cx));
+            }
+            if auto {
+                self.reading_may_resume(id);
+            }
+        }
+    }
+}
+
+impl Conn {
+    /// Whether a write of this size would take the queue above the high
+    /// water mark (the hot path's one comparison).
+    #[inline]
+    pub(crate) fn above_high(&self) -> bool {
+        self.out.len() > self.limits.high_water as usize
+    }
+}

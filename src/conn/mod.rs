@@ -1,0 +1,286 @@
+//! The connection table's rules: a connection's phases, the transitions
+//! between them, and every count derived from them.
+//!
+//! This module is the one place a connection's [`Phase`] changes and the
+//! one place the counts that depend on phases (lingering connections,
+//! per-listener and per-peer counts, refused clients still flushing their
+//! farewell, membership of the dirty and ready lists) are kept. Everything
+//! else asks. `check.rs` recounts all of them after every turn in debug
+//! builds and tests.
+//!
+//! ```text
+//!             connected                  close() / stop      queue flushed
+//! Connecting ──────────▶ Open ──────────────────────────▶ Closing ─────────▶ Lingering ──▶ gone
+//!     │                  │  ▲ peer EOF: Open, half-closed   │ close timeout     │ peer EOF, reset,
+//!     │ connect timeout, │  │ (eof_received; may write on)  │ → TimedOut        │ linger timeout
+//!     │ refused, error   │  │                               │ reset / error     │
+//!     ▼                  ▼  │ abort, reset, error, panic,   ▼ output limit      ▼
+//!   gone  ◀── connection_failed    output limit ──▶ Ending ──▶ connection_lost ──▶ gone
+//! ```
+//!
+//! `Ending` is not a phase of its own but the `DOOMED` mark: a connection
+//! whose end was decided inside a callback (its protocol is out of its slot
+//! then) ends in the settle phase that follows, within the same turn.
+
+mod check;
+mod flow;
+mod lifecycle;
+
+pub(crate) use lifecycle::Origin;
+
+use std::net::SocketAddr;
+
+use crate::buffer::OutBuf;
+use crate::transport::Stream;
+use crate::{ListenerId, Protocol, Reason, TcpOptions, TimerId};
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// A client connect is in progress (bounded by the connect timeout).
+    Connecting,
+    /// Established: reading and writing. After the peer's EOF (flag `EOF`)
+    /// the connection is half-closed: no more input, output still flows.
+    Open,
+    /// `close()` was asked: flushing what is queued, input discarded
+    /// (bounded by the close timeout).
+    Closing,
+    /// The protocol is gone (`connection_lost` ran); the socket reads and
+    /// discards until the peer closes too, or the linger timer fires.
+    Lingering,
+}
+
+/// Per-connection flags.
+pub(crate) mod flag {
+    /// The protocol paused reading.
+    pub(crate) const READ_PAUSED: u16 = 1;
+    /// The peer ended its side (EOF read): the connection is half-closed.
+    pub(crate) const EOF: u16 = 1 << 1;
+    pub(crate) const WRITE_BLOCKED: u16 = 1 << 2;
+    /// `pause_writing` was delivered; `resume_writing` is owed.
+    pub(crate) const WRITING_PAUSED: u16 = 1 << 3;
+    pub(crate) const IN_DIRTY: u16 = 1 << 4;
+    pub(crate) const IN_READY: u16 = 1 << 5;
+    /// End the connection now: abort, error, panic, or output limit.
+    pub(crate) const DOOMED: u16 = 1 << 6;
+    /// No readiness events come for it (standard input from a regular
+    /// file): it stays on the ready list until EOF.
+    pub(crate) const ALWAYS_READY: u16 = 1 << 7;
+    /// An event reported the peer's EOF (or an error) as pending. Sticky,
+    /// like tokio's closed readiness: a short read no longer proves the
+    /// socket drained, since the EOF may have come in the same edge as the
+    /// data and no new edge will come for it.
+    pub(crate) const READ_CLOSED: u16 = 1 << 8;
+    /// Standard input: never written.
+    pub(crate) const READ_ONLY: u16 = 1 << 9;
+    /// Flow control paused reading: queued output is above the high water
+    /// mark.
+    pub(crate) const READ_AUTO_PAUSED: u16 = 1 << 10;
+    /// Reading resumed: `Protocol::reading_resumed` is owed before anything
+    /// new is read.
+    pub(crate) const RESUME_OWED: u16 = 1 << 11;
+    /// Flow control is on for this connection (`TcpOptions::flow_control`).
+    pub(crate) const FLOW_CONTROL: u16 = 1 << 12;
+    /// A client refused at a connection limit, flushing its farewell.
+    pub(crate) const REFUSED: u16 = 1 << 13;
+    /// Both pause flags.
+    pub(crate) const ANY_READ_PAUSE: u16 = READ_PAUSED | READ_AUTO_PAUSED;
+}
+
+/// Something the reactor did on a connection, in order, as a transport
+/// sees it (the in-memory harness logs these for tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// `Protocol::pause_writing` was called (output passed the high mark).
+    PauseWriting,
+    /// `Protocol::resume_writing` was called.
+    ResumeWriting,
+    /// The protocol paused reading.
+    PauseReading,
+    /// The protocol resumed reading.
+    ResumeReading,
+    /// The protocol wrote this many bytes after its connection was closing:
+    /// they were dropped. Usually a bug in the protocol.
+    WriteAfterClose(usize),
+    /// The connection ended; `connection_lost` got this reason.
+    Lost(Reason),
+}
+
+/// Output thresholds and deadlines of one connection, copied from its
+/// [`TcpOptions`] (as `u32`s: a small connection is a cheap connection).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) high_water: u32,
+    pub(crate) low_water: u32,
+    /// The soft output limit: above it for `stall_ms` without progress, the
+    /// peer is cut.
+    pub(crate) output_limit: u32,
+    /// The absolute output ceiling: above it, the peer is cut at once.
+    pub(crate) output_ceiling: u32,
+    /// How long output may stay above `output_limit` without a byte sent,
+    /// in milliseconds (`u32::MAX`: forever).
+    pub(crate) stall_ms: u32,
+    /// Linger time after a clean close, in milliseconds.
+    pub(crate) linger_ms: u32,
+    /// How long `Connecting` may last, in milliseconds (`u32::MAX`: forever).
+    pub(crate) connect_timeout_ms: u32,
+    /// How long `Closing` may last, in milliseconds (`u32::MAX`: forever).
+    pub(crate) close_timeout_ms: u32,
+}
+
+fn clamp_u32(n: u128) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A duration in milliseconds as stored in [`Limits`], `u32::MAX` meaning
+/// "never".
+pub(crate) fn stored_ms(ms: u32) -> Option<std::time::Duration> {
+    (ms != u32::MAX).then(|| std::time::Duration::from_millis(u64::from(ms)))
+}
+
+impl From<&TcpOptions> for Limits {
+    fn from(o: &TcpOptions) -> Self {
+        let ceiling = o.output_ceiling.max(o.output_limit);
+        Limits {
+            high_water: clamp_u32(o.high_water as u128),
+            low_water: clamp_u32(o.low_water.min(o.high_water) as u128),
+            output_limit: clamp_u32(o.output_limit as u128),
+            output_ceiling: clamp_u32(ceiling as u128),
+            stall_ms: clamp_u32(o.output_stall.as_millis()),
+            linger_ms: clamp_u32(o.close_linger.as_millis()),
+            connect_timeout_ms: clamp_u32(o.connect_timeout.as_millis()),
+            close_timeout_ms: clamp_u32(o.close_timeout.as_millis()),
+        }
+    }
+}
+
+/// One connection: socket, queued output, state, and its protocol.
+///
+/// Invariants (checked by `check.rs`): `protocol` is `None` only while one
+/// of its callbacks runs, or once `connection_lost`/`connection_failed` has
+/// run (phase `Lingering`), or for a client refused at a connection limit.
+/// `out` holds storage only while bytes are queued. `IN_DIRTY` is set
+/// exactly when the id is on the dirty list, `IN_READY` exactly when it is
+/// on the ready list.
+pub(crate) struct Conn {
+    pub(crate) generation: u32,
+    pub(crate) stream: Stream,
+    pub(crate) protocol: Option<Box<dyn Protocol>>,
+    /// Whether a protocol is attached at all (false for refused clients).
+    pub(crate) has_protocol: bool,
+    pub(crate) out: OutBuf,
+    pub(crate) phase: Phase,
+    pub(crate) flags: u16,
+    /// Why the connection is ending; the first reason set wins.
+    pub(crate) reason: Option<Reason>,
+    pub(crate) local: SocketAddr,
+    pub(crate) peer: SocketAddr,
+    /// The listener that accepted it, for connection-limit accounting.
+    pub(crate) listener: Option<ListenerId>,
+    pub(crate) limits: Limits,
+    /// The phase's deadline: the connect timeout while connecting, the
+    /// close timeout while closing, the linger timer while lingering.
+    pub(crate) timer: Option<TimerId>,
+    /// Armed while queued output is above the soft output limit.
+    pub(crate) stall_timer: Option<TimerId>,
+    /// The protocol's own timers, cancelled when the connection ends (no
+    /// storage until the first one is set).
+    pub(crate) timers: crate::timer::OwnedTimers,
+}
+
+impl Conn {
+    /// A new connection in `phase`, with no output and no flags beyond
+    /// those its options imply.
+    pub(crate) fn new(
+        generation: u32,
+        stream: Stream,
+        protocol: Option<Box<dyn Protocol>>,
+        phase: Phase,
+        (local, peer): (SocketAddr, SocketAddr),
+        opts: &TcpOptions,
+        listener: Option<ListenerId>,
+    ) -> Conn {
+        Conn {
+            generation,
+            stream,
+            has_protocol: protocol.is_some(),
+            protocol,
+            out: OutBuf::default(),
+            phase,
+            flags: if opts.flow_control { flag::FLOW_CONTROL } else { 0 },
+            reason: None,
+            local,
+            peer,
+            listener,
+            limits: Limits::from(opts),
+            timer: None,
+            stall_timer: None,
+            timers: Default::default(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn has(&self, f: u16) -> bool {
+        self.flags & f != 0
+    }
+    #[inline]
+    pub(crate) fn set(&mut self, f: u16) {
+        self.flags |= f;
+    }
+    #[inline]
+    pub(crate) fn clear(&mut self, f: u16) {
+        self.flags &= !f;
+    }
+    /// Whether the protocol may still write.
+    #[inline]
+    pub(crate) fn writable(&self) -> bool {
+        matches!(self.phase, Phase::Open | Phase::Connecting) && self.flags & (flag::DOOMED | flag::READ_ONLY) == 0
+    }
+    /// Whether the connection is open and not about to end: the protocol
+    /// hears of input and may write.
+    #[inline]
+    pub(crate) fn is_live(&self) -> bool {
+        self.phase == Phase::Open && !self.has(flag::DOOMED)
+    }
+    /// Whether reading is paused, by the protocol or by flow control.
+    #[inline]
+    pub(crate) fn reading_paused(&self) -> bool {
+        self.has(flag::ANY_READ_PAUSE)
+    }
+    /// Sets the reason the connection ends, unless one is set already.
+    ///
+    /// A clean reason (`Closed`, `PeerClosed`, set by `close`) is
+    /// provisional until the queue is flushed: if the connection fails
+    /// first (reset, output limit, abort, the grace period's shutdown),
+    /// queued output is lost and the failure is the reason.
+    pub(crate) fn set_reason(&mut self, reason: Reason) {
+        match &self.reason {
+            None => self.reason = Some(reason),
+            Some(old) if old.is_clean() && !reason.is_clean() => self.reason = Some(reason),
+            Some(_) => {}
+        }
+    }
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("peer", &self.peer)
+            .field("phase", &self.phase)
+            .field("queued", &self.out.len())
+            .field("flags", &self.flags)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The per-connection state stays small: it is most of what an idle
+    /// connection costs (with the protocol and its idle timer).
+    #[test]
+    fn a_connection_is_small() {
+        let size = std::mem::size_of::<super::Conn>();
+        assert!(size <= 256, "Conn is {size} bytes");
+    }
+}

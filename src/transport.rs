@@ -1,0 +1,140 @@
+//! The transport seam: the byte stream under a connection.
+//!
+//! The connection state machine (`crate::conn`) never names a socket type.
+//! It reads, writes, shuts down and resets through [`Stream`], whose
+//! variants are the transports reel knows: a TCP socket, the process's
+//! standard input, and any [`Transport`] implementation behind a box (the
+//! in-memory connections of [`crate::testing`]; TLS and Unix sockets plug in
+//! the same way).
+//!
+//! A transport moves bytes and reports what the peer did; it owns no phase
+//! and runs no user code. A stateful transport (TLS: ciphertext in,
+//! plaintext out, records of its own during a handshake) keeps its state
+//! behind `read` / `write` and says, through [`Transport::wants_write`], that
+//! it has bytes of its own to send.
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+
+use crate::conn::Event;
+
+/// A byte stream that is not a plain socket: the seam for in-memory
+/// connections (tests) and, later, TLS and Unix domain sockets.
+///
+/// Every method is non-blocking: `read` and `write` return
+/// `ErrorKind::WouldBlock` when they cannot make progress now.
+pub(crate) trait Transport: std::fmt::Debug {
+    /// Reads plaintext into `buf`. `Ok(0)` is the peer's end of stream.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes plaintext from `buf`.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
+    /// Ends our side of the stream (the peer reads EOF).
+    fn shutdown_write(&mut self) -> io::Result<()>;
+    /// Makes the coming close a reset rather than an orderly end.
+    fn set_reset_on_close(&mut self);
+    /// A pending error the peer caused (a reset), if any.
+    fn take_error(&mut self) -> io::Result<Option<io::Error>> {
+        Ok(None)
+    }
+    /// Whether a read shorter than the buffer proves nothing is left to
+    /// read (true for sockets under edge-triggered polling).
+    fn short_read_drains(&self) -> bool {
+        false
+    }
+    /// The poll registration, if the transport is polled (an in-memory
+    /// transport is not: the harness drives it).
+    fn source(&mut self) -> Option<&mut dyn mio::event::Source> {
+        None
+    }
+    /// Sees what the reactor did on the connection (the harness logs it).
+    fn observe(&mut self, event: &Event) {
+        let _ = event;
+    }
+}
+
+/// A connection's byte stream.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(mio::net::TcpStream),
+    /// The process's standard input (a duplicate of descriptor 0): read
+    /// only.
+    Stdin(mio::unix::pipe::Receiver),
+    /// Any other transport.
+    Other(Box<dyn Transport>),
+}
+
+impl Stream {
+    /// Tells the transport what happened (only boxed transports listen).
+    #[inline]
+    pub(crate) fn note(&mut self, event: impl FnOnce() -> Event) {
+        if let Stream::Other(t) = self {
+            t.observe(&event());
+        }
+    }
+
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Stdin(r) => r.read(buf),
+            Stream::Other(t) => t.read(buf),
+        }
+    }
+
+    /// Whether a short read means the stream is drained until the next
+    /// readiness edge. Not for a terminal (a read returns one line however
+    /// much was pasted) nor for transports the harness drives.
+    #[inline]
+    pub(crate) fn short_read_drains(&self) -> bool {
+        match self {
+            Stream::Tcp(_) => true,
+            Stream::Stdin(_) => false,
+            Stream::Other(t) => t.short_read_drains(),
+        }
+    }
+
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(Shutdown::Write),
+            Stream::Stdin(_) => Ok(()),
+            Stream::Other(t) => t.shutdown_write(),
+        }
+    }
+
+    /// A pending socket error (`SO_ERROR`): how a reset is learnt when
+    /// nothing is being read or written.
+    pub(crate) fn take_error(&mut self) -> io::Result<Option<io::Error>> {
+        match self {
+            Stream::Tcp(s) => s.take_error(),
+            Stream::Stdin(_) => Ok(None),
+            Stream::Other(t) => t.take_error(),
+        }
+    }
+
+    /// Makes the coming close send a reset (`SO_LINGER` 0).
+    pub(crate) fn set_reset_on_close(&mut self) {
+        match self {
+            Stream::Tcp(s) => {
+                if let Err(e) = socket2::SockRef::from(&*s).set_linger(Some(std::time::Duration::ZERO)) {
+                    log::debug!("set_linger(0) failed: {e}");
+                }
+            }
+            Stream::Stdin(_) => {}
+            Stream::Other(t) => t.set_reset_on_close(),
+        }
+    }
+}
+
+impl Write for Stream {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Stdin(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "standard input is read only")),
+            Stream::Other(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
