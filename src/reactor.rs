@@ -545,7 +545,7 @@ impl Reactor {
     }
 
     /// Ends everything still open at the end of a stop.
-    fn halt(&mut self) {
+    pub(crate) fn halt(&mut self) {
         let core = &mut self.core;
         // A drain that ended early leaves its grace timer: a later `run`
         // must not be cut short by it.

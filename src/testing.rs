@@ -152,6 +152,8 @@ pub struct Harness {
     reactor: Reactor,
     id: ConnId,
     peer: Rc<RefCell<MemoryPeer>>,
+    /// A graceful stop completed (`run` would have returned).
+    stopped: bool,
 }
 
 /// The addresses an in-memory connection reports: local `127.0.0.1:7000`,
@@ -204,7 +206,7 @@ impl Harness {
     pub fn with_options(protocol: impl Protocol + 'static, opts: &TcpOptions) -> Harness {
         let mut reactor = manual_reactor();
         let (id, peer) = add_memory_conn(&mut reactor.core, Box::new(protocol), opts);
-        Harness { reactor, id, peer }
+        Harness { reactor, id, peer, stopped: false }
     }
 
     /// The connection's id.
@@ -219,7 +221,7 @@ impl Harness {
         if !data.is_empty() {
             self.peer.borrow_mut().inbound.push_back(data.to_vec());
         }
-        self.reactor.drive_conn(self.id);
+        self.drive();
     }
 
     /// Delivers `data` in reads of `chunk` bytes.
@@ -233,7 +235,7 @@ impl Harness {
     /// before has been read.
     pub fn feed_eof(&mut self) {
         self.peer.borrow_mut().inbound_eof = true;
-        self.reactor.drive_conn(self.id);
+        self.drive();
     }
 
     /// The peer resets the connection: whatever the phase, the connection
@@ -242,7 +244,7 @@ impl Harness {
     pub fn peer_resets(&mut self) {
         self.peer.borrow_mut().peer_reset = true;
         self.reactor.core.hang_up(self.id);
-        self.reactor.drive_conn(self.id);
+        self.drive();
     }
 
     /// Bytes fed and not yet read by the protocol (they wait while reading
@@ -285,6 +287,58 @@ impl Harness {
         self.reactor.core.conn(self.id).is_none()
     }
 
+    /// Timers still pending in the reactor (the connection's own, its
+    /// phase deadline, reactor-level ones). Zero once a connection has
+    /// ended and nothing else was set: nothing is left behind.
+    pub fn pending_timers(&self) -> usize {
+        self.reactor.core.timers.len()
+    }
+
+    /// Reads what is readable, and moves a graceful stop along as the
+    /// loop would: once nothing is left to drain (or the grace period is
+    /// over), what remains is aborted and the stop completes.
+    fn drive(&mut self) {
+        self.reactor.drive_conn(self.id);
+        use crate::core::RunState;
+        while matches!(self.reactor.core.state, RunState::StopRequested | RunState::Draining | RunState::Halt) {
+            let before = self.reactor.core.state;
+            if before != RunState::Halt {
+                if let Err(e) = self.reactor.turn(Some(Duration::ZERO)) {
+                    panic!("harness turn failed: {e}");
+                }
+            }
+            if self.reactor.core.state == RunState::Halt {
+                self.reactor.halt();
+                self.reactor.core.state = RunState::Running;
+                self.stopped = true;
+                break;
+            }
+            if self.reactor.core.state == before {
+                break;
+            }
+        }
+    }
+
+    /// Asks the reactor to stop gracefully, as a signal would: the protocol
+    /// gets `stop_requested` (by default a flush-then-close) and the grace
+    /// timer starts on the manual clock; [`advance`](Harness::advance)
+    /// past the grace period aborts what is left with
+    /// [`Reason::Shutdown`].
+    ///
+    /// # Panics
+    ///
+    /// If polling the (empty) poller fails.
+    pub fn stop(&mut self) {
+        self.reactor.stop();
+        self.drive();
+    }
+
+    /// Whether a stop has completed: the reactor's `run` would have
+    /// returned.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
     /// The events so far.
     pub fn events(&self) -> Vec<Event> {
         self.peer.borrow().log.clone()
@@ -323,7 +377,7 @@ impl Harness {
             c.clear(flag::WRITE_BLOCKED);
         }
         core.mark_dirty(self.id);
-        self.reactor.drive_conn(self.id);
+        self.drive();
     }
 
     /// Moves the manual clock forward and fires the timers now due, in
@@ -332,7 +386,7 @@ impl Harness {
         self.reactor.core.config.clock.advance(by);
         self.reactor.fire_timers();
         self.reactor.run_calls();
-        self.reactor.drive_conn(self.id);
+        self.drive();
     }
 
     /// The manual clock.
@@ -345,7 +399,7 @@ impl Harness {
     pub fn with_context<R>(&mut self, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
         let core = &mut self.reactor.core;
         let r = f(&mut Context { core: &mut *core, current: crate::context::Current::Conn(self.id) });
-        self.reactor.drive_conn(self.id);
+        self.drive();
         r
     }
 }

@@ -275,3 +275,141 @@ fn a_connection_timer_is_cancelled_when_the_connection_ends() {
     assert_eq!(h.lost(), Some(Reason::Closed));
     assert!(!h.with_context(|cx| cx.timer_active(id)), "no timer outlives its connection");
 }
+
+// ----- the lifecycle over the harness --------------------------------------------
+
+/// Records every callback's name; answers nothing.
+#[derive(Default)]
+struct Recorder {
+    calls: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
+}
+impl Protocol for Recorder {
+    fn data_received(&mut self, _: &mut Context<'_>, data: &[u8]) {
+        self.calls.borrow_mut().push(format!("data {}", data.len()));
+    }
+    fn eof_received(&mut self, _: &mut Context<'_>) {
+        // Half-closed: stay open, keep writing.
+        self.calls.borrow_mut().push("eof".into());
+    }
+    fn connection_lost(&mut self, _: &mut Context<'_>, reason: Reason) {
+        self.calls.borrow_mut().push(format!("lost {reason:?}"));
+    }
+}
+
+#[test]
+fn a_reset_after_the_peer_half_closed_ends_the_connection() {
+    let calls = std::rc::Rc::default();
+    let mut h = Harness::new(Recorder { calls: std::rc::Rc::clone(&calls) });
+    h.feed(b"abc");
+    h.feed_eof();
+    assert_eq!(h.lost(), None, "half-closed stays open");
+    h.peer_resets();
+    assert_eq!(h.lost(), Some(Reason::Reset));
+    assert!(h.is_freed());
+    assert_eq!(h.pending_timers(), 0);
+    assert_eq!(*calls.borrow(), ["data 3", "eof", "lost Reset"]);
+}
+
+#[test]
+fn a_reset_while_lingering_ends_nothing_twice() {
+    let calls = std::rc::Rc::default();
+    let mut h = Harness::new(Recorder { calls: std::rc::Rc::clone(&calls) });
+    h.with_context(|cx| {
+        cx.write(b"bye");
+        cx.close();
+    });
+    assert_eq!(h.lost(), Some(Reason::Closed));
+    assert!(!h.is_freed(), "lingering until the peer closes");
+    h.peer_resets();
+    assert!(h.is_freed());
+    assert_eq!(h.pending_timers(), 0, "the linger timer went with it");
+    assert_eq!(*calls.borrow(), ["lost Closed"], "connection_lost exactly once");
+    assert_eq!(h.written(), b"bye");
+}
+
+#[test]
+fn a_close_that_cannot_flush_is_aborted_at_the_close_timeout() {
+    let opts = TcpOptions { close_timeout: Duration::from_secs(5), ..TcpOptions::default() };
+    let calls = std::rc::Rc::default();
+    let mut h = Harness::with_options(Recorder { calls: std::rc::Rc::clone(&calls) }, &opts);
+    h.set_peer_window(Some(0));
+    h.with_context(|cx| {
+        cx.write(&[7u8; 1000]);
+        cx.close();
+        // Closing already: a second close changes nothing.
+        cx.close_with(Reason::TimedOut);
+    });
+    h.advance(Duration::from_millis(4_999));
+    assert_eq!(h.lost(), None, "still flushing");
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.lost(), Some(Reason::TimedOut));
+    assert!(h.transcript().reset, "an aborted close resets");
+    assert!(h.is_freed());
+    assert_eq!(h.pending_timers(), 0);
+}
+
+#[test]
+fn a_reset_while_closing_is_noticed() {
+    let mut h = Harness::new(Recorder::default());
+    h.set_peer_window(Some(0));
+    h.with_context(|cx| {
+        cx.write(b"never read");
+        cx.close();
+    });
+    h.peer_resets();
+    assert_eq!(h.lost(), Some(Reason::Reset));
+    assert!(h.is_freed());
+    assert_eq!(h.pending_timers(), 0);
+}
+
+#[test]
+fn duration_max_means_never_for_every_deadline() {
+    let opts = TcpOptions {
+        close_timeout: Duration::MAX,
+        output_stall: Duration::MAX,
+        close_linger: Duration::MAX,
+        ..TcpOptions::default()
+    };
+    let mut h = Harness::with_options(Flood, &opts);
+    h.set_peer_window(Some(0));
+    h.with_context(|cx| {
+        cx.set_timer(Duration::MAX);
+        cx.call_later(Duration::MAX, |_| {});
+        cx.write(&[1u8; 5 << 20]);
+        cx.close();
+    });
+    h.advance(Duration::from_secs(10 * 365 * 24 * 3600));
+    assert_eq!(h.lost(), None, "no deadline fired");
+    h.set_peer_window(None);
+    assert_eq!(h.lost(), Some(Reason::Closed));
+}
+
+#[test]
+fn a_graceful_stop_closes_after_flushing_and_completes() {
+    let mut h = Harness::new(Recorder::default());
+    h.set_peer_window(Some(3));
+    h.with_context(|cx| cx.write(b"abcdef"));
+    h.stop();
+    assert!(!h.is_stopped(), "waiting for the flush");
+    assert_eq!(h.lost(), None);
+    h.peer_reads(3);
+    assert_eq!(h.written(), b"abcdef");
+    assert_eq!(h.lost(), Some(Reason::Closed));
+    assert!(h.is_stopped(), "nothing left to drain");
+    assert_eq!(h.pending_timers(), 0, "the grace timer is cancelled when the drain ends early");
+}
+
+#[test]
+fn the_grace_period_aborts_what_cannot_flush() {
+    let mut h = Harness::new(Recorder::default());
+    h.set_peer_window(Some(0));
+    h.with_context(|cx| cx.write(b"stuck"));
+    h.stop();
+    h.advance(Duration::from_secs(4));
+    assert!(!h.is_stopped());
+    h.advance(Duration::from_secs(1));
+    assert!(h.is_stopped());
+    assert_eq!(h.lost(), Some(Reason::Shutdown));
+    assert!(h.is_freed());
+    assert_eq!(h.pending_timers(), 0);
+}
