@@ -21,14 +21,14 @@ use crate::handle::{Shared, Workers};
 use crate::id::{Source, MAX_INDEX};
 use crate::tcp::Listener;
 use crate::udp::Endpoint;
-use crate::{ConnId, Context, ListenerId, Protocol, ReactorConfig, Reason, TimerId, UdpId};
+use crate::{ConnId, ListenerId, Protocol, ReactorConfig, ReactorContext, Reason, TimerId, UdpId};
 
 /// What a timer does when it fires.
 pub(crate) enum TimerTask {
     /// A one-shot reactor-level closure.
-    Once(Box<dyn FnOnce(&mut Context<'_>)>),
+    Once(Box<dyn FnOnce(&mut ReactorContext<'_>)>),
     /// A repeating reactor-level closure.
-    Every(Box<dyn FnMut(&mut Context<'_>)>, Duration),
+    Every(Box<dyn FnMut(&mut ReactorContext<'_>)>, Duration),
     /// A connection timer: `Protocol::timer_fired`.
     Conn(ConnId, Option<Duration>),
     /// A datagram endpoint timer: `DatagramProtocol::timer_fired`.
@@ -45,7 +45,7 @@ pub(crate) enum TimerTask {
 }
 
 /// The result of work run off the reactor thread, and what to do with it.
-pub(crate) type Completion = Box<dyn FnOnce(&mut Context<'_>, Box<dyn Any + Send>)>;
+pub(crate) type Completion = Box<dyn FnOnce(&mut ReactorContext<'_>, Box<dyn Any + Send>)>;
 
 /// Where a graceful stop is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,11 +10,10 @@ use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::conn::{flag, Phase};
-use crate::context::Current;
 use crate::core::{conn_slot, Core};
 use crate::id::Source;
 use crate::transport::Stream;
-use crate::{ConnId, Context, DatagramProtocol, Protocol, Reason, UdpId};
+use crate::{ConnId, Context, DatagramContext, DatagramProtocol, Protocol, ReactorContext, Reason, UdpId};
 
 /// Logs a caught panic payload.
 pub(crate) fn log_panic(what: &str, payload: &(dyn std::any::Any + Send)) {
@@ -34,7 +33,7 @@ impl Core {
             return false;
         };
         let result = {
-            let mut cx = Context { core: self, current: Current::Conn(id) };
+            let mut cx = Context::new(self, id);
             catch_unwind(AssertUnwindSafe(|| f(protocol.as_mut(), &mut cx)))
         };
         let panicked = result.is_err();
@@ -55,12 +54,12 @@ impl Core {
 
     /// Calls `f` on an endpoint's protocol. A panic is logged; the endpoint
     /// goes on.
-    pub(crate) fn call_udp(&mut self, id: UdpId, f: impl FnOnce(&mut dyn DatagramProtocol, &mut Context<'_>)) {
+    pub(crate) fn call_udp(&mut self, id: UdpId, f: impl FnOnce(&mut dyn DatagramProtocol, &mut DatagramContext<'_>)) {
         let Some(mut protocol) = self.udp_mut(id).and_then(|u| u.protocol.take()) else {
             return;
         };
         let result = {
-            let mut cx = Context { core: self, current: Current::Udp(id) };
+            let mut cx = DatagramContext::new(self, id);
             catch_unwind(AssertUnwindSafe(|| f(protocol.as_mut(), &mut cx)))
         };
         if let Err(payload) = result {
@@ -72,9 +71,9 @@ impl Core {
     }
 
     /// Calls a reactor-level closure.
-    pub(crate) fn call_reactor(&mut self, what: &str, f: impl FnOnce(&mut Context<'_>)) {
+    pub(crate) fn call_reactor(&mut self, what: &str, f: impl FnOnce(&mut ReactorContext<'_>)) {
         let result = {
-            let mut cx = Context { core: self, current: Current::Reactor };
+            let mut cx = ReactorContext::new(self);
             catch_unwind(AssertUnwindSafe(|| f(&mut cx)))
         };
         if let Err(payload) = result {
@@ -238,7 +237,7 @@ impl Core {
                 self.settle_udp(id);
             } else if let Some((id, mut protocol, reason)) = self.failed.pop() {
                 let result = {
-                    let mut cx = Context { core: self, current: Current::Conn(id) };
+                    let mut cx = Context::new(self, id);
                     catch_unwind(AssertUnwindSafe(|| protocol.connection_failed(&mut cx, reason)))
                 };
                 if let Err(payload) = result {

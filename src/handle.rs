@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use crate::core::Core;
-use crate::Context;
+use crate::ReactorContext;
 
 /// A closure sent to the reactor thread.
-pub(crate) type Call = Box<dyn FnOnce(&mut Context<'_>) + Send>;
+pub(crate) type Call = Box<dyn FnOnce(&mut ReactorContext<'_>) + Send>;
 
 /// What the reactor shares with other threads: one waker and one queue.
 pub(crate) struct Shared {
@@ -77,7 +77,7 @@ impl ReactorHandle {
 
     /// Runs `f` on the reactor thread, soon. Calls from one thread run in
     /// the order they were made.
-    pub fn call_from_thread(&self, f: impl FnOnce(&mut Context<'_>) + Send + 'static) {
+    pub fn call_from_thread(&self, f: impl FnOnce(&mut ReactorContext<'_>) + Send + 'static) {
         {
             let mut inbox = match self.shared.inbox.lock() {
                 Ok(g) => g,
@@ -133,9 +133,9 @@ impl Core {
     pub(crate) fn defer_to_thread<T: Send + 'static>(
         &mut self,
         work: impl FnOnce() -> T + Send + 'static,
-        then: impl FnOnce(&mut Context<'_>, std::thread::Result<T>) + 'static,
+        then: impl FnOnce(&mut ReactorContext<'_>, std::thread::Result<T>) + 'static,
     ) {
-        let key = self.completions.insert(Box::new(move |cx: &mut Context<'_>, result: Box<dyn Any + Send>| {
+        let key = self.completions.insert(Box::new(move |cx: &mut ReactorContext<'_>, result: Box<dyn Any + Send>| {
             let result = match result.downcast::<std::thread::Result<T>>() {
                 Ok(r) => *r,
                 Err(other) => Err(other),

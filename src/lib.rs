@@ -38,7 +38,7 @@
 //!
 //! # fn main() -> std::io::Result<()> {
 //! let mut reactor = Reactor::new()?;
-//! let id = reactor.listen_tcp("127.0.0.1:0".parse().unwrap(), |_| {
+//! let id = reactor.listen_tcp("127.0.0.1:0", |_| {
 //!     Box::new(Hello { buf: Vec::new() }) as Box<dyn Protocol>
 //! })?;
 //! let addr = reactor.listener_addr(id).unwrap();
@@ -66,6 +66,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
 mod accept;
+mod addr;
 mod buffer;
 mod clock;
 mod conn;
@@ -89,8 +90,9 @@ mod timer;
 mod transport;
 mod udp;
 
+pub use crate::addr::ToSocketAddr;
 pub use crate::clock::Clock;
-pub use crate::context::Context;
+pub use crate::context::{Context, DatagramContext, ReactorContext};
 pub use crate::handle::ReactorHandle;
 pub use crate::id::{ConnId, ListenerId, TimerId, UdpId};
 pub use crate::options::{ListenOptions, ReactorConfig, TcpOptions};

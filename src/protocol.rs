@@ -4,7 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use crate::{Context, Reason, TimerId};
+use crate::{Context, DatagramContext, Reason, TimerId};
 
 /// The handler of one TCP connection: Twisted's `Protocol`.
 ///
@@ -140,12 +140,63 @@ pub trait Factory {
     }
 }
 
-impl<F> Factory for F
+/// Any closure from the peer's address to a protocol is a factory:
+/// `|_| Echo` as well as `|_| Box::new(Echo) as Box<dyn Protocol>`.
+///
+/// ```
+/// # use reel::{Context, Protocol, Reactor};
+/// struct Echo;
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+///         cx.write(data);
+///     }
+/// }
+/// let mut reactor = Reactor::new()?;
+/// reactor.listen_tcp("127.0.0.1:0", |_| Echo)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl<F, P> Factory for F
 where
-    F: FnMut(SocketAddr) -> Box<dyn Protocol>,
+    F: FnMut(SocketAddr) -> P,
+    P: Protocol + 'static,
 {
     fn build_protocol(&mut self, peer: SocketAddr) -> Box<dyn Protocol> {
-        self(peer)
+        Box::new(self(peer))
+    }
+}
+
+/// A boxed protocol is a protocol (so that a factory may choose among
+/// protocol types at run time).
+impl Protocol for Box<dyn Protocol> {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        (**self).connection_made(cx);
+    }
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        (**self).data_received(cx, data);
+    }
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        (**self).eof_received(cx);
+    }
+    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: Reason) {
+        (**self).connection_lost(cx, reason);
+    }
+    fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
+        (**self).connection_failed(cx, reason);
+    }
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        (**self).pause_writing(cx);
+    }
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        (**self).resume_writing(cx);
+    }
+    fn reading_resumed(&mut self, cx: &mut Context<'_>) {
+        (**self).reading_resumed(cx);
+    }
+    fn timer_fired(&mut self, cx: &mut Context<'_>, timer: TimerId) {
+        (**self).timer_fired(cx, timer);
+    }
+    fn stop_requested(&mut self, cx: &mut Context<'_>) {
+        (**self).stop_requested(cx);
     }
 }
 
@@ -163,26 +214,26 @@ where
 /// - A panic in a callback is caught and logged; the endpoint goes on.
 pub trait DatagramProtocol {
     /// The endpoint is bound (and connected, for a connected endpoint).
-    fn started(&mut self, cx: &mut Context<'_>) {
+    fn started(&mut self, cx: &mut DatagramContext<'_>) {
         let _ = cx;
     }
 
     /// A datagram arrived from `from`.
-    fn datagram_received(&mut self, cx: &mut Context<'_>, data: &[u8], from: SocketAddr);
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr);
 
     /// The socket reported an error.
-    fn error_received(&mut self, cx: &mut Context<'_>, error: &io::Error) {
+    fn error_received(&mut self, cx: &mut DatagramContext<'_>, error: &io::Error) {
         let _ = cx;
         log::debug!("udp error: {error}");
     }
 
     /// The endpoint was closed (by [`Context::close_udp`] or reactor stop).
-    fn stopped(&mut self, cx: &mut Context<'_>) {
+    fn stopped(&mut self, cx: &mut DatagramContext<'_>) {
         let _ = cx;
     }
 
     /// A timer set with [`Context::set_timer`] from this endpoint fired.
-    fn timer_fired(&mut self, cx: &mut Context<'_>, timer: TimerId) {
+    fn timer_fired(&mut self, cx: &mut DatagramContext<'_>, timer: TimerId) {
         let _ = (cx, timer);
     }
 }

@@ -9,15 +9,14 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll};
 
 use crate::conn::Phase;
-use crate::context::Current;
 use crate::core::{Core, RunState, TimerTask};
 use crate::handle::{Call, Shared};
 use crate::id::Source;
 use crate::signals::SignalSource;
 use crate::timer::next_repeat;
 use crate::{
-    Clock, ConnId, Context, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, ReactorConfig,
-    ReactorHandle, Reason, TcpOptions, TimerId, UdpId,
+    Clock, ConnId, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, ReactorConfig, ReactorContext,
+    ReactorHandle, Reason, TcpOptions, TimerId, ToSocketAddr, UdpId,
 };
 
 /// The event loop: owns one `mio::Poll` and everything registered with it.
@@ -41,7 +40,7 @@ use crate::{
 ///
 /// # fn main() -> std::io::Result<()> {
 /// let mut reactor = Reactor::new()?;
-/// let listener = reactor.listen_tcp("127.0.0.1:0".parse().unwrap(), |_peer| {
+/// let listener = reactor.listen_tcp("127.0.0.1:0", |_peer| {
 ///     Box::new(Echo) as Box<dyn Protocol>
 /// })?;
 /// let addr = reactor.listener_addr(listener).unwrap();
@@ -112,12 +111,14 @@ impl Reactor {
         })
     }
 
-    /// A context over the whole reactor, for operations not mirrored as
-    /// `Reactor` methods. It speaks for no connection.
-    pub fn context(&mut self) -> Context<'_> {
+    /// A context over the whole reactor, as reactor-level closures get:
+    /// every operation a callback may do that speaks for no connection
+    /// (timers, other connections by id, listen, connect, stop). The
+    /// `Reactor` methods of the same names are shortcuts to it.
+    pub fn context(&mut self) -> ReactorContext<'_> {
         // Outside the loop the cached loop time may be old: refresh it.
         self.core.update_time();
-        Context { core: &mut self.core, current: Current::Reactor }
+        ReactorContext::new(&mut self.core)
     }
 
     /// Listens on `addr` (port 0 picks a free port: see
@@ -128,8 +129,8 @@ impl Reactor {
     /// # Errors
     ///
     /// When the address cannot be bound (in use, not permitted).
-    pub fn listen_tcp(&mut self, addr: SocketAddr, factory: impl Factory + 'static) -> io::Result<ListenerId> {
-        self.core.listen_tcp(addr, Box::new(factory), ListenOptions::default())
+    pub fn listen_tcp(&mut self, addr: impl ToSocketAddr, factory: impl Factory + 'static) -> io::Result<ListenerId> {
+        self.context().listen_tcp(addr, factory)
     }
 
     /// [`listen_tcp`](Reactor::listen_tcp) with options (backlog, connection
@@ -140,11 +141,11 @@ impl Reactor {
     /// When the address cannot be bound.
     pub fn listen_tcp_with(
         &mut self,
-        addr: SocketAddr,
+        addr: impl ToSocketAddr,
         factory: impl Factory + 'static,
         opts: ListenOptions,
     ) -> io::Result<ListenerId> {
-        self.core.listen_tcp(addr, Box::new(factory), opts)
+        self.context().listen_tcp_with(addr, factory, opts)
     }
 
     /// The address a listener is bound to.
@@ -160,18 +161,18 @@ impl Reactor {
     /// Connects to `addr` with the default 30 s timeout. The protocol gets
     /// `connection_made` once connected, or `connection_failed` (refused,
     /// timed out, unreachable) — never a panic, never an `Err` here.
-    pub fn connect_tcp(&mut self, addr: SocketAddr, protocol: impl Protocol + 'static) -> ConnId {
-        self.core.connect_tcp(addr, Box::new(protocol), &TcpOptions::default())
+    pub fn connect_tcp(&mut self, addr: impl ToSocketAddr, protocol: impl Protocol + 'static) -> ConnId {
+        self.context().connect_tcp(addr, protocol)
     }
 
     /// [`connect_tcp`](Reactor::connect_tcp) with options.
     pub fn connect_tcp_with(
         &mut self,
-        addr: SocketAddr,
+        addr: impl ToSocketAddr,
         protocol: impl Protocol + 'static,
         opts: &TcpOptions,
     ) -> ConnId {
-        self.core.connect_tcp(addr, Box::new(protocol), opts)
+        self.context().connect_tcp_with(addr, protocol, opts)
     }
 
     /// Binds a datagram endpoint on `addr` (port 0 picks a free port: see
@@ -180,8 +181,12 @@ impl Reactor {
     /// # Errors
     ///
     /// When the address cannot be bound.
-    pub fn listen_udp(&mut self, addr: SocketAddr, protocol: impl DatagramProtocol + 'static) -> io::Result<UdpId> {
-        self.core.add_udp(addr, None, Box::new(protocol))
+    pub fn listen_udp(
+        &mut self,
+        addr: impl ToSocketAddr,
+        protocol: impl DatagramProtocol + 'static,
+    ) -> io::Result<UdpId> {
+        self.context().listen_udp(addr, protocol)
     }
 
     /// Binds a datagram endpoint on `local`, connected to `remote`: it only
@@ -192,11 +197,11 @@ impl Reactor {
     /// When the address cannot be bound or connected.
     pub fn connect_udp(
         &mut self,
-        local: SocketAddr,
-        remote: SocketAddr,
+        local: impl ToSocketAddr,
+        remote: impl ToSocketAddr,
         protocol: impl DatagramProtocol + 'static,
     ) -> io::Result<UdpId> {
-        self.core.add_udp(local, Some(remote), Box::new(protocol))
+        self.context().connect_udp(local, remote, protocol)
     }
 
     /// The address a datagram endpoint is bound to.
@@ -210,12 +215,12 @@ impl Reactor {
     }
 
     /// Runs `f` once after `delay`.
-    pub fn call_later(&mut self, delay: Duration, f: impl FnOnce(&mut Context<'_>) + 'static) -> TimerId {
+    pub fn call_later(&mut self, delay: Duration, f: impl FnOnce(&mut ReactorContext<'_>) + 'static) -> TimerId {
         self.context().call_later(delay, f)
     }
 
     /// Runs `f` every `interval`, skipping missed intervals.
-    pub fn call_every(&mut self, interval: Duration, f: impl FnMut(&mut Context<'_>) + 'static) -> TimerId {
+    pub fn call_every(&mut self, interval: Duration, f: impl FnMut(&mut ReactorContext<'_>) + 'static) -> TimerId {
         self.context().call_every(interval, f)
     }
 

@@ -87,11 +87,17 @@ impl Core {
             }
             Err(e) => {
                 log::debug!("connect to {addr} failed at once: {e}");
-                let id = ConnId { index: u32::MAX, generation: self.generation() };
-                self.failed.push((id, protocol, Reason::from_io(&e)));
-                id
+                self.connect_failed_at_once(protocol, &e)
             }
         }
+    }
+
+    /// A connect that failed before a slot was made: the protocol hears of
+    /// it through `connection_failed` in the next settle phase.
+    pub(crate) fn connect_failed_at_once(&mut self, protocol: Box<dyn Protocol>, err: &std::io::Error) -> ConnId {
+        let id = ConnId { index: u32::MAX, generation: self.generation() };
+        self.failed.push((id, protocol, Reason::from_io(err)));
+        id
     }
 
     pub(crate) fn add_udp(

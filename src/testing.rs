@@ -398,7 +398,7 @@ impl Harness {
     /// (for example to call `cx.close()` from the test).
     pub fn with_context<R>(&mut self, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
         let core = &mut self.reactor.core;
-        let r = f(&mut Context { core: &mut *core, current: crate::context::Current::Conn(self.id) });
+        let r = f(&mut Context::new(&mut *core, self.id));
         self.drive();
         r
     }

@@ -79,7 +79,7 @@ fn a_peer_that_never_reads_is_dropped_at_the_output_ceiling_while_others_are_ser
                 as Box<dyn Protocol>
         }
     };
-    let lid = reactor.listen_tcp_with("127.0.0.1:0".parse().unwrap(), factory, opts).expect("listen");
+    let lid = reactor.listen_tcp_with("127.0.0.1:0", factory, opts).expect("listen");
     let addr = reactor.listener_addr(lid).unwrap();
     let client = util::client(&reactor, move || {
         let mut fast = util::connect(addr);
@@ -217,7 +217,7 @@ fn pause_and_resume_writing_come_at_the_configured_water_marks() {
             }) as Box<dyn Protocol>
         }
     };
-    let lid = reactor.listen_tcp_with("127.0.0.1:0".parse().unwrap(), factory, opts).expect("listen");
+    let lid = reactor.listen_tcp_with("127.0.0.1:0", factory, opts).expect("listen");
     let addr = reactor.listener_addr(lid).unwrap();
     let client = util::client(&reactor, move || {
         let mut s = util::connect_small_rcvbuf(addr, 16 * 1024);
@@ -309,7 +309,7 @@ fn pause_reading_case(then_eof: bool) -> Vec<String> {
             }) as Box<dyn Protocol>
         }
     };
-    let lid = reactor.listen_tcp("127.0.0.1:0".parse().unwrap(), factory).expect("listen");
+    let lid = reactor.listen_tcp("127.0.0.1:0", factory).expect("listen");
     let addr = reactor.listener_addr(lid).unwrap();
     let handle = reactor.handle();
     let client = util::client(&reactor, move || {

@@ -78,7 +78,7 @@ fn a_connect_that_fails_at_once_is_reported_promptly() {
         let mut reactor = util::reactor();
         let events = util::log();
         let at = Rc::new(std::cell::Cell::new(None));
-        reactor.connect_tcp(addr.parse().unwrap(), Probe { events: Rc::clone(&events), at });
+        reactor.connect_tcp(addr, Probe { events: Rc::clone(&events), at });
         let took = util::run_limited(&mut reactor, Duration::from_millis(500));
         let events = events.borrow();
         assert_eq!(events.len(), 1, "{addr}: {events:?}");

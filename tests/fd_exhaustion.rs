@@ -89,7 +89,7 @@ fn out_of_descriptors_clients_are_closed_promptly_and_serving_resumes() {
         return;
     }
     let mut reactor = util::reactor();
-    let id = reactor.listen_tcp("127.0.0.1:0".parse().unwrap(), |_| Box::new(Echo) as Box<dyn Protocol>).unwrap();
+    let id = reactor.listen_tcp("127.0.0.1:0", |_| Box::new(Echo) as Box<dyn Protocol>).unwrap();
     let addr = reactor.listener_addr(id).unwrap();
     let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).expect("getrlimit");
     // Room for about 8 accepted connections beyond what is open now.

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use loadgen::{Config, Report, Target};
 use reel::framing::{FrameHandler, Framed, Framer, Lines};
-use reel::{Context, DatagramProtocol, Protocol, Reactor, ReactorConfig, ReactorHandle};
+use reel::{Context, DatagramContext, DatagramProtocol, Protocol, Reactor, ReactorConfig, ReactorHandle};
 
 // ----- counting allocations of one thread ----------------------------------------
 
@@ -109,7 +109,7 @@ impl FrameHandler<Lines> for Hello {
 fn hello_server(greeting: &'static [u8]) -> Server {
     serve(move |reactor| {
         let id = reactor
-            .listen_tcp("127.0.0.1:0".parse().unwrap(), move |_| {
+            .listen_tcp("127.0.0.1:0", move |_| {
                 Box::new(Framed::new(Lines::lf(), Hello { greeting })) as Box<dyn Protocol>
             })
             .expect("listen");
@@ -133,7 +133,7 @@ impl FrameHandler<Lines> for Http {
 fn http_server() -> Server {
     serve(|reactor| {
         let id = reactor
-            .listen_tcp("127.0.0.1:0".parse().unwrap(), |_| {
+            .listen_tcp("127.0.0.1:0", |_| {
                 Box::new(Framed::new(Lines::delimited(&b"\r\n\r\n"[..]), Http)) as Box<dyn Protocol>
             })
             .expect("listen");
@@ -145,7 +145,7 @@ fn http_server() -> Server {
 struct UdpHello;
 
 impl DatagramProtocol for UdpHello {
-    fn datagram_received(&mut self, cx: &mut Context<'_>, data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
         let mut reply = [0u8; 128];
         let n = data.len().min(100);
         reply[..7].copy_from_slice(b"Hello, ");
@@ -157,7 +157,7 @@ impl DatagramProtocol for UdpHello {
 
 fn udp_hello_server() -> Server {
     serve(|reactor| {
-        let id = reactor.listen_udp("127.0.0.1:0".parse().unwrap(), UdpHello).expect("bind udp");
+        let id = reactor.listen_udp("127.0.0.1:0", UdpHello).expect("bind udp");
         reactor.udp_addr(id).unwrap()
     })
 }

@@ -93,7 +93,7 @@ fn fragile_listener(
                 as Box<dyn Protocol>
         }
     };
-    let lid = reactor.listen_tcp("127.0.0.1:0".parse().unwrap(), factory).expect("listen");
+    let lid = reactor.listen_tcp("127.0.0.1:0", factory).expect("listen");
     (reactor.listener_addr(lid).unwrap(), lost)
 }
 

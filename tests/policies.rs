@@ -34,7 +34,7 @@ fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
 fn over_the_limit_a_client_gets_the_farewell_and_a_close() {
     let mut reactor = util::reactor();
     let opts = ListenOptions { max_connections: Some(2), ..Default::default() };
-    let id = reactor.listen_tcp_with("127.0.0.1:0".parse().unwrap(), Limited, opts).unwrap();
+    let id = reactor.listen_tcp_with("127.0.0.1:0", Limited, opts).unwrap();
     let addr = reactor.listener_addr(id).unwrap();
     let client = util::client(&reactor, move || {
         let mut a = util::connect(addr);
@@ -71,7 +71,7 @@ fn over_the_limit_a_client_gets_the_farewell_and_a_close() {
 fn per_peer_limit_counts_by_address() {
     let mut reactor = util::reactor();
     let opts = ListenOptions { max_per_peer: Some(1), ..Default::default() };
-    let id = reactor.listen_tcp_with("127.0.0.1:0".parse().unwrap(), Limited, opts).unwrap();
+    let id = reactor.listen_tcp_with("127.0.0.1:0", Limited, opts).unwrap();
     let addr = reactor.listener_addr(id).unwrap();
     let client = util::client(&reactor, move || {
         let mut a = util::connect(addr);

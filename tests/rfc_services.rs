@@ -109,9 +109,7 @@ fn chargen_ignores_input_and_a_half_close() {
 #[test]
 fn chargen_over_a_real_socket() {
     let server = util::serve(|reactor| {
-        let id = reactor
-            .listen_tcp("127.0.0.1:0".parse().expect("address"), |_| Box::new(Chargen::new()) as Box<dyn Protocol>)
-            .expect("listen");
+        let id = reactor.listen_tcp("127.0.0.1:0", |_| Box::new(Chargen::new()) as Box<dyn Protocol>).expect("listen");
         reactor.listener_addr(id).expect("address")
     });
     let mut stream = util::connect(server.addr);
@@ -122,7 +120,7 @@ fn chargen_over_a_real_socket() {
 #[test]
 fn udp_chargen_answers_one_burst_per_datagram() {
     let server = util::serve(|reactor| {
-        let id = reactor.listen_udp("127.0.0.1:0".parse().expect("address"), UdpChargen::new()).expect("bind");
+        let id = reactor.listen_udp("127.0.0.1:0", UdpChargen::new()).expect("bind");
         reactor.udp_addr(id).expect("address")
     });
     let first = util::udp_ask(server.addr, b"");
@@ -182,7 +180,7 @@ fn udp_responders_answer_over_ipv4_and_ipv6() {
         let server = util::serve_all(move |reactor| {
             let clock = WallClock::manual(at(T));
             let text = Rc::new(ClockText::daytime(clock.clone()));
-            let addr = listen.parse().expect("address");
+            let addr: std::net::SocketAddr = listen.parse().expect("address");
             let ids = [
                 reactor.listen_udp(addr, UdpQotd::default()),
                 reactor.listen_udp(addr, UdpDaytime::new(text)),
@@ -200,22 +198,22 @@ fn udp_responders_answer_over_ipv4_and_ipv6() {
 #[test]
 fn udp_responders_refuse_reflector_ports() {
     let server = util::serve(|reactor| {
-        let id = reactor.listen_udp("127.0.0.1:0".parse().expect("address"), UdpChargen::new()).expect("bind");
+        let id = reactor.listen_udp("127.0.0.1:0", UdpChargen::new()).expect("bind");
         reactor.udp_addr(id).expect("address")
     });
     util::check_reflector_port_ignored(server.addr, 37, b"");
     let server = util::serve(|reactor| {
-        let id = reactor.listen_udp("127.0.0.1:0".parse().expect("address"), UdpQotd::default()).expect("bind");
+        let id = reactor.listen_udp("127.0.0.1:0", UdpQotd::default()).expect("bind");
         reactor.udp_addr(id).expect("address")
     });
     util::check_reflector_port_ignored(server.addr, 37, b"");
     let server = util::serve(|reactor| {
-        let id = reactor.listen_udp("127.0.0.1:0".parse().expect("address"), UdpTime::default()).expect("bind");
+        let id = reactor.listen_udp("127.0.0.1:0", UdpTime::default()).expect("bind");
         reactor.udp_addr(id).expect("address")
     });
     util::check_reflector_port_ignored(server.addr, 37, b"");
     let server = util::serve(|reactor| {
-        let id = reactor.listen_udp("127.0.0.1:0".parse().expect("address"), UdpDaytime::default()).expect("bind");
+        let id = reactor.listen_udp("127.0.0.1:0", UdpDaytime::default()).expect("bind");
         reactor.udp_addr(id).expect("address")
     });
     util::check_reflector_port_ignored(server.addr, 37, b"");

@@ -42,7 +42,7 @@ fn stop_tells_every_protocol_flushes_and_returns() {
         let events = Rc::clone(&events);
         move |_| Box::new(Farewell { events: Rc::clone(&events) }) as Box<dyn Protocol>
     };
-    let lid = reactor.listen_tcp("127.0.0.1:0".parse().unwrap(), factory).expect("listen");
+    let lid = reactor.listen_tcp("127.0.0.1:0", factory).expect("listen");
     let addr = reactor.listener_addr(lid).unwrap();
     let handle = reactor.handle();
     let client = util::client(&reactor, move || {
@@ -104,7 +104,7 @@ fn the_grace_period_bounds_a_stop_and_ends_the_rest_with_shutdown() {
         let events = Rc::clone(&events);
         move |_| Box::new(Hog { events: Rc::clone(&events), queued_tx: queued_tx.clone() }) as Box<dyn Protocol>
     };
-    let lid = reactor.listen_tcp_with("127.0.0.1:0".parse().unwrap(), factory, opts).expect("listen");
+    let lid = reactor.listen_tcp_with("127.0.0.1:0", factory, opts).expect("listen");
     let addr = reactor.listener_addr(lid).unwrap();
     let handle = reactor.handle();
     let (returned_tx, returned_rx) = mpsc::channel::<()>();
@@ -132,7 +132,7 @@ fn the_grace_period_bounds_a_stop_and_ends_the_rest_with_shutdown() {
 #[test]
 fn after_a_stop_the_port_can_be_bound_again_at_once() {
     let mut reactor = util::reactor();
-    let lid = reactor.listen_tcp("127.0.0.1:0".parse().unwrap(), util::echo_factory()).expect("listen");
+    let lid = reactor.listen_tcp("127.0.0.1:0", util::echo_factory()).expect("listen");
     let addr: SocketAddr = reactor.listener_addr(lid).unwrap();
     let handle = reactor.handle();
     let client = util::client(&reactor, move || {

@@ -113,7 +113,7 @@ fn rapid_churn_reuses_slots_and_nothing_reaches_the_wrong_connection() {
                 as Box<dyn Protocol>
         }
     };
-    let lid = reactor.listen_tcp("127.0.0.1:0".parse().unwrap(), factory).expect("listen");
+    let lid = reactor.listen_tcp("127.0.0.1:0", factory).expect("listen");
     let addr = reactor.listener_addr(lid).unwrap();
     let client = util::client(&reactor, move || {
         std::thread::scope(|scope| {

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use reel::{Clock, Context, Protocol, Reactor, Reason, TimerId};
+use reel::{Clock, Context, Protocol, Reactor, ReactorContext, Reason, TimerId};
 use util::Log;
 
 const MS: Duration = Duration::from_millis(1);
@@ -27,7 +27,7 @@ fn step(reactor: &mut Reactor, clock: &Clock, by: Duration) {
     reactor.turn(Some(Duration::ZERO)).expect("turn");
 }
 
-fn recorder(log: &Log<&'static str>, name: &'static str) -> impl FnOnce(&mut Context<'_>) + 'static {
+fn recorder(log: &Log<&'static str>, name: &'static str) -> impl FnOnce(&mut ReactorContext<'_>) + 'static {
     let log = Rc::clone(log);
     move |_| log.borrow_mut().push(name)
 }
@@ -272,7 +272,7 @@ fn a_connection_timer_reaches_timer_fired_and_dies_with_the_connection() {
                 as Box<dyn Protocol>
         }
     };
-    let lid = reactor.listen_tcp("127.0.0.1:0".parse().unwrap(), factory).expect("listen");
+    let lid = reactor.listen_tcp("127.0.0.1:0", factory).expect("listen");
     let addr = reactor.listener_addr(lid).unwrap();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let client = util::client(&reactor, move || {

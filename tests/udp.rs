@@ -8,7 +8,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::rc::Rc;
 use std::time::Duration;
 
-use reel::{Context, DatagramProtocol, TimerId};
+use reel::{DatagramContext, DatagramProtocol, TimerId};
 use util::Log;
 
 /// Echoes every datagram to its sender; records what it saw.
@@ -17,14 +17,14 @@ struct DatagramEcho {
 }
 
 impl DatagramProtocol for DatagramEcho {
-    fn started(&mut self, cx: &mut Context<'_>) {
+    fn started(&mut self, cx: &mut DatagramContext<'_>) {
         self.events.borrow_mut().push(format!("started {}", cx.local_addr()));
     }
-    fn datagram_received(&mut self, cx: &mut Context<'_>, data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
         self.events.borrow_mut().push(format!("{} bytes", data.len()));
         cx.send_to(data, from);
     }
-    fn stopped(&mut self, _cx: &mut Context<'_>) {
+    fn stopped(&mut self, _cx: &mut DatagramContext<'_>) {
         self.events.borrow_mut().push("stopped".into());
     }
 }
@@ -39,7 +39,7 @@ fn udp_client(bind: &str) -> UdpSocket {
 fn echo_on(listen: &str, client_bind: &'static str) {
     let mut reactor = util::reactor();
     let events = util::log();
-    let id = reactor.listen_udp(listen.parse().unwrap(), DatagramEcho { events: Rc::clone(&events) }).expect("bind");
+    let id = reactor.listen_udp(listen, DatagramEcho { events: Rc::clone(&events) }).expect("bind");
     let addr = reactor.udp_addr(id).expect("endpoint address");
     assert_ne!(addr.port(), 0);
     let client = util::client(&reactor, move || {
@@ -80,7 +80,7 @@ fn udp_echo_over_ipv6() {
 fn an_empty_datagram_is_a_message() {
     let mut reactor = util::reactor();
     let events = util::log();
-    let id = reactor.listen_udp("127.0.0.1:0".parse().unwrap(), DatagramEcho { events: Rc::clone(&events) }).unwrap();
+    let id = reactor.listen_udp("127.0.0.1:0", DatagramEcho { events: Rc::clone(&events) }).unwrap();
     let addr = reactor.udp_addr(id).unwrap();
     let client = util::client(&reactor, move || {
         let s = udp_client("127.0.0.1:0");
@@ -107,21 +107,21 @@ struct Refusable {
 }
 
 impl DatagramProtocol for Refusable {
-    fn started(&mut self, cx: &mut Context<'_>) {
-        cx.send(b"anyone there?");
+    fn started(&mut self, cx: &mut DatagramContext<'_>) {
+        cx.send(b"anyone there?").expect("a connected endpoint sends");
         self.sends += 1;
         cx.set_timer(Duration::from_millis(20));
     }
-    fn datagram_received(&mut self, _cx: &mut Context<'_>, _data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, _data: &[u8], from: SocketAddr) {
         panic!("nobody should answer, but {from} did");
     }
-    fn error_received(&mut self, cx: &mut Context<'_>, error: &io::Error) {
+    fn error_received(&mut self, cx: &mut DatagramContext<'_>, error: &io::Error) {
         self.errors.borrow_mut().push(error.kind());
         cx.stop();
     }
-    fn timer_fired(&mut self, cx: &mut Context<'_>, _timer: TimerId) {
+    fn timer_fired(&mut self, cx: &mut DatagramContext<'_>, _timer: TimerId) {
         if self.sends < 20 {
-            cx.send(b"anyone there?");
+            cx.send(b"anyone there?").expect("a connected endpoint sends");
             self.sends += 1;
             cx.set_timer(Duration::from_millis(20));
         }
@@ -137,7 +137,7 @@ fn a_connected_endpoint_learns_of_a_refusal() {
     let mut reactor = util::reactor();
     let errors = util::log();
     reactor
-        .connect_udp("127.0.0.1:0".parse().unwrap(), nobody, Refusable { errors: Rc::clone(&errors), sends: 0 })
+        .connect_udp("127.0.0.1:0", nobody, Refusable { errors: Rc::clone(&errors), sends: 0 })
         .expect("connect_udp");
     util::run(&mut reactor);
     assert_eq!(errors.borrow().first(), Some(&io::ErrorKind::ConnectionRefused));

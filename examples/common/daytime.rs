@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use reel::protocols::clock_text::{ClockText, WallClock};
 use reel::protocols::daytime::{Daytime, UdpDaytime};
-use reel::{Context, DatagramProtocol, Factory, Protocol, Reactor};
+use reel::{DatagramContext, DatagramProtocol, Factory, Protocol, Reactor};
 
 use crate::common::{self, ServerArgs};
 
@@ -116,12 +116,14 @@ struct DaytimeClient {
 }
 
 impl DatagramProtocol for DaytimeClient {
-    fn started(&mut self, cx: &mut Context<'_>) {
+    fn started(&mut self, cx: &mut DatagramContext<'_>) {
         // Any datagram asks for the time (RFC 867); an empty one will do.
-        cx.send(b"");
+        if let Err(e) = cx.send(b"") {
+            self.error_received(cx, &e);
+        }
     }
 
-    fn datagram_received(&mut self, cx: &mut Context<'_>, data: &[u8], _from: SocketAddr) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], _from: SocketAddr) {
         if self.answered.replace(true) {
             return;
         }
@@ -133,7 +135,7 @@ impl DatagramProtocol for DaytimeClient {
         cx.stop();
     }
 
-    fn error_received(&mut self, cx: &mut Context<'_>, error: &io::Error) {
+    fn error_received(&mut self, cx: &mut DatagramContext<'_>, error: &io::Error) {
         if self.answered.replace(true) {
             return;
         }

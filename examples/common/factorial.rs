@@ -11,7 +11,7 @@
 //!
 //! A datagram holding `n` (0 to 10000, whitespace around it ignored) gets
 //! the digits of `n!` back. The multiplication runs on a worker thread
-//! ([`Context::defer_to_thread`]) and its result comes back into the
+//! ([`ReactorContext::defer_to_thread`](reel::ReactorContext::defer_to_thread)) and its result comes back into the
 //! reactor, which answers other datagrams meanwhile. The big integer is
 //! done by hand: limbs of nine decimal digits in `u32`s, so that printing
 //! is a matter of zero-padding each limb.
@@ -26,7 +26,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use reel::protocols::echo::is_reflector_port;
-use reel::{Context, DatagramProtocol, Reactor};
+use reel::{DatagramContext, DatagramProtocol, Reactor};
 
 use crate::common::{self, ServerArgs};
 
@@ -113,7 +113,7 @@ pub struct FactorialServer {
 }
 
 impl DatagramProtocol for FactorialServer {
-    fn datagram_received(&mut self, cx: &mut Context<'_>, data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
         if is_reflector_port(from) {
             log::debug!("not answering {from}: a reflector port");
             return;
@@ -190,11 +190,13 @@ struct FactorialClient {
 }
 
 impl DatagramProtocol for FactorialClient {
-    fn started(&mut self, cx: &mut Context<'_>) {
-        cx.send(self.request.as_bytes());
+    fn started(&mut self, cx: &mut DatagramContext<'_>) {
+        if let Err(e) = cx.send(self.request.as_bytes()) {
+            self.error_received(cx, &e);
+        }
     }
 
-    fn datagram_received(&mut self, cx: &mut Context<'_>, data: &[u8], _from: SocketAddr) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], _from: SocketAddr) {
         if self.done.replace(true) {
             return;
         }
@@ -208,7 +210,7 @@ impl DatagramProtocol for FactorialClient {
         cx.stop();
     }
 
-    fn error_received(&mut self, cx: &mut Context<'_>, error: &io::Error) {
+    fn error_received(&mut self, cx: &mut DatagramContext<'_>, error: &io::Error) {
         if self.done.replace(true) {
             return;
         }

@@ -27,7 +27,7 @@ use reel::framing::{FrameHandler, Framed, Framer, Lines, DEFAULT_MAX_LINE};
 use reel::policies::IdleTimeout;
 use reel::protocols::clock_text::{ClockText, WallClock};
 use reel::protocols::echo::is_reflector_port;
-use reel::{ConnId, Context, DatagramProtocol, Factory, Protocol, Reactor, Reason};
+use reel::{ConnId, Context, DatagramContext, DatagramProtocol, Factory, Protocol, Reactor, Reason};
 
 use crate::common::{self, ServerArgs};
 
@@ -132,7 +132,7 @@ pub struct UdpStamp {
 }
 
 impl DatagramProtocol for UdpStamp {
-    fn datagram_received(&mut self, cx: &mut Context<'_>, data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
         if is_reflector_port(from) {
             log::debug!("not answering {from}: a reflector port");
             return;

@@ -35,7 +35,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use reel::{Context, Reactor, ReactorConfig, TcpOptions};
+use reel::{Reactor, ReactorConfig, ReactorContext, TcpOptions};
 
 #[allow(unused_imports)] // the module's API: not every user names every type
 pub use self::report::{IdleReport, Latency, Report};
@@ -273,7 +273,7 @@ impl State {
 
     /// Records one request answered correctly at `now`, sent at `sent`.
     /// Returns whether the connection should send another.
-    fn completed(&mut self, cfg: &Config, cx: &mut Context<'_>, sent: Instant, now: Instant) -> bool {
+    fn completed(&mut self, cfg: &Config, cx: &mut ReactorContext<'_>, sent: Instant, now: Instant) -> bool {
         self.total += 1;
         match self.phase {
             Phase::Done => false,
@@ -362,7 +362,7 @@ fn mismatch(what: &str, expected: &[u8], matched: usize, rest: &[u8]) -> String 
 // ----- the run's life ------------------------------------------------------------
 
 /// Opens waiting TCP connections, at most [`MAX_CONNECTING`] connects at once.
-fn launch(sh: &Rc<Shared>, cx: &mut Context<'_>) {
+fn launch(sh: &Rc<Shared>, cx: &mut ReactorContext<'_>) {
     loop {
         {
             let mut st = sh.st.borrow_mut();
@@ -381,7 +381,7 @@ fn launch(sh: &Rc<Shared>, cx: &mut Context<'_>) {
 }
 
 /// Opens one more connection after `delay`.
-fn reopen_later(sh: &Rc<Shared>, cx: &mut Context<'_>, delay: Duration) {
+fn reopen_later(sh: &Rc<Shared>, cx: &mut ReactorContext<'_>, delay: Duration) {
     let sh = Rc::clone(sh);
     cx.call_later(delay, move |cx| {
         sh.st.borrow_mut().to_open += 1;
@@ -401,7 +401,7 @@ fn begin_measuring(cfg: &Config, st: &mut State) {
 
 /// The run is over: stop the clocks and the reactor (which closes every
 /// connection gracefully).
-fn finish(cfg: &Config, st: &mut State, cx: &mut Context<'_>) {
+fn finish(cfg: &Config, st: &mut State, cx: &mut ReactorContext<'_>) {
     if st.phase == Phase::Done {
         return;
     }

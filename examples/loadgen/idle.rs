@@ -8,7 +8,7 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use reel::{Context, Protocol, Reason, TimerId};
+use reel::{Context, Protocol, ReactorContext, Reason, TimerId};
 
 use super::tcp::WELCOME;
 use super::{mismatch, Phase, Shared, State};
@@ -32,7 +32,7 @@ impl IdleClient {
         self.sh.cfg.target != super::Target::EchoHello || self.matched == WELCOME.len()
     }
 
-    fn mark_open(&mut self, cx: &mut Context<'_>, st: &mut State) {
+    fn mark_open(&mut self, cx: &mut ReactorContext<'_>, st: &mut State) {
         self.counted = true;
         st.open += 1;
         st.idle.opened += 1;
@@ -40,7 +40,7 @@ impl IdleClient {
     }
 
     /// This connection will not open: an error, counted once.
-    fn mark_failed(&mut self, cx: &mut Context<'_>, st: &mut State, msg: impl FnOnce() -> String) {
+    fn mark_failed(&mut self, cx: &mut ReactorContext<'_>, st: &mut State, msg: impl FnOnce() -> String) {
         if self.counted || self.failed {
             return;
         }
@@ -56,7 +56,7 @@ impl IdleClient {
 
 /// Once every connection has opened or failed: note the server's memory,
 /// say so, and hold them for the duration.
-fn all_in(sh: &Rc<Shared>, st: &mut State, cx: &mut Context<'_>) {
+fn all_in(sh: &Rc<Shared>, st: &mut State, cx: &mut ReactorContext<'_>) {
     let k = sh.cfg.idle.unwrap_or(0);
     if st.idle.all_in.is_some() || st.idle.opened + st.idle.failed < k {
         return;

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
-use reel::{Context, DatagramProtocol, TimerId};
+use reel::{DatagramContext, DatagramProtocol, ReactorContext, TimerId};
 
 use super::{mismatch, show, Line, Phase, Shared, State};
 
@@ -36,7 +36,7 @@ pub(super) struct UdpClient {
 }
 
 /// Opens the `conns` sockets.
-pub(super) fn start(sh: &Rc<Shared>, cx: &mut Context<'_>) -> Result<(), String> {
+pub(super) fn start(sh: &Rc<Shared>, cx: &mut ReactorContext<'_>) -> Result<(), String> {
     let remote = sh.cfg.addr;
     let local: SocketAddr =
         if remote.is_ipv6() { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() } else { ([0, 0, 0, 0], 0).into() };
@@ -53,14 +53,19 @@ pub(super) fn start(sh: &Rc<Shared>, cx: &mut Context<'_>) -> Result<(), String>
 
 impl UdpClient {
     /// Sends a new request in slot `i` (unless the run is over).
-    fn send(&mut self, cx: &mut Context<'_>, st: &mut State, i: usize, now: Instant) {
+    fn send(&mut self, cx: &mut DatagramContext<'_>, st: &mut State, i: usize, now: Instant) {
         if st.phase == Phase::Done {
             self.slots[i].busy = false;
             return;
         }
         let seq = st.next_seq();
         let line = Line::ping(seq);
-        cx.send(line.payload());
+        if let Err(e) = cx.send(line.payload()) {
+            // Only a closing endpoint refuses (it is connected): the run is over.
+            log::debug!("udp send: {e}");
+            self.slots[i].busy = false;
+            return;
+        }
         if st.measuring() {
             st.bytes_out += line.payload().len() as u64;
         }
@@ -88,7 +93,7 @@ impl UdpClient {
 }
 
 impl DatagramProtocol for UdpClient {
-    fn started(&mut self, cx: &mut Context<'_>) {
+    fn started(&mut self, cx: &mut DatagramContext<'_>) {
         let sh = Rc::clone(&self.sh);
         let mut st = sh.st.borrow_mut();
         let now = Instant::now();
@@ -98,7 +103,7 @@ impl DatagramProtocol for UdpClient {
         cx.set_interval(super::tcp::check_interval(sh.cfg.timeout));
     }
 
-    fn datagram_received(&mut self, cx: &mut Context<'_>, data: &[u8], _from: SocketAddr) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], _from: SocketAddr) {
         let sh = Rc::clone(&self.sh);
         let mut st = sh.st.borrow_mut();
         if st.measuring() {
@@ -141,13 +146,13 @@ impl DatagramProtocol for UdpClient {
         }
     }
 
-    fn error_received(&mut self, _cx: &mut Context<'_>, error: &std::io::Error) {
+    fn error_received(&mut self, _cx: &mut DatagramContext<'_>, error: &std::io::Error) {
         // Not counted: the requests it concerns time out and are counted then.
         let addr = self.sh.cfg.addr;
         self.sh.st.borrow_mut().note(|| format!("{addr}: udp socket error: {error}"));
     }
 
-    fn timer_fired(&mut self, cx: &mut Context<'_>, _timer: TimerId) {
+    fn timer_fired(&mut self, cx: &mut DatagramContext<'_>, _timer: TimerId) {
         let sh = Rc::clone(&self.sh);
         let mut st = sh.st.borrow_mut();
         let timeout = sh.cfg.timeout;
@@ -166,7 +171,7 @@ impl DatagramProtocol for UdpClient {
         }
     }
 
-    fn stopped(&mut self, _cx: &mut Context<'_>) {
+    fn stopped(&mut self, _cx: &mut DatagramContext<'_>) {
         super::observe_stop(&self.sh);
     }
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::{ConnId, Context, Protocol, Reason, TcpOptions, TimerId};
+use crate::{ConnId, Context, Protocol, ReactorContext, Reason, TcpOptions, TimerId};
 
 /// How long to wait before each reconnection attempt.
 ///
@@ -105,7 +105,7 @@ impl std::fmt::Debug for ReconnectingHandle {
 impl ReconnectingHandle {
     /// Stops reconnecting (Twisted's `stopTrying`): a pending retry is
     /// cancelled; a current connection is left alone.
-    pub fn stop_trying(&self, cx: &mut Context<'_>) {
+    pub fn stop_trying(&self, cx: &mut ReactorContext<'_>) {
         let mut s = self.state.borrow_mut();
         s.stopped = true;
         if let Some(t) = s.retry.take() {
@@ -153,7 +153,7 @@ pub struct Reconnecting;
 impl Reconnecting {
     /// Starts connecting now.
     pub fn start<P: Protocol + 'static>(
-        cx: &mut Context<'_>,
+        cx: &mut ReactorContext<'_>,
         addr: SocketAddr,
         backoff: Backoff,
         mut make: impl FnMut() -> P + 'static,
@@ -165,7 +165,7 @@ impl Reconnecting {
 
     /// Starts connecting now, with connection options.
     pub fn start_with(
-        cx: &mut Context<'_>,
+        cx: &mut ReactorContext<'_>,
         addr: SocketAddr,
         backoff: Backoff,
         opts: TcpOptions,
@@ -190,7 +190,7 @@ impl Reconnecting {
     }
 }
 
-fn attempt(cx: &mut Context<'_>, state: &Rc<RefCell<State>>) {
+fn attempt(cx: &mut ReactorContext<'_>, state: &Rc<RefCell<State>>) {
     let (addr, opts, inner) = {
         let mut s = state.borrow_mut();
         s.retry = None;
@@ -204,7 +204,7 @@ fn attempt(cx: &mut Context<'_>, state: &Rc<RefCell<State>>) {
     state.borrow_mut().conn = Some(id);
 }
 
-fn schedule_retry(cx: &mut Context<'_>, state: &Rc<RefCell<State>>) {
+fn schedule_retry(cx: &mut ReactorContext<'_>, state: &Rc<RefCell<State>>) {
     let delay = {
         let mut s = state.borrow_mut();
         s.conn = None;

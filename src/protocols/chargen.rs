@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::echo::is_reflector_port;
-use crate::{Context, DatagramProtocol, Protocol, TimerId};
+use crate::{Context, DatagramContext, DatagramProtocol, Protocol, TimerId};
 
 /// Characters per line, not counting the CRLF.
 pub const LINE_LEN: usize = 72;
@@ -171,7 +171,7 @@ impl UdpChargen {
 }
 
 impl DatagramProtocol for UdpChargen {
-    fn datagram_received(&mut self, cx: &mut Context<'_>, _data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, _data: &[u8], from: SocketAddr) {
         if is_reflector_port(from) {
             log::debug!("not answering {from}: a reflector port");
             return;

@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use super::clock_text::{ClockText, WallClock};
 use super::echo::is_reflector_port;
-use crate::{Context, DatagramProtocol, Protocol};
+use crate::{Context, DatagramContext, DatagramProtocol, Protocol};
 
 /// TCP daytime: on connect, sends the line and closes (after flushing).
 /// Input is ignored.
@@ -99,7 +99,7 @@ impl Default for UdpDaytime {
 }
 
 impl DatagramProtocol for UdpDaytime {
-    fn datagram_received(&mut self, cx: &mut Context<'_>, _data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, _data: &[u8], from: SocketAddr) {
         if is_reflector_port(from) {
             log::debug!("not answering {from}: a reflector port");
             return;

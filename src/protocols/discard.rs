@@ -12,7 +12,7 @@
 
 use std::net::SocketAddr;
 
-use crate::{Context, DatagramProtocol, Protocol};
+use crate::{Context, DatagramContext, DatagramProtocol, Protocol};
 
 /// TCP discard: reads and drops every byte until the peer closes (its EOF
 /// closes the connection).
@@ -40,7 +40,7 @@ impl Protocol for Discard {
 pub struct UdpDiscard;
 
 impl DatagramProtocol for UdpDiscard {
-    fn datagram_received(&mut self, _cx: &mut Context<'_>, data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
         log::trace!("discarded {} bytes from {from}", data.len());
     }
 }

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use crate::{Context, DatagramProtocol, Protocol};
+use crate::{Context, DatagramContext, DatagramProtocol, Protocol};
 
 /// TCP echo. When the peer stops reading, it stops reading from the peer
 /// (at the high water mark) and resumes when the output drains (at the low
@@ -13,7 +13,7 @@ use crate::{Context, DatagramProtocol, Protocol};
 /// use reel::Protocol;
 /// # fn main() -> std::io::Result<()> {
 /// let mut reactor = reel::Reactor::new()?;
-/// reactor.listen_tcp("127.0.0.1:0".parse().unwrap(), |_| Box::new(Echo) as Box<dyn Protocol>)?;
+/// reactor.listen_tcp("127.0.0.1:0", |_| Box::new(Echo) as Box<dyn Protocol>)?;
 /// # Ok(())
 /// # }
 /// ```
@@ -42,7 +42,7 @@ impl Protocol for Echo {
 pub struct UdpEcho;
 
 impl DatagramProtocol for UdpEcho {
-    fn datagram_received(&mut self, cx: &mut Context<'_>, data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
         if is_reflector_port(from) {
             log::debug!("not answering {from}: a reflector port");
             return;

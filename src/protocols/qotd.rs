@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use super::echo::is_reflector_port;
-use crate::{Context, DatagramProtocol, Protocol};
+use crate::{Context, DatagramContext, DatagramProtocol, Protocol};
 
 /// The quote served by default, ending in CRLF like the other line-based
 /// RFC services.
@@ -91,7 +91,7 @@ impl Default for UdpQotd {
 }
 
 impl DatagramProtocol for UdpQotd {
-    fn datagram_received(&mut self, cx: &mut Context<'_>, _data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, _data: &[u8], from: SocketAddr) {
         if is_reflector_port(from) {
             log::debug!("not answering {from}: a reflector port");
             return;

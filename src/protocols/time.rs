@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use super::clock_text::{unix_seconds, WallClock};
 use super::echo::is_reflector_port;
-use crate::{Context, DatagramProtocol, Protocol};
+use crate::{Context, DatagramContext, DatagramProtocol, Protocol};
 
 /// Seconds from 1900-01-01 to the Unix epoch.
 pub const SECONDS_1900_TO_1970: i64 = 2_208_988_800;
@@ -82,7 +82,7 @@ impl UdpTime {
 }
 
 impl DatagramProtocol for UdpTime {
-    fn datagram_received(&mut self, cx: &mut Context<'_>, _data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, _data: &[u8], from: SocketAddr) {
         if is_reflector_port(from) {
             log::debug!("not answering {from}: a reflector port");
             return;

@@ -1,0 +1,213 @@
+//! The connection callback's context.
+
+use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
+
+use super::ReactorContext;
+use crate::addr::unspecified;
+use crate::core::{Core, TimerTask};
+use crate::{ConnId, Reason, TimerId};
+
+/// What a connection callback may do: everything a [`ReactorContext`]
+/// offers (it dereferences to one), plus "this connection": write, close,
+/// abort, pause reading, its timers and addresses.
+///
+/// Every callback of a [`Protocol`] gets one. It borrows the whole reactor
+/// for the duration of the call, so it can reach *other* connections by
+/// [`ConnId`] (a chat room broadcasting) without `RefCell`s: the calling
+/// protocol is taken out of its slot while it runs.
+///
+/// # The guarantees
+///
+/// - Nothing here blocks or runs another protocol's code. Writes are queued
+///   and sent once the callback returns; closes and aborts take effect then
+///   too, so a callback never sees a half-applied change.
+/// - Writes are never lost while the connection is open: flow control
+///   pauses reading (see [`is_reading_paused`](Context::is_reading_paused))
+///   instead of dropping anything.
+#[derive(Debug)]
+pub struct Context<'a> {
+    inner: ReactorContext<'a>,
+    id: ConnId,
+}
+
+impl<'a> Deref for Context<'a> {
+    type Target = ReactorContext<'a>;
+    fn deref(&self) -> &ReactorContext<'a> {
+        &self.inner
+    }
+}
+
+impl DerefMut for Context<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
+    }
+}
+
+impl<'a> Context<'a> {
+    pub(crate) fn new(core: &'a mut Core, id: ConnId) -> Context<'a> {
+        Context { inner: ReactorContext::new(core), id }
+    }
+}
+
+impl Context<'_> {
+    #[inline]
+    fn this_conn(&self) -> ConnId {
+        self.id
+    }
+
+    // ----- this connection ---------------------------------------------------
+
+    /// The connection this callback is for.
+    pub fn conn_id(&self) -> ConnId {
+        self.this_conn()
+    }
+
+    /// Queues `data` for this connection. Never blocks; dropped (with a
+    /// trace log) once the connection is closing.
+    #[inline]
+    pub fn write(&mut self, data: &[u8]) {
+        let id = self.this_conn();
+        self.inner.core.write(id, data);
+    }
+
+    /// Queues several pieces for this connection, in order, as one write
+    /// (cheaper than one [`write`](Self::write) each; they leave in the
+    /// same system call either way).
+    ///
+    /// ```
+    /// # use reel::{Context, Protocol};
+    /// struct Hello;
+    /// impl Protocol for Hello {
+    ///     fn data_received(&mut self, cx: &mut Context<'_>, name: &[u8]) {
+    ///         cx.write_all(&[b"Hello, ", name, b"!\n"]);
+    ///     }
+    /// }
+    /// ```
+    #[inline]
+    pub fn write_all(&mut self, parts: &[&[u8]]) {
+        let id = self.this_conn();
+        self.inner.core.write_all(id, parts);
+    }
+
+    /// Lets `f` append to this connection's output buffer in place, for a
+    /// reply formatted straight into it (no intermediate buffer, no copy).
+    /// The vector holds this connection's queued, unsent output: `f` must
+    /// only append to it. Returns `f`'s result, or `None` (without calling
+    /// it) once the connection is closing.
+    ///
+    /// ```
+    /// # use reel::{Context, Protocol};
+    /// struct Count(u64);
+    /// impl Protocol for Count {
+    ///     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+    ///         self.0 += data.len() as u64;
+    ///         let n = self.0;
+    ///         cx.write_with(|out| {
+    ///             use std::io::Write;
+    ///             let _ = writeln!(out, "{n} bytes so far");
+    ///         });
+    ///     }
+    /// }
+    /// ```
+    #[inline]
+    pub fn write_with<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> Option<R> {
+        let id = self.this_conn();
+        self.inner.core.write_with(id, f)
+    }
+
+    /// Sends everything queued, then closes this connection.
+    /// `connection_lost` follows with [`Reason::Closed`] (or
+    /// [`Reason::PeerClosed`] after the peer's EOF). No data is delivered
+    /// after this call.
+    pub fn close(&mut self) {
+        let id = self.this_conn();
+        self.inner.core.close(id, None);
+    }
+
+    /// Like [`close`](Self::close), but `connection_lost` gets `reason`
+    /// (for example `Reason::Protocol("line too long".into())` or
+    /// [`Reason::TimedOut`]).
+    pub fn close_with(&mut self, reason: Reason) {
+        let id = self.this_conn();
+        self.inner.core.close(id, Some(reason));
+    }
+
+    /// Drops what is queued and resets this connection
+    /// ([`Reason::Aborted`]).
+    pub fn abort(&mut self) {
+        let id = self.this_conn();
+        self.inner.core.abort(id, Reason::Aborted);
+    }
+
+    /// Stops reading from this connection (back-pressure toward the peer).
+    pub fn pause_reading(&mut self) {
+        let id = self.this_conn();
+        self.inner.core.pause_reading(id);
+    }
+
+    /// Resumes reading after [`pause_reading`](Self::pause_reading).
+    pub fn resume_reading(&mut self) {
+        let id = self.this_conn();
+        self.inner.core.resume_reading(id);
+    }
+
+    /// The peer's address of this connection (readable in
+    /// `connection_lost` too).
+    pub fn peer_addr(&self) -> SocketAddr {
+        let id = self.this_conn();
+        self.peer_addr_of(id).unwrap_or_else(|| unspecified(false))
+    }
+
+    /// The local address of this connection.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.core.conn(self.id).map(|c| c.local).unwrap_or_else(|| unspecified(false))
+    }
+
+    /// Bytes queued and not yet sent on this connection.
+    pub fn queued(&self) -> usize {
+        let id = self.this_conn();
+        self.inner.core.conn(id).map_or(0, |c| c.out.len())
+    }
+
+    /// Whether this connection is closing (or gone): writes are dropped and
+    /// no more input is delivered. Standard input ([`add_stdin`](Self::add_stdin))
+    /// can never be written, but is not closing until it is closed.
+    #[inline]
+    pub fn is_closing(&self) -> bool {
+        use crate::conn::{flag, Phase};
+        let id = self.this_conn();
+        !self
+            .inner
+            .core
+            .conn(id)
+            .is_some_and(|c| matches!(c.phase, Phase::Open | Phase::Connecting) && !c.has(flag::DOOMED))
+    }
+
+    /// Whether reading from this connection is paused, by the protocol
+    /// ([`pause_reading`](Self::pause_reading)) or by flow control (queued
+    /// output above the high water mark). A protocol that handles several
+    /// messages from one read (a framer) stops after the current one while
+    /// this is true, and goes on in
+    /// [`Protocol::reading_resumed`].
+    pub fn is_reading_paused(&self) -> bool {
+        let id = self.this_conn();
+        self.inner.core.conn(id).is_some_and(|c| c.reading_paused())
+    }
+
+    /// Sets a one-shot timer for this connection: after `delay`, the
+    /// protocol's `timer_fired` is called with the returned id. Cancelled
+    /// automatically when the connection ends. `Duration::MAX` means never.
+    pub fn set_timer(&mut self, delay: Duration) -> TimerId {
+        let task = TimerTask::Conn(self.id, None);
+        self.inner.core.add_owned_timer(delay, task)
+    }
+
+    /// Like [`set_timer`](Self::set_timer), repeating every `interval`
+    /// (missed intervals are skipped, not fired in a burst).
+    pub fn set_interval(&mut self, interval: Duration) -> TimerId {
+        let task = TimerTask::Conn(self.id, Some(interval));
+        self.inner.core.add_owned_timer(interval, task)
+    }
+}

@@ -1,0 +1,94 @@
+//! The datagram callback's context.
+
+use std::io;
+use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
+
+use super::ReactorContext;
+use crate::core::{Core, TimerTask};
+use crate::{TimerId, UdpId};
+
+/// What a datagram callback may do: everything a [`ReactorContext`] offers
+/// (it dereferences to one), plus "this endpoint": send, its timers and
+/// its address.
+///
+/// Every callback of a [`DatagramProtocol`](crate::DatagramProtocol) gets
+/// one.
+#[derive(Debug)]
+pub struct DatagramContext<'a> {
+    inner: ReactorContext<'a>,
+    id: UdpId,
+}
+
+impl<'a> Deref for DatagramContext<'a> {
+    type Target = ReactorContext<'a>;
+    fn deref(&self) -> &ReactorContext<'a> {
+        &self.inner
+    }
+}
+
+impl DerefMut for DatagramContext<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
+    }
+}
+
+impl<'a> DatagramContext<'a> {
+    pub(crate) fn new(core: &'a mut Core, id: UdpId) -> DatagramContext<'a> {
+        DatagramContext { inner: ReactorContext::new(core), id }
+    }
+
+    /// The endpoint this callback is for.
+    pub fn udp_id(&self) -> UdpId {
+        self.id
+    }
+
+    /// The local address of this endpoint.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.core.udp(self.id).map(|u| u.local).unwrap_or_else(|| crate::addr::unspecified(false))
+    }
+
+    /// Sends a datagram from this endpoint to `to`. Never blocks: queued
+    /// (bounded) when the socket buffer is full; errors reach
+    /// `error_received`. Returns false once the endpoint is closing
+    /// (nothing is sent), as [`send_from`](ReactorContext::send_from) does.
+    pub fn send_to(&mut self, data: &[u8], to: SocketAddr) -> bool {
+        self.inner.core.send_to(self.id, data, to)
+    }
+
+    /// Sends a datagram to the peer of a connected endpoint
+    /// ([`Reactor::connect_udp`](crate::Reactor::connect_udp)).
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::NotConnected` if the endpoint has no connected peer;
+    /// `ErrorKind::NotConnected` too once it is closing.
+    pub fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        let Some(to) = self.inner.core.udp(self.id).and_then(|u| u.connected) else {
+            return Err(io::Error::new(io::ErrorKind::NotConnected, "send: this endpoint has no connected peer"));
+        };
+        if self.inner.core.send_to(self.id, data, to) {
+            Ok(())
+        } else {
+            Err(io::Error::new(io::ErrorKind::NotConnected, "send: this endpoint is closing"))
+        }
+    }
+
+    /// Closes this endpoint; `stopped` follows.
+    pub fn close(&mut self) {
+        self.inner.core.close_udp(self.id);
+    }
+
+    /// Sets a one-shot timer for this endpoint: after `delay`, the
+    /// protocol's `timer_fired` is called with the returned id. Cancelled
+    /// automatically when the endpoint closes. `Duration::MAX` means never.
+    pub fn set_timer(&mut self, delay: Duration) -> TimerId {
+        self.inner.core.add_owned_timer(delay, TimerTask::Udp(self.id, None))
+    }
+
+    /// Like [`set_timer`](Self::set_timer), repeating every `interval`.
+    pub fn set_interval(&mut self, interval: Duration) -> TimerId {
+        self.inner.core.add_owned_timer(interval, TimerTask::Udp(self.id, Some(interval)))
+    }
+}

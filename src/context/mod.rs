@@ -1,0 +1,265 @@
+//! The callback contexts: the one door from a callback into the reactor.
+//!
+//! Three types, one per kind of callback, so that what a callback may do
+//! is checked by the compiler:
+//!
+//! - [`ReactorContext`]: reactor-level closures (timers set with
+//!   `call_later`, calls from other threads, `defer_to_thread`
+//!   continuations). Everything every callback may do is written here,
+//!   once: timers, other connections by id, datagrams from any endpoint,
+//!   listening and connecting, stopping.
+//! - [`Context`]: connection callbacks ([`Protocol`]); adds "this
+//!   connection" (write, close, pause reading, its timers and addresses).
+//! - [`DatagramContext`]: datagram callbacks ([`DatagramProtocol`]); adds
+//!   "this endpoint" (send, its timers and address).
+//!
+//! `Context` and `DatagramContext` dereference to `ReactorContext`, so the
+//! shared operations are called the same way from all three.
+
+mod conn;
+mod datagram;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+pub use self::conn::Context;
+pub use self::datagram::DatagramContext;
+use crate::core::{Core, TimerTask};
+use crate::{
+    ConnId, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, ReactorHandle, Reason, TcpOptions, TimerId,
+    ToSocketAddr, UdpId,
+};
+
+/// What every callback may do: set timers, reach other connections and
+/// endpoints by id, listen and connect, stop the reactor.
+///
+/// Reactor-level closures (`call_later`, `call_every`,
+/// [`ReactorHandle::call_from_thread`], `defer_to_thread` continuations)
+/// get this context; protocol callbacks get a [`Context`] or
+/// [`DatagramContext`], which dereference to it.
+///
+/// # The guarantees
+///
+/// - Nothing here blocks or runs another protocol's code. Writes are queued
+///   and sent once the callback returns; closes and aborts take effect then
+///   too, so a callback never sees a half-applied change.
+/// - Operations on a connection or endpoint that is gone (a stale
+///   [`ConnId`] or [`UdpId`]) do nothing and report it (`false`); they never
+///   reach a new one that reuses the slot.
+#[derive(Debug)]
+pub struct ReactorContext<'a> {
+    pub(crate) core: &'a mut Core,
+}
+
+impl<'a> ReactorContext<'a> {
+    pub(crate) fn new(core: &'a mut Core) -> ReactorContext<'a> {
+        ReactorContext { core }
+    }
+
+    // ----- other connections ---------------------------------------------------
+
+    /// Queues `data` on a connection. Returns false if that connection is
+    /// gone or closing (nothing is queued then).
+    pub fn write_to(&mut self, id: ConnId, data: &[u8]) -> bool {
+        self.core.write(id, data)
+    }
+
+    /// Flush-then-close a connection. Returns false if it is gone.
+    pub fn close_conn(&mut self, id: ConnId) -> bool {
+        self.core.close(id, None)
+    }
+
+    /// Aborts a connection (queued output dropped, reset). Returns false if
+    /// it is gone.
+    pub fn abort_conn(&mut self, id: ConnId) -> bool {
+        self.core.abort(id, Reason::Aborted)
+    }
+
+    /// The peer address of a connection, while it exists.
+    pub fn peer_addr_of(&self, id: ConnId) -> Option<SocketAddr> {
+        self.core.conn(id).map(|c| c.peer)
+    }
+
+    /// Whether a connection is open for writing.
+    pub fn is_open(&self, id: ConnId) -> bool {
+        self.core.conn(id).is_some_and(|c| c.writable())
+    }
+
+    /// Bytes queued on a connection (0 if it is gone).
+    pub fn queued_of(&self, id: ConnId) -> usize {
+        self.core.conn(id).map_or(0, |c| c.out.len())
+    }
+
+    // ----- datagrams -------------------------------------------------------------
+
+    /// Sends a datagram from an endpoint to `to`. Returns false if the
+    /// endpoint is gone or closing. Never blocks: queued (bounded) when the
+    /// socket buffer is full; errors reach the endpoint's `error_received`.
+    pub fn send_from(&mut self, from: UdpId, data: &[u8], to: SocketAddr) -> bool {
+        self.core.send_to(from, data, to)
+    }
+
+    /// Closes a datagram endpoint; its `stopped` is called. Returns false
+    /// if it is gone.
+    pub fn close_udp(&mut self, id: UdpId) -> bool {
+        self.core.close_udp(id)
+    }
+
+    // ----- timers ----------------------------------------------------------------
+
+    /// Runs `f` once after `delay` (Twisted's `callLater`).
+    /// `Duration::MAX` means never.
+    pub fn call_later(&mut self, delay: Duration, f: impl FnOnce(&mut ReactorContext<'_>) + 'static) -> TimerId {
+        self.core.add_timer(delay, TimerTask::Once(Box::new(f)))
+    }
+
+    /// Runs `f` every `interval`, first after one interval (Twisted's
+    /// `LoopingCall`); missed intervals are skipped. A zero interval runs
+    /// `f` once per turn of the loop.
+    pub fn call_every(&mut self, interval: Duration, f: impl FnMut(&mut ReactorContext<'_>) + 'static) -> TimerId {
+        self.core.add_timer(interval, TimerTask::Every(Box::new(f), interval))
+    }
+
+    /// Cancels a timer. Returns false if it already fired or was cancelled.
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.core.cancel_timer(id)
+    }
+
+    /// Moves a timer to fire `delay` from now. Returns false if it is gone.
+    pub fn reset_timer(&mut self, id: TimerId, delay: Duration) -> bool {
+        let deadline = crate::timer::deadline_after(self.core.now(), delay);
+        self.core.timers.reset(id, deadline)
+    }
+
+    /// Whether a timer is still waiting to fire.
+    pub fn timer_active(&self, id: TimerId) -> bool {
+        self.core.timers.is_active(id)
+    }
+
+    /// The loop time: the reactor's clock as read at the start of this turn
+    /// of the loop (as libuv's `uv_now`); timers count from it.
+    pub fn now(&self) -> Instant {
+        self.core.now()
+    }
+
+    // ----- the reactor --------------------------------------------------------------
+
+    /// Starts a TCP listener; see [`Reactor::listen_tcp`](crate::Reactor::listen_tcp).
+    ///
+    /// # Errors
+    ///
+    /// When the address is not numeric or cannot be bound.
+    pub fn listen_tcp(&mut self, addr: impl ToSocketAddr, factory: impl Factory + 'static) -> io::Result<ListenerId> {
+        self.listen_tcp_with(addr, factory, ListenOptions::default())
+    }
+
+    /// Starts a TCP listener with options.
+    ///
+    /// # Errors
+    ///
+    /// When the address is not numeric or cannot be bound.
+    pub fn listen_tcp_with(
+        &mut self,
+        addr: impl ToSocketAddr,
+        factory: impl Factory + 'static,
+        opts: ListenOptions,
+    ) -> io::Result<ListenerId> {
+        let addr = addr.to_socket_addr()?;
+        self.core.listen_tcp(addr, Box::new(factory), opts)
+    }
+
+    /// Closes a listener; its connections stay open. Returns false if it is
+    /// gone.
+    pub fn close_listener(&mut self, id: ListenerId) -> bool {
+        self.core.close_listener(id)
+    }
+
+    /// Connects to `addr`; see [`Reactor::connect_tcp`](crate::Reactor::connect_tcp).
+    pub fn connect_tcp(&mut self, addr: impl ToSocketAddr, protocol: impl Protocol + 'static) -> ConnId {
+        self.connect_tcp_with(addr, protocol, &TcpOptions::default())
+    }
+
+    /// Connects with options. An address that is not numeric fails the
+    /// same way as a refused connect: through `connection_failed`.
+    pub fn connect_tcp_with(
+        &mut self,
+        addr: impl ToSocketAddr,
+        protocol: impl Protocol + 'static,
+        opts: &TcpOptions,
+    ) -> ConnId {
+        match addr.to_socket_addr() {
+            Ok(addr) => self.core.connect_tcp(addr, Box::new(protocol), opts),
+            Err(e) => self.core.connect_failed_at_once(Box::new(protocol), &e),
+        }
+    }
+
+    /// Binds a datagram endpoint; see [`Reactor::listen_udp`](crate::Reactor::listen_udp).
+    ///
+    /// # Errors
+    ///
+    /// When the address is not numeric or cannot be bound.
+    pub fn listen_udp(
+        &mut self,
+        addr: impl ToSocketAddr,
+        protocol: impl DatagramProtocol + 'static,
+    ) -> io::Result<UdpId> {
+        let addr = addr.to_socket_addr()?;
+        self.core.add_udp(addr, None, Box::new(protocol))
+    }
+
+    /// Binds a datagram endpoint on `local` connected to `remote`.
+    ///
+    /// # Errors
+    ///
+    /// When an address is not numeric, or cannot be bound or connected.
+    pub fn connect_udp(
+        &mut self,
+        local: impl ToSocketAddr,
+        remote: impl ToSocketAddr,
+        protocol: impl DatagramProtocol + 'static,
+    ) -> io::Result<UdpId> {
+        let (local, remote) = (local.to_socket_addr()?, remote.to_socket_addr()?);
+        self.core.add_udp(local, Some(remote), Box::new(protocol))
+    }
+
+    /// Reads the process's standard input through `protocol`, as one more
+    /// event source: `data_received` with what is typed or piped in
+    /// (everything a terminal has, pasted lines at once), `eof_received` at
+    /// its end. The protocol writes elsewhere (with
+    /// [`write_to`](Self::write_to)); standard input cannot be written.
+    ///
+    /// # Errors
+    ///
+    /// When descriptor 0 cannot be duplicated or polled.
+    pub fn add_stdin(&mut self, protocol: impl Protocol + 'static) -> io::Result<ConnId> {
+        self.core.add_stdin(Box::new(protocol))
+    }
+
+    /// Stops the reactor gracefully (see [`Reactor::stop`](crate::Reactor::stop)).
+    pub fn stop(&mut self) {
+        self.core.request_stop();
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> ReactorHandle {
+        ReactorHandle::new(self.core.shared.clone())
+    }
+
+    /// Runs `work` on a worker thread and `then` back on the reactor thread
+    /// with its result (Twisted's `deferToThread`). `then` gets `Err` with
+    /// the panic payload if `work` panicked.
+    pub fn defer_to_thread<T: Send + 'static>(
+        &mut self,
+        work: impl FnOnce() -> T + Send + 'static,
+        then: impl FnOnce(&mut ReactorContext<'_>, std::thread::Result<T>) + 'static,
+    ) {
+        self.core.defer_to_thread(work, then);
+    }
+
+    /// Number of open TCP connections (closing and lingering ones
+    /// included).
+    pub fn connection_count(&self) -> usize {
+        self.core.conns.len()
+    }
+}
