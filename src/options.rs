@@ -132,8 +132,9 @@ impl Default for ListenOptions {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ReactorConfig {
-    /// Size of the one reactor-wide read buffer. Default 64 KiB (enough for
-    /// any UDP datagram).
+    /// Size of the one reactor-wide read buffer. Default 64 KiB; never less
+    /// than 64 KiB, whatever is set here, so that any UDP datagram fits
+    /// whole (a datagram is never silently truncated).
     pub read_buffer_size: usize,
     /// Reads per connection per turn before others get their turn.
     /// Default 16.

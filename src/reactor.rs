@@ -100,7 +100,9 @@ impl Reactor {
             stop: Default::default(),
         });
         let registry = poll.registry().try_clone()?;
-        let scratch = vec![0; config.read_buffer_size.max(1)];
+        // Never below the largest UDP payload: a datagram is never
+        // silently truncated.
+        let scratch = vec![0; config.read_buffer_size.max(crate::udp::MAX_DATAGRAM)];
         Ok(Reactor {
             poll,
             events: Events::with_capacity(1024),

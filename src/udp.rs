@@ -8,6 +8,10 @@ use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
 use crate::DatagramProtocol;
 
+/// The largest UDP payload (65,527 bytes over IPv6, 65,507 over IPv4)
+/// fits in this: the read buffer is never smaller.
+pub(crate) const MAX_DATAGRAM: usize = 64 * 1024;
+
 /// One UDP socket and its protocol.
 pub(crate) struct Endpoint {
     pub(crate) generation: u32,

@@ -756,3 +756,80 @@ fn client_reports_a_refused_connection() {
     assert_eq!(exit, ClientExit::ConnectFailed(Reason::Refused));
     assert_eq!(exit.code(), 1);
 }
+
+/// The `seq`th line `name` sends in the flow-control test: 1,000 bytes.
+fn talk_line(name: &str, seq: usize) -> String {
+    let mut line = format!("{name} {seq:06} ");
+    line.extend(std::iter::repeat_n('z', 1000 - line.len()));
+    line
+}
+
+/// Reads `peer`'s stamped lines until `want` messages from `talkers`
+/// arrived, checking each talker's messages come in the order sent; calls
+/// `pace` after every line (a slow reader sleeps there). Returns the other
+/// lines seen (joins, leaves).
+fn read_talk(peer: &mut Peer, talkers: &[&str], want: usize, mut pace: impl FnMut(usize)) -> Vec<String> {
+    let mut next = vec![0usize; talkers.len()];
+    let mut others = Vec::new();
+    let mut got = 0;
+    while got < want {
+        let line = peer.stamped();
+        let Some((from, text)) = line.split_once(": ") else {
+            others.push(line);
+            continue;
+        };
+        let t = talkers.iter().position(|n| *n == from).unwrap_or_else(|| panic!("message from {from}"));
+        assert_eq!(text, talk_line(from, next[t]), "{from}'s message {} out of order or damaged", next[t]);
+        next[t] += 1;
+        got += 1;
+        pace(got);
+    }
+    others
+}
+
+#[test]
+fn a_member_that_reads_slowly_gets_every_line_and_one_that_never_reads_is_dropped() {
+    const TALKERS: [&str; 3] = ["ann", "ben", "cat"];
+    const LINES: usize = 2 * 1024 * 1024 / 1000; // 2 MiB each
+    let srv = server();
+    let mut room = fill_room(srv.addr, "lobby", &["ann", "ben", "cat", "dan", "eve"]);
+    let _eve = room.pop().expect("eve"); // never reads
+    let mut dan = room.pop().expect("dan");
+    // Each talker writes 2 MiB as fast as it can, and reads what the
+    // others say on a thread of its own (a talker that did not read would
+    // be a non-reader too).
+    let mut writers = Vec::new();
+    let mut readers = Vec::new();
+    for (i, mut talker) in room.into_iter().enumerate() {
+        let mut writer = talker.stream.try_clone().expect("clone");
+        writers.push(std::thread::spawn(move || {
+            for seq in 0..LINES {
+                writer.write_all(format!("{}\n", talk_line(TALKERS[i], seq)).as_bytes()).expect("talk");
+            }
+        }));
+        readers.push(std::thread::spawn(move || {
+            let others: Vec<&str> = TALKERS.iter().copied().filter(|n| *n != TALKERS[i]).collect();
+            read_talk(&mut talker, &others, 2 * LINES, |_| {});
+            talker
+        }));
+    }
+    // Dan reads about 2 MB/s: slower than three talkers together, so more
+    // than --max-output (1 MiB) waits for him at times; but he reads.
+    let seen = read_talk(&mut dan, &TALKERS, 3 * LINES, |n| {
+        if n % 4 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    for w in writers {
+        w.join().expect("a talker's writer");
+    }
+    let mut talkers: Vec<Peer> = readers.into_iter().map(|r| r.join().expect("a talker's reader")).collect();
+    // Eve, who never reads, is dropped once she has read nothing for the
+    // stall period with more than the limit queued.
+    if !seen.iter().any(|l| l == "* eve left lobby") {
+        assert_eq!(dan.stamped(), "* eve left lobby");
+    }
+    // The room goes on.
+    talkers[0].send(b"still here\n");
+    assert_eq!(dan.stamped(), "ann: still here");
+}

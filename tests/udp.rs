@@ -142,3 +142,48 @@ fn a_connected_endpoint_learns_of_a_refusal() {
     util::run(&mut reactor);
     assert_eq!(errors.borrow().first(), Some(&io::ErrorKind::ConnectionRefused));
 }
+
+#[test]
+fn a_large_datagram_arrives_whole_even_with_a_small_read_buffer() {
+    let cfg = reel::ReactorConfig { read_buffer_size: 1024, ..util::config() };
+    let mut reactor = util::reactor_with(cfg);
+    let events = util::log();
+    let id = reactor.listen_udp("127.0.0.1:0", DatagramEcho { events: Rc::clone(&events) }).expect("bind");
+    let addr = reactor.udp_addr(id).expect("endpoint address");
+    let client = util::client(&reactor, move || {
+        let s = udp_client("127.0.0.1:0");
+        // The largest payload IPv4 carries.
+        let msg: Vec<u8> = (0..65_507u32).map(|i| (i % 251) as u8).collect();
+        s.send_to(&msg, addr).expect("send_to");
+        let mut buf = vec![0u8; 70_000];
+        let (n, _) = s.recv_from(&mut buf).expect("recv_from: no echo");
+        assert_eq!(n, msg.len(), "the echo is the whole datagram");
+        assert!(buf[..n] == msg[..]);
+    });
+    util::run(&mut reactor);
+    client.join();
+    assert!(events.borrow().contains(&"65507 bytes".to_string()), "{:?}", events.borrow());
+}
+
+/// Sends on a bound, unconnected endpoint: an error the caller sees.
+struct Unconnected {
+    result: Log<io::ErrorKind>,
+}
+
+impl DatagramProtocol for Unconnected {
+    fn started(&mut self, cx: &mut DatagramContext<'_>) {
+        let err = cx.send(b"to whom?").expect_err("send without a connected peer");
+        self.result.borrow_mut().push(err.kind());
+        cx.stop();
+    }
+    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, _data: &[u8], _from: SocketAddr) {}
+}
+
+#[test]
+fn send_on_an_unconnected_endpoint_is_an_error() {
+    let mut reactor = util::reactor();
+    let result = util::log();
+    reactor.listen_udp("127.0.0.1:0", Unconnected { result: Rc::clone(&result) }).expect("bind");
+    util::run(&mut reactor);
+    assert_eq!(*result.borrow(), [io::ErrorKind::NotConnected]);
+}
