@@ -107,3 +107,43 @@ fn bad_arguments_exit_2_and_help_exits_0() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("usage:"));
 }
+
+#[test]
+fn sigterm_while_a_client_is_pushed_back_drains_for_the_grace_period_and_exits_0() {
+    let (mut server, addr) = start("echo_hello", &["--listen", "127.0.0.1:0"]);
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut welcome = [0u8; 9];
+    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    s.read_exact(&mut welcome).expect("welcome");
+    // Lines until the sends block for good: the server has stopped reading
+    // us, with replies queued that we do not read. (Blocked sends alone
+    // prove nothing yet: the kernel's buffers fill before the server has
+    // read; so the client checks that nothing more goes out for a while.)
+    s.set_nonblocking(true).expect("nonblocking");
+    let line = [b"x".repeat(999), b"\n".to_vec()].concat();
+    let mut sent = 0usize;
+    let mut quiet_rounds = 0;
+    while quiet_rounds < 5 {
+        let before = sent;
+        loop {
+            match s.write(&line) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("write: {e}"),
+            }
+            assert!(sent < 256 << 20, "256 MiB went out without push-back");
+        }
+        quiet_rounds = if sent == before { quiet_rounds + 1 } else { 0 };
+        // Nothing to await: this is a check that nothing happens.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let start = Instant::now();
+    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let status = wait_with_timeout(&mut server, Duration::from_secs(15));
+    let took = start.elapsed();
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
+    // The close could not flush to a client that does not read: the drain
+    // waited for the whole grace period (5 s), then ended it.
+    assert!(took >= Duration::from_millis(4500), "the drain took only {took:?}");
+}
