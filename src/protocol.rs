@@ -209,7 +209,7 @@ impl Protocol for Box<dyn Protocol> {
 ///   reports (on a connected endpoint, an ICMP "port unreachable" for an
 ///   earlier send shows up here as [`io::ErrorKind::ConnectionRefused`]),
 ///   and `stopped` once when the endpoint is closed.
-/// - [`Context::send_to`] never blocks: when the socket buffer is full the
+/// - [`DatagramContext::send_to`] never blocks: when the socket buffer is full the
 ///   datagram is queued (bounded) or dropped and counted.
 /// - A panic in a callback is caught and logged; the endpoint goes on.
 pub trait DatagramProtocol {
@@ -227,7 +227,7 @@ pub trait DatagramProtocol {
         log::debug!("udp error: {error}");
     }
 
-    /// The endpoint was closed (by [`Context::close_udp`] or reactor stop).
+    /// The endpoint was closed (by [`DatagramContext::close`] or reactor stop).
     fn stopped(&mut self, cx: &mut DatagramContext<'_>) {
         let _ = cx;
     }

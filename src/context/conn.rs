@@ -13,7 +13,7 @@ use crate::{ConnId, Reason, TimerId};
 /// offers (it dereferences to one), plus "this connection": write, close,
 /// abort, pause reading, its timers and addresses.
 ///
-/// Every callback of a [`Protocol`] gets one. It borrows the whole reactor
+/// Every callback of a [`Protocol`](crate::Protocol) gets one. It borrows the whole reactor
 /// for the duration of the call, so it can reach *other* connections by
 /// [`ConnId`] (a chat room broadcasting) without `RefCell`s: the calling
 /// protocol is taken out of its slot while it runs.
@@ -172,7 +172,7 @@ impl Context<'_> {
     }
 
     /// Whether this connection is closing (or gone): writes are dropped and
-    /// no more input is delivered. Standard input ([`add_stdin`](Self::add_stdin))
+    /// no more input is delivered. Standard input ([`add_stdin`](ReactorContext::add_stdin))
     /// can never be written, but is not closing until it is closed.
     #[inline]
     pub fn is_closing(&self) -> bool {
@@ -190,7 +190,7 @@ impl Context<'_> {
     /// output above the high water mark). A protocol that handles several
     /// messages from one read (a framer) stops after the current one while
     /// this is true, and goes on in
-    /// [`Protocol::reading_resumed`].
+    /// [`Protocol::reading_resumed`](crate::Protocol::reading_resumed).
     pub fn is_reading_paused(&self) -> bool {
         let id = self.this_conn();
         self.inner.core.conn(id).is_some_and(|c| c.reading_paused())
