@@ -644,3 +644,138 @@ fn stop_delivery_in_raw_mode() {
     h.feed_eof();
     assert_eq!(h.written(), b"[raw]<xy>(eof 0 true)");
 }
+
+// ----- edges: delimiters straddling chunks, lengths exactly at the maximum ----
+
+/// Forgiving, for any delimiter: over-long lines are skipped.
+fn forgiving(codec: Lines) -> impl Fn() -> Framed<Lines, Forgiving> {
+    move || Framed::new(codec.clone(), Forgiving)
+}
+
+#[test]
+fn skipping_an_over_long_crlf_line_at_every_split() {
+    let mut input = b"a\r\n".to_vec();
+    input.extend(std::iter::repeat_n(b'q', 50));
+    input.extend_from_slice(b"\r\nb\r\n");
+    // Lone CRs inside the skipped line, and one right before the delimiter.
+    input.extend(std::iter::repeat_n(b'r', 20));
+    input.extend_from_slice(b"\rr\r\r\nc\r\n");
+    let t = assert_chunking_invariant(forgiving(Lines::crlf().max_length(10)), &input, false);
+    assert_eq!(t.written, b"[a](too long)[b](too long)[c]");
+    assert!(t.events.is_empty());
+}
+
+#[test]
+fn skipping_with_a_chunk_one_byte_shorter_than_the_delimiter() {
+    // While skipping, a chunk of dlen - 1 bytes cannot be dropped: it may
+    // be the start of the delimiter.
+    let mut h = Harness::new(forgiving(Lines::crlf().max_length(10))());
+    h.feed(&[b'q'; 12]);
+    assert_eq!(h.take_written(), b"(too long)");
+    h.feed(b"\r");
+    h.feed(b"\nb\r\n");
+    assert_eq!(h.take_written(), b"[b]");
+
+    let mut h = Harness::new(forgiving(Lines::delimited(&b"<E>"[..]).max_length(4))());
+    h.feed(b"qqqqqqqq");
+    assert_eq!(h.take_written(), b"(too long)");
+    h.feed(b"q<");
+    h.feed(b"E");
+    h.feed(b">ok<E>");
+    assert_eq!(h.take_written(), b"[ok]");
+    assert_eq!(h.lost(), None);
+}
+
+#[test]
+fn the_delimiter_straddling_a_skipped_chunk_edge() {
+    let mut h = Harness::new(forgiving(Lines::crlf().max_length(10))());
+    h.feed(&[b'q'; 20]);
+    h.feed(b"qq\r");
+    h.feed(b"\nnext\r");
+    h.feed(b"\n");
+    assert_eq!(h.take_written(), b"(too long)[next]");
+}
+
+fn received_at(codec: impl Codec + Clone + 'static, wire: &[u8]) -> crate::testing::Transcript {
+    assert_chunking_invariant(move || Framed::new(codec.clone(), Recorder), wire, false)
+}
+
+#[test]
+fn frames_of_exactly_the_maximum_are_received_one_more_is_refused() {
+    let x = |n| vec![b'x'; n];
+    let bracketed = |n| [&b"["[..], &x(n), b"]"].concat();
+    let refused = |reason: &str| vec![crate::testing::Event::Lost(Reason::Protocol(reason.to_owned().into()))];
+
+    for codec in [Lines::crlf().max_length(8), Lines::lf().max_length(8)] {
+        for ending in [&b"\r\n"[..], b"\n"] {
+            if codec.delimiter() == b"\r\n" && ending == b"\n" {
+                continue;
+            }
+            let t = received_at(codec.clone(), &[&x(8), ending].concat());
+            assert_eq!(t.written, bracketed(8));
+            assert!(t.events.is_empty());
+            let t = received_at(codec.clone(), &[&x(9), ending].concat());
+            assert!(t.written.is_empty());
+            assert_eq!(t.events, refused("line too long"));
+        }
+    }
+
+    let codec = LengthPrefixed::u16().max_length(8);
+    let t = received_at(codec.clone(), &[&b"\0\x08"[..], &x(8)].concat());
+    assert_eq!(t.written, bracketed(8));
+    let t = received_at(codec, &[&b"\0\x09"[..], &x(9)].concat());
+    assert_eq!((t.written.is_empty(), t.events), (true, refused("frame too long")));
+
+    let codec = Netstrings::new().max_length(8);
+    let t = received_at(codec.clone(), &[&b"8:"[..], &x(8), b","].concat());
+    assert_eq!(t.written, bracketed(8));
+    let t = received_at(codec, &[&b"9:"[..], &x(9), b","].concat());
+    assert_eq!((t.written.is_empty(), t.events), (true, refused("frame too long")));
+}
+
+/// Sends frames of the given sizes on connection, noting each result.
+struct SendSizes(Vec<usize>, std::rc::Rc<std::cell::RefCell<Vec<Result<(), FrameError>>>>);
+
+impl<C: Codec> FrameHandler<C> for SendSizes {
+    fn connection_made(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>) {
+        for &n in &self.0 {
+            let sent = framer.send(cx, &vec![b'x'; n]);
+            self.1.borrow_mut().push(sent);
+        }
+    }
+    fn frame_received(&mut self, _: &mut Context<'_>, _: &mut Framer<C>, _: &[u8]) {}
+}
+
+fn sent(codec: impl Codec + 'static) -> (Vec<Result<(), FrameError>>, Vec<u8>) {
+    let results = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let h = Harness::new(Framed::new(codec, SendSizes(vec![8, 9], results.clone())));
+    let r = results.borrow().clone();
+    (r, h.written())
+}
+
+#[test]
+fn frames_of_exactly_the_maximum_are_sent_one_more_is_refused() {
+    let x8 = vec![b'x'; 8];
+    let too_long = Err(FrameError::TooLong { len: 9, max: 8 });
+    for (results, written, wire) in [
+        {
+            let (r, w) = sent(Lines::crlf().max_length(8));
+            (r, w, [&x8[..], b"\r\n"].concat())
+        },
+        {
+            let (r, w) = sent(Lines::lf().max_length(8));
+            (r, w, [&x8[..], b"\n"].concat())
+        },
+        {
+            let (r, w) = sent(LengthPrefixed::u16().max_length(8));
+            (r, w, [&b"\0\x08"[..], &x8].concat())
+        },
+        {
+            let (r, w) = sent(Netstrings::new().max_length(8));
+            (r, w, [&b"8:"[..], &x8, b","].concat())
+        },
+    ] {
+        assert_eq!(results, vec![Ok(()), too_long.clone()]);
+        assert_eq!(written, wire, "only the frame at the maximum is written");
+    }
+}
