@@ -88,6 +88,8 @@ pub trait Codec {
 pub struct Framer<C> {
     codec: C,
     raw: bool,
+    /// Delivery stopped for good ([`Framer::stop_delivery`]).
+    stopped: bool,
 }
 
 impl<C: Codec> Framer<C> {
@@ -121,6 +123,26 @@ impl<C: Codec> Framer<C> {
         self.raw
     }
 
+    /// Stops delivery for good (Twisted's `stopProducing`): from now on no
+    /// frame and no raw data reaches the handler, whatever arrives; input
+    /// still buffered or arriving later is discarded. Takes effect at once,
+    /// so frames behind the current one in the same read are dropped too.
+    ///
+    /// The connection stays open: the handler can go on writing, and still
+    /// hears `eof_received` (with no pending bytes), timers and
+    /// `connection_lost`. The peer is still read (and its bytes dropped),
+    /// so it is not pushed back; to stop the peer as well, also call
+    /// [`Context::pause_reading`] or [`Context::close`]. There is no undo:
+    /// for a pause that ends, use [`Context::pause_reading`].
+    pub fn stop_delivery(&mut self) {
+        self.stopped = true;
+    }
+
+    /// Whether [`stop_delivery`](Self::stop_delivery) was called.
+    pub fn is_delivery_stopped(&self) -> bool {
+        self.stopped
+    }
+
     /// The codec.
     pub fn codec(&self) -> &C {
         &self.codec
@@ -135,9 +157,19 @@ impl<C: Codec> Framer<C> {
 /// What a framed protocol implements: Twisted's `lineReceived` /
 /// `stringReceived`, plus the connection's other callbacks, forwarded.
 ///
-/// The contract of [`Protocol`] holds, and on top of it: `frame_received`
-/// gets exactly one whole frame per call, never a part, whatever the
-/// chunking; no frame is delivered once the connection is closing.
+/// The contract of [`Protocol`] holds, and on top of it:
+///
+/// - `frame_received` gets exactly one whole frame per call, never a part,
+///   whatever the chunking;
+/// - no frame is delivered once the connection is closing, nor after
+///   [`Framer::stop_delivery`];
+/// - **pausing works at frame granularity**: once reading is paused
+///   ([`Context::pause_reading`] from the handler, or flow control because
+///   queued output passed the high water mark during a write), no further
+///   frame (nor raw data) is delivered, even if the current read holds
+///   more. Those bytes stay buffered and are delivered, in order, when
+///   reading resumes, before anything newer; delivery stops again if the
+///   handler pauses again.
 pub trait FrameHandler<C: Codec> {
     /// A whole frame arrived.
     fn frame_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, frame: &[u8]);
@@ -145,8 +177,9 @@ pub trait FrameHandler<C: Codec> {
     /// Bytes arrived in raw mode. Returns how many of them it took: if it
     /// switched back to frame mode with
     /// [`Framer::set_frame_mode`], the rest is decoded as frames at once;
-    /// otherwise all of `data` counts as taken. The default takes (and
-    /// drops) everything.
+    /// if it paused reading, the rest is kept and delivered again when
+    /// reading resumes; otherwise all of `data` counts as taken. The
+    /// default takes (and drops) everything.
     fn raw_data_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, data: &[u8]) -> usize {
         let _ = (cx, framer);
         data.len()
@@ -202,6 +235,13 @@ pub trait FrameHandler<C: Codec> {
         let _ = cx;
     }
 
+    /// See [`Protocol::reading_resumed`]. Called before the frames held
+    /// back during the pause are delivered; pausing again here holds them
+    /// back further.
+    fn reading_resumed(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>) {
+        let _ = (cx, framer);
+    }
+
     /// See [`Protocol::timer_fired`].
     fn timer_fired(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, timer: TimerId) {
         let _ = (cx, framer, timer);
@@ -219,22 +259,48 @@ pub trait FrameHandler<C: Codec> {
 ///
 /// Buffering: a frame wholly inside one read is handed over straight from
 /// the reactor's read buffer; only an unfinished frame is kept, in a buffer
-/// bounded by the codec's maximum. Scanning is linear in the bytes
+/// bounded by the codec's maximum, plus, while reading is paused, the rest
+/// of the read that was being delivered (at most one read's worth, since
+/// nothing more is read while paused). Scanning is linear in the bytes
 /// received, however they are chunked.
+///
+/// A codec that misbehaves (returns a frame, a skip or a second
+/// [`Decoded::TooLong`] without using up any input, or a frame outside its
+/// input) cannot make the adapter loop or panic: the connection is closed
+/// with [`Reason::Protocol`]`("codec made no progress")` or
+/// `("codec returned a frame outside its input")`.
 #[derive(Debug)]
 pub struct Framed<C, H> {
     framer: Framer<C>,
     handler: H,
-    /// The unfinished frame (input not consumed yet).
+    /// Input not consumed yet: the unfinished frame, and while reading is
+    /// paused, the frames held back.
     pending: Vec<u8>,
-    /// Nothing more is decoded (after malformed input).
+    /// Nothing more is decoded (after malformed input or a codec fault).
     dead: bool,
+    /// The codec said [`Decoded::TooLong`] and no input was used up since:
+    /// another `TooLong` now would repeat forever.
+    too_long_unskipped: bool,
+    /// The peer's EOF came while frames were held back by a pause: the
+    /// handler hears it once they are delivered.
+    eof_owed: bool,
 }
+
+/// Why the adapter gave up on a codec.
+const NO_PROGRESS: &str = "codec made no progress";
+const OUT_OF_BOUNDS: &str = "codec returned a frame outside its input";
 
 impl<C: Codec, H: FrameHandler<C>> Framed<C, H> {
     /// Frames with `codec`, delivering to `handler`.
     pub fn new(codec: C, handler: H) -> Self {
-        Framed { framer: Framer { codec, raw: false }, handler, pending: Vec::new(), dead: false }
+        Framed {
+            framer: Framer { codec, raw: false, stopped: false },
+            handler,
+            pending: Vec::new(),
+            dead: false,
+            too_long_unskipped: false,
+            eof_owed: false,
+        }
     }
 
     /// The handler.
@@ -247,31 +313,78 @@ impl<C: Codec, H: FrameHandler<C>> Framed<C, H> {
         &mut self.handler
     }
 
-    /// Decodes and delivers what `input` holds; returns the bytes used.
+    /// Bytes received and not delivered yet: an unfinished frame, and while
+    /// reading is paused, the frames held back.
+    pub fn buffered(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether input is discarded rather than decoded.
+    fn discarding(&self, cx: &Context<'_>) -> bool {
+        self.dead || self.framer.stopped || cx.is_closing()
+    }
+
+    /// The codec broke its contract: close rather than loop or panic.
+    #[cold]
+    fn codec_fault(&mut self, cx: &mut Context<'_>, why: &'static str) {
+        log::warn!("framing: {why}; closing the connection");
+        self.dead = true;
+        cx.close_with(Reason::Protocol(Cow::Borrowed(why)));
+    }
+
+    /// Decodes and delivers what `input` holds; returns the bytes used (all
+    /// of them when the rest is to be discarded). Stops at a frame boundary
+    /// when reading is paused, leaving the rest unused.
     fn process(&mut self, cx: &mut Context<'_>, input: &[u8]) -> usize {
         let mut pos = 0;
         while pos < input.len() {
-            if self.dead || cx.is_closing() {
+            if self.discarding(cx) {
                 return input.len();
             }
+            if cx.is_reading_paused() {
+                return pos;
+            }
+            let rest = &input[pos..];
             if self.framer.raw {
-                let rest = &input[pos..];
-                let taken = self.handler.raw_data_received(cx, &mut self.framer, rest);
-                if self.framer.raw {
+                let taken = self.handler.raw_data_received(cx, &mut self.framer, rest).min(rest.len());
+                if self.framer.raw && !cx.is_reading_paused() {
                     return input.len();
                 }
-                pos += taken.min(rest.len());
+                if taken > 0 {
+                    self.too_long_unskipped = false;
+                }
+                pos += taken;
                 continue;
             }
-            match self.framer.codec.decode(&input[pos..]) {
+            match self.framer.codec.decode(rest) {
                 Decoded::Frame { start, end, consumed } => {
-                    let frame = &input[pos + start..pos + end];
+                    if consumed == 0 {
+                        self.codec_fault(cx, NO_PROGRESS);
+                        return input.len();
+                    }
+                    if !(start <= end && end <= consumed && consumed <= rest.len()) {
+                        self.codec_fault(cx, OUT_OF_BOUNDS);
+                        return input.len();
+                    }
+                    self.too_long_unskipped = false;
                     pos += consumed;
-                    self.handler.frame_received(cx, &mut self.framer, frame);
+                    self.handler.frame_received(cx, &mut self.framer, &rest[start..end]);
                 }
                 Decoded::Incomplete => return pos,
-                Decoded::Skip(n) => pos += n.max(1).min(input.len() - pos),
+                Decoded::Skip(0) => {
+                    self.codec_fault(cx, NO_PROGRESS);
+                    return input.len();
+                }
+                Decoded::Skip(n) => {
+                    self.too_long_unskipped = false;
+                    pos += n.min(rest.len());
+                }
                 Decoded::TooLong(announced) => {
+                    if self.too_long_unskipped {
+                        self.codec_fault(cx, NO_PROGRESS);
+                        return input.len();
+                    }
+                    self.too_long_unskipped = true;
                     self.handler.frame_too_long(cx, &mut self.framer, announced);
                 }
                 Decoded::Malformed(why) => {
@@ -283,6 +396,35 @@ impl<C: Codec, H: FrameHandler<C>> Framed<C, H> {
         }
         pos
     }
+
+    /// Delivers what is buffered (after a pause ended, or before EOF).
+    fn deliver_pending(&mut self, cx: &mut Context<'_>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let used = self.process(cx, &pending);
+        self.keep_rest(cx, pending, used);
+    }
+
+    /// Keeps `buf[used..]` as the pending input, reusing `buf`.
+    fn keep_rest(&mut self, cx: &Context<'_>, mut buf: Vec<u8>, used: usize) {
+        if used >= buf.len() || self.discarding(cx) {
+            // An idle connection holds no framing buffer.
+            self.pending = Vec::new();
+        } else {
+            buf.drain(..used);
+            self.pending = buf;
+        }
+    }
+
+    /// Tells the handler of the peer's EOF, with the unfinished frame.
+    fn deliver_eof(&mut self, cx: &mut Context<'_>) {
+        self.eof_owed = false;
+        let pending = std::mem::take(&mut self.pending);
+        let pending: &[u8] = if self.framer.stopped { &[] } else { &pending };
+        self.handler.eof_received(cx, &mut self.framer, pending);
+    }
 }
 
 impl<C: Codec, H: FrameHandler<C>> Protocol for Framed<C, H> {
@@ -293,26 +435,39 @@ impl<C: Codec, H: FrameHandler<C>> Protocol for Framed<C, H> {
     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
         if self.pending.is_empty() {
             let used = self.process(cx, data);
-            if used < data.len() && !self.dead && !cx.is_closing() {
+            if used < data.len() && !self.discarding(cx) {
                 self.pending.extend_from_slice(&data[used..]);
             }
         } else {
+            // Bytes in flight while paused land here too: appended, not
+            // delivered (process stops at once).
             let mut pending = std::mem::take(&mut self.pending);
             pending.extend_from_slice(data);
             let used = self.process(cx, &pending);
-            if self.dead || cx.is_closing() || used == pending.len() {
-                // An idle connection holds no framing buffer.
-                pending = Vec::new();
-            } else {
-                pending.drain(..used);
-            }
-            self.pending = pending;
+            self.keep_rest(cx, pending, used);
+        }
+    }
+
+    fn reading_resumed(&mut self, cx: &mut Context<'_>) {
+        self.handler.reading_resumed(cx, &mut self.framer);
+        self.deliver_pending(cx);
+        if self.eof_owed && !cx.is_reading_paused() && !cx.is_closing() {
+            self.deliver_eof(cx);
         }
     }
 
     fn eof_received(&mut self, cx: &mut Context<'_>) {
-        let pending = std::mem::take(&mut self.pending);
-        self.handler.eof_received(cx, &mut self.framer, &pending);
+        // The reactor does not read while paused, so frames are seldom
+        // held back here; if they are, they come first, and the EOF waits
+        // for them if the pause goes on.
+        if !self.discarding(cx) {
+            self.deliver_pending(cx);
+            if cx.is_reading_paused() && !self.pending.is_empty() && !cx.is_closing() {
+                self.eof_owed = true;
+                return;
+            }
+        }
+        self.deliver_eof(cx);
     }
 
     fn connection_lost(&mut self, cx: &mut Context<'_>, reason: Reason) {

@@ -120,11 +120,13 @@ impl Codec for LengthPrefixed {
             return Decoded::Incomplete;
         }
         let len = self.read_len(&input[..self.width]);
-        if len > self.max {
+        // The length is the peer's: a frame whose end cannot even be
+        // counted in memory is too long, whatever the maximum says.
+        let end = usize::try_from(len).ok().and_then(|len| len.checked_add(self.width));
+        let Some(end) = end.filter(|_| len <= self.max) else {
             self.skip = len.saturating_add(self.width as u64);
             return Decoded::TooLong(len);
-        }
-        let end = self.width + len as usize;
+        };
         if input.len() < end {
             return Decoded::Incomplete;
         }

@@ -17,6 +17,14 @@
 //! raw mode and back at any point; the rest of the current input is
 //! delivered in the new mode, byte-exact.
 //!
+//! Pausing works per frame: once reading is paused (by the handler with
+//! [`Context::pause_reading`](crate::Context::pause_reading), or by flow
+//! control when a reply took queued output past the high water mark), no
+//! further frame is delivered, even from the read at hand; the frames held
+//! back come first, in order, when reading resumes. A handler that wants
+//! no more input at all calls [`Framer::stop_delivery`]. A faulty codec
+//! that makes no progress closes the connection instead of looping.
+//!
 //! ```
 //! use reel::framing::{FrameHandler, Framed, Framer, Lines};
 //! use reel::testing::Harness;

@@ -67,16 +67,24 @@ impl Codec for Netstrings {
                     if i == 1 && input[0] == b'0' {
                         return Decoded::Malformed("netstring length has a leading zero");
                     }
-                    len = len.saturating_mul(10).saturating_add(u64::from(b - b'0'));
-                    if len > self.max {
-                        self.poisoned = true;
-                        return Decoded::TooLong(len);
+                    // Checked: without it a maximum near u64::MAX would let
+                    // a peer send digits forever (each call rescanning them).
+                    match len.checked_mul(10).and_then(|l| l.checked_add(u64::from(b - b'0'))) {
+                        Some(l) if l <= self.max => len = l,
+                        too_long => {
+                            self.poisoned = true;
+                            return Decoded::TooLong(too_long.unwrap_or(u64::MAX));
+                        }
                     }
                 }
                 b':' if i == 0 => return Decoded::Malformed("netstring length is empty"),
                 b':' => {
                     let start = i + 1;
-                    let end = start + len as usize;
+                    // A length the address space cannot hold never arrives.
+                    let Some(end) = usize::try_from(len).ok().and_then(|len| len.checked_add(start)) else {
+                        self.poisoned = true;
+                        return Decoded::TooLong(len);
+                    };
                     if input.len() <= end {
                         return Decoded::Incomplete;
                     }

@@ -318,3 +318,464 @@ proptest! {
         h.feed_chunks(&input, chunk);
     }
 }
+
+// ----- peer-controlled lengths: no overflow, no allocation up front -----------
+
+/// Keeps the connection after a too-long frame, noting it as `(n)`.
+struct KeepOpen;
+
+impl<C: Codec> FrameHandler<C> for KeepOpen {
+    fn frame_received(&mut self, cx: &mut Context<'_>, _: &mut Framer<C>, frame: &[u8]) {
+        cx.write(b"[");
+        cx.write(frame);
+        cx.write(b"]");
+    }
+    fn frame_too_long(&mut self, cx: &mut Context<'_>, _: &mut Framer<C>, announced: u64) {
+        cx.write(format!("({announced})").as_bytes());
+    }
+}
+
+#[test]
+fn a_u64_header_of_all_ones_with_no_maximum_is_too_long_not_a_panic() {
+    let mut h = Harness::new(Framed::new(LengthPrefixed::u64().max_length(u64::MAX), Recorder));
+    h.feed(&[0xff; 8]);
+    assert_eq!(h.lost(), Some(Reason::Protocol("frame too long".into())));
+    assert!(h.written().is_empty());
+
+    // The same length when the handler keeps the connection: what follows
+    // is skipped as part of that frame.
+    let mut h = Harness::new(Framed::new(LengthPrefixed::u64().max_length(u64::MAX), KeepOpen));
+    h.feed(&[0xff; 8]);
+    h.feed(b"\0\0\0\0\0\0\0\x01x");
+    assert_eq!(h.written(), format!("({})", u64::MAX).as_bytes());
+    assert_eq!(h.lost(), None);
+}
+
+#[test]
+fn a_length_whose_end_overflows_usize_is_too_long() {
+    // Fits in a usize, but header + length does not.
+    let len = usize::MAX as u64 - 3;
+    let mut h = Harness::new(Framed::new(LengthPrefixed::u64().max_length(u64::MAX), Recorder));
+    h.feed(&len.to_be_bytes());
+    assert_eq!(h.lost(), Some(Reason::Protocol("frame too long".into())));
+}
+
+#[test]
+fn a_huge_acceptable_length_is_buffered_as_it_comes_not_allocated() {
+    // 1 TiB announced and allowed: allocating it up front would abort the
+    // test process; only the bytes that arrive are kept.
+    let mut h = Harness::new(Framed::new(LengthPrefixed::u64().max_length(u64::MAX), Recorder));
+    h.feed(&(1u64 << 40).to_be_bytes());
+    h.feed(b"abc");
+    assert_eq!(h.lost(), None);
+    assert!(h.written().is_empty());
+
+    let mut h = Harness::new(Framed::new(Netstrings::new().max_length(u64::MAX), Recorder));
+    h.feed(b"1099511627776:abc");
+    assert_eq!(h.lost(), None);
+    assert!(h.written().is_empty());
+}
+
+#[test]
+fn netstring_lengths_past_u64_are_too_long_not_a_panic() {
+    for input in [
+        &b"18446744073709551615:"[..],     // u64::MAX: the end overflows
+        b"18446744073709551616:",          // one more: the digits overflow
+        b"99999999999999999999999999999:", // far more
+    ] {
+        let t =
+            assert_chunking_invariant(|| Framed::new(Netstrings::new().max_length(u64::MAX), Recorder), input, false);
+        assert_eq!(t.events, vec![crate::testing::Event::Lost(Reason::Protocol("frame too long".into()))], "{input:?}");
+    }
+    // Digits without end are refused once they overflow (twenty ones fit
+    // in a u64, twenty-one do not), not buffered
+    // (and rescanned) forever.
+    let mut h = Harness::new(Framed::new(Netstrings::new().max_length(u64::MAX), Recorder));
+    for _ in 0..20 {
+        h.feed(b"1");
+    }
+    assert_eq!(h.lost(), None);
+    h.feed(b"1");
+    assert_eq!(h.lost(), Some(Reason::Protocol("frame too long".into())));
+}
+
+#[test]
+fn lines_with_no_maximum_do_not_overflow() {
+    let t = assert_chunking_invariant(lines(Lines::crlf().max_length(usize::MAX)), b"one\r\ntwo\r\nthr", false);
+    assert_eq!(t.written, b"[one][two]");
+    let t = assert_chunking_invariant(lines(Lines::lf().max_length(usize::MAX)), b"one\r\ntwo\nthr\r", false);
+    assert_eq!(t.written, b"[one][two]");
+}
+
+// ----- a codec that breaks its contract cannot make the framer loop -----------
+
+/// Answers `answer` to its first `budget` calls, then `Incomplete`, so
+/// that a framer that loops on it still ends (and the test fails on the
+/// count instead of hanging).
+struct Stuck {
+    answer: Decoded,
+    calls: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+const BUDGET: usize = 1000;
+
+impl Codec for Stuck {
+    fn decode(&mut self, _: &[u8]) -> Decoded {
+        self.calls.set(self.calls.get() + 1);
+        if self.calls.get() > BUDGET {
+            return Decoded::Incomplete;
+        }
+        self.answer
+    }
+    fn reset(&mut self) {}
+    fn encode(&self, payload: &[u8], write: &mut dyn FnMut(&[u8])) -> Result<(), FrameError> {
+        write(payload);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_codec_that_makes_no_progress_closes_the_connection() {
+    for (answer, why) in [
+        (Decoded::Frame { start: 0, end: 0, consumed: 0 }, "codec made no progress"),
+        (Decoded::Skip(0), "codec made no progress"),
+        (Decoded::TooLong(7), "codec made no progress"),
+        (Decoded::Frame { start: 0, end: 10, consumed: 10 }, "codec returned a frame outside its input"),
+        (Decoded::Frame { start: 2, end: 1, consumed: 3 }, "codec returned a frame outside its input"),
+        (Decoded::Frame { start: 0, end: 3, consumed: 2 }, "codec returned a frame outside its input"),
+    ] {
+        let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+        // KeepOpen keeps the connection after a too-long frame, so only the
+        // framer's own check can stop a TooLong loop.
+        let mut h = Harness::new(Framed::new(Stuck { answer, calls: calls.clone() }, KeepOpen));
+        h.feed(b"abcde");
+        assert_eq!(h.lost(), Some(Reason::Protocol(why.into())), "{answer:?}");
+        assert!(calls.get() <= 2, "{answer:?}: decode called {} times", calls.get());
+        // A frame is never delivered from a broken answer; a first TooLong
+        // is a legitimate answer and reaches the handler once.
+        let expected: &[u8] = if matches!(answer, Decoded::TooLong(_)) { b"(7)" } else { b"" };
+        assert_eq!(h.written(), expected, "{answer:?}");
+    }
+}
+
+#[test]
+fn a_too_long_then_a_skip_is_progress() {
+    // The legitimate sequence: TooLong, then skipping, more than once.
+    let t = assert_chunking_invariant(
+        || Framed::new(LengthPrefixed::u8().max_length(2), KeepOpen),
+        b"\x03abc\x03def\x01g\x05hijkl\x02mn",
+        false,
+    );
+    assert_eq!(t.written, b"(3)(3)[g](5)[mn]");
+    assert!(t.events.is_empty());
+}
+
+// ----- pausing at frame granularity --------------------------------------------
+
+/// Records frames as `[frame]` and EOF as `(eof pending)`; pauses reading
+/// on the frame `wait`.
+struct PauseOn;
+
+impl FrameHandler<Lines> for PauseOn {
+    fn frame_received(&mut self, cx: &mut Context<'_>, _: &mut Framer<Lines>, frame: &[u8]) {
+        cx.write(b"[");
+        cx.write(frame);
+        cx.write(b"]");
+        if frame == b"wait" {
+            cx.pause_reading();
+        }
+    }
+    fn eof_received(&mut self, cx: &mut Context<'_>, _: &mut Framer<Lines>, pending: &[u8]) {
+        cx.write(b"(eof ");
+        cx.write(pending);
+        cx.write(b")");
+    }
+}
+
+/// A protocol that does nothing: the harness's connection, when the test
+/// drives its own `Framed` through `Harness::with_context`.
+struct Idle;
+
+impl crate::Protocol for Idle {
+    fn data_received(&mut self, _: &mut Context<'_>, _: &[u8]) {}
+}
+
+#[test]
+fn bytes_arriving_while_paused_are_buffered_not_delivered() {
+    // The reactor does not read while paused, but bytes already in flight
+    // may still come; they wait for the resume.
+    let mut h = Harness::new(Idle);
+    let mut f = Framed::new(Lines::lf(), PauseOn);
+    h.with_context(|cx| {
+        cx.pause_reading();
+        crate::Protocol::data_received(&mut f, cx, b"a\nb\npart");
+    });
+    assert!(h.written().is_empty());
+    assert_eq!(f.buffered(), 8);
+    h.with_context(|cx| {
+        cx.resume_reading();
+        crate::Protocol::reading_resumed(&mut f, cx);
+    });
+    assert_eq!(h.written(), b"[a][b]");
+    assert_eq!(f.buffered(), 4);
+    h.with_context(|cx| crate::Protocol::data_received(&mut f, cx, b"\n"));
+    assert_eq!(h.written(), b"[a][b][part]");
+    assert_eq!(f.buffered(), 0);
+}
+
+#[test]
+fn eof_while_frames_are_held_back_waits_for_them() {
+    let mut h = Harness::new(Idle);
+    let mut f = Framed::new(Lines::lf(), PauseOn);
+    h.with_context(|cx| {
+        crate::Protocol::data_received(&mut f, cx, b"a\nwait\nb\nc\npart");
+        crate::Protocol::eof_received(&mut f, cx);
+    });
+    assert_eq!(h.written(), b"[a][wait]", "no frame nor EOF while paused");
+    h.with_context(|cx| {
+        cx.resume_reading();
+        crate::Protocol::reading_resumed(&mut f, cx);
+    });
+    assert_eq!(h.written(), b"[a][wait][b][c](eof part)");
+}
+
+#[test]
+fn eof_when_not_paused_gets_only_the_unfinished_frame() {
+    let t = assert_chunking_invariant(|| Framed::new(Lines::lf(), PauseOn), b"a\nb\npart", true);
+    assert_eq!(t.written, b"[a][b](eof part)");
+}
+
+/// In raw mode takes bytes through a `|`, then pauses reading; `!`
+/// switches back to frame mode.
+struct RawPauser;
+
+impl FrameHandler<Lines> for RawPauser {
+    fn frame_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<Lines>, frame: &[u8]) {
+        cx.write(b"[");
+        cx.write(frame);
+        cx.write(b"]");
+        if frame == b"raw" {
+            framer.set_raw_mode();
+        }
+    }
+    fn raw_data_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<Lines>, data: &[u8]) -> usize {
+        let take = data.iter().position(|&b| b == b'|' || b == b'!').map_or(data.len(), |p| p + 1);
+        cx.write(b"<");
+        cx.write(&data[..take]);
+        cx.write(b">");
+        match data[..take].last() {
+            Some(b'|') => cx.pause_reading(),
+            Some(b'!') => framer.set_frame_mode(),
+            _ => {}
+        }
+        take
+    }
+}
+
+#[test]
+fn raw_mode_honours_a_pause_and_keeps_what_was_not_taken() {
+    let mut h = Harness::new(Framed::new(Lines::lf(), RawPauser));
+    h.feed(b"x\nraw\nab|cd|ef!y\n");
+    assert_eq!(h.take_written(), b"[x][raw]<ab|>");
+    assert!(h.is_reading_paused());
+    h.feed(b"z\n");
+    assert!(h.written().is_empty(), "fed while paused: waits");
+    h.with_context(|cx| cx.resume_reading());
+    assert_eq!(h.take_written(), b"<cd|>");
+    h.with_context(|cx| cx.resume_reading());
+    assert_eq!(h.take_written(), b"<ef!>[y][z]");
+    assert!(!h.is_reading_paused());
+}
+
+// ----- stopping delivery for good ------------------------------------------------
+
+/// Stops delivery on the frame `stop`; notes EOF with its pending bytes,
+/// then closes.
+struct Stopper;
+
+impl<C: Codec> FrameHandler<C> for Stopper {
+    fn frame_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, frame: &[u8]) {
+        assert!(!framer.is_delivery_stopped(), "a frame after stop_delivery");
+        cx.write(b"[");
+        cx.write(frame);
+        cx.write(b"]");
+        if frame == b"stop" {
+            framer.stop_delivery();
+            cx.write(b"(stopped)");
+        }
+        if frame == b"raw" {
+            framer.set_raw_mode();
+        }
+    }
+    fn raw_data_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, data: &[u8]) -> usize {
+        cx.write(b"<");
+        cx.write(data);
+        cx.write(b">");
+        framer.stop_delivery();
+        data.len()
+    }
+    fn eof_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, pending: &[u8]) {
+        cx.write(format!("(eof {} {})", pending.len(), framer.is_delivery_stopped()).as_bytes());
+        cx.close();
+    }
+}
+
+#[test]
+fn stop_delivery_drops_the_rest_for_good_and_keeps_the_connection() {
+    let t = assert_chunking_invariant(|| Framed::new(Lines::lf(), Stopper), b"a\nstop\nb\nraw\nxyz\npartial", true);
+    assert_eq!(t.written, b"[a][stop](stopped)(eof 0 true)");
+    assert_eq!(t.events, vec![crate::testing::Event::Lost(Reason::PeerClosed)]);
+
+    // The connection stays open and writable; later input is dropped too.
+    let mut h = Harness::new(Framed::new(Netstrings::new(), Stopper));
+    h.feed(b"1:a,4:stop,1:b,");
+    assert_eq!(h.take_written(), b"[a][stop](stopped)");
+    h.feed(b"1:c,garbage that would be malformed");
+    assert!(h.written().is_empty());
+    assert_eq!(h.lost(), None);
+    assert!(!h.is_reading_paused(), "the peer is still read (and dropped)");
+}
+
+#[test]
+fn stop_delivery_in_raw_mode() {
+    let mut h = Harness::new(Framed::new(Lines::lf(), Stopper));
+    h.feed(b"raw\nxy");
+    h.feed(b"z\nq\n");
+    h.feed_eof();
+    assert_eq!(h.written(), b"[raw]<xy>(eof 0 true)");
+}
+
+// ----- edges: delimiters straddling chunks, lengths exactly at the maximum ----
+
+/// Forgiving, for any delimiter: over-long lines are skipped.
+fn forgiving(codec: Lines) -> impl Fn() -> Framed<Lines, Forgiving> {
+    move || Framed::new(codec.clone(), Forgiving)
+}
+
+#[test]
+fn skipping_an_over_long_crlf_line_at_every_split() {
+    let mut input = b"a\r\n".to_vec();
+    input.extend(std::iter::repeat_n(b'q', 50));
+    input.extend_from_slice(b"\r\nb\r\n");
+    // Lone CRs inside the skipped line, and one right before the delimiter.
+    input.extend(std::iter::repeat_n(b'r', 20));
+    input.extend_from_slice(b"\rr\r\r\nc\r\n");
+    let t = assert_chunking_invariant(forgiving(Lines::crlf().max_length(10)), &input, false);
+    assert_eq!(t.written, b"[a](too long)[b](too long)[c]");
+    assert!(t.events.is_empty());
+}
+
+#[test]
+fn skipping_with_a_chunk_one_byte_shorter_than_the_delimiter() {
+    // While skipping, a chunk of dlen - 1 bytes cannot be dropped: it may
+    // be the start of the delimiter.
+    let mut h = Harness::new(forgiving(Lines::crlf().max_length(10))());
+    h.feed(&[b'q'; 12]);
+    assert_eq!(h.take_written(), b"(too long)");
+    h.feed(b"\r");
+    h.feed(b"\nb\r\n");
+    assert_eq!(h.take_written(), b"[b]");
+
+    let mut h = Harness::new(forgiving(Lines::delimited(&b"<E>"[..]).max_length(4))());
+    h.feed(b"qqqqqqqq");
+    assert_eq!(h.take_written(), b"(too long)");
+    h.feed(b"q<");
+    h.feed(b"E");
+    h.feed(b">ok<E>");
+    assert_eq!(h.take_written(), b"[ok]");
+    assert_eq!(h.lost(), None);
+}
+
+#[test]
+fn the_delimiter_straddling_a_skipped_chunk_edge() {
+    let mut h = Harness::new(forgiving(Lines::crlf().max_length(10))());
+    h.feed(&[b'q'; 20]);
+    h.feed(b"qq\r");
+    h.feed(b"\nnext\r");
+    h.feed(b"\n");
+    assert_eq!(h.take_written(), b"(too long)[next]");
+}
+
+fn received_at(codec: impl Codec + Clone + 'static, wire: &[u8]) -> crate::testing::Transcript {
+    assert_chunking_invariant(move || Framed::new(codec.clone(), Recorder), wire, false)
+}
+
+#[test]
+fn frames_of_exactly_the_maximum_are_received_one_more_is_refused() {
+    let x = |n| vec![b'x'; n];
+    let bracketed = |n| [&b"["[..], &x(n), b"]"].concat();
+    let refused = |reason: &str| vec![crate::testing::Event::Lost(Reason::Protocol(reason.to_owned().into()))];
+
+    for codec in [Lines::crlf().max_length(8), Lines::lf().max_length(8)] {
+        for ending in [&b"\r\n"[..], b"\n"] {
+            if codec.delimiter() == b"\r\n" && ending == b"\n" {
+                continue;
+            }
+            let t = received_at(codec.clone(), &[&x(8), ending].concat());
+            assert_eq!(t.written, bracketed(8));
+            assert!(t.events.is_empty());
+            let t = received_at(codec.clone(), &[&x(9), ending].concat());
+            assert!(t.written.is_empty());
+            assert_eq!(t.events, refused("line too long"));
+        }
+    }
+
+    let codec = LengthPrefixed::u16().max_length(8);
+    let t = received_at(codec.clone(), &[&b"\0\x08"[..], &x(8)].concat());
+    assert_eq!(t.written, bracketed(8));
+    let t = received_at(codec, &[&b"\0\x09"[..], &x(9)].concat());
+    assert_eq!((t.written.is_empty(), t.events), (true, refused("frame too long")));
+
+    let codec = Netstrings::new().max_length(8);
+    let t = received_at(codec.clone(), &[&b"8:"[..], &x(8), b","].concat());
+    assert_eq!(t.written, bracketed(8));
+    let t = received_at(codec, &[&b"9:"[..], &x(9), b","].concat());
+    assert_eq!((t.written.is_empty(), t.events), (true, refused("frame too long")));
+}
+
+/// Sends frames of the given sizes on connection, noting each result.
+struct SendSizes(Vec<usize>, std::rc::Rc<std::cell::RefCell<Vec<Result<(), FrameError>>>>);
+
+impl<C: Codec> FrameHandler<C> for SendSizes {
+    fn connection_made(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>) {
+        for &n in &self.0 {
+            let sent = framer.send(cx, &vec![b'x'; n]);
+            self.1.borrow_mut().push(sent);
+        }
+    }
+    fn frame_received(&mut self, _: &mut Context<'_>, _: &mut Framer<C>, _: &[u8]) {}
+}
+
+fn sent(codec: impl Codec + 'static) -> (Vec<Result<(), FrameError>>, Vec<u8>) {
+    let results = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let h = Harness::new(Framed::new(codec, SendSizes(vec![8, 9], results.clone())));
+    let r = results.borrow().clone();
+    (r, h.written())
+}
+
+#[test]
+fn frames_of_exactly_the_maximum_are_sent_one_more_is_refused() {
+    let x8 = vec![b'x'; 8];
+    let too_long = Err(FrameError::TooLong { len: 9, max: 8 });
+    for (results, written, wire) in [
+        {
+            let (r, w) = sent(Lines::crlf().max_length(8));
+            (r, w, [&x8[..], b"\r\n"].concat())
+        },
+        {
+            let (r, w) = sent(Lines::lf().max_length(8));
+            (r, w, [&x8[..], b"\n"].concat())
+        },
+        {
+            let (r, w) = sent(LengthPrefixed::u16().max_length(8));
+            (r, w, [&b"\0\x08"[..], &x8].concat())
+        },
+        {
+            let (r, w) = sent(Netstrings::new().max_length(8));
+            (r, w, [&b"8:"[..], &x8, b","].concat())
+        },
+    ] {
+        assert_eq!(results, vec![Ok(()), too_long.clone()]);
+        assert_eq!(written, wire, "only the frame at the maximum is written");
+    }
+}
