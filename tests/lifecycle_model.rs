@@ -1208,7 +1208,9 @@ impl Drop for Run1 {
     }
 }
 
-fn run_sequence(seed: u64, verbose: bool) -> usize {
+/// Runs one random sequence; returns its number of steps and how the
+/// connection ended (for the coverage summary).
+fn run_sequence(seed: u64, verbose: bool) -> (usize, String) {
     let mut rng = Rng::new(seed);
     let mut run = Run1::new(seed, verbose);
     let n = rng.usize(1, 60);
@@ -1216,9 +1218,15 @@ fn run_sequence(seed: u64, verbose: bool) -> usize {
         let op = random_op(&mut rng, &run.m);
         run.apply(&op);
     }
+    let before = format!("{:?} before finishing, {:?}", run.m.phase, run.m.lost);
     run.steps.push("finish:".into());
     run.finish();
-    n
+    let how = if before.starts_with("Open") || before.starts_with("Closing") {
+        format!("{:?} in finish", run.m.lost.as_ref().map(|r| if r.is_clean() { "clean" } else { "other" }))
+    } else {
+        format!("{:?}", run.m.lost)
+    };
+    (n, how)
 }
 
 #[test]
@@ -1227,13 +1235,19 @@ fn random_lifecycles_in_memory_follow_the_model() {
         run_sequence(seed, true);
         return;
     }
-    let count = env_u64("REEL_MODEL_SEQS").unwrap_or(20_000);
+    let count = env_u64("REEL_MODEL_SEQS").unwrap_or(12_000);
     let start = Instant::now();
     let mut steps = 0;
+    let mut ends = std::collections::BTreeMap::new();
     for i in 0..count {
-        steps += run_sequence(splitmix(0x5EED_0000 + i), false);
+        let (n, how) = run_sequence(splitmix(0x5EED_0000 + i), false);
+        steps += n;
+        *ends.entry(how).or_insert(0) += 1;
     }
     eprintln!("{count} in-memory sequences, {steps} random steps, in {:?}", start.elapsed());
+    for (how, n) in &ends {
+        eprintln!("  {n:6}  ended: {how}");
+    }
 }
 
 /// Minimal reproduction (found by the model, `REEL_MODEL_SEED=0xc1127bbe4bbbaf25`):
