@@ -1231,6 +1231,7 @@ fn run_sequence(seed: u64, verbose: bool) -> (usize, String) {
 
 #[test]
 fn random_lifecycles_in_memory_follow_the_model() {
+    let _serial = serial();
     if let Some(seed) = env_u64("REEL_MODEL_SEED") {
         run_sequence(seed, true);
         return;
@@ -1264,6 +1265,7 @@ fn random_lifecycles_in_memory_follow_the_model() {
 #[test]
 #[ignore = "bug: close_with(non-clean reason) then close timeout/abort drops queued output without a reset"]
 fn bug_close_with_then_close_timeout_ends_without_a_reset() {
+    let _serial = serial();
     let opts = TcpOptions { close_timeout: Duration::from_secs(5), ..TcpOptions::default() };
     let st = Shared::new(Behaviour { echo: false, eof_closes: true, stop: StopMode::Close, timer_write: 0 });
     let mut h = Harness::with_options(Recorder(Rc::clone(&st)), &opts);
@@ -1285,6 +1287,7 @@ fn bug_close_with_then_close_timeout_ends_without_a_reset() {
 #[test]
 #[ignore = "bug: close_with(non-clean reason) then abort drops queued output without a reset"]
 fn bug_close_with_then_abort_ends_without_a_reset() {
+    let _serial = serial();
     let st = Shared::new(Behaviour { echo: false, eof_closes: true, stop: StopMode::Close, timer_write: 0 });
     let mut h = Harness::new(Recorder(Rc::clone(&st)));
     h.set_peer_window(Some(0));
@@ -1295,4 +1298,382 @@ fn bug_close_with_then_abort_ends_without_a_reset() {
     h.with_context(|cx| cx.abort());
     assert!(h.is_freed());
     assert!(h.transcript().reset, "abort() must reset the connection");
+}
+
+// ----- over real loopback sockets ----------------------------------------------------
+
+/// The tests of this file run one at a time: the loopback part counts the
+/// process's descriptors, which a concurrent harness (a poller each) would
+/// move.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn open_fds() -> Vec<String> {
+    let mut fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| {
+                    format!(
+                        "{} -> {}",
+                        e.file_name().to_string_lossy(),
+                        std::fs::read_link(e.path()).map(|p| p.display().to_string()).unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    fds.sort();
+    fds
+}
+
+/// What the server side reports when its connection ends.
+#[derive(Debug)]
+enum Msg {
+    Lost {
+        id: u64,
+        reason: Reason,
+        data_in: usize,
+        out_pos: usize,
+        violations: Vec<String>,
+    },
+    /// A callback after `connection_lost`, or a second one.
+    Late {
+        id: u64,
+        what: String,
+    },
+}
+
+/// The server's protocol, driven by commands in the bytes it receives: an
+/// 8-byte id, then records `[cmd][len: u32 LE]`: `D` and `len` bytes of the
+/// input pattern; `W`: write `len` bytes of the output pattern; `P`: pause
+/// reading for `len` ms; `C`: close; `A`: abort.
+struct Scripted {
+    tx: std::sync::mpsc::Sender<Msg>,
+    id: Option<u64>,
+    buf: Vec<u8>,
+    /// Payload bytes still to come for the current `D` record.
+    data_left: usize,
+    data_in: usize,
+    out_pos: usize,
+    resume_timer: Option<TimerId>,
+    lost: bool,
+    violations: Vec<String>,
+}
+
+impl Scripted {
+    fn late(&mut self, what: &str) {
+        if self.lost {
+            let _ = self.tx.send(Msg::Late { id: self.id.unwrap_or(u64::MAX), what: what.into() });
+        }
+    }
+
+    fn run_commands(&mut self, cx: &mut Context<'_>) {
+        let mut at = 0;
+        loop {
+            if cx.is_closing() {
+                break; // input after close or abort is not for us
+            }
+            if self.data_left > 0 {
+                let n = self.data_left.min(self.buf.len() - at);
+                if n == 0 {
+                    break;
+                }
+                let start = self.data_in;
+                if let Some(k) = self.buf[at..at + n].iter().enumerate().position(|(k, b)| *b != in_byte(start + k)) {
+                    self.violations.push(format!("input byte {} is wrong", start + k));
+                }
+                self.data_in += n;
+                self.data_left -= n;
+                at += n;
+                continue;
+            }
+            if self.id.is_none() {
+                if self.buf.len() - at < 8 {
+                    break;
+                }
+                let id = u64::from_le_bytes(self.buf[at..at + 8].try_into().expect("8 bytes"));
+                self.id = Some(id);
+                at += 8;
+                continue;
+            }
+            if self.buf.len() - at < 5 {
+                break;
+            }
+            let cmd = self.buf[at];
+            let len = u32::from_le_bytes(self.buf[at + 1..at + 5].try_into().expect("4 bytes")) as usize;
+            at += 5;
+            match cmd {
+                b'D' => self.data_left = len,
+                b'W' => {
+                    let data: Vec<u8> = (self.out_pos..self.out_pos + len).map(out_byte).collect();
+                    cx.write(&data);
+                    self.out_pos += len;
+                }
+                b'P' => {
+                    cx.pause_reading();
+                    self.resume_timer = Some(cx.set_timer(Duration::from_millis(len as u64)));
+                    break; // the rest waits for the resume
+                }
+                b'C' => cx.close(),
+                b'A' => cx.abort(),
+                other => self.violations.push(format!("unknown command {other}")),
+            }
+        }
+        self.buf.drain(..at);
+    }
+}
+
+impl Protocol for Scripted {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        self.late("data_received");
+        if cx.is_reading_paused() && self.resume_timer.is_some() {
+            self.violations.push("data_received while paused by the protocol".into());
+        }
+        self.buf.extend_from_slice(data);
+        self.run_commands(cx);
+    }
+
+    fn reading_resumed(&mut self, cx: &mut Context<'_>) {
+        self.late("reading_resumed");
+        // Commands held back while paused go first, in order.
+        self.run_commands(cx);
+    }
+
+    fn timer_fired(&mut self, cx: &mut Context<'_>, timer: TimerId) {
+        self.late("timer_fired");
+        if self.resume_timer == Some(timer) {
+            self.resume_timer = None;
+            cx.resume_reading();
+        }
+    }
+
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        self.late("eof_received");
+        cx.close();
+    }
+
+    fn connection_lost(&mut self, _: &mut Context<'_>, reason: Reason) {
+        if self.lost {
+            self.late("a second connection_lost");
+            return;
+        }
+        self.lost = true;
+        let _ = self.tx.send(Msg::Lost {
+            id: self.id.unwrap_or(u64::MAX),
+            reason,
+            data_in: self.data_in,
+            out_pos: self.out_pos,
+            violations: std::mem::take(&mut self.violations),
+        });
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// `C`, then read to the end.
+    ServerCloses,
+    /// shutdown(Write), then read to the end.
+    ClientHalfCloses,
+    /// `A`, then read until the reset.
+    ServerAborts,
+    /// SO_LINGER 0 and close: a reset.
+    ClientResets,
+    /// Close without reading what is left.
+    ClientDrops,
+}
+
+fn record(cmd: u8, len: usize) -> [u8; 5] {
+    let mut r = [cmd, 0, 0, 0, 0];
+    r[1..].copy_from_slice(&(len as u32).to_le_bytes());
+    r
+}
+
+/// One client script; returns a description of what it did.
+fn loopback_sequence(
+    seed: u64,
+    addr: std::net::SocketAddr,
+    rx: &std::sync::mpsc::Receiver<Msg>,
+    steps: &mut Vec<String>,
+) -> Ending {
+    use std::io::Write;
+    let mut rng = Rng::new(seed);
+    let mut s = util::connect(addr);
+    s.set_nodelay(true).expect("TCP_NODELAY"); // the records are small
+    util::write_all(&mut s, &seed.to_le_bytes());
+    let (mut sent, mut requested, mut read) = (0usize, 0usize, 0usize);
+    let check_read = |got: &[u8], from: usize| {
+        if let Some(k) = got.iter().enumerate().position(|(k, b)| *b != out_byte(from + k)) {
+            panic!("output byte {} is wrong (lost, duplicated or reordered)", from + k);
+        }
+    };
+    for _ in 0..rng.usize(0, 12) {
+        match rng.below(4) {
+            0 if sent < 60_000 => {
+                let n = rng.usize(1, 20_000);
+                steps.push(format!("D {n}"));
+                let mut rec = record(b'D', n).to_vec();
+                rec.extend((sent..sent + n).map(in_byte));
+                util::write_all(&mut s, &rec);
+                sent += n;
+            }
+            1 if requested < 100_000 => {
+                let n = rng.usize(1, 50_000);
+                steps.push(format!("W {n}"));
+                util::write_all(&mut s, &record(b'W', n));
+                requested += n;
+            }
+            2 if requested > read => {
+                let n = rng.usize(1, requested - read);
+                steps.push(format!("read {n}"));
+                let got = util::read_n(&mut s, n);
+                check_read(&got, read);
+                read += n;
+            }
+            _ => {
+                let ms = rng.usize(0, 3);
+                steps.push(format!("P {ms}"));
+                util::write_all(&mut s, &record(b'P', ms));
+            }
+        }
+    }
+    let ending = match rng.below(10) {
+        0..=2 => Ending::ServerCloses,
+        3..=4 => Ending::ClientHalfCloses,
+        5..=6 => Ending::ServerAborts,
+        7..=8 => Ending::ClientResets,
+        _ => Ending::ClientDrops,
+    };
+    steps.push(format!("{ending:?}"));
+    match ending {
+        Ending::ServerCloses | Ending::ClientHalfCloses => {
+            if ending == Ending::ServerCloses {
+                util::write_all(&mut s, &record(b'C', 0));
+            } else {
+                s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+            }
+            match util::read_until_end(&mut s) {
+                util::End::Eof(rest) => {
+                    check_read(&rest, read);
+                    assert_eq!(read + rest.len(), requested, "every byte written before a clean close arrives");
+                }
+                util::End::Reset(rest) => {
+                    panic!("a clean close reset the connection after {} bytes", read + rest.len())
+                }
+            }
+        }
+        Ending::ServerAborts => {
+            util::write_all(&mut s, &record(b'A', 0));
+            let end = util::read_until_end(&mut s);
+            check_read(end.data(), read);
+        }
+        Ending::ClientResets => {
+            socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).expect("SO_LINGER");
+        }
+        Ending::ClientDrops => {}
+    }
+    let _ = s.flush();
+    drop(s);
+    // The server's connection ends: exactly once, with a plausible reason.
+    let msg = rx.recv_timeout(Duration::from_secs(4)).expect("connection_lost within 4 s");
+    let Msg::Lost { id, reason, data_in, out_pos, violations } = msg else {
+        panic!("unexpected message {msg:?}");
+    };
+    assert_eq!(id, seed, "connection_lost for another connection");
+    assert!(violations.is_empty(), "the server saw a broken contract: {violations:?}");
+    let plausible: &[Reason] = match ending {
+        Ending::ServerCloses => &[Reason::Closed],
+        Ending::ClientHalfCloses => &[Reason::PeerClosed],
+        Ending::ServerAborts => &[Reason::Aborted],
+        Ending::ClientResets => &[Reason::Reset],
+        Ending::ClientDrops => &[Reason::PeerClosed, Reason::Reset],
+    };
+    assert!(plausible.contains(&reason), "{ending:?} ended the server's connection with {reason:?}");
+    if matches!(ending, Ending::ServerCloses | Ending::ClientHalfCloses | Ending::ServerAborts) {
+        assert_eq!(data_in, sent, "every byte sent before the command arrives");
+        assert_eq!(out_pos, requested);
+    } else {
+        assert!(data_in <= sent);
+    }
+    ending
+}
+
+#[test]
+fn random_lifecycles_over_loopback() {
+    let _serial = serial();
+    util::init_logging();
+    let fds_before = open_fds();
+    let (tx, rx) = std::sync::mpsc::channel::<Msg>();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let mut reactor = util::reactor();
+        let listener = reactor
+            .listen_tcp("127.0.0.1:0".parse().expect("address"), move |_| {
+                Box::new(Scripted {
+                    tx: tx.clone(),
+                    id: None,
+                    buf: Vec::new(),
+                    data_left: 0,
+                    data_in: 0,
+                    out_pos: 0,
+                    resume_timer: None,
+                    lost: false,
+                    violations: Vec::new(),
+                }) as Box<dyn Protocol>
+            })
+            .expect("listen");
+        let addr = reactor.listener_addr(listener).expect("listener address");
+        addr_tx.send((addr, reactor.handle())).expect("send address");
+        util::run_limited(&mut reactor, Duration::from_secs(60));
+    });
+    let (addr, handle) = addr_rx.recv().expect("server address");
+    let single = env_u64("REEL_LOOPBACK_SEED");
+    let count = if single.is_some() { 1 } else { env_u64("REEL_LOOPBACK_SEQS").unwrap_or(2000) };
+    let start = Instant::now();
+    let mut ends = std::collections::BTreeMap::new();
+    for i in 0..count {
+        let seed = single.unwrap_or_else(|| splitmix(0x100B_BAC0 + i));
+        let mut steps = Vec::new();
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loopback_sequence(seed, addr, &rx, &mut steps)));
+        match result {
+            Ok(ending) => *ends.entry(format!("{ending:?}")).or_insert(0) += 1,
+            Err(payload) => {
+                eprintln!("failing loopback sequence: REEL_LOOPBACK_SEED={seed:#x}: {steps:?}");
+                handle.stop();
+                let _ = server.join();
+                std::panic::resume_unwind(payload);
+            }
+        }
+    }
+    // Lingering connections go once their clients' FINs are read: ask the
+    // reactor until none is left (bounded).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (count_tx, count_rx) = std::sync::mpsc::channel();
+    let left = loop {
+        let tx = count_tx.clone();
+        handle.call_from_thread(move |cx| {
+            let _ = tx.send(cx.connection_count());
+        });
+        let n = count_rx.recv_timeout(Duration::from_secs(4)).expect("reactor answers");
+        if n == 0 || Instant::now() > deadline {
+            break n;
+        }
+        std::thread::yield_now();
+    };
+    assert_eq!(left, 0, "connections left open after every peer is gone");
+    handle.stop();
+    server.join().expect("server thread");
+    drop(handle); // it holds the reactor's waker (an eventfd)
+    let late: Vec<String> = rx
+        .try_iter()
+        .map(|m| match m {
+            Msg::Late { id, what } => format!("{what} on connection {id:#x}"),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert!(late.is_empty(), "callbacks after connection_lost: {late:?}");
+    assert_eq!(open_fds(), fds_before, "descriptors not given back");
+    eprintln!("{count} loopback sequences in {:?}: {ends:?}", start.elapsed());
 }
