@@ -45,7 +45,7 @@ impl Core {
             if panicked && c.phase != Phase::Lingering {
                 c.reason = Some(Reason::ProtocolPanicked);
                 c.out.release(&mut self.pool);
-                c.set(flag::DOOMED);
+                c.set(flag::DOOMED | flag::GAVE_UP);
                 self.mark_dirty(id);
             }
         }

@@ -760,7 +760,7 @@ fn client_reports_a_refused_connection() {
 /// The `seq`th line `name` sends in the flow-control test: 1,000 bytes.
 fn talk_line(name: &str, seq: usize) -> String {
     let mut line = format!("{name} {seq:06} ");
-    line.extend(std::iter::repeat_n('z', 1000 - line.len()));
+    line.extend(std::iter::repeat('z').take(1000 - line.len()));
     line
 }
 

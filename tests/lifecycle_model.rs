@@ -348,14 +348,6 @@ impl Cfg {
     }
 }
 
-/// The library does not reset a connection that `close_with(reason)` (a
-/// reason that is not clean) was flushing when the flush is given up
-/// (abort, close timeout, output limit, shutdown): see
-/// `bug_close_with_then_close_timeout_ends_without_a_reset`. While true,
-/// the model follows the library there so that the random runs can look
-/// for other bugs.
-const KNOWN_BUG_CLOSE_WITH_NO_RESET: bool = true;
-
 const READ_BUDGET: usize = 16;
 const READ_BYTE_BUDGET: usize = 256 * 1024;
 
@@ -515,13 +507,7 @@ impl Model {
                     Some(Reason::Aborted | Reason::OutputLimitExceeded(_) | Reason::Shutdown | Reason::TimedOut)
                 )
             };
-            self.reset_sent = if KNOWN_BUG_CLOSE_WITH_NO_RESET {
-                // What the library does today: it decides by the reason
-                // connection_lost gets, which close_with can have set.
-                gave_up(&Some(reason.clone()))
-            } else {
-                gave_up(&self.doom_cause)
-            };
+            self.reset_sent = gave_up(&self.doom_cause);
         }
         self.out = 0;
         self.phase = Phase::Lingering;
@@ -1236,7 +1222,7 @@ fn random_lifecycles_in_memory_follow_the_model() {
         run_sequence(seed, true);
         return;
     }
-    let count = env_u64("REEL_MODEL_SEQS").unwrap_or(12_000);
+    let count = env_u64("REEL_MODEL_SEQS").unwrap_or(20_000);
     let start = Instant::now();
     let mut steps = 0;
     let mut ends = std::collections::BTreeMap::new();
@@ -1251,20 +1237,15 @@ fn random_lifecycles_in_memory_follow_the_model() {
     }
 }
 
-/// Minimal reproduction (found by the model, `REEL_MODEL_SEED=0xc1127bbe4bbbaf25`):
+/// Regression (found by the model, `REEL_MODEL_SEED=0xc1127bbe4bbbaf25`):
 /// a `close_with(Reason::Protocol(..))` whose flush cannot finish is cut at
-/// the close timeout, its queued output dropped — and the connection is
-/// not reset. `end_conn` decides "reset or not" by the reason
-/// `connection_lost` gets, and `set_reason` keeps the first reason that is
-/// not clean, so the protocol's reason hides the abort (the same happens
-/// for `abort()`, an output limit or the grace period after
-/// `close_with`). On a socket the peer then sees an orderly FIN after a
-/// truncated stream, as if the reply were complete. `Context::abort`'s
-/// doc says it "resets this connection", and `close_timeout`'s that the
-/// connection "is aborted".
+/// the close timeout, its queued output dropped. It must end with a reset,
+/// or the peer would see an orderly FIN after a truncated stream, as if the
+/// reply were complete. The library once decided "reset or not" by the
+/// reason `connection_lost` gets, which the protocol's `close_with` reason
+/// had set first; it now decides by what ended the connection.
 #[test]
-#[ignore = "bug: close_with(non-clean reason) then close timeout/abort drops queued output without a reset"]
-fn bug_close_with_then_close_timeout_ends_without_a_reset() {
+fn close_with_then_close_timeout_ends_with_a_reset() {
     let _serial = serial();
     let opts = TcpOptions { close_timeout: Duration::from_secs(5), ..TcpOptions::default() };
     let st = Shared::new(Behaviour { echo: false, eof_closes: true, stop: StopMode::Close, timer_write: 0 });
@@ -1285,8 +1266,7 @@ fn bug_close_with_then_close_timeout_ends_without_a_reset() {
 
 /// The same with `abort()`: abort's doc says it resets the connection.
 #[test]
-#[ignore = "bug: close_with(non-clean reason) then abort drops queued output without a reset"]
-fn bug_close_with_then_abort_ends_without_a_reset() {
+fn close_with_then_abort_ends_with_a_reset() {
     let _serial = serial();
     let st = Shared::new(Behaviour { echo: false, eof_closes: true, stop: StopMode::Close, timer_write: 0 });
     let mut h = Harness::new(Recorder(Rc::clone(&st)));
@@ -1609,7 +1589,7 @@ fn random_lifecycles_over_loopback() {
     let server = std::thread::spawn(move || {
         let mut reactor = util::reactor();
         let listener = reactor
-            .listen_tcp("127.0.0.1:0".parse().expect("address"), move |_| {
+            .listen_tcp("127.0.0.1:0", move |_| {
                 Box::new(Scripted {
                     tx: tx.clone(),
                     id: None,

@@ -81,7 +81,7 @@ impl Core {
         log::debug!("{id}: {} with {} bytes queued: disconnecting", Reason::OutputLimitExceeded(which), c.out.len());
         c.set_reason(Reason::OutputLimitExceeded(which));
         c.out.release(&mut self.pool);
-        c.set(flag::DOOMED);
+        c.set(flag::DOOMED | flag::GAVE_UP);
         self.mark_dirty(id);
     }
 

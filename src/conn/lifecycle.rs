@@ -194,7 +194,7 @@ impl Core {
         }
         c.set_reason(reason);
         c.out.release(&mut self.pool);
-        c.set(flag::DOOMED);
+        c.set(flag::DOOMED | flag::GAVE_UP);
         self.mark_dirty(id);
         true
     }
@@ -246,20 +246,15 @@ impl Core {
             if let Err(e) = c.stream.shutdown_write() {
                 log::trace!("{id}: shutdown failed: {e}");
             }
-        } else if matches!(
-            reason,
-            Reason::Aborted
-                | Reason::OutputLimitExceeded(_)
-                | Reason::ProtocolPanicked
-                | Reason::Shutdown
-                | Reason::TimedOut
-        ) {
+        } else if c.has(flag::GAVE_UP) {
+            // Decided by what ended it, not by the reason: a `close_with`
+            // reason given first must not hide that output was dropped.
             c.stream.set_reset_on_close();
         }
         c.out.release(&mut self.pool);
         c.phase = Phase::Lingering;
         self.lingering += 1;
-        c.clear(flag::DOOMED | flag::ANY_READ_PAUSE | flag::RESUME_OWED);
+        c.clear(flag::DOOMED | flag::GAVE_UP | flag::ANY_READ_PAUSE | flag::RESUME_OWED);
         let stall = c.stall_timer.take();
         let owned = std::mem::take(&mut c.timers);
         c.stream.note(|| Event::Lost(reason.clone()));

@@ -83,6 +83,10 @@ pub(crate) mod flag {
     pub(crate) const FLOW_CONTROL: u16 = 1 << 12;
     /// A client refused at a connection limit, flushing its farewell.
     pub(crate) const REFUSED: u16 = 1 << 13;
+    /// This side gave up on its output (abort, a timeout, an output limit,
+    /// a panic, the end of a stop): the end is a reset, so that the peer
+    /// cannot mistake a cut-off stream for a complete one.
+    pub(crate) const GAVE_UP: u16 = 1 << 14;
     /// Both pause flags.
     pub(crate) const ANY_READ_PAUSE: u16 = READ_PAUSED | READ_AUTO_PAUSED;
 }
