@@ -501,13 +501,10 @@ impl Model {
         } else {
             // This side gave up on its output: the peer must not mistake
             // the end for an orderly one.
-            let gave_up = |r: &Option<Reason>| {
-                matches!(
-                    r,
-                    Some(Reason::Aborted | Reason::OutputLimitExceeded(_) | Reason::Shutdown | Reason::TimedOut)
-                )
-            };
-            self.reset_sent = gave_up(&self.doom_cause);
+            self.reset_sent = matches!(
+                self.doom_cause,
+                Some(Reason::Aborted | Reason::OutputLimitExceeded(_) | Reason::Shutdown | Reason::TimedOut)
+            );
         }
         self.out = 0;
         self.phase = Phase::Lingering;
