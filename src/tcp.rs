@@ -17,8 +17,9 @@ pub(crate) struct Listener {
     pub(crate) opts: ListenOptions,
     /// Connections from this listener still open (kept by `crate::conn`).
     pub(crate) active: usize,
-    /// Clients refused at a limit whose farewell is still flushing: each
-    /// holds a descriptor, so they are capped too (kept by `crate::conn`).
+    /// Clients refused at a limit and not yet freed (flushing their
+    /// farewell, or lingering after it): each holds a descriptor, so they
+    /// are capped too (kept by `crate::conn`).
     pub(crate) refusing: usize,
     /// Open connections per peer IP (kept only with `max_per_peer`).
     pub(crate) per_peer: HashMap<IpAddr, usize>,

@@ -169,3 +169,56 @@ fn backoff_grows_caps_and_jitters() {
     assert_eq!(b.delay(1, 0.0), Duration::from_millis(150));
     assert_eq!(b.delay(1, 1.0), Duration::from_millis(450));
 }
+
+#[test]
+fn a_flood_at_the_connection_limit_holds_a_bounded_number_of_descriptors() {
+    const FLOOD: usize = 300;
+    let mut reactor = util::reactor();
+    let opts = ListenOptions { max_connections: Some(1), ..Default::default() };
+    let id = reactor.listen_tcp_with("127.0.0.1:0", Limited, opts).unwrap();
+    let addr = reactor.listener_addr(id).unwrap();
+    let handle = reactor.handle();
+    let client = util::client(&reactor, move || {
+        let mut served = util::connect(addr);
+        served.write_all(b"ping").unwrap();
+        let mut buf = [0; 4];
+        served.read_exact(&mut buf).unwrap();
+        // The flood: clients that stay connected and never close.
+        let (mut farewells, mut resets) = (0, 0);
+        let mut flood = Vec::new();
+        for _ in 0..FLOOD {
+            match TcpStream::connect_timeout(&addr, util::IO_TIMEOUT) {
+                Ok(s) => {
+                    s.set_read_timeout(Some(util::IO_TIMEOUT)).unwrap();
+                    flood.push(s);
+                }
+                // Reset before connect() even returned.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => resets += 1,
+                Err(e) => panic!("connect: {e}"),
+            }
+        }
+        for s in &mut flood {
+            // Each hears of its refusal: a farewell (then EOF), or a reset
+            // once too many refusals hold a descriptor.
+            let mut got = Vec::new();
+            match s.read_to_end(&mut got) {
+                Ok(_) if got == b"error: server busy\n" => farewells += 1,
+                Ok(_) if got.is_empty() => resets += 1,
+                Ok(_) => panic!("unexpected {got:?}"),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => resets += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // Every refused client was handled; ask the reactor what it holds.
+        let (tx, rx) = std::sync::mpsc::channel();
+        handle.call_from_thread(move |cx| {
+            let _ = tx.send(cx.connection_count());
+        });
+        let held = rx.recv_timeout(util::IO_TIMEOUT).expect("the reactor answers");
+        assert!(farewells >= 1 && resets >= 1, "farewells {farewells}, resets {resets}");
+        assert!(held <= 1 + 64, "{held} connections held during a flood of {FLOOD} at a limit of 1");
+        drop(flood);
+    });
+    util::run(&mut reactor);
+    client.join();
+}

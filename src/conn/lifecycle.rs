@@ -262,7 +262,12 @@ impl Core {
             self.timers.cancel(t);
         }
         self.cancel_all(owned);
-        self.release_listener_slot(id);
+        // An accepted connection frees its place under the listener's
+        // limits now; a refused client holds its place (a descriptor)
+        // until it is freed, lingering included.
+        if !self.conn(id).is_some_and(|c| c.has(flag::REFUSED)) {
+            self.release_listener_slot(id);
+        }
         log::debug!("{id}: connection ended: {reason}");
         if was_connecting {
             self.call_conn(id, |p, cx| p.connection_failed(cx, reason));
