@@ -38,9 +38,7 @@
 //!
 //! # fn main() -> std::io::Result<()> {
 //! let mut reactor = Reactor::new()?;
-//! let id = reactor.listen_tcp("127.0.0.1:0", |_| {
-//!     Box::new(Hello { buf: Vec::new() }) as Box<dyn Protocol>
-//! })?;
+//! let id = reactor.listen_tcp("127.0.0.1:0", |_| Hello { buf: Vec::new() })?;
 //! let addr = reactor.listener_addr(id).unwrap();
 //! let handle = reactor.handle();
 //! let client = std::thread::spawn(move || -> std::io::Result<String> {

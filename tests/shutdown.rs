@@ -181,3 +181,66 @@ fn a_stop_before_run_returns_at_once_and_the_reactor_runs_again() {
     util::run(&mut reactor);
     assert!(fired.get());
 }
+
+/// Records its life; on `stop_requested` connects a newcomer (as a
+/// reconnecting client would during a drain) and closes.
+struct Reconnector {
+    target: SocketAddr,
+    events: Log<String>,
+    name: &'static str,
+}
+
+impl Protocol for Reconnector {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        self.events.borrow_mut().push(format!("{} made", self.name));
+        if self.name == "first" {
+            cx.stop();
+        }
+    }
+    fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+    fn stop_requested(&mut self, cx: &mut Context<'_>) {
+        self.events.borrow_mut().push(format!("{} told to stop", self.name));
+        if self.name == "first" {
+            let newcomer = Reconnector { target: self.target, events: Rc::clone(&self.events), name: "second" };
+            cx.connect_tcp(self.target, newcomer);
+        }
+        cx.close();
+    }
+    fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: Reason) {
+        self.events.borrow_mut().push(format!("{} lost {reason:?}", self.name));
+    }
+}
+
+#[test]
+fn a_connection_made_during_the_drain_is_told_to_stop() {
+    let target = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = target.local_addr().expect("addr");
+    // Accepts both clients and holds them until they close.
+    let acceptor = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut s, _) = target.accept().expect("accept");
+            std::thread::spawn(move || {
+                let mut sink = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut s, &mut sink);
+            });
+        }
+    });
+    let mut reactor = util::reactor();
+    let events = util::log();
+    reactor.connect_tcp(addr, Reconnector { target: addr, events: Rc::clone(&events), name: "first" });
+    let took = util::run(&mut reactor);
+    acceptor.join().expect("acceptor");
+    assert!(took < util::GRACE, "the drain ended without waiting for the grace period: {took:?}");
+    let events = events.borrow();
+    assert_eq!(
+        *events,
+        [
+            "first made",
+            "first told to stop",
+            "first lost Closed",
+            "second made",
+            "second told to stop",
+            "second lost Closed",
+        ],
+    );
+}
