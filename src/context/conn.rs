@@ -185,6 +185,24 @@ impl Context<'_> {
             .is_some_and(|c| matches!(c.phase, Phase::Open | Phase::Connecting) && !c.has(flag::DOOMED))
     }
 
+    /// Whether input is still delivered (open), held back (reading
+    /// paused) or discarded (closing or gone), with one lookup: what a
+    /// framer asks after every frame.
+    #[inline]
+    pub(crate) fn input_state(&self) -> InputState {
+        use crate::conn::{flag, Phase};
+        match self.inner.core.conn(self.id) {
+            Some(c) if matches!(c.phase, Phase::Open | Phase::Connecting) && !c.has(flag::DOOMED) => {
+                if c.reading_paused() {
+                    InputState::Paused
+                } else {
+                    InputState::Open
+                }
+            }
+            _ => InputState::Discarded,
+        }
+    }
+
     /// Whether reading from this connection is paused, by the protocol
     /// ([`pause_reading`](Self::pause_reading)) or by flow control (queued
     /// output above the high water mark). A protocol that handles several
@@ -210,4 +228,15 @@ impl Context<'_> {
         let task = TimerTask::Conn(self.id, Some(interval));
         self.inner.core.add_owned_timer(interval, task)
     }
+}
+
+/// What becomes of a connection's input now (see `Context::input_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InputState {
+    /// Delivered.
+    Open,
+    /// Held back until reading resumes.
+    Paused,
+    /// Discarded: the connection is closing or gone.
+    Discarded,
 }

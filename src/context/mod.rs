@@ -24,6 +24,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 pub use self::conn::Context;
+pub(crate) use self::conn::InputState;
 pub use self::datagram::DatagramContext;
 use crate::core::{Core, TimerTask};
 use crate::{

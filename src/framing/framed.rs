@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::context::InputState;
 use crate::{Context, Protocol, Reason, TimerId};
 
 /// What a codec found at the front of the unconsumed input.
@@ -338,11 +339,13 @@ impl<C: Codec, H: FrameHandler<C>> Framed<C, H> {
     fn process(&mut self, cx: &mut Context<'_>, input: &[u8]) -> usize {
         let mut pos = 0;
         while pos < input.len() {
-            if self.discarding(cx) {
+            if self.dead || self.framer.stopped {
                 return input.len();
             }
-            if cx.is_reading_paused() {
-                return pos;
+            match cx.input_state() {
+                InputState::Open => {}
+                InputState::Paused => return pos,
+                InputState::Discarded => return input.len(),
             }
             let rest = &input[pos..];
             if self.framer.raw {
