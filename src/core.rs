@@ -16,7 +16,7 @@ use mio::Registry;
 use slab::Slab;
 
 use crate::buffer::BufferPool;
-use crate::conn::{flag, Conn, Phase};
+use crate::conn::{push_dirty, Conn, Phase};
 use crate::handle::{Shared, Workers};
 use crate::id::{Source, MAX_INDEX};
 use crate::tcp::Listener;
@@ -171,26 +171,6 @@ impl Core {
         self.udps.get_mut(id.index as usize).filter(|u| u.generation == id.generation)
     }
 
-    // ----- marking work for the settle phase -------------------------------
-
-    pub(crate) fn mark_dirty(&mut self, id: ConnId) {
-        if let Some(c) = self.conn_mut(id) {
-            if !c.has(flag::IN_DIRTY) {
-                c.set(flag::IN_DIRTY);
-                self.dirty.push(id);
-            }
-        }
-    }
-
-    pub(crate) fn mark_ready(&mut self, id: ConnId) {
-        if let Some(c) = self.conn_mut(id) {
-            if !c.has(flag::IN_READY) {
-                c.set(flag::IN_READY);
-                self.ready.push_back(Source::Conn(id));
-            }
-        }
-    }
-
     // ----- connection operations (no user code) ---------------------------
 
     /// Queues bytes on a connection. Returns false if it cannot be written.
@@ -216,9 +196,8 @@ impl Core {
         }
         if c.above_high() {
             self.write_above_high(id);
-        } else if !c.has(flag::IN_DIRTY) {
-            c.set(flag::IN_DIRTY);
-            self.dirty.push(id);
+        } else {
+            push_dirty(&mut self.dirty, c, id);
         }
         true
     }
@@ -236,9 +215,8 @@ impl Core {
             c.out.release(&mut self.pool);
         } else if c.above_high() {
             self.write_above_high(id);
-        } else if !c.has(flag::IN_DIRTY) {
-            c.set(flag::IN_DIRTY);
-            self.dirty.push(id);
+        } else {
+            push_dirty(&mut self.dirty, c, id);
         }
         Some(r)
     }

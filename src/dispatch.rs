@@ -231,7 +231,7 @@ impl Core {
     /// flush dirty connections, deliver water-mark changes, end connections.
     pub(crate) fn settle(&mut self) {
         loop {
-            if let Some(id) = self.dirty.pop() {
+            if let Some(id) = self.pop_dirty() {
                 self.settle_conn(id);
             } else if let Some(id) = self.dirty_udp.pop() {
                 self.settle_udp(id);

@@ -378,8 +378,7 @@ impl Reactor {
             let Some(source) = self.core.ready.pop_front() else { break };
             match source {
                 Source::Conn(id) => {
-                    if let Some(c) = self.core.conn_mut(id) {
-                        c.clear(crate::conn::flag::IN_READY);
+                    if self.core.left_ready(id) {
                         self.core.read_conn(id, &mut self.scratch);
                         self.core.settle();
                     }

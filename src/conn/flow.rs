@@ -101,7 +101,6 @@ impl Core {
     /// `reading_resumed`.
     pub(crate) fn settle_conn(&mut self, id: ConnId) {
         let Some(c) = conn_slot(&mut self.conns, id) else { return };
-        c.clear(flag::IN_DIRTY);
         if c.has(flag::DOOMED) {
             return self.end_conn(id);
         }

@@ -25,8 +25,10 @@
 mod check;
 mod flow;
 mod lifecycle;
+mod lists;
 
 pub(crate) use lifecycle::Origin;
+pub(crate) use lists::push_dirty;
 
 use std::net::SocketAddr;
 
