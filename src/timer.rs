@@ -290,8 +290,18 @@ const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The instant `delay` after `now`, without panicking: a delay past the
 /// clock's range (`Duration::MAX` among them) means "never" (a century).
+#[inline]
 pub(crate) fn deadline_after(now: Instant, delay: Duration) -> Instant {
-    now.checked_add(delay.min(NEVER)).or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600))).unwrap_or(now)
+    match now.checked_add(delay) {
+        Some(deadline) => deadline,
+        None => far_future(now),
+    }
+}
+
+/// "Never", for a delay past the clock's range.
+#[cold]
+fn far_future(now: Instant) -> Instant {
+    now.checked_add(NEVER).or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600))).unwrap_or(now)
 }
 
 /// The next deadline of a repeating timer scheduled at `scheduled` with

@@ -15,10 +15,13 @@
 //!   whatever its speed.
 
 use std::io;
+use std::time::Instant;
 
 use super::{flag, stored_ms, Conn, Event, Phase};
+use crate::buffer::BufferPool;
 use crate::core::{conn_slot, Core, TimerTask};
 use crate::reason::OutputLimit;
+use crate::timer::TimerQueue;
 use crate::{ConnId, Reason};
 
 impl Core {
@@ -46,32 +49,12 @@ impl Core {
         self.mark_dirty(id);
     }
 
-    /// Writes what is queued, as far as the transport takes it. Records
-    /// progress for the stall timer.
+    /// Writes what is queued, as far as the transport takes it (see
+    /// [`flush_conn`]).
     fn flush(&mut self, id: ConnId) -> io::Result<()> {
         let now = self.now();
         let Some(c) = conn_slot(&mut self.conns, id) else { return Ok(()) };
-        if c.out.is_empty() || c.has(flag::WRITE_BLOCKED) {
-            return Ok(());
-        }
-        let (n, err) = c.out.write_to(&mut c.stream, &mut self.pool);
-        log::trace!("{id}: wrote {n} bytes");
-        if n > 0 {
-            if let (Some(t), Some(stall)) = (c.stall_timer, stored_ms(c.limits.stall_ms)) {
-                let deadline = crate::timer::deadline_after(now, stall);
-                self.timers.reset(t, deadline);
-            }
-        }
-        match err {
-            None => Ok(()),
-            Some(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if let Some(c) = conn_slot(&mut self.conns, id) {
-                    c.set(flag::WRITE_BLOCKED);
-                }
-                Ok(())
-            }
-            Some(e) => Err(e),
-        }
+        flush_conn(id, c, &mut self.pool, &mut self.timers, now)
     }
 
     /// Ends the connection for its output: dropped, reset, with the reason
@@ -99,20 +82,35 @@ impl Core {
     /// ends it if doomed, flushes, applies the limits, water marks and flow
     /// control, ends a finished close, and delivers an owed
     /// `reading_resumed`.
+    ///
+    /// The common case (open, everything flushed, nothing paused or owed)
+    /// costs one lookup and the write.
     pub(crate) fn settle_conn(&mut self, id: ConnId) {
+        let now = self.loop_time;
         let Some(c) = conn_slot(&mut self.conns, id) else { return };
+        c.clear(flag::IN_DIRTY);
         if c.has(flag::DOOMED) {
             return self.end_conn(id);
         }
         if c.phase == Phase::Connecting || c.phase == Phase::Lingering {
             return;
         }
-        if let Err(e) = self.flush(id) {
+        if let Err(e) = flush_conn(id, c, &mut self.pool, &mut self.timers, now) {
             self.fail(id, &e);
             return self.end_conn(id);
         }
-        let Some(c) = conn_slot(&mut self.conns, id) else { return };
         let queued = c.out.len();
+        const OWED: u16 = flag::WRITING_PAUSED | flag::READ_AUTO_PAUSED | flag::RESUME_OWED;
+        if queued == 0 && c.phase == Phase::Open && c.flags & OWED == 0 && c.stall_timer.is_none() {
+            return;
+        }
+        self.settle_rest(id, queued);
+    }
+
+    /// The rest of [`settle_conn`](Self::settle_conn) when output is left
+    /// or something is owed.
+    fn settle_rest(&mut self, id: ConnId, queued: usize) {
+        let Some(c) = conn_slot(&mut self.conns, id) else { return };
         if queued > c.limits.output_ceiling as usize {
             self.cut(id, OutputLimit::Ceiling);
             return self.end_conn(id);
@@ -177,6 +175,37 @@ impl Core {
                 self.reading_may_resume(id);
             }
         }
+    }
+}
+
+/// Writes what a connection has queued, as far as the transport takes it.
+/// A write that moved bytes while output is above the soft limit pushes the
+/// stall deadline back (progress).
+#[inline]
+fn flush_conn(
+    id: ConnId,
+    c: &mut Conn,
+    pool: &mut BufferPool,
+    timers: &mut TimerQueue<TimerTask>,
+    now: Instant,
+) -> io::Result<()> {
+    if c.out.is_empty() || c.has(flag::WRITE_BLOCKED) {
+        return Ok(());
+    }
+    let (n, err) = c.out.write_to(&mut c.stream, pool);
+    log::trace!("{id}: wrote {n} bytes");
+    if n > 0 {
+        if let (Some(t), Some(stall)) = (c.stall_timer, stored_ms(c.limits.stall_ms)) {
+            timers.reset(t, crate::timer::deadline_after(now, stall));
+        }
+    }
+    match err {
+        None => Ok(()),
+        Some(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            c.set(flag::WRITE_BLOCKED);
+            Ok(())
+        }
+        Some(e) => Err(e),
     }
 }
 

@@ -26,14 +26,12 @@ impl Core {
         }
     }
 
-    /// Takes the next connection off the dirty list (a stale id is skipped
-    /// by the lookup that follows).
+    /// Takes the next connection off the dirty list. Its `IN_DIRTY` flag
+    /// is cleared by `settle_conn`, the one consumer, with the lookup it
+    /// makes anyway (a stale id is skipped there).
+    #[inline]
     pub(crate) fn pop_dirty(&mut self) -> Option<ConnId> {
-        let id = self.dirty.pop()?;
-        if let Some(c) = self.conn_mut(id) {
-            c.clear(flag::IN_DIRTY);
-        }
-        Some(id)
+        self.dirty.pop()
     }
 
     /// Puts a connection on the ready list: it is still readable and no

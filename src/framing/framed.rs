@@ -365,13 +365,18 @@ impl<C: Codec, H: FrameHandler<C>> Framed<C, H> {
                         self.codec_fault(cx, NO_PROGRESS);
                         return input.len();
                     }
-                    if !(start <= end && end <= consumed && consumed <= rest.len()) {
-                        self.codec_fault(cx, OUT_OF_BOUNDS);
-                        return input.len();
-                    }
+                    // `get` checks what indexing would; a frame past what
+                    // the codec consumed is out of bounds too.
+                    let frame = match rest.get(start..end) {
+                        Some(frame) if end <= consumed && consumed <= rest.len() => frame,
+                        _ => {
+                            self.codec_fault(cx, OUT_OF_BOUNDS);
+                            return input.len();
+                        }
+                    };
                     self.too_long_unskipped = false;
                     pos += consumed;
-                    self.handler.frame_received(cx, &mut self.framer, &rest[start..end]);
+                    self.handler.frame_received(cx, &mut self.framer, frame);
                 }
                 Decoded::Incomplete => return pos,
                 Decoded::Skip(0) => {
