@@ -89,6 +89,12 @@ pub(crate) struct Core {
     pub(crate) lingering: usize,
     /// The graceful stop's grace timer, while a drain runs.
     pub(crate) grace_timer: Option<TimerId>,
+    /// Moves whenever some connection's input state (delivered, held back,
+    /// discarded) may have changed: every transition asks for a settle
+    /// through `mark_dirty`, which moves it, and so does `pause_reading`.
+    /// A framer compares it after each frame and asks the connection only
+    /// when it moved (`Context::input_state`).
+    pub(crate) input_epoch: u32,
     /// The clock as read at the start of this turn (see [`Core::now`]).
     pub(crate) loop_time: Instant,
 }
@@ -116,6 +122,7 @@ impl Core {
             spare_fd: File::open("/dev/null").ok(),
             lingering: 0,
             grace_timer: None,
+            input_epoch: 0,
             loop_time,
         }
     }

@@ -367,6 +367,7 @@ impl Core {
 
     /// The protocol pauses reading.
     pub(crate) fn pause_reading(&mut self, id: ConnId) {
+        self.input_epoch = self.input_epoch.wrapping_add(1);
         if let Some(c) = self.conn_mut(id) {
             if !c.has(flag::READ_PAUSED) {
                 c.stream.note(|| Event::PauseReading);

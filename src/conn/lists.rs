@@ -19,8 +19,10 @@ pub(crate) fn push_dirty(dirty: &mut Vec<ConnId>, c: &mut Conn, id: ConnId) {
 }
 
 impl Core {
-    /// Marks a connection for the settle phase.
+    /// Marks a connection for the settle phase: something changed that
+    /// the settle phase applies (so its input state may have changed too).
     pub(crate) fn mark_dirty(&mut self, id: ConnId) {
+        self.input_epoch = self.input_epoch.wrapping_add(1);
         if let Some(c) = crate::core::conn_slot(&mut self.conns, id) {
             push_dirty(&mut self.dirty, c, id);
         }

@@ -203,6 +203,14 @@ impl Context<'_> {
         }
     }
 
+    /// A number that moves whenever some connection's input state may have
+    /// changed (see `Core::input_epoch`): one load, where
+    /// [`input_state`](Self::input_state) is a lookup.
+    #[inline]
+    pub(crate) fn input_epoch(&self) -> u32 {
+        self.inner.core.input_epoch
+    }
+
     /// Whether reading from this connection is paused, by the protocol
     /// ([`pause_reading`](Self::pause_reading)) or by flow control (queued
     /// output above the high water mark). A protocol that handles several

@@ -338,14 +338,20 @@ impl<C: Codec, H: FrameHandler<C>> Framed<C, H> {
     /// when reading is paused, leaving the rest unused.
     fn process(&mut self, cx: &mut Context<'_>, input: &[u8]) -> usize {
         let mut pos = 0;
+        // The epoch at which the input was last seen open: asked again
+        // only once something may have changed it (a pause, a close).
+        let mut open_at: Option<u32> = None;
         while pos < input.len() {
             if self.dead || self.framer.stopped {
                 return input.len();
             }
-            match cx.input_state() {
-                InputState::Open => {}
-                InputState::Paused => return pos,
-                InputState::Discarded => return input.len(),
+            let epoch = cx.input_epoch();
+            if open_at != Some(epoch) {
+                match cx.input_state() {
+                    InputState::Open => open_at = Some(epoch),
+                    InputState::Paused => return pos,
+                    InputState::Discarded => return input.len(),
+                }
             }
             let rest = &input[pos..];
             if self.framer.raw {
