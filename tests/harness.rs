@@ -413,3 +413,17 @@ fn the_grace_period_aborts_what_cannot_flush() {
     assert!(h.is_freed());
     assert_eq!(h.pending_timers(), 0);
 }
+
+#[test]
+fn the_peers_eof_is_delivered_once_however_often_the_connection_is_read() {
+    let calls = std::rc::Rc::default();
+    let mut h = Harness::new(Recorder { calls: std::rc::Rc::clone(&calls) });
+    h.feed(b"ab");
+    h.feed_eof();
+    // Each of these reads the connection again, as new readiness would.
+    h.feed(b"");
+    h.with_context(|cx| cx.write(b"still open"));
+    h.feed(b"");
+    assert_eq!(h.written(), b"still open");
+    assert_eq!(*calls.borrow(), ["data 2", "eof"]);
+}

@@ -93,3 +93,62 @@ fn lines_pasted_into_a_terminal_arrive_at_once() {
     let _ = child.wait();
     assert!(outcome.contains("CHILD got 3 lines"), "{outcome}");
 }
+
+const FILE_CHILD: &str = "REEL_STDIN_FILE_CHILD";
+
+/// Reads everything on standard input (a regular file here), then reports
+/// what it saw and whether standard input was ever writable.
+struct ToEnd {
+    bytes: usize,
+    reads: usize,
+}
+
+impl Protocol for ToEnd {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        let me = cx.conn_id();
+        println!("CHILD writable {} write_to {}", cx.is_open(me), cx.write_to(me, b"nope"));
+    }
+    fn data_received(&mut self, _cx: &mut Context<'_>, data: &[u8]) {
+        self.bytes += data.len();
+        self.reads += 1;
+    }
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        println!("CHILD read {} bytes to the end", self.bytes);
+        cx.stop();
+    }
+}
+
+/// The child's side of the regular-file test.
+#[test]
+fn stdin_file_child() {
+    if std::env::var_os(FILE_CHILD).is_none() {
+        return; // only meaningful as the child of the test below
+    }
+    let mut reactor = Reactor::new().expect("reactor");
+    reactor.context().add_stdin(ToEnd { bytes: 0, reads: 0 }).expect("stdin");
+    reactor.call_later(Duration::from_secs(5), |cx| {
+        println!("CHILD timed out");
+        cx.stop();
+    });
+    reactor.run().expect("run");
+}
+
+#[test]
+fn standard_input_from_a_regular_file_is_read_to_the_end_and_never_written() {
+    // epoll refuses regular files: reel keeps such input on its ready list
+    // until the end instead of waiting for an edge that never comes.
+    let path = std::env::temp_dir().join(format!("reel-stdin-{}.txt", std::process::id()));
+    let content = "line\n".repeat(100_000);
+    std::fs::write(&path, &content).expect("write the file");
+    let exe = std::env::current_exe().expect("test exe");
+    let out = Command::new(exe)
+        .args(["--exact", "stdin_file_child", "--nocapture", "--test-threads", "1"])
+        .env(FILE_CHILD, "1")
+        .stdin(std::fs::File::open(&path).expect("open the file"))
+        .output()
+        .expect("run the child");
+    let _ = std::fs::remove_file(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("CHILD writable false write_to false"), "{stdout}");
+    assert!(stdout.contains(&format!("CHILD read {} bytes to the end", content.len())), "{stdout}");
+}
