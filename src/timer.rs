@@ -428,6 +428,18 @@ mod tests {
     }
 
     #[test]
+    fn the_dead_entry_of_a_reused_slot_is_no_deadline() {
+        let t0 = Instant::now();
+        let mut q = TimerQueue::new();
+        let a = q.insert(t0 + Duration::from_millis(5), 1);
+        q.cancel(a);
+        let b = q.insert(t0 + Duration::from_millis(9), 2);
+        assert_eq!(b.index, a.index, "the slot is reused");
+        assert_eq!(q.next_deadline(), Some(t0 + Duration::from_millis(9)));
+        assert_eq!(q.heap.len(), 1, "the dead entry was dropped");
+    }
+
+    #[test]
     fn cancelling_the_firing_timer_gives_no_payload() {
         let t0 = Instant::now();
         let mut q = TimerQueue::new();
