@@ -168,6 +168,191 @@ mod tests {
         assert_eq!(out.pending().as_ptr(), ptr, "storage came back from the pool");
     }
 
+    /// A sink that answers each `write` from a script, taking the bytes it
+    /// reports as written, and fails the test when called past the script
+    /// (a write loop that does not stop when it should).
+    struct Scripted {
+        script: std::collections::VecDeque<io::Result<usize>>,
+        taken: Vec<u8>,
+    }
+
+    impl Scripted {
+        fn new(script: Vec<io::Result<usize>>) -> Self {
+            Scripted { script: script.into(), taken: Vec::new() }
+        }
+    }
+
+    impl io::Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let answer = self.script.pop_front().expect("write called after the script ended");
+            if let Ok(n) = answer {
+                self.taken.extend_from_slice(&buf[..n]);
+            }
+            answer
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn len_counts_the_unsent_bytes() {
+        let mut pool = BufferPool::new();
+        let mut out = OutBuf::default();
+        assert_eq!((out.len(), out.is_empty()), (0, true));
+        out.push(b"hello world", &mut pool);
+        assert_eq!((out.len(), out.is_empty()), (11, false));
+        out.consume(6, &mut pool);
+        assert_eq!((out.len(), out.pending(), out.is_empty()), (5, &b"world"[..], false));
+        out.consume(5, &mut pool);
+        assert_eq!((out.len(), out.is_empty(), out.has_storage()), (0, true, false));
+    }
+
+    #[test]
+    fn write_to_retries_after_interrupted() {
+        let mut pool = BufferPool::new();
+        let mut out = OutBuf::default();
+        out.push(b"abcdef", &mut pool);
+        let mut sink = Scripted::new(vec![Ok(2), Err(io::ErrorKind::Interrupted.into()), Ok(4)]);
+        let (n, err) = out.write_to(&mut sink, &mut pool);
+        assert_eq!(n, 6);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(sink.taken, b"abcdef");
+        assert!(out.is_empty() && !out.has_storage());
+    }
+
+    #[test]
+    fn write_to_stops_at_would_block_and_other_errors() {
+        let mut pool = BufferPool::new();
+        let mut out = OutBuf::default();
+        out.push(b"abcdef", &mut pool);
+        let mut sink = Scripted::new(vec![Ok(1), Ok(2), Err(io::ErrorKind::WouldBlock.into())]);
+        let (n, err) = out.write_to(&mut sink, &mut pool);
+        assert_eq!((n, err.map(|e| e.kind())), (3, Some(io::ErrorKind::WouldBlock)));
+        assert_eq!(out.pending(), b"def");
+        let mut sink = Scripted::new(vec![Err(io::ErrorKind::BrokenPipe.into())]);
+        let (n, err) = out.write_to(&mut sink, &mut pool);
+        assert_eq!((n, err.map(|e| e.kind())), (0, Some(io::ErrorKind::BrokenPipe)));
+        assert_eq!(out.pending(), b"def");
+    }
+
+    #[test]
+    fn write_to_reports_a_sink_that_takes_nothing() {
+        let mut pool = BufferPool::new();
+        let mut out = OutBuf::default();
+        out.push(b"abc", &mut pool);
+        let mut sink = Scripted::new(vec![Ok(0)]);
+        let (n, err) = out.write_to(&mut sink, &mut pool);
+        assert_eq!((n, err.map(|e| e.kind())), (0, Some(io::ErrorKind::WriteZero)));
+        assert_eq!(out.pending(), b"abc");
+        // Nothing queued: no write at all.
+        let mut out = OutBuf::default();
+        let (n, err) = out.write_to(&mut Scripted::new(vec![]), &mut pool);
+        assert_eq!((n, err.is_none()), (0, true));
+    }
+
+    #[test]
+    fn a_slow_reader_does_not_grow_the_buffer_when_the_sent_prefix_can_be_reclaimed() {
+        let mut pool = BufferPool::new();
+        let mut out = OutBuf::default();
+        let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        out.push(&data, &mut pool);
+        let capacity = out.data.capacity();
+        assert_eq!(capacity, 4096);
+        out.consume(2500, &mut pool);
+        // Exactly fills the storage: nothing to reclaim yet.
+        let fill = vec![7u8; capacity - 3000];
+        out.push(&fill, &mut pool);
+        assert_eq!(out.pos, 2500, "no copying while the storage has room");
+        // One more byte would grow it: the sent 2500 bytes are dropped instead.
+        out.push(b"!", &mut pool);
+        assert_eq!(out.pos, 0);
+        assert_eq!(out.data.capacity(), capacity, "reclaimed, not grown");
+        let mut expected = data[2500..].to_vec();
+        expected.extend_from_slice(&fill);
+        expected.push(b'!');
+        assert_eq!(out.pending(), expected);
+        assert_eq!(out.len(), expected.len());
+    }
+
+    #[test]
+    fn a_small_sent_prefix_is_not_copied_away() {
+        let mut pool = BufferPool::new();
+        let mut out = OutBuf::default();
+        out.push(&[1u8; 4096], &mut pool);
+        out.consume(100, &mut pool);
+        // Less than half was sent: growing is cheaper than moving the rest.
+        out.push(&[2u8; 10], &mut pool);
+        assert_eq!(out.pos, 100);
+        assert!(out.data.capacity() > 4096);
+        assert_eq!(out.len(), 4006);
+        assert_eq!(&out.pending()[3990..], &[1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]);
+    }
+
+    #[test]
+    fn append_target_holds_exactly_the_queued_bytes() {
+        let mut pool = BufferPool::new();
+        let mut out = OutBuf::default();
+        out.append_target(&mut pool).extend_from_slice(b"hello ");
+        assert!(out.has_storage());
+        assert_eq!(out.pending(), b"hello ");
+        out.consume(2, &mut pool);
+        let target = out.append_target(&mut pool);
+        assert_eq!(target.as_slice(), b"llo ");
+        target.extend_from_slice(b"there");
+        assert_eq!(out.pos, 0);
+        assert_eq!(out.pending(), b"llo there");
+    }
+
+    #[test]
+    fn release_drops_the_queue_and_returns_clean_storage() {
+        let mut pool = BufferPool::new();
+        let mut out = OutBuf::default();
+        out.push(b"unsent", &mut pool);
+        out.consume(2, &mut pool);
+        out.release(&mut pool);
+        assert!(out.is_empty() && !out.has_storage());
+        assert_eq!(out.len(), 0);
+        assert_eq!(pool.free.len(), 1);
+        out.push(b"new", &mut pool);
+        assert_eq!(out.pending(), b"new", "the pooled storage came back empty");
+        assert!(pool.free.is_empty());
+    }
+
+    #[test]
+    fn the_pool_hands_out_empty_buffers_of_the_initial_capacity() {
+        let mut pool = BufferPool::new();
+        let fresh = pool.take();
+        assert!(fresh.is_empty());
+        assert_eq!(fresh.capacity(), pool.initial_capacity);
+        let mut used = fresh;
+        used.extend_from_slice(b"leftover");
+        pool.give(used);
+        let again = pool.take();
+        assert!(again.is_empty());
+        assert_eq!(again.capacity(), pool.initial_capacity);
+    }
+
+    #[test]
+    fn the_pool_keeps_neither_huge_nor_empty_buffers_nor_too_many() {
+        let mut pool = BufferPool::new();
+        pool.give(Vec::new());
+        assert_eq!(pool.free.len(), 0, "no storage, nothing to keep");
+        let largest = Vec::with_capacity(pool.max_capacity);
+        assert_eq!(largest.capacity(), pool.max_capacity);
+        pool.give(largest);
+        assert_eq!(pool.free.len(), 1, "the largest size kept");
+        pool.give(Vec::with_capacity(pool.max_capacity + 1));
+        assert_eq!(pool.free.len(), 1, "a larger one is freed");
+        pool.give(Vec::with_capacity(1));
+        assert_eq!(pool.free.len(), 2);
+        while pool.free.len() < pool.max_buffers {
+            pool.give(Vec::with_capacity(16));
+        }
+        pool.give(Vec::with_capacity(16));
+        assert_eq!(pool.free.len(), pool.max_buffers, "at most max_buffers kept");
+    }
+
     #[test]
     fn partial_writes_keep_order() {
         let mut pool = BufferPool::new();

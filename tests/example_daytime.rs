@@ -68,7 +68,7 @@ fn udp_answers_any_datagram_with_the_line() {
 #[test]
 fn tcp_and_udp_over_ipv6() {
     if !util::loopback_available(true) {
-        eprintln!("note: no IPv6 loopback here; skipped");
+        eprintln!("skipped: no IPv6 loopback here");
         return;
     }
     let server = server_on("[::1]:0", WallClock::manual(at(T)), |_| {});

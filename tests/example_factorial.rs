@@ -112,7 +112,7 @@ fn other_datagrams_are_answered_while_long_ones_compute() {
 #[test]
 fn over_ipv6() {
     if !util::loopback_available(true) {
-        eprintln!("note: no IPv6 loopback here; skipped");
+        eprintln!("skipped: no IPv6 loopback here");
         return;
     }
     let server = server_on("[::1]:0");

@@ -110,7 +110,7 @@ fn fetches_over_ipv6() {
     let server = match Background::spawn("[::1]:0".parse().unwrap(), None, Deadlines::default()) {
         Ok(server) => server,
         Err(e) => {
-            eprintln!("note: skipping the IPv6 test, cannot listen on [::1]: {e}");
+            eprintln!("skipped: no IPv6 loopback here (cannot listen on [::1]: {e})");
             return;
         }
     };
@@ -167,7 +167,7 @@ fn sends_get_with_host_and_connection_close_and_reads_to_the_end() {
 #[test]
 fn the_host_of_an_ipv6_address_is_bracketed() {
     let Ok(listener) = TcpListener::bind("[::1]:0") else {
-        eprintln!("note: skipping, no IPv6 loopback");
+        eprintln!("skipped: no IPv6 loopback here");
         return;
     };
     drop(listener);

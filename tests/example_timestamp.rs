@@ -133,7 +133,7 @@ fn udp_stamps_datagrams_as_they_came() {
 #[test]
 fn tcp_and_udp_over_ipv6() {
     if !util::loopback_available(true) {
-        eprintln!("note: no IPv6 loopback here; skipped");
+        eprintln!("skipped: no IPv6 loopback here");
         return;
     }
     let server = server_on("[::1]:0", WallClock::manual(at(T)), |_| {});

@@ -48,16 +48,27 @@ fn fd_exhaustion_client_process() {
 }
 
 fn open_fds() -> u64 {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count() as u64).unwrap_or(16)
+    let dir = std::fs::read_dir("/proc/self/fd").unwrap_or_else(|e| panic!("cannot count open descriptors: {e}"));
+    dir.count() as u64
 }
 
-/// CPU time (user + system) of the calling thread.
+/// CPU time (user + system) of the calling thread, from
+/// `/proc/thread-self/stat` (`/proc/self/task/TID/stat`). Fails the test when
+/// it cannot be read: without it the "does not spin" check would compare
+/// zero with zero and pass without having measured anything.
 fn thread_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-    let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let path = "/proc/thread-self/stat";
+    let stat = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+    // Fields after the parenthesised command name start at field 3 (state);
+    // utime and stime are fields 14 and 15, in clock ticks.
+    let (_, rest) = stat.rsplit_once(')').unwrap_or_else(|| panic!("no command name in {path}: {stat:?}"));
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize, name: &str| -> u64 {
+        let text = fields.get(i).unwrap_or_else(|| panic!("no {name} in {path}: {stat:?}"));
+        text.parse().unwrap_or_else(|e| panic!("{name} {text:?} in {path}: {e}"))
+    };
+    let ticks = field(11, "utime") + field(12, "stime");
+    // USER_HZ, the unit of /proc, is 100 on Linux.
     Duration::from_millis(ticks * 10)
 }
 

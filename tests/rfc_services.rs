@@ -175,7 +175,12 @@ fn time_sends_four_bytes_and_closes() {
 
 #[test]
 fn udp_responders_answer_over_ipv4_and_ipv6() {
-    let families: &[&str] = if util::loopback_available(true) { &["127.0.0.1:0", "[::1]:0"] } else { &["127.0.0.1:0"] };
+    let families: &[&str] = if util::loopback_available(true) {
+        &["127.0.0.1:0", "[::1]:0"]
+    } else {
+        eprintln!("skipped: the IPv6 half, no IPv6 loopback here");
+        &["127.0.0.1:0"]
+    };
     for &listen in families {
         let server = util::serve_all(move |reactor| {
             let clock = WallClock::manual(at(T));
@@ -195,26 +200,38 @@ fn udp_responders_answer_over_ipv4_and_ipv6() {
     }
 }
 
+/// Sends from port 37 to `server` and checks that no answer comes back.
+/// Fails, rather than passing without having checked anything, when port
+/// 37 cannot be bound: that takes root, `CAP_NET_BIND_SERVICE`, or
+/// `net.ipv4.ip_unprivileged_port_start` at 37 or below.
+fn check_port_37_ignored(server: std::net::SocketAddr) {
+    assert!(
+        util::check_reflector_port_ignored(server, 37, b""),
+        "could not bind 127.0.0.1:37, so the reflector rule was not checked; run as root or with \
+         CAP_NET_BIND_SERVICE (or lower net.ipv4.ip_unprivileged_port_start)"
+    );
+}
+
 #[test]
 fn udp_responders_refuse_reflector_ports() {
     let server = util::serve(|reactor| {
         let id = reactor.listen_udp("127.0.0.1:0", UdpChargen::new()).expect("bind");
         reactor.udp_addr(id).expect("address")
     });
-    util::check_reflector_port_ignored(server.addr, 37, b"");
+    check_port_37_ignored(server.addr);
     let server = util::serve(|reactor| {
         let id = reactor.listen_udp("127.0.0.1:0", UdpQotd::default()).expect("bind");
         reactor.udp_addr(id).expect("address")
     });
-    util::check_reflector_port_ignored(server.addr, 37, b"");
+    check_port_37_ignored(server.addr);
     let server = util::serve(|reactor| {
         let id = reactor.listen_udp("127.0.0.1:0", UdpTime::default()).expect("bind");
         reactor.udp_addr(id).expect("address")
     });
-    util::check_reflector_port_ignored(server.addr, 37, b"");
+    check_port_37_ignored(server.addr);
     let server = util::serve(|reactor| {
         let id = reactor.listen_udp("127.0.0.1:0", UdpDaytime::default()).expect("bind");
         reactor.udp_addr(id).expect("address")
     });
-    util::check_reflector_port_ignored(server.addr, 37, b"");
+    check_port_37_ignored(server.addr);
 }
