@@ -172,21 +172,24 @@ pub fn udp_ask_on(socket: &UdpSocket, server: SocketAddr, request: &[u8]) -> Vec
 
 /// The reflector-port rule, end to end, where it can be tested without
 /// privileges being assumed: a datagram from `reflector` (one of 7, 13,
-/// 17, 19, 37) gets no answer. Binding such a port needs root on most
-/// systems; without it this only checks that the OS never lets a socket
-/// send from port 0 (binding port 0 picks another), and returns false.
+/// 17, 19, 37) gets no answer. Binding such a port needs root (or
+/// `CAP_NET_BIND_SERVICE`) on most systems; without it this fails rather
+/// than pass without checking (CI runs as root).
 ///
 /// The absence of an answer is proven without waiting: a second datagram
 /// from an ordinary port is answered, and the server handles datagrams in
 /// order on one socket, so by then any answer to the first one would
 /// already sit in the reflector socket's buffer.
-pub fn check_reflector_port_ignored(server: SocketAddr, reflector: u16, request: &[u8]) -> bool {
+pub fn check_reflector_port_ignored(server: SocketAddr, reflector: u16, request: &[u8]) {
     let any_port = udp_socket(server);
     assert_ne!(any_port.local_addr().expect("local address").port(), 0, "port 0 is never a source port");
     let ip = if server.is_ipv6() { "::1" } else { "127.0.0.1" };
-    let Ok(privileged) = UdpSocket::bind((ip, reflector)) else {
-        eprintln!("note: cannot bind {ip}:{reflector} here; reflector rule checked on the pure function only");
-        return false;
+    let privileged = match UdpSocket::bind((ip, reflector)) {
+        Ok(socket) => socket,
+        Err(e) => panic!(
+            "cannot bind {ip}:{reflector} ({e}), so the reflector rule cannot be checked: run the tests as root \
+             or with CAP_NET_BIND_SERVICE (or lower net.ipv4.ip_unprivileged_port_start)"
+        ),
     };
     privileged.send_to(request, server).expect("send from the reflector port");
     let answer = udp_ask_on(&any_port, server, request);
@@ -194,7 +197,7 @@ pub fn check_reflector_port_ignored(server: SocketAddr, reflector: u16, request:
     privileged.set_nonblocking(true).expect("nonblocking");
     let mut buf = [0u8; 2048];
     match privileged.recv_from(&mut buf) {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
         Ok((n, from)) => panic!("{from} answered a datagram from port {reflector} with {n} bytes"),
         Err(e) => panic!("recv on the reflector port: {e}"),
     }
