@@ -24,8 +24,9 @@ pub struct TcpOptions {
     /// one callback into one system call, so Nagle's algorithm would only
     /// add latency to request/response protocols.
     pub nodelay: bool,
-    /// Queued output above which [`Protocol::pause_writing`] is called.
-    /// Default 64 KiB.
+    /// Queued output above which [`Protocol::pause_writing`] is called
+    /// (and, with flow control, reading pauses). Default 64 KiB; at most
+    /// `output_ceiling`.
     ///
     /// [`Protocol::pause_writing`]: crate::Protocol::pause_writing
     pub high_water: usize,

@@ -64,6 +64,8 @@ struct MemoryPeer {
     inbound_eof: bool,
     /// The peer reset the connection.
     peer_reset: bool,
+    /// Writes fail with this error (and nothing else tells of it).
+    write_error: Option<io::ErrorKind>,
     /// The reset has been reported through `take_error`.
     reset_reported: bool,
 }
@@ -95,6 +97,9 @@ impl Transport for MemoryTransport {
         let mut peer = self.0.borrow_mut();
         if peer.peer_reset {
             return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        if let Some(kind) = peer.write_error {
+            return Err(kind.into());
         }
         let n = match peer.window {
             None => buf.len(),
@@ -245,6 +250,13 @@ impl Harness {
         self.peer.borrow_mut().peer_reset = true;
         self.reactor.core.hang_up(self.id);
         self.drive();
+    }
+
+    /// From now on the connection's writes fail with `kind` (say
+    /// `BrokenPipe`), with no readiness event telling of it first: the
+    /// connection ends at its next flush.
+    pub fn fail_writes(&mut self, kind: io::ErrorKind) {
+        self.peer.borrow_mut().write_error = Some(kind);
     }
 
     /// Bytes fed and not yet read by the protocol (they wait while reading

@@ -427,3 +427,91 @@ fn the_peers_eof_is_delivered_once_however_often_the_connection_is_read() {
     assert_eq!(h.written(), b"still open");
     assert_eq!(*calls.borrow(), ["data 2", "eof"]);
 }
+
+// ----- the limits' boundaries ------------------------------------------------------
+
+/// Writes what it is told from the test, nothing on its own.
+struct Quiet;
+impl Protocol for Quiet {
+    fn data_received(&mut self, _: &mut Context<'_>, _: &[u8]) {}
+}
+
+#[test]
+fn a_queue_of_exactly_the_ceiling_stays_and_one_byte_more_is_cut_within_the_callback() {
+    let opts = TcpOptions { output_limit: 1000, output_ceiling: 5000, ..TcpOptions::default() };
+    let mut h = Harness::with_options(Quiet, &opts);
+    h.set_peer_window(Some(0));
+    h.with_context(|cx| {
+        cx.write(&[1u8; 5000]);
+        assert!(!cx.is_closing(), "exactly the ceiling is allowed");
+    });
+    assert_eq!(h.lost(), None);
+    h.with_context(|cx| {
+        cx.write(b"!");
+        assert!(cx.is_closing(), "the write that passes the ceiling cuts at once, within the callback");
+    });
+    assert_eq!(h.lost(), Some(Reason::OutputLimitExceeded(OutputLimit::Ceiling)));
+}
+
+#[test]
+fn a_queue_of_exactly_the_soft_limit_is_never_cut_for_stalling() {
+    let opts = TcpOptions {
+        output_limit: 1000,
+        output_stall: Duration::from_secs(1),
+        high_water: 100_000,
+        low_water: 50_000,
+        ..TcpOptions::default()
+    };
+    let mut h = Harness::with_options(Quiet, &opts);
+    h.set_peer_window(Some(0));
+    h.with_context(|cx| cx.write(&[1u8; 1000]));
+    h.advance(Duration::from_secs(60));
+    assert_eq!(h.lost(), None, "at the limit is not above it");
+    h.with_context(|cx| cx.write(b"!"));
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.lost(), Some(Reason::OutputLimitExceeded(OutputLimit::Stalled)));
+}
+
+#[test]
+fn writable_events_without_progress_do_not_postpone_the_stall_cut() {
+    let opts = TcpOptions { output_limit: 1000, output_stall: Duration::from_secs(10), ..TcpOptions::default() };
+    let mut h = Harness::with_options(Quiet, &opts);
+    h.set_peer_window(Some(0));
+    h.with_context(|cx| cx.write(&[1u8; 2000]));
+    for _ in 0..9 {
+        h.advance(Duration::from_secs(1));
+        // A writable event, but the peer takes nothing.
+        h.peer_reads(0);
+    }
+    assert_eq!(h.lost(), None);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.lost(), Some(Reason::OutputLimitExceeded(OutputLimit::Stalled)));
+}
+
+#[test]
+fn exactly_the_high_water_mark_does_not_pause_and_one_byte_more_does() {
+    let opts = TcpOptions { high_water: 3000, low_water: 1000, ..TcpOptions::default() };
+    let mut h = Harness::with_options(Quiet, &opts);
+    h.set_peer_window(Some(0));
+    h.with_context(|cx| cx.write(&[1u8; 3000]));
+    assert!(!h.is_reading_paused());
+    assert!(!h.events().contains(&Event::PauseWriting));
+    h.with_context(|cx| cx.write(b"!"));
+    assert!(h.is_reading_paused());
+    assert_eq!(h.events(), [Event::PauseWriting]);
+    // Down to exactly the low mark: resumed.
+    h.peer_reads(2001);
+    assert!(!h.is_reading_paused());
+    assert_eq!(h.events(), [Event::PauseWriting, Event::ResumeWriting]);
+}
+
+#[test]
+fn a_write_error_ends_the_connection_at_the_next_flush() {
+    let calls = std::rc::Rc::default();
+    let mut h = Harness::new(Recorder { calls: std::rc::Rc::clone(&calls) });
+    h.fail_writes(std::io::ErrorKind::BrokenPipe);
+    h.with_context(|cx| cx.write(b"into the void"));
+    assert_eq!(h.lost(), Some(Reason::Reset));
+    assert!(h.is_freed());
+    assert_eq!(*calls.borrow(), ["lost Reset"]);
+}

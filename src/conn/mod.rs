@@ -148,9 +148,12 @@ pub(crate) fn stored_ms(ms: u32) -> Option<std::time::Duration> {
 impl From<&TcpOptions> for Limits {
     fn from(o: &TcpOptions) -> Self {
         let ceiling = o.output_ceiling.max(o.output_limit);
+        // The write path checks the ceiling only above the high mark (one
+        // comparison on the hot path), so the high mark is at most it.
+        let high = o.high_water.min(ceiling);
         Limits {
-            high_water: clamp_u32(o.high_water as u128),
-            low_water: clamp_u32(o.low_water.min(o.high_water) as u128),
+            high_water: clamp_u32(high as u128),
+            low_water: clamp_u32(o.low_water.min(high) as u128),
             output_limit: clamp_u32(o.output_limit as u128),
             output_ceiling: clamp_u32(ceiling as u128),
             stall_ms: clamp_u32(o.output_stall.as_millis()),
