@@ -515,3 +515,48 @@ fn a_write_error_ends_the_connection_at_the_next_flush() {
     assert!(h.is_freed());
     assert_eq!(*calls.borrow(), ["lost Reset"]);
 }
+
+/// Counts `reading_resumed`; pauses, resumes and closes on command.
+#[derive(Default)]
+struct Resumable {
+    resumed: std::rc::Rc<std::cell::Cell<u32>>,
+}
+impl Protocol for Resumable {
+    fn data_received(&mut self, _: &mut Context<'_>, _: &[u8]) {}
+    fn reading_resumed(&mut self, _: &mut Context<'_>) {
+        self.resumed.set(self.resumed.get() + 1);
+    }
+}
+
+#[test]
+fn pausing_twice_is_one_pause_and_resuming_delivers_reading_resumed_once() {
+    let resumed = std::rc::Rc::default();
+    let mut h = Harness::new(Resumable { resumed: std::rc::Rc::clone(&resumed) });
+    h.with_context(|cx| {
+        cx.pause_reading();
+        cx.pause_reading();
+    });
+    h.feed(b"waits");
+    assert_eq!(h.unread(), 5);
+    h.with_context(|cx| {
+        cx.resume_reading();
+        cx.resume_reading();
+    });
+    assert_eq!(h.unread(), 0);
+    assert_eq!(h.events(), [Event::PauseReading, Event::ResumeReading]);
+    assert_eq!(resumed.get(), 1);
+}
+
+#[test]
+fn a_connection_that_closes_right_after_resuming_hears_no_reading_resumed() {
+    let resumed = std::rc::Rc::default();
+    let mut h = Harness::new(Resumable { resumed: std::rc::Rc::clone(&resumed) });
+    h.with_context(|cx| cx.pause_reading());
+    h.feed(b"waits");
+    h.with_context(|cx| {
+        cx.resume_reading();
+        cx.close();
+    });
+    assert_eq!(resumed.get(), 0, "a closing connection delivers nothing more");
+    assert_eq!(h.lost(), Some(Reason::Closed));
+}
