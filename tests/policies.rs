@@ -80,6 +80,22 @@ fn per_peer_limit_counts_by_address() {
         a.read_exact(&mut buf).unwrap();
         let mut b = util::connect(addr);
         assert_eq!(read_to_end(&mut b), b"error: server busy\n");
+        // The first one leaves: its place is free again for the same
+        // address (the server closes once it reads our EOF; we wait for
+        // its close, then try until the new client is served).
+        a.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(read_to_end(&mut a), b"");
+        let mut served = false;
+        for _ in 0..50 {
+            let mut c = util::connect(addr);
+            c.write_all(b"y").unwrap();
+            let mut buf = [0; 1];
+            if c.read_exact(&mut buf).is_ok() && &buf == b"y" {
+                served = true;
+                break;
+            }
+        }
+        assert!(served, "a freed per-peer place is used again");
     });
     util::run(&mut reactor);
     client.join();
