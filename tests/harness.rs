@@ -532,10 +532,10 @@ impl Protocol for Resumable {
 fn pausing_twice_is_one_pause_and_resuming_delivers_reading_resumed_once() {
     let resumed = std::rc::Rc::default();
     let mut h = Harness::new(Resumable { resumed: std::rc::Rc::clone(&resumed) });
-    h.with_context(|cx| {
-        cx.pause_reading();
-        cx.pause_reading();
-    });
+    h.with_context(|cx| cx.pause_reading());
+    assert_eq!(h.events(), [Event::PauseReading]);
+    h.with_context(|cx| cx.pause_reading());
+    assert_eq!(h.events(), [Event::PauseReading], "a second pause is no new pause");
     h.feed(b"waits");
     assert_eq!(h.unread(), 5);
     h.with_context(|cx| {
@@ -553,10 +553,16 @@ fn a_connection_that_closes_right_after_resuming_hears_no_reading_resumed() {
     let mut h = Harness::new(Resumable { resumed: std::rc::Rc::clone(&resumed) });
     h.with_context(|cx| cx.pause_reading());
     h.feed(b"waits");
+    // The close has output to flush: the connection stays, closing.
+    h.set_peer_window(Some(0));
     h.with_context(|cx| {
         cx.resume_reading();
+        cx.write(b"bye");
         cx.close();
     });
     assert_eq!(resumed.get(), 0, "a closing connection delivers nothing more");
+    assert_eq!(h.lost(), None);
+    h.set_peer_window(None);
+    assert_eq!(resumed.get(), 0);
     assert_eq!(h.lost(), Some(Reason::Closed));
 }

@@ -49,6 +49,7 @@ impl Core {
                     let recount = from_here().filter(|(_, c)| !c.has(flag::REFUSED) && c.peer.ip() == *ip).count();
                     assert_eq!(*n, recount, "{lid}: count for {ip} drifted");
                 }
+                assert!(l.per_peer.values().all(|&n| n > 0), "{lid}: a peer with no connection is still counted");
                 let peers_counted: usize = l.per_peer.values().sum();
                 assert_eq!(peers_counted, active, "{lid}: per-peer table misses a peer");
             }
