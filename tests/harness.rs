@@ -566,3 +566,19 @@ fn a_connection_that_closes_right_after_resuming_hears_no_reading_resumed() {
     assert_eq!(resumed.get(), 0);
     assert_eq!(h.lost(), Some(Reason::Closed));
 }
+
+#[test]
+fn a_write_past_the_ceiling_first_sends_what_it_can_and_is_cut_only_if_still_past_it() {
+    let opts = TcpOptions { output_limit: 1000, output_ceiling: 5000, ..TcpOptions::default() };
+    let mut h = Harness::with_options(Quiet, &opts);
+    // The peer takes 1,000 bytes now; nothing is queued or blocked yet.
+    h.set_peer_window(Some(1000));
+    h.with_context(|cx| {
+        cx.write(&[1u8; 6000]);
+        assert!(!cx.is_closing(), "6,000 - 1,000 sent = exactly the ceiling: kept");
+    });
+    assert_eq!(h.written().len(), 1000);
+    assert_eq!(h.lost(), None);
+    h.set_peer_window(None);
+    assert_eq!(h.written().len(), 6000);
+}
