@@ -95,6 +95,11 @@ pub(crate) struct Core {
     /// A framer compares it after each frame and asks the connection only
     /// when it moved (`Context::input_state`).
     pub(crate) input_epoch: u32,
+    /// The connection whose input callback (`data_received`,
+    /// `reading_resumed`, `eof_received`) is running: output it writes
+    /// past its high mark is a response to its input, and flow control
+    /// pauses its reading (see `conn::flow`).
+    pub(crate) answering: Option<ConnId>,
     /// The clock as read at the start of this turn (see [`Core::now`]).
     pub(crate) loop_time: Instant,
 }
@@ -123,6 +128,7 @@ impl Core {
             lingering: 0,
             grace_timer: None,
             input_epoch: 0,
+            answering: None,
             loop_time,
         }
     }

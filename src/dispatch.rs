@@ -88,7 +88,15 @@ impl Core {
             Some(c) if c.phase == Phase::Open && !c.has(flag::DOOMED) => {}
             _ => return, // closing, lingering or gone: input is discarded
         }
-        self.call_conn(id, |p, cx| p.data_received(cx, data));
+        self.answer_input(id, |p, cx| p.data_received(cx, data));
+    }
+
+    /// Calls an input callback of a connection's protocol, noting that
+    /// what it writes to that connection answers its input.
+    pub(crate) fn answer_input(&mut self, id: ConnId, f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>)) {
+        let outer = self.answering.replace(id);
+        self.call_conn(id, f);
+        self.answering = outer;
     }
 
     /// Reads a connection until drained, its budget is spent, or it pauses.
@@ -198,10 +206,16 @@ impl Core {
         }
         match c.stream.take_error() {
             Ok(Some(e)) | Err(e) => self.fail(id, &e),
-            // A hang-up without an error on a connection whose write side
-            // is ours to shut: the peer reset it (Linux reports HUP only
-            // when both directions are shut, or the socket is closed).
-            Ok(None) if matches!(c.phase, Phase::Open | Phase::Closing) && (c.has(flag::EOF) || c.reading_paused()) => {
+            // A TCP hang-up without an error on a connection whose write
+            // side is ours to shut: the peer reset it (Linux reports HUP
+            // only when both directions are shut, or the socket is
+            // closed). Not for a pipe, whose HUP is its writer's end: the
+            // EOF is read after what is still in it.
+            Ok(None)
+                if matches!(c.stream, Stream::Tcp(_))
+                    && matches!(c.phase, Phase::Open | Phase::Closing)
+                    && (c.has(flag::EOF) || c.reading_paused()) =>
+            {
                 self.fail(id, &io::ErrorKind::ConnectionReset.into());
             }
             Ok(None) => {}

@@ -93,7 +93,7 @@ pub use crate::clock::Clock;
 pub use crate::context::{Context, DatagramContext, ReactorContext};
 pub use crate::handle::ReactorHandle;
 pub use crate::id::{ConnId, ListenerId, TimerId, UdpId};
-pub use crate::options::{ListenOptions, ReactorConfig, TcpOptions};
+pub use crate::options::{FlowControl, ListenOptions, ReactorConfig, TcpOptions};
 pub use crate::protocol::{DatagramProtocol, Factory, Protocol};
 pub use crate::reactor::Reactor;
 pub use crate::reason::{OutputLimit, Reason};

@@ -16,7 +16,7 @@ use crate::Clock;
 ///     ..Default::default()
 /// };
 /// assert_eq!(opts.output_limit, 4 * 1024 * 1024);
-/// assert!(opts.flow_control);
+/// assert_eq!(opts.flow_control, reel::FlowControl::Auto);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpOptions {
@@ -35,14 +35,14 @@ pub struct TcpOptions {
     ///
     /// [`Protocol::resume_writing`]: crate::Protocol::resume_writing
     pub low_water: usize,
-    /// Flow control: while queued output is above `high_water`, the
-    /// reactor stops reading from the connection, and resumes at or below
-    /// `low_water`, so that a peer sending requests faster than it reads
-    /// the replies is pushed back through TCP rather than growing our
-    /// buffers (and a framer delivers no further frame until then).
-    /// Default `true`; turn it off only for a protocol that must keep
-    /// reading whatever it owes the peer.
-    pub flow_control: bool,
+    /// Flow control: while the output that answers a connection's input
+    /// is above `high_water`, the reactor stops reading from it, and
+    /// resumes at or below `low_water`, so that a peer sending requests
+    /// faster than it reads the replies is pushed back through TCP rather
+    /// than growing our buffers (and a framer delivers no further frame
+    /// until then). Default [`FlowControl::Auto`]: on for accepted
+    /// connections, off for client ones.
+    pub flow_control: FlowControl,
     /// The soft output limit: a connection whose queued output stays above
     /// it with no byte sent for `output_stall` is aborted with
     /// [`Reason::OutputLimitExceeded`](crate::Reason::OutputLimitExceeded)
@@ -83,7 +83,7 @@ impl Default for TcpOptions {
             nodelay: true,
             high_water: 64 * 1024,
             low_water: 32 * 1024,
-            flow_control: true,
+            flow_control: FlowControl::Auto,
             output_limit: 4 * 1024 * 1024,
             output_stall: Duration::from_secs(30),
             output_ceiling: 64 * 1024 * 1024,
@@ -92,6 +92,27 @@ impl Default for TcpOptions {
             close_linger: Duration::from_secs(2),
         }
     }
+}
+
+/// Whether a connection stops being read while the answers to its input
+/// pile up ([`TcpOptions::flow_control`]).
+///
+/// Only one side of a connection should push back this way: if both did,
+/// two peers that each write more than they read (an upload to an echo
+/// server) could each stop reading the other and wait for ever. The server
+/// side is the one that must protect itself from a client that pipelines
+/// without reading; a client reads what it asked for. Hence the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlowControl {
+    /// On for connections accepted by a listener (and the in-memory
+    /// harness's, which stand for them), off for client connections.
+    #[default]
+    Auto,
+    /// On, whichever side opened the connection.
+    On,
+    /// Off: the connection is read whatever it owes the peer (the output
+    /// limits still apply).
+    Off,
 }
 
 /// Settings of one TCP listener.

@@ -174,7 +174,7 @@ fn add_memory_conn(
 ) -> (ConnId, Rc<RefCell<MemoryPeer>>) {
     let peer = Rc::new(RefCell::new(MemoryPeer::default()));
     let transport = Stream::Other(Box::new(MemoryTransport(Rc::clone(&peer))));
-    let id = match core.insert_conn(transport, Some(protocol), Phase::Open, fake_addrs(), opts, Origin::Own) {
+    let id = match core.insert_conn(transport, Some(protocol), Phase::Open, fake_addrs(), opts, Origin::Harness) {
         Ok(id) => id,
         // Only a socket registration can fail, and there is no socket.
         Err(e) => panic!("in-memory connection: {e}"),

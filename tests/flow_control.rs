@@ -156,3 +156,71 @@ fn a_client_that_writes_64_mib_before_reading_is_pushed_back_and_loses_nothing()
     rest.join().expect("writer");
     server.stop();
 }
+
+/// Uploads `TOTAL` bytes to an echo server in Twisted's producer style
+/// (writes until `pause_writing`, goes on in `resume_writing`) while
+/// counting the echo it reads.
+struct Uploader {
+    sent: usize,
+    paused: bool,
+    echoed: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+const UPLOAD: usize = 16 * MIB;
+
+impl Uploader {
+    fn produce(&mut self, cx: &mut Context<'_>) {
+        let chunk = [b'u'; 16384];
+        for _ in 0..8 {
+            if self.sent >= UPLOAD {
+                break;
+            }
+            cx.write(&chunk);
+            self.sent += chunk.len();
+        }
+    }
+}
+
+impl Protocol for Uploader {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        self.produce(cx);
+    }
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        self.echoed.set(self.echoed.get() + data.len());
+        if !self.paused {
+            self.produce(cx);
+        }
+        if self.echoed.get() >= UPLOAD {
+            cx.close();
+            cx.stop();
+        }
+    }
+    fn pause_writing(&mut self, _: &mut Context<'_>) {
+        self.paused = true;
+    }
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        self.paused = false;
+        self.produce(cx);
+    }
+}
+
+/// Found by review: two reel peers with default options, one producing on
+/// its own and one echoing, once stalled for good (the producer's own
+/// output paused its reading, and the echo's paused the echo's).
+#[test]
+fn a_producer_and_an_echo_server_never_wait_for_each_other() {
+    let mut reactor = Reactor::new().expect("reactor");
+    let l = reactor.listen_tcp("127.0.0.1:0", |_| reel::protocols::echo::Echo).expect("listen");
+    let addr = reactor.listener_addr(l).expect("address");
+    let echoed = std::rc::Rc::new(std::cell::Cell::new(0));
+    reactor.connect_tcp(addr, Uploader { sent: 0, paused: false, echoed: std::rc::Rc::clone(&echoed) });
+    let stalled = std::rc::Rc::new(std::cell::Cell::new(false));
+    let flag = std::rc::Rc::clone(&stalled);
+    reactor.call_later(std::time::Duration::from_secs(20), move |cx| {
+        flag.set(true);
+        cx.stop();
+    });
+    reactor.run().expect("run");
+    assert!(!stalled.get(), "stalled after {} of {UPLOAD} bytes echoed", echoed.get());
+    assert_eq!(echoed.get(), UPLOAD);
+}

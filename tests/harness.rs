@@ -101,7 +101,7 @@ fn flood_options() -> TcpOptions {
     TcpOptions {
         output_limit: 120_000,
         output_stall: Duration::from_secs(10),
-        flow_control: false,
+        flow_control: reel::FlowControl::Off,
         ..TcpOptions::default()
     }
 }
@@ -494,14 +494,13 @@ fn exactly_the_high_water_mark_does_not_pause_and_one_byte_more_does() {
     let mut h = Harness::with_options(Quiet, &opts);
     h.set_peer_window(Some(0));
     h.with_context(|cx| cx.write(&[1u8; 3000]));
-    assert!(!h.is_reading_paused());
     assert!(!h.events().contains(&Event::PauseWriting));
     h.with_context(|cx| cx.write(b"!"));
-    assert!(h.is_reading_paused());
     assert_eq!(h.events(), [Event::PauseWriting]);
     // Down to exactly the low mark: resumed.
-    h.peer_reads(2001);
-    assert!(!h.is_reading_paused());
+    h.peer_reads(2000);
+    assert_eq!(h.events(), [Event::PauseWriting], "1,001 queued is above the low mark");
+    h.peer_reads(1);
     assert_eq!(h.events(), [Event::PauseWriting, Event::ResumeWriting]);
 }
 
@@ -581,4 +580,53 @@ fn a_write_past_the_ceiling_first_sends_what_it_can_and_is_cut_only_if_still_pas
     assert_eq!(h.lost(), None);
     h.set_peer_window(None);
     assert_eq!(h.written().len(), 6000);
+}
+
+/// Answers each read with 100 KiB, and produces 100 KiB more on its own
+/// whenever the queue drains (`resume_writing`).
+#[derive(Default)]
+struct AnswerAndProduce {
+    got: usize,
+}
+impl Protocol for AnswerAndProduce {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        self.got += data.len();
+        cx.write(&[7u8; 100 * 1024]);
+    }
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        cx.write(&[8u8; 100 * 1024]);
+    }
+}
+
+/// Found by review: output a protocol produces on its own (here in
+/// `resume_writing`) kept reading paused for ever. Only answers to the
+/// connection's input pause its reading.
+#[test]
+fn only_answers_pause_reading_and_a_refill_in_resume_writing_does_not_starve_input() {
+    let mut h = Harness::new(AnswerAndProduce::default());
+    h.set_peer_window(Some(0));
+    h.feed(b"a");
+    assert!(h.is_reading_paused(), "100 KiB answered: above the high mark");
+    h.feed(b"b");
+    assert_eq!(h.unread(), 1);
+    // The peer reads down to the low mark: resume_writing refills above the
+    // high mark, yet reading resumes and "b" is read (and answered, which
+    // pauses reading again).
+    h.peer_reads(100 * 1024 - 32 * 1024);
+    assert_eq!(h.unread(), 0, "the input waiting behind a refill is read");
+    assert!(h.is_reading_paused());
+    h.set_peer_window(None);
+    assert_eq!(h.written().len(), 3 * 100 * 1024 + 100 * 1024, "two answers and two refills");
+    assert_eq!(h.lost(), None);
+}
+
+#[test]
+fn output_produced_on_its_own_does_not_stop_reading() {
+    let mut h = Harness::new(Quiet);
+    h.set_peer_window(Some(0));
+    h.with_context(|cx| cx.write(&[1u8; 200 * 1024]));
+    assert!(!h.is_reading_paused(), "nothing the peer sent is being answered");
+    h.feed(b"still read");
+    assert_eq!(h.unread(), 0);
+    assert_eq!(h.events(), [Event::PauseWriting], "pause_writing is still advice to the producer");
 }

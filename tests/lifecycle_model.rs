@@ -337,7 +337,7 @@ impl Cfg {
         TcpOptions {
             high_water: self.high,
             low_water: self.low,
-            flow_control: self.flow,
+            flow_control: if self.flow { reel::FlowControl::Auto } else { reel::FlowControl::Off },
             output_limit: self.limit,
             output_ceiling: self.ceiling,
             output_stall: Duration::from_millis(self.stall_ms),
@@ -379,6 +379,9 @@ struct Model {
     doomed: bool,
     user_paused: bool,
     auto_paused: bool,
+    /// A write now answers the connection's input (the echo in
+    /// data_received): only those pause reading under flow control.
+    answering: bool,
     resume_owed: bool,
     writing_paused: bool,
     ready: bool,
@@ -423,6 +426,7 @@ impl Model {
             doomed: false,
             user_paused: false,
             auto_paused: false,
+            answering: false,
             resume_owed: false,
             writing_paused: false,
             ready: false,
@@ -544,7 +548,7 @@ impl Model {
         self.out += n;
         self.accepted += n;
         if self.out > self.cfg.high {
-            if self.cfg.flow {
+            if self.cfg.flow && self.answering {
                 self.auto_paused = true;
                 self.resume_owed = false;
             }
@@ -662,10 +666,6 @@ impl Model {
         }
         if self.live() {
             if self.out > self.cfg.high {
-                if self.cfg.flow {
-                    self.auto_paused = true;
-                    self.resume_owed = false;
-                }
                 if !self.writing_paused {
                     self.writing_paused = true;
                     self.pause_calls += 1;
@@ -699,7 +699,9 @@ impl Model {
         }
         self.delivered += n;
         if self.cfg.behaviour.echo {
+            self.answering = true;
             self.write(n);
+            self.answering = false;
         }
     }
 

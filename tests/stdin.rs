@@ -152,3 +152,88 @@ fn standard_input_from_a_regular_file_is_read_to_the_end_and_never_written() {
     assert!(stdout.contains("CHILD writable false write_to false"), "{stdout}");
     assert!(stdout.contains(&format!("CHILD read {} bytes to the end", content.len())), "{stdout}");
 }
+
+const PIPE_CHILD: &str = "REEL_STDIN_PIPE_CHILD";
+
+/// Counts bytes; in "pause" mode pauses on its first read and resumes
+/// 300 ms later; closes at EOF; reports how it ended.
+struct Piped {
+    bytes: usize,
+    pause: bool,
+}
+
+impl Protocol for Piped {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        self.bytes += data.len();
+        if self.pause {
+            self.pause = false;
+            cx.pause_reading();
+            cx.set_timer(Duration::from_millis(300));
+        }
+    }
+    fn timer_fired(&mut self, cx: &mut Context<'_>, _: reel::TimerId) {
+        cx.resume_reading();
+    }
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        cx.close();
+    }
+    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: reel::Reason) {
+        println!("CHILD bytes {} reason {reason:?}", self.bytes);
+        cx.stop();
+    }
+}
+
+/// The child's side of the pipe tests.
+#[test]
+fn stdin_pipe_child() {
+    let Some(mode) = std::env::var_os(PIPE_CHILD) else {
+        return; // only meaningful as the child of the tests below
+    };
+    let mut reactor = Reactor::new().expect("reactor");
+    reactor.context().add_stdin(Piped { bytes: 0, pause: mode == "pause" }).expect("stdin");
+    reactor.call_later(Duration::from_secs(5), |cx| {
+        println!("CHILD timed out");
+        cx.stop();
+    });
+    reactor.run().expect("run");
+}
+
+/// Runs the child with `first` then `rest` written to its standard input
+/// (a pipe), `gap` apart, then closes the pipe; returns its report.
+fn pipe_child(mode: &str, first: &[u8], gap: Duration, rest: &[u8]) -> String {
+    let exe = std::env::current_exe().expect("test exe");
+    let mut child = Command::new(exe)
+        .args(["--exact", "stdin_pipe_child", "--nocapture", "--test-threads", "1"])
+        .env(PIPE_CHILD, mode)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the child");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(first).expect("write");
+    stdin.flush().expect("flush");
+    // Not a wait for anything: the second write must come later.
+    std::thread::sleep(gap);
+    stdin.write_all(rest).expect("write");
+    drop(stdin);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut out).expect("read");
+    let _ = child.wait();
+    out.lines().filter(|l| l.contains("CHILD")).collect::<Vec<_>>().join("\n")
+}
+
+/// Found by review: a pipe's hang-up (its writer closed) was taken for a
+/// TCP reset, ending the connection with `Reset` and losing what was
+/// still in the pipe.
+#[test]
+fn a_pipe_closed_by_its_writer_ends_cleanly() {
+    let out = pipe_child("plain", b"hello\n", Duration::ZERO, b"");
+    assert!(out.contains("CHILD bytes 6 reason PeerClosed"), "{out}");
+}
+
+#[test]
+fn a_paused_pipe_keeps_what_its_writer_left_before_closing() {
+    let out = pipe_child("pause", &[b'x'; 10], Duration::from_millis(100), &[b'y'; 10]);
+    assert!(out.contains("CHILD bytes 20 reason PeerClosed"), "{out}");
+}

@@ -3,11 +3,17 @@
 //!
 //! The rules:
 //!
-//! - Above the high water mark the protocol hears `pause_writing`, and
-//!   (flow control being on by default) the reactor stops reading from the
-//!   connection: a peer that sends requests faster than it reads replies is
-//!   pushed back through TCP instead of growing our buffers. At or below
-//!   the low mark, `resume_writing` and reading resumes.
+//! - Above the high water mark the protocol hears `pause_writing`. When
+//!   the write that passed the mark answered the connection's own input
+//!   (it was made in `data_received`, `reading_resumed` or `eof_received`),
+//!   the reactor also stops reading from it (flow control, on by default):
+//!   a peer that sends requests faster than it reads replies is pushed back
+//!   through TCP instead of growing our buffers. At or below the low mark,
+//!   `resume_writing`, and reading resumes. Output a protocol produces on
+//!   its own (from a timer, `connection_made`, `resume_writing`, or written
+//!   by another connection's callback) does not stop reading: reading less
+//!   would not shrink it, and two producers that each stopped reading the
+//!   other would wait for each other forever.
 //! - The soft output limit cuts a peer that does not read: output above it
 //!   with no byte sent for the stall period. A slow reader makes progress
 //!   and is never cut; nor is a protocol that answers one big request.
@@ -31,8 +37,9 @@ impl Core {
     /// ceiling try to make room before cutting the peer.
     #[cold]
     pub(crate) fn write_above_high(&mut self, id: ConnId) {
+        let answering = self.answering == Some(id);
         let Some(c) = conn_slot(&mut self.conns, id) else { return };
-        if c.has(flag::FLOW_CONTROL) {
+        if answering && c.has(flag::FLOW_CONTROL) {
             c.set(flag::READ_AUTO_PAUSED);
             c.clear(flag::RESUME_OWED);
         }
@@ -151,10 +158,6 @@ impl Core {
         let Some(c) = conn_slot(&mut self.conns, id) else { return };
         let (high, low) = (c.limits.high_water as usize, c.limits.low_water as usize);
         if queued > high {
-            if c.has(flag::FLOW_CONTROL) {
-                c.set(flag::READ_AUTO_PAUSED);
-                c.clear(flag::RESUME_OWED);
-            }
             if !c.has(flag::WRITING_PAUSED) {
                 c.set(flag::WRITING_PAUSED);
                 c.stream.note(|| Event::PauseWriting);

@@ -23,6 +23,17 @@ pub(crate) enum Origin {
     /// Refused at this listener's limit: flushing its farewell, counted
     /// among the listener's refused clients still holding a descriptor.
     Refused(ListenerId),
+    /// An in-memory connection of the test harness, standing for an
+    /// accepted one.
+    Harness,
+}
+
+impl Origin {
+    /// Whether the connection is the server side, which `FlowControl::Auto`
+    /// protects.
+    fn answers_clients(self) -> bool {
+        matches!(self, Origin::Accepted(_) | Origin::Harness)
+    }
 }
 
 impl Core {
@@ -60,12 +71,15 @@ impl Core {
             }
         }
         let listener = match origin {
-            Origin::Own => None,
+            Origin::Own | Origin::Harness => None,
             Origin::Accepted(l) | Origin::Refused(l) => Some(l),
         };
         let mut conn = Conn::new(generation, stream, protocol, phase, addrs, opts, listener);
         if matches!(origin, Origin::Refused(_)) {
             conn.set(flag::REFUSED);
+        }
+        if opts.flow_control == crate::FlowControl::Auto && origin.answers_clients() {
+            conn.set(flag::FLOW_CONTROL);
         }
         if matches!(conn.stream, Stream::Stdin(_)) {
             conn.set(flag::READ_ONLY);
@@ -221,7 +235,7 @@ impl Core {
         c.set(flag::EOF);
         match c.phase {
             Phase::Open if !c.has(flag::DOOMED) => {
-                self.call_conn(id, |p, cx| p.eof_received(cx));
+                self.answer_input(id, |p, cx| p.eof_received(cx));
             }
             Phase::Lingering => return self.free_conn(id),
             _ => {}
@@ -410,7 +424,7 @@ impl Core {
         if c.reading_paused() || !c.is_live() {
             return;
         }
-        self.call_conn(id, |p, cx| p.reading_resumed(cx));
+        self.answer_input(id, |p, cx| p.reading_resumed(cx));
         if self.conn(id).is_some_and(|c| !c.reading_paused() && !c.has(flag::EOF) && c.is_live()) {
             self.mark_ready(id);
         }

@@ -217,7 +217,7 @@ impl Conn {
             protocol,
             out: OutBuf::default(),
             phase,
-            flags: if opts.flow_control { flag::FLOW_CONTROL } else { 0 },
+            flags: if opts.flow_control == crate::FlowControl::On { flag::FLOW_CONTROL } else { 0 },
             reason: None,
             local,
             peer,
