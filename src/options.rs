@@ -6,6 +6,11 @@ use crate::Clock;
 
 /// Settings of one TCP connection. Every field has a documented default.
 ///
+/// Sizes are kept per connection as 32-bit numbers: anything above 4 GiB
+/// counts as 4 GiB. Durations are kept in milliseconds: one under a
+/// millisecond counts as zero, and one of 49 days or more (`Duration::MAX`
+/// among them) means never.
+///
 /// ```
 /// use std::time::Duration;
 ///

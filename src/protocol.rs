@@ -20,15 +20,23 @@ use crate::{Context, DatagramContext, Reason, TimerId};
 ///   many `data_received` calls, and one call may hold many messages. Use a
 ///   framing adapter ([`crate::framing`]) rather than assuming a read is a
 ///   message.
-/// - **Writes never block and are never lost.** [`Context::write`] queues
-///   the bytes in the connection's own buffer; the reactor sends them after
-///   the callback returns (one system call for all the writes of one
-///   callback). When the queue passes the high water mark the reactor calls
-///   [`pause_writing`](Protocol::pause_writing), and
-///   [`resume_writing`](Protocol::resume_writing) once it drains below the
-///   low water mark. A peer that does not read at all is disconnected when
-///   the queue passes the hard output limit
-///   ([`Reason::OutputLimitExceeded`]).
+/// - **Writes never block, and are lost only with the connection.**
+///   [`Context::write`] queues the bytes in the connection's own buffer;
+///   the reactor sends them after the callback returns (one system call for
+///   all the writes of one callback). Once the callback has returned and
+///   the queue is above the high water mark, the reactor calls
+///   [`pause_writing`](Protocol::pause_writing) (advice: not during the
+///   write, so a producer writes in pieces and yields, see the guide), and
+///   [`resume_writing`](Protocol::resume_writing) once it drains to the low
+///   water mark. While the output answering this connection's input is
+///   above the high mark, the reactor stops reading from it (flow control,
+///   [`TcpOptions::flow_control`](crate::TcpOptions::flow_control)).
+///   Queued output is dropped, and the connection reset, only when it
+///   ends otherwise than cleanly: [`Context::abort`], a peer that reads
+///   nothing for the stall period with more than the soft output limit
+///   queued, or output past the ceiling ([`Reason::OutputLimitExceeded`]),
+///   a close that cannot flush within the close timeout
+///   ([`Reason::TimedOut`]), the end of a stop's grace period.
 /// - **`close` flushes first.** [`Context::close`] sends everything queued,
 ///   then ends the connection; no more data is delivered after it.
 ///   [`Context::abort`] drops the queue and resets the connection.
@@ -91,7 +99,8 @@ pub trait Protocol {
         let _ = cx;
     }
 
-    /// The queued output drained below the low water mark.
+    /// The queued output drained to the low water mark (after a
+    /// `pause_writing`).
     fn resume_writing(&mut self, cx: &mut Context<'_>) {
         let _ = cx;
     }

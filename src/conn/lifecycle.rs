@@ -191,7 +191,9 @@ impl Core {
                 c.set_reason(reason.unwrap_or(Reason::Aborted));
                 c.set(flag::DOOMED);
             }
-            Phase::Closing | Phase::Lingering => return true,
+            Phase::Closing => return true,
+            // Already ended: connection_lost has run.
+            Phase::Lingering => return false,
         }
         self.mark_dirty(id);
         true
@@ -204,7 +206,7 @@ impl Core {
             return false;
         };
         if c.phase == Phase::Lingering {
-            return true;
+            return false; // already ended: connection_lost has run
         }
         c.set_reason(reason);
         c.out.release(&mut self.pool);

@@ -66,13 +66,14 @@ impl<'a> ReactorContext<'a> {
         self.core.write(id, data)
     }
 
-    /// Flush-then-close a connection. Returns false if it is gone.
+    /// Flush-then-close a connection. Returns false if it is gone or has
+    /// already ended (its `connection_lost` has run).
     pub fn close_conn(&mut self, id: ConnId) -> bool {
         self.core.close(id, None)
     }
 
     /// Aborts a connection (queued output dropped, reset). Returns false if
-    /// it is gone.
+    /// it is gone or has already ended.
     pub fn abort_conn(&mut self, id: ConnId) -> bool {
         self.core.abort(id, Reason::Aborted)
     }
