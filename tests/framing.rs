@@ -196,3 +196,19 @@ fn a_flow_control_pause_and_its_resume_at_every_split() {
     let shown = |w: &[u8]| String::from_utf8_lossy(w).replace(&".".repeat(HIGH_WATER + 1), "<dots>");
     assert_eq!(shown(&t.written), "[a][wait]<dots>(paused)[b][c][wait]<dots>(paused)[d][last]");
 }
+
+/// Found by a clean-clone CI run: `IdleTimeout` did not forward
+/// `reading_resumed`, so frames held back behind a pause waited for the
+/// peer's next bytes (for ever, if it sent none).
+#[test]
+fn a_wrapped_framer_delivers_its_held_frames_on_resume_without_new_input() {
+    let framed = Framed::new(Lines::lf(), BigReplies);
+    let mut h = Harness::new(reel::policies::IdleTimeout::new(framed, Duration::from_secs(60)));
+    h.set_peer_window(Some(0));
+    h.feed(&numbered_lines(100));
+    assert!(h.is_reading_paused());
+    // The peer reads everything and sends nothing more.
+    h.set_peer_window(None);
+    assert_eq!(h.written().len(), 100 * REPLY);
+    assert_eq!(h.lost(), None);
+}

@@ -87,6 +87,10 @@ impl<P: Protocol> Protocol for IdleTimeout<P> {
         self.inner.resume_writing(cx);
     }
 
+    fn reading_resumed(&mut self, cx: &mut Context<'_>) {
+        self.inner.reading_resumed(cx);
+    }
+
     fn timer_fired(&mut self, cx: &mut Context<'_>, timer: TimerId) {
         if Some(timer) == self.timer {
             self.timer = None;

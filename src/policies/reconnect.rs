@@ -269,6 +269,10 @@ impl Protocol for Attempt {
         self.inner.resume_writing(cx);
     }
 
+    fn reading_resumed(&mut self, cx: &mut Context<'_>) {
+        self.inner.reading_resumed(cx);
+    }
+
     fn timer_fired(&mut self, cx: &mut Context<'_>, timer: TimerId) {
         self.inner.timer_fired(cx, timer);
     }
