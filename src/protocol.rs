@@ -109,7 +109,9 @@ pub trait Protocol {
     /// ([`Context::resume_reading`]) or flow control's (queued output fell
     /// to the low water mark). Called before anything new is read, so that
     /// a protocol that held back input while paused (a framer's buffered
-    /// frames) delivers it first, in order. It may pause again.
+    /// frames) delivers it first, in order. It may pause again. A protocol
+    /// that wraps another (as the policies do) must forward it, or what the
+    /// inner one holds waits for the peer's next bytes.
     fn reading_resumed(&mut self, cx: &mut Context<'_>) {
         let _ = cx;
     }
