@@ -7,11 +7,14 @@
 //!   connections (server and client side) and UDP endpoints from one thread.
 //! - Each connection has a [`Protocol`] trait object built by a [`Factory`];
 //!   each UDP endpoint a [`DatagramProtocol`].
-//! - Callbacks reach the reactor through a [`Context`]: write to this or any
-//!   other connection, close, abort, pause reading, set timers, start
-//!   listeners and connections, stop.
+//! - Callbacks reach the reactor through their context ([`Context`] for a
+//!   connection, [`DatagramContext`] for an endpoint, [`ReactorContext`] for
+//!   timers and calls from other threads): write to this or any other
+//!   connection, close, abort, pause reading, set timers, start listeners
+//!   and connections, stop.
 //! - Output is buffered per connection, flushed once per dispatch, with
-//!   water marks and a hard limit; timers, cross-thread calls
+//!   water marks, flow control (a peer whose answers pile up is not read
+//!   until it reads them) and output limits; timers, cross-thread calls
 //!   ([`ReactorHandle`]), and a graceful stop on signals are built in.
 //!
 //! ```
