@@ -206,13 +206,10 @@ impl Core {
         }
         match c.stream.take_error() {
             Ok(Some(e)) | Err(e) => self.fail(id, &e),
-            // A TCP hang-up without an error on a connection whose write
-            // side is ours to shut: the peer reset it (Linux reports HUP
-            // only when both directions are shut, or the socket is
-            // closed). Not for a pipe, whose HUP is its writer's end: the
-            // EOF is read after what is still in it.
+            // A hang-up without an error while our write side is open:
+            // for a transport where that means a reset (TCP), the peer's.
             Ok(None)
-                if matches!(c.stream, Stream::Tcp(_))
+                if c.stream.hang_up_is_reset()
                     && matches!(c.phase, Phase::Open | Phase::Closing)
                     && (c.has(flag::EOF) || c.reading_paused()) =>
             {

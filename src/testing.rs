@@ -358,13 +358,7 @@ impl Harness {
 
     /// Everything observable so far.
     pub fn transcript(&self) -> Transcript {
-        let peer = self.peer.borrow();
-        Transcript {
-            written: peer.received.clone(),
-            events: peer.log.clone(),
-            write_shutdown: peer.write_shutdown,
-            reset: peer.reset,
-        }
+        transcript_of(&self.peer)
     }
 
     /// The peer stops reading: it accepts `window` more bytes, then the

@@ -46,6 +46,12 @@ pub(crate) trait Transport: std::fmt::Debug {
     fn source(&mut self) -> Option<&mut dyn mio::event::Source> {
         None
     }
+    /// Whether a hang-up reported by the poll, with no pending error,
+    /// means the peer reset the connection (true of TCP only; a pipe's
+    /// hang-up is its writer's end).
+    fn hang_up_is_reset(&self) -> bool {
+        false
+    }
     /// Sees what the reactor did on the connection (the harness logs it).
     fn observe(&mut self, event: &Event) {
         let _ = event;
@@ -89,6 +95,20 @@ impl Stream {
             Stream::Tcp(_) => true,
             Stream::Stdin(_) => false,
             Stream::Other(t) => t.short_read_drains(),
+        }
+    }
+
+    /// Whether a hang-up with no pending error means a reset: on Linux a
+    /// TCP socket reports one only when both directions are shut or the
+    /// socket is closed, so while our write side is open it is the peer's
+    /// reset. A pipe's hang-up is its writer's end: the EOF is read after
+    /// what is still in it.
+    #[inline]
+    pub(crate) fn hang_up_is_reset(&self) -> bool {
+        match self {
+            Stream::Tcp(_) => true,
+            Stream::Stdin(_) => false,
+            Stream::Other(t) => t.hang_up_is_reset(),
         }
     }
 

@@ -100,7 +100,9 @@ impl Core {
                 }
             }
         }
-        self.arm_phase_deadline(id);
+        if phase != Phase::Open {
+            self.arm_phase_deadline(id);
+        }
         if always_ready {
             self.mark_ready(id);
         }
