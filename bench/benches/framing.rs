@@ -1,7 +1,7 @@
 //! Framing throughput: lines and length prefixes, fed in 1, 64 and 4096-byte
 //! chunks through the in-memory harness (the real adapter and context code).
 //!
-//! `cargo bench --bench framing`
+//! `cargo bench -p reel-bench --bench framing`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use reel::framing::{Codec, FrameHandler, Framed, Framer, LengthPrefixed, Lines};

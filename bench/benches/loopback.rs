@@ -9,23 +9,23 @@
 //!   `std::net` loop (the seeds' UDP server), 1, 10 and 100 datagrams in
 //!   flight.
 //!
-//! `cargo bench --bench loopback`. Every reply is checked before measuring.
+//! `cargo bench -p reel-bench --bench loopback`. Every reply is checked before measuring.
 
-#[path = "../examples/common/mod.rs"]
+#[path = "../../examples/common/mod.rs"]
 mod common;
-#[path = "../examples/common/echo_hello.rs"]
+#[path = "../../examples/common/echo_hello.rs"]
 mod echo_hello;
-#[path = "../examples/common/http_hello.rs"]
+#[path = "../../examples/common/http_hello.rs"]
 mod http_hello;
-#[path = "../examples/baseline/mio_loop.rs"]
+#[path = "../src/bin/baseline/mio_loop.rs"]
 mod mio_loop;
-#[path = "../examples/baseline/proto.rs"]
+#[path = "../src/bin/baseline/proto.rs"]
 #[allow(dead_code)] // shared with the examples; a part is used here
 mod proto;
 mod support;
-#[path = "../examples/baseline/threads.rs"]
+#[path = "../src/bin/baseline/threads.rs"]
 mod threads;
-#[path = "../examples/baseline/tokio_ct.rs"]
+#[path = "../src/bin/baseline/tokio_ct.rs"]
 mod tokio_ct;
 
 use std::net::{SocketAddr, UdpSocket};

@@ -2,7 +2,7 @@
 //! set, cancel, reset (the idle-timeout case: pushed later), and firing.
 //! Runs on a manual clock, so it measures the timer queue, not sleeping.
 //!
-//! `cargo bench --bench timers`
+//! `cargo bench -p reel-bench --bench timers`
 
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ fn reactor_with_pending(n: usize) -> Reactor {
 }
 
 fn sizes() -> Vec<usize> {
-    // `cargo test --benches` runs each bench once: keep that quick.
+    // `cargo test -p reel-bench --benches` runs each bench once: keep that quick.
     if std::env::args().any(|a| a == "--bench") {
         vec![0, 1_000, 100_000, 1_000_000]
     } else {

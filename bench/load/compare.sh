@@ -2,13 +2,13 @@
 # Compares reel's example servers with the baselines (hand-written mio loop,
 # tokio current_thread, thread per connection) under the load generator.
 #
-#   benches/load/compare.sh [ROUNDS] [SECONDS] [OUT.jsonl]
+#   bench/load/compare.sh [ROUNDS] [SECONDS] [OUT.jsonl]
 #
 # Each round runs every (protocol, connections, depth) case against every
 # server, interleaved, so machine noise hits all servers alike. The server
 # is pinned to CPU 0 and the load generator to CPU 1. Every reply is checked
 # byte for byte by the load generator; a run with errors is reported.
-# Prints a Markdown table of medians (benches/load/summarize.py).
+# Prints a Markdown table of medians (bench/load/summarize.py).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../.."
@@ -28,7 +28,7 @@ for round in $(seq "$ROUNDS"); do
         for kind in $SERVERS; do
             port=$((port + 1))
             start_server "$kind" "$proto" "$port"
-            line=$(taskset -c 1 "$B/loadgen" --target "$proto" --connect "127.0.0.1:$port" \
+            line=$(taskset -c 1 "$BIN/loadgen" --target "$proto" --connect "127.0.0.1:$port" \
                 --conns "$conns" --depth "$depth" --duration "$SECS" --warmup 1 \
                 --server-pid "$SERVER_PID" --json || true)
             stop_server
@@ -37,4 +37,4 @@ for round in $(seq "$ROUNDS"); do
         done
     done
 done
-python3 benches/load/summarize.py "$OUT"
+python3 bench/load/summarize.py "$OUT"

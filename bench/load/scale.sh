@@ -3,7 +3,7 @@
 # number of connections (1 to 10,000), and resident memory per idle
 # connection at 10,000 connections, for reel and the baselines.
 #
-#   benches/load/scale.sh [ROUNDS] [SECONDS] [OUT.jsonl]
+#   bench/load/scale.sh [ROUNDS] [SECONDS] [OUT.jsonl]
 #
 # Server on CPU 0, load generator on CPU 1; the descriptor limit is raised to
 # its hard limit. Each memory figure comes from a fresh server (RSS does not
@@ -33,7 +33,7 @@ for round in $(seq "$ROUNDS"); do
         for conns in $CONNS; do
             port=$((port + 1))
             start_server reel "$proto" "$port"
-            line=$(taskset -c 1 "$B/loadgen" --target "$proto" --connect "127.0.0.1:$port" \
+            line=$(taskset -c 1 "$BIN/loadgen" --target "$proto" --connect "127.0.0.1:$port" \
                 --conns "$conns" --depth 1 --duration "$SECS" --warmup 2 --server-pid "$SERVER_PID" --json || true)
             stop_server
             record "\"round\":$round,\"server\":\"reel\",\"kind\":\"scale\"" "$line"
@@ -47,11 +47,11 @@ for proto in echo_hello http_hello; do
     for kind in $SERVERS; do
         port=$((port + 1))
         start_server "$kind" "$proto" "$port"
-        line=$(taskset -c 1 "$B/loadgen" --idle "$IDLE" --target "$proto" --connect "127.0.0.1:$port" \
+        line=$(taskset -c 1 "$BIN/loadgen" --idle "$IDLE" --target "$proto" --connect "127.0.0.1:$port" \
             --duration 3 --server-pid "$SERVER_PID" --json || true)
         stop_server
         record "\"server\":\"$kind\",\"kind\":\"idle\",\"proto\":\"$proto\"" "$line"
         echo "idle $proto $kind done" >&2
     done
 done
-python3 benches/load/summarize_scale.py "$OUT"
+python3 bench/load/summarize_scale.py "$OUT"

@@ -1,14 +1,14 @@
-//! The benchmark baselines (`examples/baseline/`) serve the `echo_hello` and
+//! The benchmark baselines (`bench/src/bin/baseline/`) serve the `echo_hello` and
 //! `http_hello` wire contracts byte for byte: each of the three kinds, each
 //! protocol, over real loopback sockets.
 
-#[path = "../examples/baseline/mio_loop.rs"]
+#[path = "../src/bin/baseline/mio_loop.rs"]
 mod mio_loop;
-#[path = "../examples/baseline/proto.rs"]
+#[path = "../src/bin/baseline/proto.rs"]
 mod proto;
-#[path = "../examples/baseline/threads.rs"]
+#[path = "../src/bin/baseline/threads.rs"]
 mod threads;
-#[path = "../examples/baseline/tokio_ct.rs"]
+#[path = "../src/bin/baseline/tokio_ct.rs"]
 mod tokio_ct;
 
 use std::alloc::{GlobalAlloc, Layout, System};

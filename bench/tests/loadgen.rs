@@ -1,4 +1,4 @@
-//! The load generator (`examples/loadgen`), run in-process against tiny
+//! The load generator (`bench/src/bin/loadgen`), run in-process against tiny
 //! servers built on reel in a thread of the test: right ones (no errors,
 //! exactly the requests asked for), wrong ones (errors counted), a silent
 //! UDP one (losses counted), idle mode, and a count of the load
@@ -7,7 +7,7 @@
 //! Each test is bounded: `--requests` runs carry a `--duration` cap, and
 //! the servers stop when the test ends.
 
-#[path = "../examples/loadgen/engine.rs"]
+#[path = "../src/bin/loadgen/engine.rs"]
 mod loadgen;
 
 use std::alloc::{GlobalAlloc, Layout, System};

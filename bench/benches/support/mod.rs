@@ -142,7 +142,7 @@ pub fn http_reply_len(addr: SocketAddr) -> usize {
 pub const HTTP_REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
 /// Whether criterion runs for real (`cargo bench`) rather than once as a
-/// test (`cargo test --benches`).
+/// test (`cargo test -p reel-bench --benches`).
 pub fn measuring() -> bool {
     std::env::args().any(|a| a == "--bench")
 }

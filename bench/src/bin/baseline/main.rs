@@ -3,8 +3,8 @@
 //! served without reel's reactor, three ways.
 //!
 //! ```text
-//! cargo run --release --example baseline -- --kind mio --proto echo_hello
-//! cargo run --release --example baseline -- --kind tokio --proto http_hello [--listen 127.0.0.1:12345]
+//! cargo run --release -p reel-bench --bin baseline -- --kind mio --proto echo_hello
+//! cargo run --release -p reel-bench --bin baseline -- --kind tokio --proto http_hello [--listen 127.0.0.1:12345]
 //! nc 127.0.0.1 9999                      # Welcome!, then Hello, X! per line
 //! curl -i http://127.0.0.1:12345/        # the hello page
 //! ```
@@ -17,7 +17,7 @@
 //! included). Not served: UDP, idle timeouts, `--max-conns`, graceful stop
 //! (Ctrl-C just ends the process).
 
-#[path = "../common/mod.rs"]
+#[path = "../../../../examples/common/mod.rs"]
 mod common;
 mod mio_loop;
 mod proto;

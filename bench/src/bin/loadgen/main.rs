@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! cargo run --release --example echo_hello &
-//! cargo run --release --example loadgen -- --target echo_hello --conns 50 --depth 8 --server-pid $!
-//! cargo run --release --example loadgen -- --target echo_hello --idle 10000 --duration 5 --server-pid $!
+//! cargo run --release -p reel-bench --bin loadgen -- --target echo_hello --conns 50 --depth 8 --server-pid $!
+//! cargo run --release -p reel-bench --bin loadgen -- --target echo_hello --idle 10000 --duration 5 --server-pid $!
 //! ```
 //!
 //! Every reply is checked byte for byte; a wrong one is counted, the
@@ -14,7 +14,7 @@
 //! histogram) and CPU time per request of both sides, so that it is
 //! plain which side was the bottleneck. See `engine.rs` for the machinery.
 
-#[path = "../common/mod.rs"]
+#[path = "../../../../examples/common/mod.rs"]
 mod common;
 mod engine;
 
