@@ -34,19 +34,12 @@
 // The binaries and test crates that include this file each use a part.
 #![allow(dead_code)]
 
-use std::cell::Cell;
-use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use chrono::{Datelike, Timelike};
 use reel::protocols::http::{self, ErrorStatus, Method, Parsed, Request};
-use reel::{
-    Context, Factory, ListenOptions, ListenerId, Protocol, Reactor, ReactorConfig, ReactorHandle, Reason, TimerId,
-};
+use reel::{Context, Factory, ListenerId, Protocol, Reactor, Reason, TimerId};
 
 /// The default address: `127.0.0.1:12345`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:12345";
@@ -115,66 +108,14 @@ pub fn start_with(reactor: &mut Reactor, args: &crate::common::ServerArgs, deadl
     crate::common::listen_tcp(reactor, args.listen, HelloFactory::new(deadlines), opts)
 }
 
-// ----- the Date header ---------------------------------------------------------
+#[path = "http_date.rs"]
+mod date;
+pub use date::*;
 
-/// The `Date` header's value, formatted once per second.
-#[derive(Debug, Default)]
-pub struct DateCache {
-    /// The Unix second last formatted and its text.
-    cached: Cell<Option<(u64, [u8; DATE_LEN])>>,
-    /// Always this text instead of the time (for tests).
-    frozen: Option<[u8; DATE_LEN]>,
-}
-
-impl DateCache {
-    /// A cache that always answers `date`, so that two runs of a
-    /// connection give the same bytes.
-    pub fn frozen(date: [u8; DATE_LEN]) -> Self {
-        DateCache { cached: Cell::new(None), frozen: Some(date) }
-    }
-
-    /// The current time as an IMF-fixdate.
-    pub fn now(&self) -> [u8; DATE_LEN] {
-        if let Some(date) = self.frozen {
-            return date;
-        }
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        match self.cached.get() {
-            Some((at, text)) if at == secs => text,
-            _ => {
-                let text = imf_fixdate(secs);
-                self.cached.set(Some((secs, text)));
-                text
-            }
-        }
-    }
-}
-
-/// Formats a Unix time as an IMF-fixdate (RFC 9110, section 5.6.7).
-pub fn imf_fixdate(unix_secs: u64) -> [u8; DATE_LEN] {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let mut text = *b"Thu, 01 Jan 1970 00:00:00 GMT";
-    let secs = i64::try_from(unix_secs).unwrap_or(0);
-    // Years past 9999 would not fit the format; they do not happen.
-    let Some(t) = chrono::DateTime::from_timestamp(secs, 0).filter(|t| t.year() <= 9999) else {
-        return text;
-    };
-    let day = DAYS.get(t.weekday().num_days_from_monday() as usize).unwrap_or(&"Mon");
-    let month = MONTHS.get(t.month0() as usize).unwrap_or(&"Jan");
-    let mut cursor: &mut [u8] = &mut text;
-    let written = write!(
-        cursor,
-        "{day}, {:02} {month} {:04} {:02}:{:02}:{:02} GMT",
-        t.day(),
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    debug_assert!(written.is_ok() && cursor.is_empty());
-    text
-}
+#[path = "http_background.rs"]
+mod background;
+#[allow(unused_imports)] // the programs that serve on the main thread use none of it
+pub use background::*;
 
 // ----- the factory -------------------------------------------------------------
 
@@ -214,101 +155,6 @@ impl Factory for HelloFactory {
             true,
         );
         out
-    }
-}
-
-// ----- on a thread of its own ------------------------------------------------------
-
-/// A hello server on a thread of its own, with its own reactor: for tests
-/// and benchmarks. Stopped (gracefully, within a 1 s grace period) when
-/// dropped.
-#[derive(Debug)]
-pub struct Background {
-    /// The address it listens on.
-    pub addr: SocketAddr,
-    /// Connections accepted so far (refused ones not counted).
-    pub accepted: Arc<AtomicUsize>,
-    handle: ReactorHandle,
-    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
-}
-
-impl Background {
-    /// Listens on `listen` (port 0 picks one: see [`Background::addr`]) with
-    /// at most `max_conns` connections and the given deadlines.
-    ///
-    /// # Errors
-    ///
-    /// When the reactor cannot be made or the address bound.
-    pub fn spawn(listen: SocketAddr, max_conns: Option<usize>, deadlines: Deadlines) -> io::Result<Background> {
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&accepted);
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::Builder::new().name("http_hello".into()).spawn(move || {
-            let started = (|| {
-                let config = ReactorConfig { grace_period: Duration::from_secs(1), ..Default::default() };
-                let mut reactor = Reactor::with_config(config)?;
-                let opts = ListenOptions { max_connections: max_conns, ..Default::default() };
-                let factory = Counting { inner: HelloFactory::new(deadlines), accepted: counter };
-                let id = reactor.listen_tcp_with(listen, factory, opts)?;
-                let addr = reactor.listener_addr(id).unwrap_or(listen);
-                Ok::<_, io::Error>((reactor, addr))
-            })();
-            match started {
-                Ok((mut reactor, addr)) => {
-                    let _ = tx.send(Ok((addr, reactor.handle())));
-                    reactor.run()
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
-                    Err(e)
-                }
-            }
-        })?;
-        let (addr, handle) = rx.recv().map_err(|_| io::Error::other("the server thread ended early"))??;
-        Ok(Background { addr, accepted, handle, thread: Some(thread) })
-    }
-
-    /// Stops the server and waits for its thread.
-    ///
-    /// # Errors
-    ///
-    /// When the reactor failed, or its thread panicked.
-    pub fn stop(mut self) -> io::Result<()> {
-        self.shutdown()
-    }
-
-    fn shutdown(&mut self) -> io::Result<()> {
-        self.handle.stop();
-        match self.thread.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(io::Error::other("the server thread panicked")),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        if let Err(e) = self.shutdown() {
-            log::warn!("http_hello server: {e}");
-        }
-    }
-}
-
-/// A [`HelloFactory`] that counts the connections it builds.
-struct Counting {
-    inner: HelloFactory,
-    accepted: Arc<AtomicUsize>,
-}
-
-impl Factory for Counting {
-    fn build_protocol(&mut self, peer: SocketAddr) -> Box<dyn Protocol> {
-        self.accepted.fetch_add(1, Ordering::Relaxed);
-        self.inner.build_protocol(peer)
-    }
-
-    fn busy_farewell(&mut self, peer: SocketAddr) -> Vec<u8> {
-        self.inner.busy_farewell(peer)
     }
 }
 

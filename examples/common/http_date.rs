@@ -1,0 +1,70 @@
+//! The `Date` header of the `http_hello` module (`examples/common/http_hello.rs`):
+//! a per-second cache and the IMF-fixdate formatter. A submodule split out
+//! so that each file holds one concern; `http_hello` re-exports its items.
+
+use std::cell::Cell;
+use std::io::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chrono::{Datelike, Timelike};
+
+use super::DATE_LEN;
+
+/// The `Date` header's value, formatted once per second.
+#[derive(Debug, Default)]
+pub struct DateCache {
+    /// The Unix second last formatted and its text.
+    cached: Cell<Option<(u64, [u8; DATE_LEN])>>,
+    /// Always this text instead of the time (for tests).
+    frozen: Option<[u8; DATE_LEN]>,
+}
+
+impl DateCache {
+    /// A cache that always answers `date`, so that two runs of a
+    /// connection give the same bytes.
+    pub fn frozen(date: [u8; DATE_LEN]) -> Self {
+        DateCache { cached: Cell::new(None), frozen: Some(date) }
+    }
+
+    /// The current time as an IMF-fixdate.
+    pub fn now(&self) -> [u8; DATE_LEN] {
+        if let Some(date) = self.frozen {
+            return date;
+        }
+        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        match self.cached.get() {
+            Some((at, text)) if at == secs => text,
+            _ => {
+                let text = imf_fixdate(secs);
+                self.cached.set(Some((secs, text)));
+                text
+            }
+        }
+    }
+}
+
+/// Formats a Unix time as an IMF-fixdate (RFC 9110, section 5.6.7).
+pub fn imf_fixdate(unix_secs: u64) -> [u8; DATE_LEN] {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let mut text = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    let secs = i64::try_from(unix_secs).unwrap_or(0);
+    // Years past 9999 would not fit the format; they do not happen.
+    let Some(t) = chrono::DateTime::from_timestamp(secs, 0).filter(|t| t.year() <= 9999) else {
+        return text;
+    };
+    let day = DAYS.get(t.weekday().num_days_from_monday() as usize).unwrap_or(&"Mon");
+    let month = MONTHS.get(t.month0() as usize).unwrap_or(&"Jan");
+    let mut cursor: &mut [u8] = &mut text;
+    let written = write!(
+        cursor,
+        "{day}, {:02} {month} {:04} {:02}:{:02}:{:02} GMT",
+        t.day(),
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    debug_assert!(written.is_ok() && cursor.is_empty());
+    text
+}
