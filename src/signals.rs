@@ -3,7 +3,7 @@
 
 use std::io;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use libc::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 /// The registered signal source.
