@@ -1,4 +1,4 @@
-//! Multi-user chat rooms (seed 004 exercises 16-7 to 16-10): a server, and
+//! Multi-user chat rooms (the README's "ported from" table): a server, and
 //! a full-duplex interactive client on the same single-threaded reactor.
 //!
 //! ```text
@@ -11,7 +11,7 @@
 //! `reuse` (name taken in that room) or `error: <reason>` and closes. Every
 //! later line goes to the other members of the room as
 //! `[Sat Nov 21 23:53:24 2026] alice: hello`; joins and leaves are
-//! announced the same way. See PROTOCOLS.md, "chat", for the whole contract
+//! announced the same way. See docs/protocols.md, "chat", for the whole contract
 //! and `examples/common/chat.rs` for the code.
 //!
 //! The client reads the keyboard (standard input, one more event source)

@@ -1,4 +1,4 @@
-//! Every server of PROTOCOLS.md in one reactor, on one thread.
+//! Every server of docs/protocols.md in one reactor, on one thread.
 //!
 //! ```text
 //! cargo run --release --example demo

@@ -1,5 +1,5 @@
-//! "Welcome!" and "Hello, X!" over TCP and UDP on one port (seed 000,
-//! examples 4 and server5; seed 001).
+//! "Welcome!" and "Hello, X!" over TCP and UDP on one port (the
+//! README's "ported from" table).
 //!
 //! ```text
 //! cargo run --release --example echo_hello -- [--listen 127.0.0.1:9999] [--max-conns N] [--idle-timeout 60]
@@ -8,7 +8,7 @@
 //! cargo run --release --example echo_hello -- client [--connect 127.0.0.1:9999] [NAME...]
 //! ```
 //!
-//! The seed's threaded server answered whatever one `recv` returned, so two
+//! The tutorial's threaded server answered whatever one `recv` returned, so two
 //! names sent together came back as one ("sticky packets"). Here the
 //! stream is split into lines by the framework, whatever the segmentation,
 //! and one thread serves every connection.

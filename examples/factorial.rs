@@ -1,4 +1,5 @@
-//! n! over UDP, computed off the reactor thread (seed 000, example 5).
+//! n! over UDP, computed off the reactor thread (ported from a tutorial's
+//! server).
 //!
 //! ```text
 //! cargo run --release --example factorial -- [--listen 127.0.0.1:9998]
@@ -6,7 +7,7 @@
 //! cargo run --release --example factorial -- client 100 [--connect 127.0.0.1:9998]
 //! ```
 //!
-//! The seed's server computed in its only thread and served one datagram.
+//! The tutorial's server computed in its only thread and served one datagram.
 //! Here the multiplication runs on a worker thread (`defer_to_thread`) and
 //! the reactor answers other datagrams while it runs. Anything but an
 //! integer from 0 to 10000 gets `error: expected an integer from 0 to

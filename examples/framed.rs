@@ -1,5 +1,5 @@
 //! Length-prefixed commands with a JSON header before each answer: the
-//! seed's cure for "sticky packets" (seed 003, seed 004 exercise 16-5).
+//! tutorials' cure for "sticky packets".
 //!
 //! ```text
 //! cargo run --release --example framed -- [--listen 127.0.0.1:8080] [--max-conns N] [--idle-timeout 60]

@@ -12,7 +12,7 @@
 //!
 //! HTTP/1.1 with keep-alive and pipelining; `GET /` and `HEAD /` are the
 //! page, other paths `404`, other methods `405`; malformed requests get
-//! `400` (and the other statuses of PROTOCOLS.md) and the connection
+//! `400` (and the other statuses of docs/protocols.md) and the connection
 //! closes. A request head must arrive within 10 s, an idle keep-alive
 //! connection closes after 30 s. The protocol is in
 //! `examples/common/http_hello.rs`, the request parser in

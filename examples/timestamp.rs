@@ -1,4 +1,4 @@
-//! "[ctime] data": the seed's time-stamping server (`tsTserv.py`,
+//! "[ctime] data": the time-stamping server of *Core Python Programming* (`tsTserv.py`,
 //! `tsUserv.py`) and its client, over TCP and UDP on one port.
 //!
 //! ```text

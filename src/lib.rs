@@ -17,36 +17,65 @@
 //!   until it reads them) and output limits; timers, cross-thread calls
 //!   ([`ReactorHandle`]), and a graceful stop on signals are built in.
 //!
+//! ## Where to start
+//!
+//! | you want to | read |
+//! |---|---|
+//! | see it work | `cargo run --release --example demo`, then `nc 127.0.0.1 9999` |
+//! | write a server | the example below, then [`guide::server`] |
+//! | write a client, with reconnection | [`guide::client`], [`policies::Reconnecting`] |
+//! | serve UDP | [`guide::udp`], [`DatagramProtocol`] |
+//! | use timers | [`guide::timers`] |
+//! | reach other connections (a chat room) | [`guide::broadcast`] |
+//! | stop gracefully | [`guide::shutdown`] |
+//! | read a byte stream as lines or frames | [`guide::framing`], [`framing`] |
+//! | test a protocol without sockets | [`guide::testing`], [`testing`] |
+//! | know what the callbacks promise | [`Protocol`], [`Factory`], [`Context`] |
+//! | know how it works inside | `docs/architecture.md` in the repository |
+//! | read complete programs | the examples (`examples/`), contract in `docs/protocols.md` |
+//!
+//! The [`guide`] has every chapter, in reading order.
+//!
+//! ## A server in a few lines
+//!
+//! TCP delivers bytes, not messages: one read may hold half a line or three
+//! lines. [`Framed`](framing::Framed) with the [`Lines`](framing::Lines)
+//! codec cuts the stream into lines, whatever the segmentation, and hands
+//! each whole line to a [`FrameHandler`](framing::FrameHandler):
+//!
 //! ```
+//! use reel::framing::{FrameHandler, Framed, Framer, Lines};
 //! use reel::{Context, Protocol, Reactor};
 //! use std::io::{BufRead, BufReader, Write};
 //!
-//! /// Answers every line with "Hello, <line>!".
-//! struct Hello { buf: Vec<u8> }
+//! /// Greets, then answers every line with "Hello, <line>!".
+//! struct Hello;
 //!
-//! impl Protocol for Hello {
-//!     fn connection_made(&mut self, cx: &mut Context<'_>) {
+//! impl FrameHandler<Lines> for Hello {
+//!     fn connection_made(&mut self, cx: &mut Context<'_>, _: &mut Framer<Lines>) {
 //!         cx.write(b"Welcome!\n");
 //!     }
-//!     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
-//!         self.buf.extend_from_slice(data);
-//!         while let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
-//!             let line: Vec<u8> = self.buf.drain(..=end).collect();
-//!             cx.write(b"Hello, ");
-//!             cx.write(&line[..line.len() - 1]);
-//!             cx.write(b"!\n");
-//!         }
+//!     fn frame_received(&mut self, cx: &mut Context<'_>, _: &mut Framer<Lines>, line: &[u8]) {
+//!         cx.write_all(&[b"Hello, ", line, b"!\n"]);
 //!     }
 //! }
 //!
 //! # fn main() -> std::io::Result<()> {
 //! let mut reactor = Reactor::new()?;
-//! let id = reactor.listen_tcp("127.0.0.1:0", |_| Hello { buf: Vec::new() })?;
+//! // A line over 16 KiB closes its connection instead of growing a buffer.
+//! let id = reactor.listen_tcp("127.0.0.1:0", |_peer| {
+//!     Box::new(Framed::new(Lines::lf().max_length(16 * 1024), Hello)) as Box<dyn Protocol>
+//! })?;
 //! let addr = reactor.listener_addr(id).unwrap();
+//!
+//! // A client on another thread; a real server would call
+//! // `reactor.stop_on_signals()?` and run until Ctrl-C.
 //! let handle = reactor.handle();
 //! let client = std::thread::spawn(move || -> std::io::Result<String> {
 //!     let mut stream = std::net::TcpStream::connect(addr)?;
-//!     stream.write_all(b"reel\n")?;
+//!     stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+//!     stream.write_all(b"re")?; // half a line...
+//!     stream.write_all(b"el\r\n")?; // ...and the rest
 //!     let mut reader = BufReader::new(stream);
 //!     let (mut welcome, mut reply) = (String::new(), String::new());
 //!     reader.read_line(&mut welcome)?;
@@ -60,11 +89,21 @@
 //! # }
 //! ```
 //!
-//! The guide (`docs/guide.md`) and the architecture notes
-//! (`docs/architecture.md`) tell the rest.
+//! ## Platforms
+//!
+//! Linux only. reel relies on epoll's edge-triggered semantics as Linux
+//! implements them and on Linux error numbers (`ENONET` among the accept
+//! errors it rides out); other systems are refused at compile time rather
+//! than left untested. The minimum Rust version is the `rust-version` of
+//! `Cargo.toml`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "reel supports Linux only: it relies on Linux's epoll and error numbers (such as ENONET) and is tested on Linux alone"
+);
 
 mod accept;
 mod addr;
@@ -75,6 +114,7 @@ mod context;
 mod core;
 mod dispatch;
 pub mod framing;
+pub mod guide;
 mod handle;
 mod id;
 mod options;
@@ -100,11 +140,6 @@ pub use crate::options::{FlowControl, ListenOptions, ReactorConfig, TcpOptions};
 pub use crate::protocol::{DatagramProtocol, Factory, Protocol};
 pub use crate::reactor::Reactor;
 pub use crate::reason::{OutputLimit, Reason};
-
-/// The guide's code blocks, compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../docs/guide.md")]
-mod guide {}
 
 /// The README's code blocks, compiled as doc tests.
 #[cfg(doctest)]

@@ -1,4 +1,4 @@
-//! The chat example (PROTOCOLS.md, "chat") over real loopback sockets: the
+//! The chat example (docs/protocols.md, "chat") over real loopback sockets: the
 //! server on a reactor thread, members as blocking `std::net` clients with
 //! read timeouts, and the interactive client in-process with its keyboard
 //! replaced by a TCP connection the test types into.

@@ -1,4 +1,4 @@
-//! The `daytime` example against its contract (PROTOCOLS.md, RFC 867): one
+//! The `daytime` example against its contract (docs/protocols.md, RFC 867): one
 //! line with CRLF then close over TCP, one datagram per datagram over UDP
 //! (IPv4 and IPv6), the busy farewell, the reflector-port rule, and the
 //! client's answer, refusal and timeout. The server reads a manual wall

@@ -1,4 +1,4 @@
-//! The `echo_hello` example against its contract (PROTOCOLS.md): welcome,
+//! The `echo_hello` example against its contract (docs/protocols.md): welcome,
 //! `Hello, X!` per line whatever the segmentation, `exit`, the line limit,
 //! the idle timeout, the connection limit, UDP over IPv4 and IPv6, the
 //! reflector-port rule, and the client.

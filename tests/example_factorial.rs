@@ -1,4 +1,4 @@
-//! The `factorial` example against its contract (PROTOCOLS.md): the digits
+//! The `factorial` example against its contract (docs/protocols.md): the digits
 //! of n! for 0 <= n <= 10000 over UDP (IPv4 and IPv6), the error datagram
 //! for anything else, other datagrams answered while a long one computes,
 //! the reflector-port rule, and the client.

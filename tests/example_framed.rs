@@ -1,4 +1,4 @@
-//! The `framed` example against its contract (PROTOCOLS.md): length-prefixed
+//! The `framed` example against its contract (docs/protocols.md): length-prefixed
 //! requests, a JSON header frame then the raw body, whatever the
 //! segmentation; every error header; the 64 KiB limit refused from the
 //! length alone; the busy header; the idle timeout; and the client.

@@ -1,4 +1,4 @@
-//! The `http_hello` example against the contract of PROTOCOLS.md: real
+//! The `http_hello` example against the contract of docs/protocols.md: real
 //! loopback connections from `std::net` clients to the server on a thread
 //! of its own, and the protocol on an in-memory connection with a manual
 //! clock for the deadlines at their real lengths.
@@ -19,7 +19,7 @@ use http_hello::{Background, DateCache, Deadlines, HelloConn};
 use reel::testing::{assert_chunking_invariant, Event, Harness};
 use reel::Reason;
 
-/// The page, as PROTOCOLS.md spells it.
+/// The page, as docs/protocols.md spells it.
 const PAGE: &str = "<html><head><meta charset=\"utf-8\"><title>Hello</title></head>\
     <body><h1>Hello World</h1></body></html>";
 

@@ -1,4 +1,4 @@
-//! The `timestamp` example against its contract (PROTOCOLS.md):
+//! The `timestamp` example against its contract (docs/protocols.md):
 //! `[ctime] X\n` per line whatever the segmentation, the line limit, the
 //! idle timeout, the connection limit, UDP over IPv4 and IPv6, and the
 //! reflector-port rule. The server reads a manual wall clock, so every

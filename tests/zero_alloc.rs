@@ -1,6 +1,6 @@
 //! Steady-state request handling allocates nothing: a counting global
 //! allocator counts allocations made on the reactor thread while 10,000
-//! requests are served after a warm-up (DESIGN.md's first performance rule).
+//! requests are served after a warm-up (a performance rule of the design: nothing allocates per request).
 //!
 //! One test per binary run at a time: the counter is global.
 

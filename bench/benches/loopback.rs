@@ -6,7 +6,7 @@
 //! - `http_hello_requests`: 10 keep-alive connections, 1 or 16 requests
 //!   pipelined on each;
 //! - `udp_round_trips`: reel's UDP `echo_hello` against a blocking
-//!   `std::net` loop (the seeds' UDP server), 1, 10 and 100 datagrams in
+//!   `std::net` loop (the tutorials' UDP server), 1, 10 and 100 datagrams in
 //!   flight.
 //!
 //! `cargo bench -p reel-bench --bench loopback`. Every reply is checked before measuring.
@@ -71,7 +71,7 @@ fn http(c: &mut Criterion) {
     group.finish();
 }
 
-/// The seeds' UDP server: recv_from, answer, repeat, on one thread.
+/// The tutorials' UDP server: recv_from, answer, repeat, on one thread.
 fn start_blocking() -> (SocketAddr, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
     socket.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");

@@ -1,4 +1,4 @@
-//! The chat rooms of PROTOCOLS.md ("chat"): the server, the interactive
+//! The chat rooms of docs/protocols.md ("chat"): the server, the interactive
 //! client, and the text rules they share. Used by `examples/chat.rs`, by
 //! the `demo` example and by `tests/example_chat.rs`, each including it
 //! next to `common`:

@@ -1,5 +1,4 @@
-//! The daytime service of PROTOCOLS.md (`daytime`, RFC 867, seed 004
-//! exercise 16-6): the server over TCP and UDP on the library's
+//! The daytime service of docs/protocols.md (`daytime`, RFC 867): the server over TCP and UDP on the library's
 //! [`Daytime`] and [`UdpDaytime`], and the one-datagram UDP client. Used by
 //! `examples/daytime.rs`, by the `demo` example and by
 //! `tests/example_daytime.rs`, each including it next to `common`:

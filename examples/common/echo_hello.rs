@@ -1,4 +1,4 @@
-//! The "Hello, X!" service of PROTOCOLS.md (`echo_hello`): the server over
+//! The "Hello, X!" service of docs/protocols.md (`echo_hello`): the server over
 //! TCP and UDP, and the client. Used by `examples/echo_hello.rs`, by the
 //! `demo` example and by `tests/example_echo_hello.rs`, each including it
 //! next to `common`:
@@ -10,7 +10,7 @@
 //! ```
 //!
 //! TCP: `Welcome!\n` on connect, then `Hello, X!\n` for each line `X`; the
-//! line `exit` closes. The seeds' "sticky packet" problem (several lines in
+//! line `exit` closes. The tutorials' "sticky packet" problem (several lines in
 //! one read, one line over several reads) is the framer's business: the
 //! handler sees whole lines. UDP: datagram `X` → `Hello, X!`.
 
@@ -43,7 +43,7 @@ pub const WELCOME: &[u8] = b"Welcome!\n";
 pub const LINE_TOO_LONG: &[u8] = b"error: line too long\n";
 /// Sent to a client over `--max-conns`, before closing it.
 pub const BUSY: &[u8] = b"error: server busy\n";
-/// The names the client sends when given none (the seed's).
+/// The names the client sends when given none (the tutorial client's).
 pub const DEFAULT_NAMES: [&str; 3] = ["Michael", "Tracy", "Sarah"];
 
 /// The server's default arguments.
@@ -159,7 +159,7 @@ impl DatagramProtocol for UdpHello {
 // ----- the client ---------------------------------------------------------
 
 /// Connects to `addr`, prints the welcome, sends each name as a line and
-/// prints each reply (one at a time, as the seed's client does), then sends
+/// prints each reply (one at a time, as the tutorial's client does), then sends
 /// `exit` and stops the reactor once the server closed. Replies go to
 /// `out`, errors to stderr. The returned cell holds the exit status once
 /// the reactor stopped: 0 when every reply came, else 1.

@@ -1,5 +1,4 @@
-//! The factorial service of PROTOCOLS.md (`factorial`, seed 000 example
-//! 5): CPU work off the reactor thread. The server and the client, over
+//! The factorial service of docs/protocols.md (`factorial`): CPU work off the reactor thread. The server and the client, over
 //! UDP. Used by `examples/factorial.rs`, by the `demo` example and by
 //! `tests/example_factorial.rs`, each including it next to `common`:
 //!

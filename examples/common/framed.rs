@@ -1,5 +1,5 @@
-//! The length-prefixed command service of PROTOCOLS.md (`framed`, the
-//! seed's "sticky packet" solution): the server and the client. Used by
+//! The length-prefixed command service of docs/protocols.md (`framed`, a
+//! tutorial's "sticky packet" solution): the server and the client. Used by
 //! `examples/framed.rs`, by the `demo` example and by
 //! `tests/example_framed.rs`, each including it next to `common`:
 //!
@@ -10,10 +10,10 @@
 //! ```
 //!
 //! A request is one frame (4-byte big-endian length, then that many bytes)
-//! holding a UTF-8 command. The response is the seed's header-then-body
+//! holding a UTF-8 command. The response is the tutorial's header-then-body
 //! design: one frame holding a JSON header `{"status":"ok","total_size":S}`,
 //! then `S` raw body bytes. Errors get
-//! `{"status":"error","message":"...","total_size":0}`. The seed's server
+//! `{"status":"error","message":"...","total_size":0}`. The tutorial's server
 //! ran any shell command it was sent; this one knows four harmless
 //! commands and never runs a program.
 

@@ -1,4 +1,4 @@
-//! The HTTP hello page server of PROTOCOLS.md (`http_hello`): the
+//! The HTTP hello page server of docs/protocols.md (`http_hello`): the
 //! per-connection protocol [`HelloConn`], its factory [`HelloFactory`], and
 //! [`start`], which registers the listener on a reactor so that one reactor
 //! can serve this page next to other services.
@@ -54,11 +54,11 @@ pub const HTML: &str = "text/html; charset=utf-8";
 /// `Content-Type` of the short text bodies of errors.
 pub const TEXT: &str = "text/plain; charset=utf-8";
 
-/// How long a whole request head may take: 10 s (PROTOCOLS.md).
+/// How long a whole request head may take: 10 s (docs/protocols.md).
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a keep-alive connection may stay idle between requests: 30 s
-/// (PROTOCOLS.md).
+/// (docs/protocols.md).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Queued output above which a connection stops answering pipelined

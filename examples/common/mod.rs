@@ -1,5 +1,5 @@
 //! What every example program shares: logging, the command-line
-//! conventions of PROTOCOLS.md (`--help`, exit statuses), and bind errors.
+//! conventions of docs/protocols.md (`--help`, exit statuses), and bind errors.
 #![allow(dead_code)] // each example uses a part
 
 use std::fmt::Display;

@@ -1,5 +1,5 @@
-//! The time-stamping service of PROTOCOLS.md (`timestamp`, the seed's
-//! `tsTserv`/`tsUserv`): the server over TCP and UDP, and the client that
+//! The time-stamping service of docs/protocols.md (`timestamp`, after
+//! `tsTserv.py`/`tsUserv.py`): the server over TCP and UDP, and the client that
 //! reads standard input. Used by `examples/timestamp.rs`, by the `demo`
 //! example and by `tests/example_timestamp.rs`, each including it next to
 //! `common`:

@@ -1,5 +1,5 @@
 //! The baselines reel's benchmarks are compared against: the same
-//! `echo_hello` and `http_hello` wire contracts (PROTOCOLS.md, TCP only)
+//! `echo_hello` and `http_hello` wire contracts (docs/protocols.md, TCP only)
 //! served without reel's reactor, three ways.
 //!
 //! ```text
@@ -11,7 +11,7 @@
 //!
 //! - `mio`: a minimal hand-written mio loop, the speed limit of reel's design.
 //! - `tokio`: tokio's current-thread runtime, one task per connection.
-//! - `threads`: a thread per connection with `std::net`, the seeds' design.
+//! - `threads`: a thread per connection with `std::net`, the tutorials' design.
 //!
 //! All three share the pure protocol logic of `proto.rs` (reel's HTTP parser
 //! included). Not served: UDP, idle timeouts, `--max-conns`, graceful stop
@@ -38,7 +38,7 @@ The baselines reel's benchmarks are compared against (TCP only).
 options:
   --kind KIND       mio (hand-written mio loop), tokio (current-thread runtime)
                     or threads (a thread per connection)
-  --proto PROTO     echo_hello or http_hello, as in PROTOCOLS.md
+  --proto PROTO     echo_hello or http_hello, as in docs/protocols.md
   --listen ADDR     address to serve on (default 127.0.0.1:9999 for echo_hello,
                     127.0.0.1:12345 for http_hello)
   -h, --help        show this help";

@@ -1,7 +1,7 @@
 //! The protocol logic the three baselines share: pure, no sockets.
 //!
 //! A [`Session`] answers the `echo_hello` lines or the `http_hello` requests
-//! of PROTOCOLS.md from whatever chunks the socket delivers, appending every
+//! of docs/protocols.md from whatever chunks the socket delivers, appending every
 //! answer to one output buffer that the caller writes with one call per read.
 //! HTTP heads are parsed and responses written by reel's pure
 //! `reel::protocols::http` module (never its reactor), so the baselines and
@@ -60,7 +60,7 @@ impl Proto {
         }
     }
 
-    /// The default listening address of PROTOCOLS.md.
+    /// The default listening address of docs/protocols.md.
     pub fn default_listen(self) -> std::net::SocketAddr {
         let port = match self {
             Proto::EchoHello => 9999,

@@ -1,4 +1,4 @@
-//! Baseline (c): a thread per connection with `std::net`, the seeds'
+//! Baseline (c): a thread per connection with `std::net`, the tutorials'
 //! design: blocking reads into a 16 KiB buffer, the answers of each read
 //! sent with one `write_all`.
 

@@ -83,7 +83,7 @@ impl Target {
         }
     }
 
-    /// Where the service listens by default (PROTOCOLS.md).
+    /// Where the service listens by default (docs/protocols.md).
     pub fn default_addr(self) -> SocketAddr {
         let port = match self {
             Target::EchoHello | Target::UdpEchoHello => 9999,
