@@ -576,7 +576,7 @@ proptest::proptest! {
     ) {
         let proto = if http { Proto::HttpHello } else { Proto::EchoHello };
         let mut input = pieces.concat().into_bytes();
-        input.splice(input.len() / 2..input.len() / 2, std::iter::repeat(b'l').take(long));
+        input.splice(input.len() / 2..input.len() / 2, std::iter::repeat_n(b'l', long));
         let mut date = proto::HttpDate::default();
         let mut answer = |chunk: usize| {
             let mut session = proto::Session::new(proto);
