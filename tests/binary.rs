@@ -147,3 +147,55 @@ fn sigterm_while_a_client_is_pushed_back_drains_for_the_grace_period_and_exits_0
     // waited for the whole grace period (5 s), then ended it.
     assert!(took >= Duration::from_millis(4500), "the drain took only {took:?}");
 }
+
+#[test]
+fn help_says_what_addr_looks_like() {
+    let out = Command::new(example("echo_hello")).arg("--help").output().expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--listen ADDR"), "{help}");
+    assert!(
+        help.contains("ADDR is an IP address and a port: 127.0.0.1:9999, or [::1]:9999 for IPv6"),
+        "--help explains ADDR: {help}"
+    );
+}
+
+#[test]
+fn a_bad_address_gets_a_message_that_says_why() {
+    let cases = [
+        (vec!["--listen", "127.0.0.1:99999"], "error: --listen 127.0.0.1:99999: port must be 0-65535"),
+        (vec!["--listen", "127.0.0.1:-1"], "error: --listen 127.0.0.1:-1: the port \"-1\" is not a number (0-65535)"),
+        (vec!["--listen", "127.0.0.1"], "error: --listen 127.0.0.1: expected IP:PORT, such as 127.0.0.1:9999 or [::1]:9999"),
+        (vec!["--listen", "::1:9999"], "error: --listen ::1:9999: an IPv6 address needs brackets, as in [::1]:9999"),
+        (
+            vec!["--listen", "localhost:9999"],
+            "error: --listen localhost:9999: \"localhost\" is not an IP address (a host name is not resolved: use 127.0.0.1 or [::1])",
+        ),
+        (vec!["--listen", "[1.2.3.4]:9"], "error: --listen [1.2.3.4]:9: \"1.2.3.4\" is not an IPv6 address"),
+        (vec!["client", "--connect", "127.0.0.1:70000"], "error: --connect 127.0.0.1:70000: port must be 0-65535"),
+    ];
+    for (args, expected) in cases {
+        let out = Command::new(example("echo_hello")).args(&args).output().expect("run");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().next(), Some(expected), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn log_lines_name_the_program() {
+    let mut child = Command::new(example("echo_hello"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn example");
+    let stderr = child.stderr.take().expect("stderr");
+    let first = BufReader::new(stderr).lines().next().expect("a log line").expect("stderr line");
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    wait_with_timeout(&mut child, Duration::from_secs(10));
+    assert!(first.starts_with("[INFO  echo_hello] listening on 127.0.0.1:"), "{first:?}");
+}

@@ -2,31 +2,93 @@
 //! conventions of docs/protocols.md (`--help`, exit statuses), and bind errors.
 #![allow(dead_code)] // each example uses a part
 
+use std::any::TypeId;
 use std::fmt::Display;
-use std::net::SocketAddr;
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
 use std::process::exit;
 
-/// Logs to stderr at `info` unless `RUST_LOG` says otherwise.
+/// The name of the program: the crate this module is compiled into
+/// (`echo_hello` for `examples/echo_hello.rs`).
+pub fn program() -> &'static str {
+    let path = module_path!();
+    path.split("::").next().unwrap_or(path)
+}
+
+/// Logs to stderr at `info` unless `RUST_LOG` says otherwise. A line names
+/// the program (`[INFO  echo_hello] listening on ...`), whichever of its
+/// modules logged it; the library's lines name their module (`reel::...`).
+/// `RUST_LOG` filters by module path as usual (`RUST_LOG=echo_hello=debug`).
 pub fn init_logging() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).format_timestamp(None).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(|buf, record| {
+            let target = record.target();
+            let program = program();
+            let source = match target.strip_prefix(program) {
+                Some(rest) if rest.is_empty() || rest.starts_with("::") => program,
+                _ => target,
+            };
+            let style = buf.default_level_style(record.level());
+            writeln!(buf, "[{style}{:<5}{style:#} {source}] {}", record.level(), record.args())
+        })
+        .init();
+}
+
+/// What `ADDR` looks like, for the usage texts that mention it.
+pub const ADDR_HELP: &str =
+    "ADDR is an IP address and a port: 127.0.0.1:9999, or [::1]:9999 for IPv6 (port 0: any free port).";
+
+/// The usage text, with what `ADDR` looks like when it mentions one.
+fn full_usage(usage: &str) -> String {
+    if usage.contains("ADDR") {
+        format!("{usage}\n\n{ADDR_HELP}")
+    } else {
+        usage.to_string()
+    }
 }
 
 /// Prints usage to stdout and exits 0 (for `-h`/`--help`).
 pub fn help(usage: &str) -> ! {
-    println!("{usage}");
+    println!("{}", full_usage(usage));
     exit(0)
 }
 
 /// Prints a usage error to stderr and exits 2.
 pub fn bad_args(usage: &str, err: impl Display) -> ! {
-    eprintln!("error: {err}\n\n{usage}");
+    eprintln!("error: {err}\n\n{}", full_usage(usage));
     exit(2)
 }
 
+/// Why `text` is not an address (`IP:PORT`), in words a user can act on.
+pub fn explain_bad_addr(text: &str) -> String {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return "expected IP:PORT, such as 127.0.0.1:9999 or [::1]:9999".to_string();
+    };
+    let bracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    if bracketed.is_none() && host.contains(':') {
+        return "an IPv6 address needs brackets, as in [::1]:9999".to_string();
+    }
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return format!("the port {port:?} is not a number (0-65535)");
+    }
+    if port.parse::<u16>().is_err() {
+        return "port must be 0-65535".to_string();
+    }
+    match bracketed {
+        Some(ip) if ip.parse::<std::net::Ipv6Addr>().is_err() => format!("{ip:?} is not an IPv6 address"),
+        None if host.parse::<IpAddr>().is_err() => {
+            format!("{host:?} is not an IP address (a host name is not resolved: use 127.0.0.1 or [::1])")
+        }
+        _ => "expected IP:PORT, such as 127.0.0.1:9999 or [::1]:9999".to_string(),
+    }
+}
+
 /// The value of the option just read, parsed, or a usage error (exit 2).
+/// An address (`SocketAddr`) that does not parse is explained
+/// ([`explain_bad_addr`]): `--listen 127.0.0.1:99999: port must be 0-65535`.
 pub fn value<T>(usage: &str, parser: &mut lexopt::Parser, what: &str) -> T
 where
-    T: std::str::FromStr,
+    T: std::str::FromStr + 'static,
     T::Err: Display,
 {
     let raw = match parser.value() {
@@ -39,6 +101,9 @@ where
     };
     match text.parse() {
         Ok(v) => v,
+        Err(_) if TypeId::of::<T>() == TypeId::of::<SocketAddr>() => {
+            bad_args(usage, format!("{what} {text}: {}", explain_bad_addr(&text)))
+        }
         Err(e) => bad_args(usage, format!("{what} {text:?}: {e}")),
     }
 }
