@@ -22,8 +22,8 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
-/// Starts the example; returns it and the TCP address it logged.
-fn start(name: &str, args: &[&str]) -> (Child, SocketAddr) {
+/// Starts the example logging at `info`; returns it and its log lines.
+fn spawn(name: &str, args: &[&str]) -> (Child, std::io::Lines<BufReader<std::process::ChildStderr>>) {
     let mut child = Command::new(example(name))
         .args(args)
         .env("RUST_LOG", "info")
@@ -33,7 +33,12 @@ fn start(name: &str, args: &[&str]) -> (Child, SocketAddr) {
         .spawn()
         .expect("spawn example");
     let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
+    (child, BufReader::new(stderr).lines())
+}
+
+/// Starts the example; returns it and the TCP address it logged.
+fn start(name: &str, args: &[&str]) -> (Child, SocketAddr) {
+    let (child, mut lines) = spawn(name, args);
     let addr = loop {
         let line = lines.next().expect("the server logs before serving").expect("stderr line");
         if let Some(rest) = line.split("listening on ").nth(1) {
@@ -184,16 +189,8 @@ fn a_bad_address_gets_a_message_that_says_why() {
 
 #[test]
 fn log_lines_name_the_program() {
-    let mut child = Command::new(example("echo_hello"))
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn example");
-    let stderr = child.stderr.take().expect("stderr");
-    let first = BufReader::new(stderr).lines().next().expect("a log line").expect("stderr line");
+    let (mut child, mut lines) = spawn("echo_hello", &["--listen", "127.0.0.1:0"]);
+    let first = lines.next().expect("a log line").expect("stderr line");
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
     wait_with_timeout(&mut child, Duration::from_secs(10));
