@@ -454,8 +454,10 @@ impl Reactor {
                     core.timers.give_back(id, TimerTask::Every(f, interval), Some(next));
                 }
                 TimerTask::Conn(conn, interval) => {
-                    let alive =
-                        |core: &Core| core.conn(conn).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::Closing));
+                    let alive = |core: &Core| {
+                        core.conn(conn)
+                            .is_some_and(|c| matches!(c.phase, Phase::Open | Phase::WriteClosed | Phase::Closing))
+                    };
                     let mut active = false;
                     if alive(core) {
                         core.call_conn(conn, |p, cx| p.timer_fired(cx, id));
@@ -531,7 +533,7 @@ impl Reactor {
                 core.conns.iter().map(|(i, c)| ConnId { index: i as u32, generation: c.generation }).collect();
             log::debug!("stopping: draining {} connection(s)", conns.len());
             for id in conns {
-                if core.conn(id).is_some_and(|c| c.phase == Phase::Open) {
+                if core.conn(id).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::WriteClosed)) {
                     core.call_conn(id, |p, cx| p.stop_requested(cx));
                 } else if core.conn(id).is_some_and(|c| c.phase == Phase::Connecting) {
                     core.abort(id, Reason::Shutdown);

@@ -31,6 +31,27 @@ impl Core {
             if c.out.is_empty() {
                 assert!(!c.out.has_storage(), "{id}: an empty output buffer holds storage");
             }
+            if c.has(flag::WRITE_SHUT) {
+                assert!(
+                    matches!(c.phase, Phase::WriteClosed | Phase::Closing),
+                    "{id}: write side shut in phase {:?}",
+                    c.phase
+                );
+                assert!(c.out.is_empty(), "{id}: output queued behind our EOF");
+            }
+            if c.phase == Phase::WriteClosed {
+                assert!(
+                    !c.has(flag::EOF) || c.has(flag::DOOMED),
+                    "{id}: both directions done and the connection not ending"
+                );
+                assert!(!c.has(flag::READ_ONLY), "{id}: standard input write-closed");
+                if !c.has(flag::WRITE_SHUT) {
+                    assert!(
+                        !c.out.is_empty() || c.has(flag::IN_DIRTY | flag::DOOMED),
+                        "{id}: queue flushed, write side not shut, and no settle owed"
+                    );
+                }
+            }
             for t in c.timers.ids().iter().chain(c.timer.iter()).chain(c.stall_timer.iter()) {
                 assert!(self.timers.is_active(*t), "{id}: owns a timer that is gone ({t:?})");
             }

@@ -80,7 +80,9 @@ impl Core {
     pub(crate) fn stall_deadline(&mut self, id: ConnId) {
         let Some(c) = conn_slot(&mut self.conns, id) else { return };
         c.stall_timer = None;
-        if matches!(c.phase, Phase::Open | Phase::Closing) && c.out.len() > c.limits.output_limit as usize {
+        if matches!(c.phase, Phase::Open | Phase::WriteClosed | Phase::Closing)
+            && c.out.len() > c.limits.output_limit as usize
+        {
             self.cut(id, OutputLimit::Stalled);
         }
     }
@@ -107,7 +109,7 @@ impl Core {
             return self.end_conn(id);
         }
         let queued = c.out.len();
-        const OWED: u16 = flag::WRITING_PAUSED | flag::READ_AUTO_PAUSED | flag::RESUME_OWED;
+        const OWED: u32 = flag::WRITING_PAUSED | flag::READ_AUTO_PAUSED | flag::RESUME_OWED;
         if queued == 0 && c.phase == Phase::Open && c.flags & OWED == 0 && c.stall_timer.is_none() {
             return;
         }
@@ -126,6 +128,9 @@ impl Core {
         }
         if c.is_live() {
             self.water_marks(id, queued);
+        }
+        if queued == 0 && self.conn(id).is_some_and(|c| c.phase == Phase::WriteClosed) {
+            self.shut_write(id);
         }
         self.deliver_resume(id);
     }

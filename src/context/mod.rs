@@ -72,6 +72,14 @@ impl<'a> ReactorContext<'a> {
         self.core.close(id, None)
     }
 
+    /// Half-closes a connection: what is queued is sent, then its write
+    /// side is shut, and it is still read (see
+    /// [`Context::write_eof`]). Returns false if it is gone, not yet
+    /// connected, standard input, or already ended.
+    pub fn write_eof_of(&mut self, id: ConnId) -> bool {
+        self.core.write_eof(id)
+    }
+
     /// Aborts a connection (queued output dropped, reset). Returns false if
     /// it is gone or has already ended.
     pub fn abort_conn(&mut self, id: ConnId) -> bool {
