@@ -297,6 +297,7 @@ impl Reactor {
         // methods or `Reactor::context`) before sleeping in poll: a connect
         // that failed at once, a new UDP endpoint's `started`, writes;
         // otherwise they would wait for an unrelated event.
+        self.core.turn = self.core.turn.wrapping_add(1);
         self.core.settle();
         self.fire_timers();
         self.run_calls();
@@ -379,6 +380,10 @@ impl Reactor {
             match source {
                 Source::Conn(id) => {
                     if self.core.left_ready(id) {
+                        if self.core.conn(id).is_some_and(|c| c.has(crate::conn::flag::PULLING)) {
+                            // A pull producer waits for this turn's budget.
+                            self.core.mark_dirty(id);
+                        }
                         self.core.read_conn(id, &mut self.scratch);
                         self.core.settle();
                     }

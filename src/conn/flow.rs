@@ -43,6 +43,11 @@ impl Core {
             c.set(flag::READ_AUTO_PAUSED);
             c.clear(flag::RESUME_OWED);
         }
+        if c.links.is_some() && !c.has(flag::CONSUMER_FULL) {
+            // Its producers stop now, inside the write that passed the mark.
+            self.consumer_full(id);
+        }
+        let Some(c) = conn_slot(&mut self.conns, id) else { return };
         if c.out.len() > c.limits.output_ceiling as usize {
             if c.phase == Phase::Open && !c.has(flag::WRITE_BLOCKED) {
                 // An error here shows again at the settle phase's flush.
@@ -109,7 +114,8 @@ impl Core {
             return self.end_conn(id);
         }
         let queued = c.out.len();
-        const OWED: u32 = flag::WRITING_PAUSED | flag::READ_AUTO_PAUSED | flag::RESUME_OWED;
+        const OWED: u32 =
+            flag::WRITING_PAUSED | flag::READ_AUTO_PAUSED | flag::RESUME_OWED | flag::CONSUMER_FULL | flag::PULLING;
         if queued == 0 && c.phase == Phase::Open && c.flags & OWED == 0 && c.stall_timer.is_none() {
             return;
         }
@@ -128,6 +134,9 @@ impl Core {
         }
         if c.is_live() {
             self.water_marks(id, queued);
+            if self.conn(id).is_some_and(|c| c.has(flag::PULLING)) {
+                self.pull(id);
+            }
         }
         if queued == 0 && self.conn(id).is_some_and(|c| c.phase == Phase::WriteClosed) {
             self.shut_write(id);
@@ -179,6 +188,7 @@ impl Core {
             if auto {
                 self.reading_may_resume(id);
             }
+            self.consumer_drained(id);
         }
     }
 }

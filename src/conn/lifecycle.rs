@@ -320,6 +320,10 @@ impl Core {
         c.out.release(&mut self.pool);
         c.phase = Phase::Lingering;
         self.lingering += 1;
+        if c.links.is_some() {
+            self.unlink_all(id);
+        }
+        let Some(c) = conn_slot(&mut self.conns, id) else { return };
         c.clear(flag::DOOMED | flag::GAVE_UP | flag::ANY_READ_PAUSE | flag::RESUME_OWED | flag::WRITE_SHUT);
         let stall = c.stall_timer.take();
         let owned = std::mem::take(&mut c.timers);

@@ -32,6 +32,7 @@
 mod check;
 mod flow;
 mod lifecycle;
+mod links;
 mod lists;
 
 pub(crate) use lifecycle::Origin;
@@ -107,6 +108,11 @@ pub(crate) mod flag {
     /// Reading paused because a connection this one produces for is above
     /// its high water mark (`conn::links`).
     pub(crate) const PRODUCER_PAUSED: u32 = 1 << 16;
+    /// A consumer above its high water mark, counted as full by each of
+    /// its producers (`conn::links`).
+    pub(crate) const CONSUMER_FULL: u32 = 1 << 17;
+    /// A pull producer feeds this connection (`conn::links`).
+    pub(crate) const PULLING: u32 = 1 << 18;
     /// Every reason reading may be paused.
     pub(crate) const ANY_READ_PAUSE: u32 = READ_PAUSED | READ_AUTO_PAUSED | PRODUCER_PAUSED;
 }
@@ -214,6 +220,9 @@ pub(crate) struct Conn {
     /// The protocol's own timers, cancelled when the connection ends (no
     /// storage until the first one is set).
     pub(crate) timers: crate::timer::OwnedTimers,
+    /// Producer/consumer links (`links.rs`); `None` for a connection in
+    /// none.
+    pub(crate) links: Option<Box<links::Links>>,
 }
 
 impl Conn {
@@ -244,6 +253,7 @@ impl Conn {
             timer: None,
             stall_timer: None,
             timers: Default::default(),
+            links: None,
         }
     }
 
