@@ -317,7 +317,9 @@ mod tests {
     /// connection costs (with the protocol and its idle timer).
     #[test]
     fn a_connection_is_small() {
+        // 256 before the producer/consumer links (one pointer, `None` for
+        // a connection in no pair).
         let size = std::mem::size_of::<super::Conn>();
-        assert!(size <= 256, "Conn is {size} bytes");
+        assert!(size <= 264, "Conn is {size} bytes");
     }
 }
