@@ -297,7 +297,11 @@ impl Protocol for PullServer {
     fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
 }
 
-fn pull_server(total: usize) -> (reel::Reactor, std::net::SocketAddr, Rc<RefCell<Vec<usize>>>, Rc<RefCell<bool>>) {
+/// A pull server's reactor, address, the queue sizes its producer was
+/// asked at, and whether it heard `stop_producing`.
+type PullSetup = (reel::Reactor, std::net::SocketAddr, Rc<RefCell<Vec<usize>>>, Rc<RefCell<bool>>);
+
+fn pull_server(total: usize) -> PullSetup {
     let mut reactor = util::reactor();
     let (calls, stopped) = (Rc::new(RefCell::new(Vec::new())), Rc::new(RefCell::new(false)));
     let (c2, s2) = (Rc::clone(&calls), Rc::clone(&stopped));
