@@ -107,6 +107,11 @@ pub use crate::reason::{OutputLimit, Reason};
 #[doc = include_str!("../docs/guide.md")]
 mod guide {}
 
+/// The flow-control chapter's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide/flow-control.md")]
+mod guide_flow_control {}
+
 /// The README's code blocks, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
