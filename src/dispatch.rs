@@ -85,7 +85,7 @@ impl Core {
     /// socket read and for the in-memory harness.
     pub(crate) fn deliver(&mut self, id: ConnId, data: &[u8]) {
         match self.conn(id) {
-            Some(c) if c.phase == Phase::Open && !c.has(flag::DOOMED) => {}
+            Some(c) if c.is_live() => {}
             _ => return, // closing, lingering or gone: input is discarded
         }
         self.answer_input(id, |p, cx| p.data_received(cx, data));
@@ -210,7 +210,10 @@ impl Core {
             // for a transport where that means a reset (TCP), the peer's.
             Ok(None)
                 if c.stream.hang_up_is_reset()
-                    && matches!(c.phase, Phase::Open | Phase::Closing)
+                    && matches!(c.phase, Phase::Open | Phase::WriteClosed | Phase::Closing)
+                    // Once our side is shut (write_eof), a hang-up is the
+                    // peer's EOF meeting ours, not a reset.
+                    && !c.has(flag::WRITE_SHUT)
                     && (c.has(flag::EOF) || c.reading_paused()) =>
             {
                 self.fail(id, &io::ErrorKind::ConnectionReset.into());

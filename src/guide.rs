@@ -14,6 +14,7 @@
 //! | [`broadcast`] | how to reach other connections: a chat room |
 //! | [`shutdown`] | a graceful stop: signals, farewells, the grace period |
 //! | [`framing`] | lines, length prefixes and netstrings: the sticky-packet problem solved |
+//! | [`flow_control`] | back-pressure between connections: producers, consumers, a proxy, a pull producer |
 //! | [`testing`] | testing a protocol without sockets or waiting |
 //! | [`from_threads`] | three servers written with a thread per connection, and their reel versions |
 
@@ -22,7 +23,6 @@
 //
 //   docs/guide/tls.md           -> pub mod tls            (TLS transport)
 //   docs/guide/unix.md          -> pub mod unix           (Unix domain sockets)
-//   docs/guide/flow-control.md  -> pub mod flow_control   (producers, consumers, the proxy)
 //   docs/guide/codecs.md        -> pub mod codecs         (writing a codec)
 //   docs/guide/observability.md -> pub mod observability  (stats, debug mode, RUST_LOG)
 //   docs/guide/scaling.md       -> pub mod scaling        (one reactor per core, --threads)
@@ -59,3 +59,6 @@ pub mod testing {}
 
 #[doc = include_str!("../docs/guide/from-threads.md")]
 pub mod from_threads {}
+
+#[doc = include_str!("../docs/guide/flow-control.md")]
+pub mod flow_control {}

@@ -119,6 +119,7 @@ mod handle;
 mod id;
 mod options;
 pub mod policies;
+pub mod producer;
 mod protocol;
 pub mod protocols;
 mod reactor;

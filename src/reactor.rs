@@ -297,6 +297,7 @@ impl Reactor {
         // methods or `Reactor::context`) before sleeping in poll: a connect
         // that failed at once, a new UDP endpoint's `started`, writes;
         // otherwise they would wait for an unrelated event.
+        self.core.turn = self.core.turn.wrapping_add(1);
         self.core.settle();
         self.fire_timers();
         self.run_calls();
@@ -379,6 +380,10 @@ impl Reactor {
             match source {
                 Source::Conn(id) => {
                     if self.core.left_ready(id) {
+                        if self.core.conn(id).is_some_and(|c| c.has(crate::conn::flag::PULLING)) {
+                            // A pull producer waits for this turn's budget.
+                            self.core.mark_dirty(id);
+                        }
                         self.core.read_conn(id, &mut self.scratch);
                         self.core.settle();
                     }
@@ -454,8 +459,10 @@ impl Reactor {
                     core.timers.give_back(id, TimerTask::Every(f, interval), Some(next));
                 }
                 TimerTask::Conn(conn, interval) => {
-                    let alive =
-                        |core: &Core| core.conn(conn).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::Closing));
+                    let alive = |core: &Core| {
+                        core.conn(conn)
+                            .is_some_and(|c| matches!(c.phase, Phase::Open | Phase::WriteClosed | Phase::Closing))
+                    };
                     let mut active = false;
                     if alive(core) {
                         core.call_conn(conn, |p, cx| p.timer_fired(cx, id));
@@ -531,7 +538,7 @@ impl Reactor {
                 core.conns.iter().map(|(i, c)| ConnId { index: i as u32, generation: c.generation }).collect();
             log::debug!("stopping: draining {} connection(s)", conns.len());
             for id in conns {
-                if core.conn(id).is_some_and(|c| c.phase == Phase::Open) {
+                if core.conn(id).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::WriteClosed)) {
                     core.call_conn(id, |p, cx| p.stop_requested(cx));
                 } else if core.conn(id).is_some_and(|c| c.phase == Phase::Connecting) {
                     core.abort(id, Reason::Shutdown);

@@ -389,6 +389,8 @@ impl Harness {
     /// Moves the manual clock forward and fires the timers now due, in
     /// order (repeating ones once per call, skipping missed intervals).
     pub fn advance(&mut self, by: Duration) {
+        // One turn of the loop (a pull producer's budget is per turn).
+        self.reactor.core.turn = self.reactor.core.turn.wrapping_add(1);
         self.reactor.core.config.clock.advance(by);
         self.reactor.fire_timers();
         self.reactor.run_calls();
@@ -480,6 +482,7 @@ impl Pair {
 
     /// Moves the manual clock and fires due timers (then pumps).
     pub fn advance(&mut self, by: Duration) {
+        self.reactor.core.turn = self.reactor.core.turn.wrapping_add(1);
         self.reactor.core.config.clock.advance(by);
         self.reactor.fire_timers();
         self.pump();

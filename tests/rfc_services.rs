@@ -69,10 +69,11 @@ fn chargen_stops_producing_when_the_peer_stops_reading() {
     for _ in 0..100 {
         h.advance(Duration::ZERO);
     }
-    assert!(h.events().contains(&Event::PauseWriting));
     let queued = h.queued();
-    // Bounded: the high water mark (64 KiB by default) plus one batch.
-    assert!(queued <= 64 * 1024 + 2 * 95 * 74, "{queued} bytes queued");
+    // Bounded: the low water mark (32 KiB by default) plus one batch: the
+    // pull producer is asked only while the queue is at or below it.
+    assert!(queued > 32 * 1024 && queued <= 32 * 1024 + 2 * 95 * 74, "{queued} bytes queued");
+    assert!(!h.events().contains(&Event::PauseWriting), "never above the high mark");
     // Paused: more turns produce nothing more.
     for _ in 0..100 {
         h.advance(Duration::from_secs(1));
@@ -82,7 +83,6 @@ fn chargen_stops_producing_when_the_peer_stops_reading() {
     // The peer reads again: production resumes, and the stream goes on
     // exactly where it stopped.
     h.peer_reads(1024 * 1024);
-    assert!(h.events().contains(&Event::ResumeWriting));
     for _ in 0..10 {
         h.advance(Duration::ZERO);
     }

@@ -31,10 +31,32 @@ impl Core {
             if c.out.is_empty() {
                 assert!(!c.out.has_storage(), "{id}: an empty output buffer holds storage");
             }
+            if c.has(flag::WRITE_SHUT) {
+                assert!(
+                    matches!(c.phase, Phase::WriteClosed | Phase::Closing),
+                    "{id}: write side shut in phase {:?}",
+                    c.phase
+                );
+                assert!(c.out.is_empty(), "{id}: output queued behind our EOF");
+            }
+            if c.phase == Phase::WriteClosed {
+                assert!(
+                    !c.has(flag::EOF) || c.has(flag::DOOMED),
+                    "{id}: both directions done and the connection not ending"
+                );
+                assert!(!c.has(flag::READ_ONLY), "{id}: standard input write-closed");
+                if !c.has(flag::WRITE_SHUT) {
+                    assert!(
+                        !c.out.is_empty() || c.has(flag::IN_DIRTY | flag::DOOMED),
+                        "{id}: queue flushed, write side not shut, and no settle owed"
+                    );
+                }
+            }
             for t in c.timers.ids().iter().chain(c.timer.iter()).chain(c.stall_timer.iter()) {
                 assert!(self.timers.is_active(*t), "{id}: owns a timer that is gone ({t:?})");
             }
         }
+        self.check_links();
         // Recounts without allocating (the allocation-counting tests run
         // with this check on): one pass over the connections per count.
         for (index, l) in self.listeners.iter() {
@@ -61,6 +83,43 @@ impl Core {
             if let Source::Conn(id) = source {
                 assert!(self.conn(*id).is_some(), "{id}: a freed connection is on the ready list");
             }
+        }
+    }
+
+    /// The producer/consumer links (see `links.rs`): symmetric lists,
+    /// counts of full consumers, and the flags that follow from them.
+    fn check_links(&self) {
+        for (index, c) in self.conns.iter() {
+            let id = ConnId { index: index as u32, generation: c.generation };
+            let Some(links) = c.links.as_ref() else {
+                assert!(
+                    !c.has(flag::PRODUCER_PAUSED | flag::CONSUMER_FULL | flag::PULLING),
+                    "{id}: a producer/consumer flag without links"
+                );
+                continue;
+            };
+            assert!(c.phase != Phase::Lingering, "{id}: an ended connection still linked");
+            for p in &links.producers {
+                let back = self.conn(*p).and_then(|p| p.links.as_ref()).is_some_and(|l| l.consumers.contains(&id));
+                assert!(back, "{id}: producer {p} does not list it as a consumer");
+            }
+            let mut full = 0;
+            for k in &links.consumers {
+                let consumer = self.conn(*k);
+                let back = consumer.and_then(|k| k.links.as_ref()).is_some_and(|l| l.producers.contains(&id));
+                assert!(back, "{id}: consumer {k} does not list it as a producer");
+                full += u32::from(consumer.is_some_and(|k| k.has(flag::CONSUMER_FULL)));
+            }
+            assert_eq!(links.full, full, "{id}: full-consumer count drifted");
+            assert_eq!(
+                c.has(flag::PRODUCER_PAUSED),
+                full > 0,
+                "{id}: paused as a producer disagrees with its consumers"
+            );
+            if c.has(flag::CONSUMER_FULL) {
+                assert!(!links.producers.is_empty(), "{id}: full with no producer to pause");
+            }
+            assert_eq!(c.has(flag::PULLING), links.pull.is_some(), "{id}: PULLING disagrees with its pull producer");
         }
     }
 }

@@ -43,6 +43,11 @@ impl Core {
             c.set(flag::READ_AUTO_PAUSED);
             c.clear(flag::RESUME_OWED);
         }
+        if c.links.is_some() && !c.has(flag::CONSUMER_FULL) {
+            // Its producers stop now, inside the write that passed the mark.
+            self.consumer_full(id);
+        }
+        let Some(c) = conn_slot(&mut self.conns, id) else { return };
         if c.out.len() > c.limits.output_ceiling as usize {
             if c.phase == Phase::Open && !c.has(flag::WRITE_BLOCKED) {
                 // An error here shows again at the settle phase's flush.
@@ -80,7 +85,9 @@ impl Core {
     pub(crate) fn stall_deadline(&mut self, id: ConnId) {
         let Some(c) = conn_slot(&mut self.conns, id) else { return };
         c.stall_timer = None;
-        if matches!(c.phase, Phase::Open | Phase::Closing) && c.out.len() > c.limits.output_limit as usize {
+        if matches!(c.phase, Phase::Open | Phase::WriteClosed | Phase::Closing)
+            && c.out.len() > c.limits.output_limit as usize
+        {
             self.cut(id, OutputLimit::Stalled);
         }
     }
@@ -107,7 +114,8 @@ impl Core {
             return self.end_conn(id);
         }
         let queued = c.out.len();
-        const OWED: u16 = flag::WRITING_PAUSED | flag::READ_AUTO_PAUSED | flag::RESUME_OWED;
+        const OWED: u32 =
+            flag::WRITING_PAUSED | flag::READ_AUTO_PAUSED | flag::RESUME_OWED | flag::CONSUMER_FULL | flag::PULLING;
         if queued == 0 && c.phase == Phase::Open && c.flags & OWED == 0 && c.stall_timer.is_none() {
             return;
         }
@@ -126,6 +134,12 @@ impl Core {
         }
         if c.is_live() {
             self.water_marks(id, queued);
+            if self.conn(id).is_some_and(|c| c.has(flag::PULLING)) {
+                self.pull(id);
+            }
+        }
+        if queued == 0 && self.conn(id).is_some_and(|c| c.phase == Phase::WriteClosed) {
+            self.shut_write(id);
         }
         self.deliver_resume(id);
     }
@@ -174,6 +188,7 @@ impl Core {
             if auto {
                 self.reading_may_resume(id);
             }
+            self.consumer_drained(id);
         }
     }
 }

@@ -147,7 +147,10 @@ impl Core {
             Phase::Connecting => c.limits.connect_timeout_ms,
             Phase::Closing => c.limits.close_timeout_ms,
             Phase::Lingering => c.limits.linger_ms,
-            Phase::Open => u32::MAX,
+            // No deadline of its own: the output limits bound the flush,
+            // and a half-closed peer may send for as long as it likes
+            // (a protocol's idle timeout bounds that).
+            Phase::Open | Phase::WriteClosed => u32::MAX,
         };
         if let Some(t) = old {
             self.timers.cancel(t);
@@ -174,7 +177,7 @@ impl Core {
                 self.abort(id, Reason::TimedOut);
             }
             Phase::Lingering => self.free_conn(id),
-            Phase::Open => {}
+            Phase::Open | Phase::WriteClosed => {}
         }
     }
 
@@ -183,7 +186,7 @@ impl Core {
     pub(crate) fn close(&mut self, id: ConnId, reason: Option<Reason>) -> bool {
         let Some(c) = self.conn_mut(id) else { return false };
         match c.phase {
-            Phase::Open => {
+            Phase::Open | Phase::WriteClosed => {
                 let reason = reason.unwrap_or(if c.has(flag::EOF) { Reason::PeerClosed } else { Reason::Closed });
                 c.set_reason(reason);
                 c.phase = Phase::Closing;
@@ -241,10 +244,55 @@ impl Core {
             Phase::Open if !c.has(flag::DOOMED) => {
                 self.answer_input(id, |p, cx| p.eof_received(cx));
             }
+            Phase::WriteClosed if !c.has(flag::DOOMED) => {
+                // Both directions are done: the protocol hears of the EOF,
+                // then the connection ends cleanly (whatever it did).
+                self.answer_input(id, |p, cx| p.eof_received(cx));
+                self.close(id, None);
+            }
             Phase::Lingering => return self.free_conn(id),
             _ => {}
         }
         self.mark_dirty(id);
+    }
+
+    /// Open → WriteClosed (Twisted's `loseWriteConnection`): no more
+    /// writes; the settle phase flushes what is queued and then shuts our
+    /// write side; input is still delivered until the peer's EOF, which
+    /// ends the connection. After the peer's EOF (already half-closed) it
+    /// is a close. Returns false for an unknown connection, one not yet
+    /// connected, standard input, or one that has ended.
+    pub(crate) fn write_eof(&mut self, id: ConnId) -> bool {
+        let Some(c) = self.conn_mut(id) else { return false };
+        match c.phase {
+            Phase::Open if c.has(flag::READ_ONLY) => false,
+            Phase::Open if c.has(flag::EOF) => self.close(id, None),
+            Phase::Open => {
+                c.phase = Phase::WriteClosed;
+                log::debug!("{id}: write side closing");
+                self.mark_dirty(id);
+                true
+            }
+            Phase::WriteClosed | Phase::Closing => !c.has(flag::DOOMED),
+            Phase::Connecting | Phase::Lingering => false,
+        }
+    }
+
+    /// The queue of a `WriteClosed` connection drained: shut our write
+    /// side (the peer reads EOF), once.
+    pub(crate) fn shut_write(&mut self, id: ConnId) {
+        let Some(c) = self.conn_mut(id) else { return };
+        if c.phase != Phase::WriteClosed || c.has(flag::WRITE_SHUT) || !c.out.is_empty() {
+            return;
+        }
+        c.set(flag::WRITE_SHUT);
+        match c.stream.shutdown_write() {
+            Ok(()) => log::debug!("{id}: write side shut"),
+            Err(e) => {
+                self.fail(id, &e);
+                self.mark_dirty(id);
+            }
+        }
     }
 
     /// Ends a connection: a clean close (queue empty, phase `Closing`)
@@ -260,7 +308,7 @@ impl Core {
         let was_connecting = c.phase == Phase::Connecting;
         let clean = !c.has(flag::DOOMED) && c.phase == Phase::Closing;
         let reason = c.reason.clone().unwrap_or(Reason::Closed);
-        if clean {
+        if clean && !c.has(flag::WRITE_SHUT) {
             if let Err(e) = c.stream.shutdown_write() {
                 log::trace!("{id}: shutdown failed: {e}");
             }
@@ -272,7 +320,11 @@ impl Core {
         c.out.release(&mut self.pool);
         c.phase = Phase::Lingering;
         self.lingering += 1;
-        c.clear(flag::DOOMED | flag::GAVE_UP | flag::ANY_READ_PAUSE | flag::RESUME_OWED);
+        if c.links.is_some() {
+            self.unlink_all(id);
+        }
+        let Some(c) = conn_slot(&mut self.conns, id) else { return };
+        c.clear(flag::DOOMED | flag::GAVE_UP | flag::ANY_READ_PAUSE | flag::RESUME_OWED | flag::WRITE_SHUT);
         let stall = c.stall_timer.take();
         let owned = std::mem::take(&mut c.timers);
         c.stream.note(|| Event::Lost(reason.clone()));

@@ -11,12 +11,19 @@
 //! ```text
 //!             connected                  close() / stop      queue flushed
 //! Connecting ──────────▶ Open ──────────────────────────▶ Closing ─────────▶ Lingering ──▶ gone
-//!     │                  │  ▲ peer EOF: Open, half-closed   │ close timeout     │ peer EOF, reset,
-//!     │ connect timeout, │  │ (eof_received; may write on)  │ → TimedOut        │ linger timeout
-//!     │ refused, error   │  │                               │ reset / error     │
-//!     ▼                  ▼  │ abort, reset, error, panic,   ▼ output limit      ▼
-//!   gone  ◀── connection_failed    output limit ──▶ Ending ──▶ connection_lost ──▶ gone
+//!     │                  │  ▲ peer EOF: Open, half-closed ▲ │ close timeout     │ peer EOF, reset,
+//!     │ connect timeout, │  │ (eof_received; may write on)│ │ → TimedOut        │ linger timeout
+//!     │ refused, error   │  │                  close() /  │ │ reset / error     │
+//!     │                  │ write_eof()       peer EOF     │ ▼ output limit      ▼
+//!     │                  ├──────────▶ WriteClosed ────────┘  (both directions done: no linger)
+//!     │                  │            flush, then shut our write side (WRITE_SHUT);
+//!     │                  │            input still delivered
+//!     ▼                  ▼    abort, reset, error, panic, output limit
+//!   gone  ◀── connection_failed    ──▶ Ending ──▶ connection_lost ──▶ gone
 //! ```
+//!
+//! `write_eof()` on a connection the peer has half-closed already is a
+//! `close()`.
 //!
 //! `Ending` is not a phase of its own but the `DOOMED` mark: a connection
 //! whose end was decided inside a callback (its protocol is out of its slot
@@ -25,6 +32,7 @@
 mod check;
 mod flow;
 mod lifecycle;
+mod links;
 mod lists;
 
 pub(crate) use lifecycle::Origin;
@@ -44,6 +52,11 @@ pub(crate) enum Phase {
     /// Established: reading and writing. After the peer's EOF (flag `EOF`)
     /// the connection is half-closed: no more input, output still flows.
     Open,
+    /// `write_eof()` was asked (Twisted's `loseWriteConnection`): no more
+    /// writes; what is queued is flushed, then our write side is shut
+    /// (flag `WRITE_SHUT`). Input is still delivered. The peer's EOF ends
+    /// it (after `eof_received`): both directions are done.
+    WriteClosed,
     /// `close()` was asked: flushing what is queued, input discarded
     /// (bounded by the close timeout).
     Closing,
@@ -55,42 +68,53 @@ pub(crate) enum Phase {
 /// Per-connection flags.
 pub(crate) mod flag {
     /// The protocol paused reading.
-    pub(crate) const READ_PAUSED: u16 = 1;
+    pub(crate) const READ_PAUSED: u32 = 1;
     /// The peer ended its side (EOF read): the connection is half-closed.
-    pub(crate) const EOF: u16 = 1 << 1;
-    pub(crate) const WRITE_BLOCKED: u16 = 1 << 2;
+    pub(crate) const EOF: u32 = 1 << 1;
+    pub(crate) const WRITE_BLOCKED: u32 = 1 << 2;
     /// `pause_writing` was delivered; `resume_writing` is owed.
-    pub(crate) const WRITING_PAUSED: u16 = 1 << 3;
-    pub(crate) const IN_DIRTY: u16 = 1 << 4;
-    pub(crate) const IN_READY: u16 = 1 << 5;
+    pub(crate) const WRITING_PAUSED: u32 = 1 << 3;
+    pub(crate) const IN_DIRTY: u32 = 1 << 4;
+    pub(crate) const IN_READY: u32 = 1 << 5;
     /// End the connection now: abort, error, panic, or output limit.
-    pub(crate) const DOOMED: u16 = 1 << 6;
+    pub(crate) const DOOMED: u32 = 1 << 6;
     /// No readiness events come for it (standard input from a regular
     /// file): it stays on the ready list until EOF.
-    pub(crate) const ALWAYS_READY: u16 = 1 << 7;
+    pub(crate) const ALWAYS_READY: u32 = 1 << 7;
     /// An event reported the peer's EOF (or an error) as pending. Sticky,
     /// like tokio's closed readiness: a short read no longer proves the
     /// socket drained, since the EOF may have come in the same edge as the
     /// data and no new edge will come for it.
-    pub(crate) const READ_CLOSED: u16 = 1 << 8;
+    pub(crate) const READ_CLOSED: u32 = 1 << 8;
     /// Standard input: never written.
-    pub(crate) const READ_ONLY: u16 = 1 << 9;
+    pub(crate) const READ_ONLY: u32 = 1 << 9;
     /// Flow control paused reading: queued output is above the high water
     /// mark.
-    pub(crate) const READ_AUTO_PAUSED: u16 = 1 << 10;
+    pub(crate) const READ_AUTO_PAUSED: u32 = 1 << 10;
     /// Reading resumed: `Protocol::reading_resumed` is owed before anything
     /// new is read.
-    pub(crate) const RESUME_OWED: u16 = 1 << 11;
+    pub(crate) const RESUME_OWED: u32 = 1 << 11;
     /// Flow control is on for this connection (`TcpOptions::flow_control`).
-    pub(crate) const FLOW_CONTROL: u16 = 1 << 12;
+    pub(crate) const FLOW_CONTROL: u32 = 1 << 12;
     /// A client refused at a connection limit, flushing its farewell.
-    pub(crate) const REFUSED: u16 = 1 << 13;
+    pub(crate) const REFUSED: u32 = 1 << 13;
     /// This side gave up on its output (abort, a timeout, an output limit,
     /// a panic, the end of a stop): the end is a reset, so that the peer
     /// cannot mistake a cut-off stream for a complete one.
-    pub(crate) const GAVE_UP: u16 = 1 << 14;
-    /// Both pause flags.
-    pub(crate) const ANY_READ_PAUSE: u16 = READ_PAUSED | READ_AUTO_PAUSED;
+    pub(crate) const GAVE_UP: u32 = 1 << 14;
+    /// Our write side is shut (`write_eof`, its queue flushed): the peer
+    /// has read our EOF. Only in `WriteClosed`, or `Closing` after it.
+    pub(crate) const WRITE_SHUT: u32 = 1 << 15;
+    /// Reading paused because a connection this one produces for is above
+    /// its high water mark (`conn::links`).
+    pub(crate) const PRODUCER_PAUSED: u32 = 1 << 16;
+    /// A consumer above its high water mark, counted as full by each of
+    /// its producers (`conn::links`).
+    pub(crate) const CONSUMER_FULL: u32 = 1 << 17;
+    /// A pull producer feeds this connection (`conn::links`).
+    pub(crate) const PULLING: u32 = 1 << 18;
+    /// Every reason reading may be paused.
+    pub(crate) const ANY_READ_PAUSE: u32 = READ_PAUSED | READ_AUTO_PAUSED | PRODUCER_PAUSED;
 }
 
 /// Something the reactor did on a connection, in order, as a transport
@@ -180,7 +204,7 @@ pub(crate) struct Conn {
     pub(crate) has_protocol: bool,
     pub(crate) out: OutBuf,
     pub(crate) phase: Phase,
-    pub(crate) flags: u16,
+    pub(crate) flags: u32,
     /// Why the connection is ending; the first reason set wins.
     pub(crate) reason: Option<Reason>,
     pub(crate) local: SocketAddr,
@@ -196,6 +220,9 @@ pub(crate) struct Conn {
     /// The protocol's own timers, cancelled when the connection ends (no
     /// storage until the first one is set).
     pub(crate) timers: crate::timer::OwnedTimers,
+    /// Producer/consumer links (`links.rs`); `None` for a connection in
+    /// none.
+    pub(crate) links: Option<Box<links::Links>>,
 }
 
 impl Conn {
@@ -226,19 +253,20 @@ impl Conn {
             timer: None,
             stall_timer: None,
             timers: Default::default(),
+            links: None,
         }
     }
 
     #[inline]
-    pub(crate) fn has(&self, f: u16) -> bool {
+    pub(crate) fn has(&self, f: u32) -> bool {
         self.flags & f != 0
     }
     #[inline]
-    pub(crate) fn set(&mut self, f: u16) {
+    pub(crate) fn set(&mut self, f: u32) {
         self.flags |= f;
     }
     #[inline]
-    pub(crate) fn clear(&mut self, f: u16) {
+    pub(crate) fn clear(&mut self, f: u32) {
         self.flags &= !f;
     }
     /// Whether the protocol may still write.
@@ -246,11 +274,11 @@ impl Conn {
     pub(crate) fn writable(&self) -> bool {
         matches!(self.phase, Phase::Open | Phase::Connecting) && self.flags & (flag::DOOMED | flag::READ_ONLY) == 0
     }
-    /// Whether the connection is open and not about to end: the protocol
-    /// hears of input and may write.
+    /// Whether the connection is open (or write-closed) and not about to
+    /// end: the protocol hears of input (and, while `Open`, may write).
     #[inline]
     pub(crate) fn is_live(&self) -> bool {
-        self.phase == Phase::Open && !self.has(flag::DOOMED)
+        matches!(self.phase, Phase::Open | Phase::WriteClosed) && !self.has(flag::DOOMED)
     }
     /// Whether reading is paused, by the protocol or by flow control.
     #[inline]
@@ -289,7 +317,9 @@ mod tests {
     /// connection costs (with the protocol and its idle timer).
     #[test]
     fn a_connection_is_small() {
+        // 256 before the producer/consumer links (one pointer, `None` for
+        // a connection in no pair).
         let size = std::mem::size_of::<super::Conn>();
-        assert!(size <= 256, "Conn is {size} bytes");
+        assert!(size <= 264, "Conn is {size} bytes");
     }
 }

@@ -134,6 +134,35 @@ impl Context<'_> {
         self.inner.core.close(id, Some(reason));
     }
 
+    /// Closes our sending side and keeps reading (Twisted's
+    /// `loseWriteConnection`, a TCP half-close): what is queued is sent,
+    /// then the peer reads end of stream; later writes are dropped. Input
+    /// is still delivered; when the peer's own EOF arrives,
+    /// [`eof_received`](crate::Protocol::eof_received) is called and the
+    /// connection ends cleanly. After the peer's EOF, this is a
+    /// [`close`](Self::close). Over a transport other than TCP it is the
+    /// transport's own half-close (TLS: `close_notify`, then the socket's
+    /// write side).
+    ///
+    /// ```
+    /// # use reel::{Context, Protocol};
+    /// /// Sends its answer, then tells the peer it is done; reads on.
+    /// struct Answer;
+    /// impl Protocol for Answer {
+    ///     fn connection_made(&mut self, cx: &mut Context<'_>) {
+    ///         cx.write(b"all I have to say\n");
+    ///         cx.write_eof();
+    ///     }
+    ///     fn data_received(&mut self, _cx: &mut Context<'_>, data: &[u8]) {
+    ///         println!("the peer still says {} bytes", data.len());
+    ///     }
+    /// }
+    /// ```
+    pub fn write_eof(&mut self) {
+        let id = self.this_conn();
+        self.inner.core.write_eof(id);
+    }
+
     /// Drops what is queued and resets this connection
     /// ([`Reason::Aborted`]).
     pub fn abort(&mut self) {
@@ -178,11 +207,9 @@ impl Context<'_> {
     pub fn is_closing(&self) -> bool {
         use crate::conn::{flag, Phase};
         let id = self.this_conn();
-        !self
-            .inner
-            .core
-            .conn(id)
-            .is_some_and(|c| matches!(c.phase, Phase::Open | Phase::Connecting) && !c.has(flag::DOOMED))
+        !self.inner.core.conn(id).is_some_and(|c| {
+            matches!(c.phase, Phase::Open | Phase::WriteClosed | Phase::Connecting) && !c.has(flag::DOOMED)
+        })
     }
 
     /// Whether input is still delivered (open), held back (reading
@@ -192,7 +219,9 @@ impl Context<'_> {
     pub(crate) fn input_state(&self) -> InputState {
         use crate::conn::{flag, Phase};
         match self.inner.core.conn(self.id) {
-            Some(c) if matches!(c.phase, Phase::Open | Phase::Connecting) && !c.has(flag::DOOMED) => {
+            Some(c)
+                if matches!(c.phase, Phase::Open | Phase::WriteClosed | Phase::Connecting) && !c.has(flag::DOOMED) =>
+            {
                 if c.reading_paused() {
                     InputState::Paused
                 } else {

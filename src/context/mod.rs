@@ -72,6 +72,89 @@ impl<'a> ReactorContext<'a> {
         self.core.close(id, None)
     }
 
+    /// Half-closes a connection: what is queued is sent, then its write
+    /// side is shut, and it is still read (see
+    /// [`Context::write_eof`]). Returns false if it is gone, not yet
+    /// connected, standard input, or already ended.
+    pub fn write_eof_of(&mut self, id: ConnId) -> bool {
+        self.core.write_eof(id)
+    }
+
+    /// Stops reading from another connection (as
+    /// [`Context::pause_reading`] does for its own). Returns false if it is
+    /// gone.
+    pub fn pause_reading_of(&mut self, id: ConnId) -> bool {
+        let known = self.core.conn(id).is_some();
+        self.core.pause_reading(id);
+        known
+    }
+
+    /// Resumes reading from another connection paused with
+    /// [`pause_reading_of`](Self::pause_reading_of) (or its own
+    /// [`Context::pause_reading`]); its protocol hears
+    /// [`reading_resumed`](crate::Protocol::reading_resumed) first.
+    /// Returns false if it is gone.
+    pub fn resume_reading_of(&mut self, id: ConnId) -> bool {
+        let known = self.core.conn(id).is_some();
+        self.core.resume_reading(id);
+        known
+    }
+
+    /// Makes connection `producer` a producer for `consumer`'s output
+    /// (Twisted's `registerProducer` with a streaming producer): while
+    /// `consumer` has more than its high water mark queued, `producer` is
+    /// not read; at or below the low mark it is read again. A producer may
+    /// feed several consumers (it is paused while any is full), a consumer
+    /// may have several producers; either ending ends the pair. Returns
+    /// false if either is gone or ending, they are the same connection,
+    /// or the pair exists already. See [`crate::producer`].
+    ///
+    /// ```
+    /// # use reel::{ConnId, Context, Protocol};
+    /// /// One side of a pipe: what it reads goes to `other`; it is not
+    /// /// read while `other` has too much queued.
+    /// struct Side { other: ConnId }
+    /// impl Protocol for Side {
+    ///     fn connection_made(&mut self, cx: &mut Context<'_>) {
+    ///         let me = cx.conn_id();
+    ///         cx.register_producer(self.other, me);
+    ///     }
+    ///     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+    ///         cx.write_to(self.other, data);
+    ///     }
+    /// }
+    /// ```
+    pub fn register_producer(&mut self, consumer: ConnId, producer: ConnId) -> bool {
+        self.core.register_producer(consumer, producer)
+    }
+
+    /// Ends a pair made by [`register_producer`](Self::register_producer)
+    /// (the producer is read again if nothing else pauses it). Returns
+    /// false if there was no such pair.
+    pub fn unregister_producer(&mut self, consumer: ConnId, producer: ConnId) -> bool {
+        self.core.unregister_producer(consumer, producer)
+    }
+
+    /// Feeds `consumer` from a pull producer: it is asked for a piece
+    /// whenever `consumer`'s queue is at or below the low water mark, until
+    /// it says [`Pull::Done`](crate::producer::Pull::Done) (Twisted's
+    /// `registerProducer` with a non-streaming producer). Returns false if
+    /// the connection is gone, not writable, or has a pull producer
+    /// already. See [`PullProducer`](crate::producer::PullProducer).
+    pub fn register_pull_producer(
+        &mut self,
+        consumer: ConnId,
+        producer: impl crate::producer::PullProducer + 'static,
+    ) -> bool {
+        self.core.register_pull(consumer, Box::new(producer))
+    }
+
+    /// Removes `consumer`'s pull producer, without calling
+    /// `stop_producing`. Returns false if it had none.
+    pub fn unregister_pull_producer(&mut self, consumer: ConnId) -> bool {
+        self.core.take_pull(consumer).is_some()
+    }
+
     /// Aborts a connection (queued output dropped, reset). Returns false if
     /// it is gone or has already ended.
     pub fn abort_conn(&mut self, id: ConnId) -> bool {

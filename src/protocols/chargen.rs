@@ -14,10 +14,10 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use super::echo::is_reflector_port;
-use crate::{Context, DatagramContext, DatagramProtocol, Protocol, TimerId};
+use crate::producer::{Pull, PullProducer};
+use crate::{ConnId, Context, DatagramContext, DatagramProtocol, Protocol, ReactorContext};
 
 /// Characters per line, not counting the CRLF.
 pub const LINE_LEN: usize = 72;
@@ -65,21 +65,19 @@ pub fn line(n: usize) -> &'static [u8] {
 /// TCP chargen: writes the pattern for as long as the peer reads it, and no
 /// longer.
 ///
-/// Memory stays bounded: the protocol writes one batch (two cycles, 14 KiB)
-/// per reactor turn, and stops when the reactor calls
-/// [`pause_writing`](Protocol::pause_writing) (the connection's queued
-/// output passed the high water mark because the peer does not keep up);
-/// it starts again on [`resume_writing`](Protocol::resume_writing). So the
-/// queue never holds more than the high water mark plus one batch. The next
-/// batch is scheduled with a zero-delay timer, which is not re-armed while
-/// paused: a peer that stops reading costs no CPU.
+/// The pattern comes from a pull producer ([`ChargenSource`]): the reactor
+/// asks it for a batch (two cycles, 14 KiB) whenever the connection's
+/// queued output is at or below the low water mark, so the queue never
+/// holds more than the low mark plus one batch. No timers: a peer that
+/// stops reading costs no CPU, and one that reads fast is fed as fast as
+/// its socket takes it.
 ///
 /// Input is ignored; a half-close from the peer does not stop the stream
 /// (RFC 864: the service sends until the user closes).
 ///
 /// ```
 /// use reel::protocols::chargen::{line, Chargen};
-/// use reel::testing::{Event, Harness};
+/// use reel::testing::Harness;
 ///
 /// let mut h = Harness::new(Chargen::new());
 /// assert!(h.written().starts_with(&[line(0), line(1)].concat()));
@@ -87,62 +85,53 @@ pub fn line(n: usize) -> &'static [u8] {
 /// for _ in 0..10 {
 ///     h.advance(std::time::Duration::ZERO);
 /// }
-/// assert!(h.events().contains(&Event::PauseWriting));
-/// assert!(h.queued() <= 64 * 1024 + 2 * 95 * 74);
+/// // Bounded: the low water mark (32 KiB by default) plus one batch.
+/// assert!(h.queued() <= 32 * 1024 + 2 * 95 * 74);
 /// ```
 #[derive(Debug, Default)]
-pub struct Chargen {
-    /// The reactor said the peer does not keep up.
-    paused: bool,
-    /// The zero-delay timer that writes the next batch, when armed.
-    next_batch: Option<TimerId>,
-}
+pub struct Chargen;
 
 impl Chargen {
     /// A generator that starts on connect.
     pub fn new() -> Chargen {
-        Chargen::default()
-    }
-
-    /// Writes one batch and schedules the next one.
-    fn produce(&mut self, cx: &mut Context<'_>) {
-        if cx.is_closing() {
-            return;
-        }
-        // Whole cycles, so every batch starts at line 0 of the pattern.
-        cx.write(&CYCLE);
-        cx.write(&CYCLE);
-        if self.next_batch.is_none() {
-            self.next_batch = Some(cx.set_timer(Duration::ZERO));
-        }
+        Chargen
     }
 }
 
 impl Protocol for Chargen {
     fn connection_made(&mut self, cx: &mut Context<'_>) {
-        self.produce(cx);
+        let me = cx.conn_id();
+        cx.register_pull_producer(me, ChargenSource);
     }
 
     fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
 
     fn eof_received(&mut self, _cx: &mut Context<'_>) {}
+}
 
-    fn pause_writing(&mut self, _cx: &mut Context<'_>) {
-        self.paused = true;
-    }
+/// The chargen pattern as a pull producer, for any connection: each call
+/// writes two whole cycles (so every batch starts at line 0), forever.
+///
+/// ```
+/// # use reel::{ConnId, Context, Protocol};
+/// use reel::protocols::chargen::ChargenSource;
+/// /// Streams the pattern once the peer says anything.
+/// struct OnDemand;
+/// impl Protocol for OnDemand {
+///     fn data_received(&mut self, cx: &mut Context<'_>, _data: &[u8]) {
+///         let me = cx.conn_id();
+///         cx.register_pull_producer(me, ChargenSource); // false once it runs
+///     }
+/// }
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ChargenSource;
 
-    fn resume_writing(&mut self, cx: &mut Context<'_>) {
-        self.paused = false;
-        self.produce(cx);
-    }
-
-    fn timer_fired(&mut self, cx: &mut Context<'_>, timer: TimerId) {
-        if Some(timer) == self.next_batch {
-            self.next_batch = None;
-            if !self.paused {
-                self.produce(cx);
-            }
-        }
+impl PullProducer for ChargenSource {
+    fn resume_producing(&mut self, cx: &mut ReactorContext<'_>, consumer: ConnId) -> Pull {
+        cx.write_to(consumer, &CYCLE);
+        cx.write_to(consumer, &CYCLE);
+        Pull::More
     }
 }
 

@@ -13,5 +13,6 @@ pub mod daytime;
 pub mod discard;
 pub mod echo;
 pub mod http;
+pub mod proxy;
 pub mod qotd;
 pub mod time;

@@ -23,6 +23,7 @@ mod mio_loop;
 mod proto;
 mod threads;
 mod tokio_ct;
+mod tokio_proxy;
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::exit;
@@ -32,12 +33,15 @@ use std::sync::Arc;
 use proto::Proto;
 
 const USAGE: &str = "usage: baseline --kind mio|tokio|threads --proto echo_hello|http_hello [--listen ADDR]
+       baseline --kind tokio-proxy --connect TARGET [--listen ADDR]
 
 The baselines reel's benchmarks are compared against (TCP only).
 
 options:
   --kind KIND       mio (hand-written mio loop), tokio (current-thread runtime)
-                    or threads (a thread per connection)
+                    or threads (a thread per connection); tokio-proxy: the proxy
+                    example's port forwarder on tokio (copy_bidirectional)
+  --connect TARGET  tokio-proxy: the address to forward to
   --proto PROTO     echo_hello or http_hello, as in docs/protocols.md
   --listen ADDR     address to serve on (default 127.0.0.1:9999 for echo_hello,
                     127.0.0.1:12345 for http_hello)
@@ -49,6 +53,7 @@ enum Kind {
     Mio,
     Tokio,
     Threads,
+    TokioProxy,
 }
 
 impl std::str::FromStr for Kind {
@@ -59,14 +64,31 @@ impl std::str::FromStr for Kind {
             "mio" => Ok(Kind::Mio),
             "tokio" => Ok(Kind::Tokio),
             "threads" => Ok(Kind::Threads),
-            _ => Err("expected mio, tokio or threads".to_string()),
+            "tokio-proxy" => Ok(Kind::TokioProxy),
+            _ => Err("expected mio, tokio, threads or tokio-proxy".to_string()),
         }
     }
 }
 
 fn main() {
     common::init_logging();
-    let (kind, proto, listen) = parse_args();
+    let (kind, proto, listen, connect) = parse_args();
+    if let Kind::TokioProxy = kind {
+        let Some(target) = connect else { common::bad_args(USAGE, "tokio-proxy needs --connect TARGET") };
+        let listen = listen.unwrap_or_else(|| "127.0.0.1:7070".parse().expect("valid"));
+        let listener = match bind(listen) {
+            Ok(l) => l,
+            Err(e) => common::bind_failed(listen, "tcp", &e),
+        };
+        log::info!("listening on {} (tcp)", listener.local_addr().unwrap_or(listen));
+        common::raise_fd_limit();
+        if let Err(e) = tokio_proxy::serve(listener, target) {
+            eprintln!("error: {e}");
+            exit(1);
+        }
+        return;
+    }
+    let Some(proto) = proto else { common::bad_args(USAGE, "missing --proto") };
     let listen = listen.unwrap_or_else(|| proto.default_listen());
     let listener = match bind(listen) {
         Ok(l) => l,
@@ -83,6 +105,7 @@ fn main() {
         Kind::Mio => mio_loop::serve(listener, proto, stop),
         Kind::Tokio => tokio_ct::serve(listener, proto, stop),
         Kind::Threads => threads::serve(listener, proto, stop),
+        Kind::TokioProxy => unreachable!("served above"),
     };
     if let Err(e) = served {
         eprintln!("error: {e}");
@@ -90,9 +113,10 @@ fn main() {
     }
 }
 
-/// `--kind`, `--proto` and `--listen`; exits 0 for `--help`, 2 for bad ones.
-fn parse_args() -> (Kind, Proto, Option<SocketAddr>) {
-    let (mut kind, mut proto, mut listen) = (None, None, None);
+/// `--kind`, `--proto`, `--listen` and `--connect`; exits 0 for `--help`,
+/// 2 for bad ones.
+fn parse_args() -> (Kind, Option<Proto>, Option<SocketAddr>, Option<SocketAddr>) {
+    let (mut kind, mut proto, mut listen, mut connect) = (None, None, None, None);
     let mut parser = lexopt::Parser::from_env();
     loop {
         match parser.next() {
@@ -101,13 +125,13 @@ fn parse_args() -> (Kind, Proto, Option<SocketAddr>) {
             Ok(Some(lexopt::Arg::Long("kind"))) => kind = Some(common::value(USAGE, &mut parser, "--kind")),
             Ok(Some(lexopt::Arg::Long("proto"))) => proto = Some(common::value(USAGE, &mut parser, "--proto")),
             Ok(Some(lexopt::Arg::Long("listen"))) => listen = Some(common::value(USAGE, &mut parser, "--listen")),
+            Ok(Some(lexopt::Arg::Long("connect"))) => connect = Some(common::value(USAGE, &mut parser, "--connect")),
             Ok(Some(other)) => common::bad_args(USAGE, other.unexpected()),
             Err(e) => common::bad_args(USAGE, e),
         }
     }
     let Some(kind) = kind else { common::bad_args(USAGE, "missing --kind") };
-    let Some(proto) = proto else { common::bad_args(USAGE, "missing --proto") };
-    (kind, proto, listen)
+    (kind, proto, listen, connect)
 }
 
 /// A blocking listener with `SO_REUSEADDR`, `IPV6_V6ONLY` for IPv6 and a

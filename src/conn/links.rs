@@ -1,0 +1,283 @@
+//! Producer/consumer links between connections (see [`crate::producer`]):
+//! who pauses whom, counted so that a producer feeding several consumers
+//! is paused while any of them is full.
+//!
+//! The rules, checked by `check.rs`:
+//! - the lists are symmetric: `a` is among `b`'s consumers exactly when
+//!   `b` is among `a`'s producers;
+//! - `CONSUMER_FULL` is set on a consumer with producers whose queue
+//!   passed its high mark and has not yet drained to the low mark;
+//! - a producer's `full` is the number of its consumers with
+//!   `CONSUMER_FULL`, and `PRODUCER_PAUSED` is set exactly when it is not
+//!   zero;
+//! - `PULLING` is set exactly when a pull producer is registered.
+//!
+//! Connections that take part in none of this have no `Links` (`None`):
+//! the write path's check for them is one pointer test on its cold path.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::{flag, Conn};
+use crate::core::{conn_slot, Core};
+use crate::producer::{Pull, PullProducer};
+use crate::{ConnId, ReactorContext, Reason};
+
+/// How much a pull producer may write for one consumer in one turn of the
+/// loop before the others get their turn (like the read budget).
+const PULL_BYTE_BUDGET: usize = 256 * 1024;
+
+/// One connection's producer/consumer links.
+#[derive(Debug, Default)]
+pub(crate) struct Links {
+    /// Connections this one produces for.
+    pub(crate) consumers: Vec<ConnId>,
+    /// How many of them are full (`CONSUMER_FULL`).
+    pub(crate) full: u32,
+    /// Connections producing for this one.
+    pub(crate) producers: Vec<ConnId>,
+    /// The pull producer feeding this connection (taken out while it runs).
+    pub(crate) pull: Option<Box<dyn PullProducer>>,
+    /// The turn `pulled` counts for.
+    pull_turn: u32,
+    /// Bytes the pull producer wrote this turn.
+    pulled: usize,
+}
+
+impl Links {
+    fn is_empty(&self) -> bool {
+        self.consumers.is_empty() && self.producers.is_empty() && self.pull.is_none()
+    }
+}
+
+impl Conn {
+    /// Whether producers feed this connection.
+    #[inline]
+    pub(crate) fn has_producers(&self) -> bool {
+        self.links.as_ref().is_some_and(|l| !l.producers.is_empty())
+    }
+
+    fn links_mut(&mut self) -> &mut Links {
+        self.links.get_or_insert_with(Box::default)
+    }
+
+    /// Drops the links once nothing is left in them.
+    fn trim_links(&mut self) {
+        if self.links.as_ref().is_some_and(|l| l.is_empty()) {
+            self.links = None;
+        }
+    }
+}
+
+/// Whether a connection can still take part in a link.
+fn linkable(c: &Conn) -> bool {
+    use super::Phase;
+    matches!(c.phase, Phase::Open | Phase::WriteClosed | Phase::Connecting) && !c.has(flag::DOOMED)
+}
+
+impl Core {
+    /// Makes `producer` a producer for `consumer`'s output. False if either
+    /// is gone or ending, they are the same, or the pair exists already.
+    pub(crate) fn register_producer(&mut self, consumer: ConnId, producer: ConnId) -> bool {
+        if consumer == producer {
+            return false;
+        }
+        let ok = |c: Option<&Conn>| c.is_some_and(linkable);
+        if !ok(self.conn(consumer)) || !ok(self.conn(producer)) {
+            return false;
+        }
+        if self.conn(consumer).is_some_and(|c| c.links.as_ref().is_some_and(|l| l.producers.contains(&producer))) {
+            return false;
+        }
+        let Some(c) = self.conn_mut(consumer) else { return false };
+        c.links_mut().producers.push(producer);
+        let (full, above) = (c.has(flag::CONSUMER_FULL), c.above_high());
+        if let Some(p) = self.conn_mut(producer) {
+            p.links_mut().consumers.push(consumer);
+        }
+        if full {
+            self.add_full(producer);
+        } else if above {
+            self.consumer_full(consumer);
+        }
+        true
+    }
+
+    /// Ends a producer/consumer pair. False if there was none.
+    pub(crate) fn unregister_producer(&mut self, consumer: ConnId, producer: ConnId) -> bool {
+        let Some(c) = self.conn_mut(consumer) else { return false };
+        let full = c.has(flag::CONSUMER_FULL);
+        let Some(links) = c.links.as_mut() else { return false };
+        let Some(i) = links.producers.iter().position(|p| *p == producer) else { return false };
+        links.producers.swap_remove(i);
+        let none_left = links.producers.is_empty();
+        if none_left {
+            c.clear(flag::CONSUMER_FULL);
+            self.mark_dirty(consumer);
+        }
+        if let Some(c) = self.conn_mut(consumer) {
+            c.trim_links();
+        }
+        if let Some(p) = self.conn_mut(producer) {
+            if let Some(l) = p.links.as_mut() {
+                l.consumers.retain(|x| *x != consumer);
+            }
+        }
+        if full {
+            self.sub_full(producer);
+        }
+        if let Some(p) = self.conn_mut(producer) {
+            p.trim_links();
+        }
+        true
+    }
+
+    /// A consumer's queue passed its high mark (inside the write that
+    /// passed it): each of its producers counts it as full, and one that
+    /// was not paused yet stops being read now.
+    #[cold]
+    pub(crate) fn consumer_full(&mut self, id: ConnId) {
+        let Some(c) = self.conn_mut(id) else { return };
+        if c.has(flag::CONSUMER_FULL) || !c.has_producers() {
+            return;
+        }
+        c.set(flag::CONSUMER_FULL);
+        let producers = c.links.as_ref().map(|l| l.producers.clone()).unwrap_or_default();
+        for p in producers {
+            self.add_full(p);
+        }
+        self.mark_dirty(id);
+    }
+
+    /// A consumer drained to its low mark (or its producers leave): its
+    /// producers stop counting it, and one with no full consumer left is
+    /// read again.
+    pub(crate) fn consumer_drained(&mut self, id: ConnId) {
+        let Some(c) = self.conn_mut(id) else { return };
+        if !c.has(flag::CONSUMER_FULL) {
+            return;
+        }
+        c.clear(flag::CONSUMER_FULL);
+        let producers = c.links.as_ref().map(|l| l.producers.clone()).unwrap_or_default();
+        for p in producers {
+            self.sub_full(p);
+        }
+    }
+
+    fn add_full(&mut self, producer: ConnId) {
+        self.input_epoch = self.input_epoch.wrapping_add(1);
+        let Some(p) = self.conn_mut(producer) else { return };
+        let links = p.links_mut();
+        links.full += 1;
+        if links.full == 1 {
+            p.set(flag::PRODUCER_PAUSED);
+            p.clear(flag::RESUME_OWED);
+            log::trace!("{producer}: paused (a consumer is full)");
+        }
+    }
+
+    fn sub_full(&mut self, producer: ConnId) {
+        let Some(p) = self.conn_mut(producer) else { return };
+        let Some(links) = p.links.as_mut() else { return };
+        links.full = links.full.saturating_sub(1);
+        if links.full == 0 && p.has(flag::PRODUCER_PAUSED) {
+            p.clear(flag::PRODUCER_PAUSED);
+            log::trace!("{producer}: resumed (no consumer is full)");
+            self.reading_may_resume(producer);
+        }
+    }
+
+    /// A connection ends: every pair it is in ends, and a pull producer
+    /// feeding it hears `stop_producing`.
+    pub(crate) fn unlink_all(&mut self, id: ConnId) {
+        let Some(c) = self.conn_mut(id) else { return };
+        let Some(links) = c.links.as_ref() else { return };
+        let (producers, consumers) = (links.producers.clone(), links.consumers.clone());
+        for p in producers {
+            self.unregister_producer(id, p);
+        }
+        for c in consumers {
+            self.unregister_producer(c, id);
+        }
+        if let Some(mut pull) = self.take_pull(id) {
+            self.call_reactor("pull producer", |cx| pull.stop_producing(cx, id));
+        }
+        if let Some(c) = self.conn_mut(id) {
+            c.clear(flag::PRODUCER_PAUSED | flag::CONSUMER_FULL | flag::PULLING);
+            c.links = None;
+        }
+    }
+
+    /// Registers a pull producer for `consumer`. False if it is gone, not
+    /// writable, or has one already.
+    pub(crate) fn register_pull(&mut self, consumer: ConnId, producer: Box<dyn PullProducer>) -> bool {
+        let Some(c) = self.conn_mut(consumer) else { return false };
+        if !c.writable() || c.has(flag::PULLING) {
+            return false;
+        }
+        c.links_mut().pull = Some(producer);
+        c.set(flag::PULLING);
+        self.mark_dirty(consumer);
+        true
+    }
+
+    /// Unregisters and returns a connection's pull producer.
+    pub(crate) fn take_pull(&mut self, consumer: ConnId) -> Option<Box<dyn PullProducer>> {
+        let c = self.conn_mut(consumer)?;
+        let pull = c.links.as_mut().and_then(|l| l.pull.take());
+        c.clear(flag::PULLING);
+        c.trim_links();
+        pull
+    }
+
+    /// Asks a consumer's pull producer for more while its queue is at or
+    /// below the low mark, up to the turn's budget (then the connection
+    /// waits on the ready list for the next turn).
+    pub(crate) fn pull(&mut self, id: ConnId) {
+        let turn = self.turn;
+        loop {
+            let Some(c) = conn_slot(&mut self.conns, id) else { return };
+            let before = c.out.len();
+            if !c.has(flag::PULLING) || before > c.limits.low_water as usize || !c.writable() {
+                return;
+            }
+            let Some(links) = c.links.as_mut() else { return };
+            if links.pull_turn != turn {
+                links.pull_turn = turn;
+                links.pulled = 0;
+            }
+            if links.pulled >= PULL_BYTE_BUDGET {
+                return self.mark_ready(id);
+            }
+            let Some(mut producer) = links.pull.take() else { return };
+            let result = {
+                let mut cx = ReactorContext::new(self);
+                catch_unwind(AssertUnwindSafe(|| producer.resume_producing(&mut cx, id)))
+            };
+            let Some(c) = conn_slot(&mut self.conns, id) else { return };
+            let wrote = c.out.len().saturating_sub(before);
+            match result {
+                Ok(Pull::More) if c.has(flag::PULLING) => {
+                    let links = c.links_mut();
+                    links.pull = Some(producer);
+                    links.pulled += wrote;
+                    if wrote == 0 {
+                        // Nothing now: ask again next turn.
+                        return self.mark_ready(id);
+                    }
+                }
+                // Unregistered during the call: it is dropped.
+                Ok(Pull::More) => return,
+                Ok(Pull::Done) => {
+                    self.take_pull(id);
+                    return;
+                }
+                Err(payload) => {
+                    crate::dispatch::log_panic(&format!("{id}: pull producer"), payload.as_ref());
+                    self.take_pull(id);
+                    self.abort(id, Reason::ProtocolPanicked);
+                    return;
+                }
+            }
+        }
+    }
+}
