@@ -136,6 +136,7 @@ impl Core {
                     bytes += n;
                     log::trace!("{id}: read {n} bytes");
                     let short_read_drains = c.stream.short_read_drains();
+                    self.counters.bytes_in += n as u64;
                     if !discarding {
                         self.deliver(id, &scratch[..n]);
                     }
@@ -275,7 +276,8 @@ impl Core {
             let owned = self.udp_mut(id).map(|u| std::mem::take(&mut u.timers)).unwrap_or_default();
             self.cancel_all(owned);
             let mut u = self.udps.remove(id.index as usize);
-            if let Err(e) = self.registry.deregister(&mut u.socket) {
+            self.counters.datagrams_out += u.sent;
+            if let Err(e) = u.socket.deregister(&self.registry) {
                 log::trace!("{id}: deregister failed: {e}");
             }
             log::debug!("{id}: udp endpoint on {} closed", u.local);
@@ -295,6 +297,7 @@ impl Core {
             };
             match r {
                 Ok((n, from)) => {
+                    self.counters.datagrams_in += 1;
                     log::trace!("{id}: datagram of {n} bytes from {from}");
                     self.call_udp(id, |p, cx| p.datagram_received(cx, &scratch[..n], from));
                 }

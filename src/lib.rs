@@ -85,6 +85,7 @@ mod reactor;
 mod reason;
 mod signals;
 mod sources;
+mod stats;
 mod tcp;
 pub mod testing;
 mod timer;
@@ -100,6 +101,7 @@ pub use crate::options::{FlowControl, ListenOptions, ReactorConfig, TcpOptions};
 pub use crate::protocol::{DatagramProtocol, Factory, Protocol};
 pub use crate::reactor::Reactor;
 pub use crate::reason::{OutputLimit, Reason};
+pub use crate::stats::Stats;
 
 /// The guide's code blocks, compiled and run as doc tests.
 #[cfg(doctest)]

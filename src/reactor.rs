@@ -16,7 +16,7 @@ use crate::signals::SignalSource;
 use crate::timer::next_repeat;
 use crate::{
     Clock, ConnId, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, ReactorConfig, ReactorContext,
-    ReactorHandle, Reason, TcpOptions, TimerId, ToSocketAddr, UdpId,
+    ReactorHandle, Reason, Stats, TcpOptions, TimerId, ToSocketAddr, UdpId,
 };
 
 /// The event loop: owns one `mio::Poll` and everything registered with it.
@@ -241,6 +241,12 @@ impl Reactor {
         &self.core.config.clock
     }
 
+    /// A [`Stats`] snapshot: connections by phase, listeners, endpoints,
+    /// bytes in and out, pauses, queued output, timers, refusals.
+    pub fn stats(&self) -> Stats {
+        self.core.stats()
+    }
+
     /// Open TCP connections (closing and lingering ones included).
     pub fn connection_count(&self) -> usize {
         self.core.conns.len()
@@ -417,6 +423,19 @@ impl Reactor {
         }
         #[cfg(debug_assertions)]
         self.core.check_invariants();
+    }
+
+    /// Receives what an in-memory datagram endpoint (the harness's) has
+    /// waiting, as a poll would for a readable socket.
+    pub(crate) fn drive_udp(&mut self, id: UdpId) {
+        self.core.read_udp(id, &mut self.scratch);
+        self.core.settle();
+        for _ in 0..1024 {
+            if self.core.ready.is_empty() {
+                break;
+            }
+            self.serve_ready();
+        }
     }
 
     /// Runs the calls other threads queued, and a cross-thread stop.
