@@ -73,6 +73,7 @@ mod clock;
 mod conn;
 mod context;
 mod core;
+mod debug;
 mod dispatch;
 pub mod framing;
 mod handle;

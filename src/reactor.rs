@@ -299,6 +299,7 @@ impl Reactor {
     ///
     /// When polling fails for a reason other than a signal.
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
+        let started = self.core.debug_clock();
         // Apply what was asked outside any callback (through `Reactor`
         // methods or `Reactor::context`) before sleeping in poll: a connect
         // that failed at once, a new UDP endpoint's `started`, writes;
@@ -311,8 +312,11 @@ impl Reactor {
             return Ok(());
         }
         let timeout = self.poll_timeout(max_wait);
+        // Work before the poll (timers, calls); the wait is not work.
+        let before_poll = started.map(|s| s.elapsed());
         let polled = self.poll.poll(&mut self.events, timeout);
         self.core.update_time();
+        let after_poll = self.core.debug_clock();
         match polled {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
@@ -350,6 +354,10 @@ impl Reactor {
         self.advance_stop();
         #[cfg(debug_assertions)]
         self.core.check_invariants();
+        if let (Some(threshold), Some(before), Some(after)) = (self.core.config.slow_callback, before_poll, after_poll)
+        {
+            crate::debug::slow_turn(threshold, before + after.elapsed(), self.events.iter().count());
+        }
         Ok(())
     }
 
@@ -477,7 +485,7 @@ impl Reactor {
                         |core: &Core| core.conn(conn).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::Closing));
                     let mut active = false;
                     if alive(core) {
-                        core.call_conn(conn, |p, cx| p.timer_fired(cx, id));
+                        core.call_conn(conn, "timer_fired", |p, cx| p.timer_fired(cx, id));
                         let next = interval.map(|i| next_repeat(scheduled, i, core.now()));
                         if alive(core) {
                             active = core.timers.give_back(id, TimerTask::Conn(conn, interval), next);
@@ -491,7 +499,7 @@ impl Reactor {
                 TimerTask::Udp(udp, interval) => {
                     let mut active = false;
                     if core.udp(udp).is_some() {
-                        core.call_udp(udp, |p, cx| p.timer_fired(cx, id));
+                        core.call_udp(udp, "timer_fired", |p, cx| p.timer_fired(cx, id));
                         let next = interval.map(|i| next_repeat(scheduled, i, core.now()));
                         if core.udp(udp).is_some() {
                             active = core.timers.give_back(id, TimerTask::Udp(udp, interval), next);
@@ -551,7 +559,7 @@ impl Reactor {
             log::debug!("stopping: draining {} connection(s)", conns.len());
             for id in conns {
                 if core.conn(id).is_some_and(|c| c.phase == Phase::Open) {
-                    core.call_conn(id, |p, cx| p.stop_requested(cx));
+                    core.call_conn(id, "stop_requested", |p, cx| p.stop_requested(cx));
                 } else if core.conn(id).is_some_and(|c| c.phase == Phase::Connecting) {
                     core.abort(id, Reason::Shutdown);
                 }

@@ -161,7 +161,7 @@ impl Core {
             if !c.has(flag::WRITING_PAUSED) {
                 c.set(flag::WRITING_PAUSED);
                 c.stream.note(|| Event::PauseWriting);
-                self.call_conn(id, |p, cx| p.pause_writing(cx));
+                self.call_conn(id, "pause_writing", |p, cx| p.pause_writing(cx));
             }
         } else if queued <= low {
             let auto = c.has(flag::READ_AUTO_PAUSED);
@@ -169,7 +169,7 @@ impl Core {
             if c.has(flag::WRITING_PAUSED) {
                 c.clear(flag::WRITING_PAUSED);
                 c.stream.note(|| Event::ResumeWriting);
-                self.call_conn(id, |p, cx| p.resume_writing(cx));
+                self.call_conn(id, "resume_writing", |p, cx| p.resume_writing(cx));
             }
             if auto {
                 self.reading_may_resume(id);
