@@ -109,6 +109,11 @@ pub use crate::stats::Stats;
 #[doc = include_str!("../docs/guide.md")]
 mod guide {}
 
+/// The codec chapter's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide/codecs.md")]
+mod guide_codecs {}
+
 /// The README's code blocks, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
