@@ -114,6 +114,11 @@ mod guide {}
 #[doc = include_str!("../docs/guide/codecs.md")]
 mod guide_codecs {}
 
+/// The observability chapter's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide/observability.md")]
+mod guide_observability {}
+
 /// The README's code blocks, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
