@@ -31,23 +31,46 @@ impl Core {
     ///
     /// `what` names the callback for the debug mode's slow-callback
     /// warning ([`ReactorConfig::slow_callback`](crate::ReactorConfig::slow_callback)).
+    #[inline]
     pub(crate) fn call_conn(
         &mut self,
         id: ConnId,
         what: &'static str,
         f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>),
     ) -> bool {
+        // One test on the hot path; the timing is out of line.
+        if self.config.slow_callback.is_some() {
+            return self.call_conn_timed(id, what, f);
+        }
+        self.call_conn_untimed(id, f)
+    }
+
+    /// [`call_conn`](Core::call_conn) in the debug mode.
+    #[cold]
+    #[inline(never)]
+    fn call_conn_timed(
+        &mut self,
+        id: ConnId,
+        what: &'static str,
+        f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>),
+    ) -> bool {
+        let started = std::time::Instant::now();
+        let called = self.call_conn_untimed(id, f);
+        if called {
+            self.took(started, format_args!("{id}: {what}"));
+        }
+        called
+    }
+
+    #[inline(always)]
+    fn call_conn_untimed(&mut self, id: ConnId, f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>)) -> bool {
         let Some(mut protocol) = self.conn_mut(id).and_then(|c| c.protocol.take()) else {
             return false;
         };
-        let started = self.debug_clock();
         let result = {
             let mut cx = Context::new(self, id);
             catch_unwind(AssertUnwindSafe(|| f(protocol.as_mut(), &mut cx)))
         };
-        if let Some(started) = started {
-            self.took(started, format_args!("{id}: {what}"));
-        }
         let panicked = result.is_err();
         if let Err(payload) = result {
             log_panic(&format!("{id}: protocol callback"), payload.as_ref());

@@ -299,7 +299,27 @@ impl Reactor {
     ///
     /// When polling fails for a reason other than a signal.
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
-        let started = self.core.debug_clock();
+        match self.core.config.slow_callback {
+            None => self.turn_body::<false>(max_wait).map(drop),
+            Some(threshold) => self.timed_turn(threshold, max_wait),
+        }
+    }
+
+    /// A turn in the debug mode: warns if its work (the wait in poll not
+    /// counted) took `threshold` or more.
+    #[cold]
+    #[inline(never)]
+    fn timed_turn(&mut self, threshold: Duration, max_wait: Option<Duration>) -> io::Result<()> {
+        let started = Instant::now();
+        let waited = self.turn_body::<true>(max_wait)?;
+        let busy = started.elapsed().saturating_sub(waited);
+        crate::debug::slow_turn(threshold, busy, self.events.iter().count());
+        Ok(())
+    }
+
+    /// One turn; with `TIMED`, returns how long it waited in poll (the
+    /// untimed turn reads no clock for it).
+    fn turn_body<const TIMED: bool>(&mut self, max_wait: Option<Duration>) -> io::Result<Duration> {
         // Apply what was asked outside any callback (through `Reactor`
         // methods or `Reactor::context`) before sleeping in poll: a connect
         // that failed at once, a new UDP endpoint's `started`, writes;
@@ -309,17 +329,16 @@ impl Reactor {
         self.run_calls();
         self.advance_stop();
         if self.core.state == RunState::Halt {
-            return Ok(());
+            return Ok(Duration::ZERO);
         }
         let timeout = self.poll_timeout(max_wait);
-        // Work before the poll (timers, calls); the wait is not work.
-        let before_poll = started.map(|s| s.elapsed());
+        let poll_started = if TIMED { Some(Instant::now()) } else { None };
         let polled = self.poll.poll(&mut self.events, timeout);
         self.core.update_time();
-        let after_poll = self.core.debug_clock();
+        let waited = poll_started.map_or(Duration::ZERO, |s| s.elapsed());
         match polled {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(waited),
             Err(e) => return Err(e),
         }
         let scratch = &mut self.scratch;
@@ -354,11 +373,7 @@ impl Reactor {
         self.advance_stop();
         #[cfg(debug_assertions)]
         self.core.check_invariants();
-        if let (Some(threshold), Some(before), Some(after)) = (self.core.config.slow_callback, before_poll, after_poll)
-        {
-            crate::debug::slow_turn(threshold, before + after.elapsed(), self.events.iter().count());
-        }
-        Ok(())
+        Ok(waited)
     }
 
     /// The poll timeout: zero when work is pending, else until the nearest
