@@ -43,18 +43,34 @@ address: echo 7007, echo_hello 9999, timestamp 21567, daytime 1313,
 http_hello 12345, chat 8888, framed 8080, factorial 9998 (udp).
 
 options:
-  -h, --help        show this help";
+  --stats SECS      log a one-line snapshot of the reactor every SECS seconds
+                    (connections by phase, pauses, queued output, listeners,
+                    endpoints, timers, bytes in and out, refusals)
+  -h, --help        show this help
+
+RUST_LOG=reel=debug logs every connection's life; REEL_DEBUG=1 warns of any
+callback that takes longer than 100 ms (REEL_DEBUG=20: 20 ms).";
 
 fn main() {
     common::init_logging();
     let mut parser = lexopt::Parser::from_env();
-    match parser.next() {
-        Ok(None) => {}
-        Ok(Some(lexopt::Arg::Short('h') | lexopt::Arg::Long("help"))) => common::help(USAGE),
-        Ok(Some(other)) => common::bad_args(USAGE, other.unexpected()),
-        Err(e) => common::bad_args(USAGE, e),
+    let mut stats_every: Option<u64> = None;
+    loop {
+        match parser.next() {
+            Ok(None) => break,
+            Ok(Some(lexopt::Arg::Short('h') | lexopt::Arg::Long("help"))) => common::help(USAGE),
+            Ok(Some(lexopt::Arg::Long("stats"))) => match common::value(USAGE, &mut parser, "--stats") {
+                0 => common::bad_args(USAGE, "--stats: the period must be at least 1 second"),
+                secs => stats_every = Some(secs),
+            },
+            Ok(Some(other)) => common::bad_args(USAGE, other.unexpected()),
+            Err(e) => common::bad_args(USAGE, e),
+        }
     }
     let mut reactor = common::reactor();
+    if let Some(secs) = stats_every {
+        reactor.call_every(std::time::Duration::from_secs(secs), |cx| log::info!("stats: {}", cx.stats()));
+    }
 
     // echo (RFC 862), TCP and UDP.
     let echo = common::ServerArgs::new("127.0.0.1:7007", 0);

@@ -123,10 +123,12 @@ impl Core {
                 if let Err(e) = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)) {
                     log::trace!("{lid}: set_linger(0) failed: {e}");
                 }
+                self.counters.refused += 1;
                 return;
             }
             log::debug!("{lid}: refusing {peer}: connection limit reached ({} refused so far)", l.refused);
             let farewell = catch_unwind(AssertUnwindSafe(|| l.factory.busy_farewell(peer))).unwrap_or_default();
+            self.counters.refused += 1;
             // The farewell goes through the normal flush-and-close path.
             let origin = Origin::Refused(lid);
             match self.insert_conn(Stream::Tcp(stream), None, Phase::Closing, (local, peer), &opts, origin) {
@@ -159,6 +161,7 @@ impl Core {
             }
         };
         log::debug!("{id}: accepted from {peer} on {local}");
+        self.counters.accepted += 1;
         self.made(id);
     }
 

@@ -28,7 +28,42 @@ pub(crate) fn log_panic(what: &str, payload: &(dyn std::any::Any + Send)) {
 impl Core {
     /// Calls `f` on a connection's protocol with a context for it. Returns
     /// false if there was no protocol to call. A panic dooms the connection.
-    pub(crate) fn call_conn(&mut self, id: ConnId, f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>)) -> bool {
+    ///
+    /// `what` names the callback for the debug mode's slow-callback
+    /// warning ([`ReactorConfig::slow_callback`](crate::ReactorConfig::slow_callback)).
+    #[inline]
+    pub(crate) fn call_conn(
+        &mut self,
+        id: ConnId,
+        what: &'static str,
+        f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>),
+    ) -> bool {
+        // One test on the hot path; the timing is out of line.
+        if self.config.slow_callback.is_some() {
+            return self.call_conn_timed(id, what, f);
+        }
+        self.call_conn_untimed(id, f)
+    }
+
+    /// [`call_conn`](Core::call_conn) in the debug mode.
+    #[cold]
+    #[inline(never)]
+    fn call_conn_timed(
+        &mut self,
+        id: ConnId,
+        what: &'static str,
+        f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>),
+    ) -> bool {
+        let started = std::time::Instant::now();
+        let called = self.call_conn_untimed(id, f);
+        if called {
+            self.took(started, format_args!("{id}: {what}"));
+        }
+        called
+    }
+
+    #[inline(always)]
+    fn call_conn_untimed(&mut self, id: ConnId, f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>)) -> bool {
         let Some(mut protocol) = self.conn_mut(id).and_then(|c| c.protocol.take()) else {
             return false;
         };
@@ -54,14 +89,23 @@ impl Core {
 
     /// Calls `f` on an endpoint's protocol. A panic is logged; the endpoint
     /// goes on.
-    pub(crate) fn call_udp(&mut self, id: UdpId, f: impl FnOnce(&mut dyn DatagramProtocol, &mut DatagramContext<'_>)) {
+    pub(crate) fn call_udp(
+        &mut self,
+        id: UdpId,
+        what: &'static str,
+        f: impl FnOnce(&mut dyn DatagramProtocol, &mut DatagramContext<'_>),
+    ) {
         let Some(mut protocol) = self.udp_mut(id).and_then(|u| u.protocol.take()) else {
             return;
         };
+        let started = self.debug_clock();
         let result = {
             let mut cx = DatagramContext::new(self, id);
             catch_unwind(AssertUnwindSafe(|| f(protocol.as_mut(), &mut cx)))
         };
+        if let Some(started) = started {
+            self.took(started, format_args!("{id}: {what}"));
+        }
         if let Err(payload) = result {
             log_panic(&format!("{id}: datagram protocol callback"), payload.as_ref());
         }
@@ -72,10 +116,14 @@ impl Core {
 
     /// Calls a reactor-level closure.
     pub(crate) fn call_reactor(&mut self, what: &str, f: impl FnOnce(&mut ReactorContext<'_>)) {
+        let started = self.debug_clock();
         let result = {
             let mut cx = ReactorContext::new(self);
             catch_unwind(AssertUnwindSafe(|| f(&mut cx)))
         };
+        if let Some(started) = started {
+            self.took(started, format_args!("{what}"));
+        }
         if let Err(payload) = result {
             log_panic(what, payload.as_ref());
         }
@@ -88,14 +136,19 @@ impl Core {
             Some(c) if c.is_live() => {}
             _ => return, // closing, lingering or gone: input is discarded
         }
-        self.answer_input(id, |p, cx| p.data_received(cx, data));
+        self.answer_input(id, "data_received", |p, cx| p.data_received(cx, data));
     }
 
     /// Calls an input callback of a connection's protocol, noting that
     /// what it writes to that connection answers its input.
-    pub(crate) fn answer_input(&mut self, id: ConnId, f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>)) {
+    pub(crate) fn answer_input(
+        &mut self,
+        id: ConnId,
+        what: &'static str,
+        f: impl FnOnce(&mut dyn Protocol, &mut Context<'_>),
+    ) {
         let outer = self.answering.replace(id);
-        self.call_conn(id, f);
+        self.call_conn(id, what, f);
         self.answering = outer;
     }
 
@@ -136,6 +189,7 @@ impl Core {
                     bytes += n;
                     log::trace!("{id}: read {n} bytes");
                     let short_read_drains = c.stream.short_read_drains();
+                    self.counters.bytes_in += n as u64;
                     if !discarding {
                         self.deliver(id, &scratch[..n]);
                     }
@@ -268,17 +322,18 @@ impl Core {
         u.in_dirty = false;
         if !u.started {
             u.started = true;
-            self.call_udp(id, |p, cx| p.started(cx));
+            self.call_udp(id, "started", |p, cx| p.started(cx));
         }
         while let Some(e) = self.udp_mut(id).and_then(|u| u.errors.pop()) {
-            self.call_udp(id, |p, cx| p.error_received(cx, &e));
+            self.call_udp(id, "error_received", |p, cx| p.error_received(cx, &e));
         }
         if self.udp(id).is_some_and(|u| u.closing) {
-            self.call_udp(id, |p, cx| p.stopped(cx));
+            self.call_udp(id, "stopped", |p, cx| p.stopped(cx));
             let owned = self.udp_mut(id).map(|u| std::mem::take(&mut u.timers)).unwrap_or_default();
             self.cancel_all(owned);
             let mut u = self.udps.remove(id.index as usize);
-            if let Err(e) = self.registry.deregister(&mut u.socket) {
+            self.counters.datagrams_out += u.sent;
+            if let Err(e) = u.socket.deregister(&self.registry) {
                 log::trace!("{id}: deregister failed: {e}");
             }
             log::debug!("{id}: udp endpoint on {} closed", u.local);
@@ -298,12 +353,13 @@ impl Core {
             };
             match r {
                 Ok((n, from)) => {
+                    self.counters.datagrams_in += 1;
                     log::trace!("{id}: datagram of {n} bytes from {from}");
-                    self.call_udp(id, |p, cx| p.datagram_received(cx, &scratch[..n], from));
+                    self.call_udp(id, "datagram_received", |p, cx| p.datagram_received(cx, &scratch[..n], from));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => self.call_udp(id, |p, cx| p.error_received(cx, &e)),
+                Err(e) => self.call_udp(id, "error_received", |p, cx| p.error_received(cx, &e)),
             }
             self.settle();
         }

@@ -15,7 +15,9 @@
 //! | [`shutdown`] | a graceful stop: signals, farewells, the grace period |
 //! | [`framing`] | lines, length prefixes and netstrings: the sticky-packet problem solved |
 //! | [`flow_control`] | back-pressure between connections: producers, consumers, a proxy, a pull producer |
+//! | [`codecs`] | writing a codec: a RESP-like one, tested at every segmentation |
 //! | [`testing`] | testing a protocol without sockets or waiting |
+//! | [`observability`] | stats, the debug mode for slow callbacks, `RUST_LOG=reel=debug` |
 //! | [`from_threads`] | three servers written with a thread per connection, and their reel versions |
 
 // Chapters the other branches of reel 0.2 add, to include here (one module
@@ -23,8 +25,6 @@
 //
 //   docs/guide/tls.md           -> pub mod tls            (TLS transport)
 //   docs/guide/unix.md          -> pub mod unix           (Unix domain sockets)
-//   docs/guide/codecs.md        -> pub mod codecs         (writing a codec)
-//   docs/guide/observability.md -> pub mod observability  (stats, debug mode, RUST_LOG)
 //   docs/guide/scaling.md       -> pub mod scaling        (one reactor per core, --threads)
 //
 // Add each to the table above too. The files must stay inside the package
@@ -62,3 +62,9 @@ pub mod from_threads {}
 
 #[doc = include_str!("../docs/guide/flow-control.md")]
 pub mod flow_control {}
+
+#[doc = include_str!("../docs/guide/codecs.md")]
+pub mod codecs {}
+
+#[doc = include_str!("../docs/guide/observability.md")]
+pub mod observability {}

@@ -112,6 +112,7 @@ mod clock;
 mod conn;
 mod context;
 mod core;
+mod debug;
 mod dispatch;
 pub mod framing;
 pub mod guide;
@@ -126,6 +127,7 @@ mod reactor;
 mod reason;
 mod signals;
 mod sources;
+mod stats;
 mod tcp;
 pub mod testing;
 mod timer;
@@ -141,6 +143,7 @@ pub use crate::options::{FlowControl, ListenOptions, ReactorConfig, TcpOptions};
 pub use crate::protocol::{DatagramProtocol, Factory, Protocol};
 pub use crate::reactor::Reactor;
 pub use crate::reason::{OutputLimit, Reason};
+pub use crate::stats::Stats;
 
 /// The README's code blocks, compiled as doc tests.
 #[cfg(doctest)]

@@ -179,6 +179,16 @@ pub struct ReactorConfig {
     pub udp_queue_limit: usize,
     /// The clock timers run on. Default: the monotonic system clock.
     pub clock: Clock,
+    /// The debug mode (asyncio's is the model): when set, every callback
+    /// and every turn of the loop is timed, and one that takes longer than
+    /// this is logged as a warning naming the connection and the callback
+    /// (`slow callback: conn#3.7: data_received took 240 ms`). A callback
+    /// that blocks stalls every connection of the reactor; this finds it.
+    /// Off (`None`), nothing is timed.
+    ///
+    /// Default: `None`, unless the environment variable `REEL_DEBUG` is
+    /// set: `REEL_DEBUG=1` means 100 ms, `REEL_DEBUG=20` 20 ms.
+    pub slow_callback: Option<Duration>,
 }
 
 impl Default for ReactorConfig {
@@ -191,6 +201,7 @@ impl Default for ReactorConfig {
             grace_period: Duration::from_secs(5),
             udp_queue_limit: 1024,
             clock: Clock::system(),
+            slow_callback: crate::debug::from_env(),
         }
     }
 }

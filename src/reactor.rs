@@ -16,7 +16,7 @@ use crate::signals::SignalSource;
 use crate::timer::next_repeat;
 use crate::{
     Clock, ConnId, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, ReactorConfig, ReactorContext,
-    ReactorHandle, Reason, TcpOptions, TimerId, ToSocketAddr, UdpId,
+    ReactorHandle, Reason, Stats, TcpOptions, TimerId, ToSocketAddr, UdpId,
 };
 
 /// The event loop: owns one `mio::Poll` and everything registered with it.
@@ -241,6 +241,12 @@ impl Reactor {
         &self.core.config.clock
     }
 
+    /// A [`Stats`] snapshot: connections by phase, listeners, endpoints,
+    /// bytes in and out, pauses, queued output, timers, refusals.
+    pub fn stats(&self) -> Stats {
+        self.core.stats()
+    }
+
     /// Open TCP connections (closing and lingering ones included).
     pub fn connection_count(&self) -> usize {
         self.core.conns.len()
@@ -293,6 +299,27 @@ impl Reactor {
     ///
     /// When polling fails for a reason other than a signal.
     pub fn turn(&mut self, max_wait: Option<Duration>) -> io::Result<()> {
+        match self.core.config.slow_callback {
+            None => self.turn_body::<false>(max_wait).map(drop),
+            Some(threshold) => self.timed_turn(threshold, max_wait),
+        }
+    }
+
+    /// A turn in the debug mode: warns if its work (the wait in poll not
+    /// counted) took `threshold` or more.
+    #[cold]
+    #[inline(never)]
+    fn timed_turn(&mut self, threshold: Duration, max_wait: Option<Duration>) -> io::Result<()> {
+        let started = Instant::now();
+        let waited = self.turn_body::<true>(max_wait)?;
+        let busy = started.elapsed().saturating_sub(waited);
+        crate::debug::slow_turn(threshold, busy, self.events.iter().count());
+        Ok(())
+    }
+
+    /// One turn; with `TIMED`, returns how long it waited in poll (the
+    /// untimed turn reads no clock for it).
+    fn turn_body<const TIMED: bool>(&mut self, max_wait: Option<Duration>) -> io::Result<Duration> {
         // Apply what was asked outside any callback (through `Reactor`
         // methods or `Reactor::context`) before sleeping in poll: a connect
         // that failed at once, a new UDP endpoint's `started`, writes;
@@ -303,14 +330,16 @@ impl Reactor {
         self.run_calls();
         self.advance_stop();
         if self.core.state == RunState::Halt {
-            return Ok(());
+            return Ok(Duration::ZERO);
         }
         let timeout = self.poll_timeout(max_wait);
+        let poll_started = if TIMED { Some(Instant::now()) } else { None };
         let polled = self.poll.poll(&mut self.events, timeout);
         self.core.update_time();
+        let waited = poll_started.map_or(Duration::ZERO, |s| s.elapsed());
         match polled {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(waited),
             Err(e) => return Err(e),
         }
         let scratch = &mut self.scratch;
@@ -345,7 +374,7 @@ impl Reactor {
         self.advance_stop();
         #[cfg(debug_assertions)]
         self.core.check_invariants();
-        Ok(())
+        Ok(waited)
     }
 
     /// The poll timeout: zero when work is pending, else until the nearest
@@ -424,6 +453,19 @@ impl Reactor {
         self.core.check_invariants();
     }
 
+    /// Receives what an in-memory datagram endpoint (the harness's) has
+    /// waiting, as a poll would for a readable socket.
+    pub(crate) fn drive_udp(&mut self, id: UdpId) {
+        self.core.read_udp(id, &mut self.scratch);
+        self.core.settle();
+        for _ in 0..1024 {
+            if self.core.ready.is_empty() {
+                break;
+            }
+            self.serve_ready();
+        }
+    }
+
     /// Runs the calls other threads queued, and a cross-thread stop.
     pub(crate) fn run_calls(&mut self) {
         if self.core.shared.stop.swap(false, Ordering::AcqRel) {
@@ -465,7 +507,7 @@ impl Reactor {
                     };
                     let mut active = false;
                     if alive(core) {
-                        core.call_conn(conn, |p, cx| p.timer_fired(cx, id));
+                        core.call_conn(conn, "timer_fired", |p, cx| p.timer_fired(cx, id));
                         let next = interval.map(|i| next_repeat(scheduled, i, core.now()));
                         if alive(core) {
                             active = core.timers.give_back(id, TimerTask::Conn(conn, interval), next);
@@ -479,7 +521,7 @@ impl Reactor {
                 TimerTask::Udp(udp, interval) => {
                     let mut active = false;
                     if core.udp(udp).is_some() {
-                        core.call_udp(udp, |p, cx| p.timer_fired(cx, id));
+                        core.call_udp(udp, "timer_fired", |p, cx| p.timer_fired(cx, id));
                         let next = interval.map(|i| next_repeat(scheduled, i, core.now()));
                         if core.udp(udp).is_some() {
                             active = core.timers.give_back(id, TimerTask::Udp(udp, interval), next);
@@ -539,7 +581,7 @@ impl Reactor {
             log::debug!("stopping: draining {} connection(s)", conns.len());
             for id in conns {
                 if core.conn(id).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::WriteClosed)) {
-                    core.call_conn(id, |p, cx| p.stop_requested(cx));
+                    core.call_conn(id, "stop_requested", |p, cx| p.stop_requested(cx));
                 } else if core.conn(id).is_some_and(|c| c.phase == Phase::Connecting) {
                     core.abort(id, Reason::Shutdown);
                 }

@@ -117,12 +117,13 @@ impl Core {
         self.registry.register(&mut socket, Source::Udp(id).token(), Interest::READABLE | Interest::WRITABLE)?;
         entry.insert(Endpoint {
             generation,
-            socket,
+            socket: crate::udp::DgramSocket::Udp(socket),
             protocol: Some(protocol),
             local,
             connected: remote,
             queue: VecDeque::new(),
             dropped: 0,
+            sent: 0,
             errors: Vec::new(),
             in_ready: false,
             in_dirty: true,

@@ -41,39 +41,54 @@ use crate::{Clock, ConnId, Context, Protocol, Reactor, ReactorConfig, Reason, Tc
 
 pub use crate::conn::Event;
 
+mod datagram;
+mod server;
+
+pub use self::datagram::Datagram;
+pub use self::server::ServerHarness;
+
+/// The local address an in-memory connection reports unless told
+/// otherwise: `127.0.0.1:7000` (see [`ServerHarness::set_local_addr`]).
+pub const FAKE_LOCAL: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7000);
+
+/// The peer address of a [`Harness`] connection, and the first one a
+/// [`ServerHarness`] hands out (each further connection gets the next
+/// port): `127.0.0.1:40000`.
+pub const FAKE_PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
+
 /// The far end of an in-memory connection: what the protocol's side wrote
 /// and what the test feeds it.
 #[derive(Debug, Default)]
-struct MemoryPeer {
+pub(crate) struct MemoryPeer {
     /// Every byte the protocol's writes delivered.
-    received: Vec<u8>,
+    pub(crate) received: Vec<u8>,
     /// How many more bytes the peer accepts before writes would block;
     /// `None` is unbounded.
-    window: Option<usize>,
+    pub(crate) window: Option<usize>,
     /// The protocol's side shut down writing (a clean close).
-    write_shutdown: bool,
+    pub(crate) write_shutdown: bool,
     /// The connection was reset (aborted) by the protocol's side.
-    reset: bool,
+    pub(crate) reset: bool,
     /// What the reactor did on this connection, in order.
-    log: Vec<Event>,
+    pub(crate) log: Vec<Event>,
     /// Fed and not yet read, one entry per feed (a "kernel buffer": it
     /// waits there while reading is paused).
-    inbound: VecDeque<Vec<u8>>,
+    pub(crate) inbound: VecDeque<Vec<u8>>,
     /// The peer half-closed: reads return end of stream once `inbound` is
     /// empty.
-    inbound_eof: bool,
+    pub(crate) inbound_eof: bool,
     /// The peer reset the connection.
-    peer_reset: bool,
+    pub(crate) peer_reset: bool,
     /// Writes fail with this error (and nothing else tells of it).
-    write_error: Option<io::ErrorKind>,
+    pub(crate) write_error: Option<io::ErrorKind>,
     /// The reset has been reported through `take_error`.
-    reset_reported: bool,
+    pub(crate) reset_reported: bool,
 }
 
 /// The in-memory transport: reads what the test fed, writes into the
 /// peer's `received` within its window, and logs the reactor's events.
 #[derive(Debug)]
-struct MemoryTransport(Rc<RefCell<MemoryPeer>>);
+pub(crate) struct MemoryTransport(pub(crate) Rc<RefCell<MemoryPeer>>);
 
 impl Transport for MemoryTransport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -151,7 +166,10 @@ pub struct Transcript {
     pub reset: bool,
 }
 
-/// Drives one protocol over an in-memory connection.
+/// Drives one protocol over an in-memory connection, its local address
+/// [`FAKE_LOCAL`] and its peer's [`FAKE_PEER`]. For several connections
+/// served by one factory (a broadcast, a graceful stop), see
+/// [`ServerHarness`].
 #[derive(Debug)]
 pub struct Harness {
     reactor: Reactor,
@@ -161,20 +179,17 @@ pub struct Harness {
     stopped: bool,
 }
 
-/// The addresses an in-memory connection reports: local `127.0.0.1:7000`,
-/// peer `127.0.0.1:40000`.
-fn fake_addrs() -> (SocketAddr, SocketAddr) {
-    (SocketAddr::from(([127, 0, 0, 1], 7000)), SocketAddr::from(([127, 0, 0, 1], 40000)))
-}
-
-fn add_memory_conn(
+/// Adds an in-memory connection (`addrs`: local, peer) standing for an
+/// accepted one, and calls `connection_made`.
+pub(crate) fn add_memory_conn(
     core: &mut Core,
     protocol: Box<dyn Protocol>,
     opts: &TcpOptions,
+    addrs: (SocketAddr, SocketAddr),
 ) -> (ConnId, Rc<RefCell<MemoryPeer>>) {
     let peer = Rc::new(RefCell::new(MemoryPeer::default()));
     let transport = Stream::Other(Box::new(MemoryTransport(Rc::clone(&peer))));
-    let id = match core.insert_conn(transport, Some(protocol), Phase::Open, fake_addrs(), opts, Origin::Harness) {
+    let id = match core.insert_conn(transport, Some(protocol), Phase::Open, addrs, opts, Origin::Harness) {
         Ok(id) => id,
         // Only a socket registration can fail, and there is no socket.
         Err(e) => panic!("in-memory connection: {e}"),
@@ -184,7 +199,7 @@ fn add_memory_conn(
     (id, peer)
 }
 
-fn manual_reactor() -> Reactor {
+pub(crate) fn manual_reactor() -> Reactor {
     let config = ReactorConfig { clock: Clock::manual(), ..ReactorConfig::default() };
     match Reactor::with_config(config) {
         Ok(r) => r,
@@ -210,7 +225,7 @@ impl Harness {
     /// If the OS cannot create a poller.
     pub fn with_options(protocol: impl Protocol + 'static, opts: &TcpOptions) -> Harness {
         let mut reactor = manual_reactor();
-        let (id, peer) = add_memory_conn(&mut reactor.core, Box::new(protocol), opts);
+        let (id, peer) = add_memory_conn(&mut reactor.core, Box::new(protocol), opts, (FAKE_LOCAL, FAKE_PEER));
         Harness { reactor, id, peer, stopped: false }
     }
 
@@ -433,8 +448,8 @@ impl Pair {
     pub fn new(a: impl Protocol + 'static, b: impl Protocol + 'static) -> Pair {
         let mut reactor = manual_reactor();
         let opts = TcpOptions::default();
-        let ea = add_memory_conn(&mut reactor.core, Box::new(a), &opts);
-        let eb = add_memory_conn(&mut reactor.core, Box::new(b), &opts);
+        let ea = add_memory_conn(&mut reactor.core, Box::new(a), &opts, (FAKE_LOCAL, FAKE_PEER));
+        let eb = add_memory_conn(&mut reactor.core, Box::new(b), &opts, (FAKE_PEER, FAKE_LOCAL));
         Pair { reactor, ends: [ea, eb], moved: [0, 0], eof_sent: [false, false] }
     }
 
@@ -489,7 +504,7 @@ impl Pair {
     }
 }
 
-fn transcript_of(peer: &Rc<RefCell<MemoryPeer>>) -> Transcript {
+pub(crate) fn transcript_of(peer: &Rc<RefCell<MemoryPeer>>) -> Transcript {
     let peer = peer.borrow();
     Transcript {
         written: peer.received.clone(),

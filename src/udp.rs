@@ -15,7 +15,7 @@ pub(crate) const MAX_DATAGRAM: usize = 64 * 1024;
 /// One UDP socket and its protocol.
 pub(crate) struct Endpoint {
     pub(crate) generation: u32,
-    pub(crate) socket: mio::net::UdpSocket,
+    pub(crate) socket: DgramSocket,
     /// `None` only while one of its callbacks runs.
     pub(crate) protocol: Option<Box<dyn DatagramProtocol>>,
     pub(crate) local: SocketAddr,
@@ -25,6 +25,8 @@ pub(crate) struct Endpoint {
     pub(crate) queue: VecDeque<(Vec<u8>, SocketAddr)>,
     /// Datagrams dropped because the queue was full.
     pub(crate) dropped: u64,
+    /// Datagrams sent.
+    pub(crate) sent: u64,
     /// Send errors waiting to be delivered to `error_received`.
     pub(crate) errors: Vec<io::Error>,
     pub(crate) in_ready: bool,
@@ -38,6 +40,58 @@ pub(crate) struct Endpoint {
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint").field("local", &self.local).field("connected", &self.connected).finish()
+    }
+}
+
+/// What an endpoint sends and receives through: a UDP socket, or an
+/// in-memory one (the test harness's).
+pub(crate) enum DgramSocket {
+    Udp(mio::net::UdpSocket),
+    Memory(Box<dyn DatagramTransport>),
+}
+
+/// An endpoint's socket without the OS: `recv_from` and `send_to`, with
+/// `WouldBlock` when there is nothing to read.
+pub(crate) trait DatagramTransport {
+    fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)>;
+    fn send_to(&self, data: &[u8], to: SocketAddr) -> io::Result<usize>;
+}
+
+impl DgramSocket {
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            DgramSocket::Udp(s) => s.recv(buf),
+            DgramSocket::Memory(m) => m.recv_from(buf).map(|(n, _)| n),
+        }
+    }
+
+    pub(crate) fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        match self {
+            DgramSocket::Udp(s) => s.recv_from(buf),
+            DgramSocket::Memory(m) => m.recv_from(buf),
+        }
+    }
+
+    fn send(&self, data: &[u8], to: SocketAddr) -> io::Result<usize> {
+        match self {
+            DgramSocket::Udp(s) => s.send(data),
+            DgramSocket::Memory(m) => m.send_to(data, to),
+        }
+    }
+
+    fn send_to(&self, data: &[u8], to: SocketAddr) -> io::Result<usize> {
+        match self {
+            DgramSocket::Udp(s) => s.send_to(data, to),
+            DgramSocket::Memory(m) => m.send_to(data, to),
+        }
+    }
+
+    /// Takes the socket out of the poll (nothing to do in memory).
+    pub(crate) fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        match self {
+            DgramSocket::Udp(s) => registry.deregister(s),
+            DgramSocket::Memory(_) => Ok(()),
+        }
     }
 }
 
@@ -58,7 +112,10 @@ impl Endpoint {
     pub(crate) fn send(&mut self, data: &[u8], to: SocketAddr, queue_limit: usize) -> bool {
         if self.queue.is_empty() {
             match self.send_now(data, to) {
-                Ok(()) => return false,
+                Ok(()) => {
+                    self.sent += 1;
+                    return false;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
                     self.errors.push(e);
@@ -78,7 +135,7 @@ impl Endpoint {
     fn send_now(&self, data: &[u8], to: SocketAddr) -> io::Result<()> {
         loop {
             let r = match self.connected {
-                Some(_) => self.socket.send(data),
+                Some(_) => self.socket.send(data, to),
                 None => self.socket.send_to(data, to),
             };
             match r {
@@ -95,7 +152,7 @@ impl Endpoint {
         let mut errors = false;
         while let Some((data, to)) = self.queue.front() {
             match self.send_now(data, *to) {
-                Ok(()) => {}
+                Ok(()) => self.sent += 1,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     self.errors.push(e);

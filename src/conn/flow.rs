@@ -66,7 +66,7 @@ impl Core {
     fn flush(&mut self, id: ConnId) -> io::Result<()> {
         let now = self.now();
         let Some(c) = conn_slot(&mut self.conns, id) else { return Ok(()) };
-        flush_conn(id, c, &mut self.pool, &mut self.timers, now)
+        flush_conn(id, c, &mut self.pool, &mut self.timers, now, &mut self.counters.bytes_out)
     }
 
     /// Ends the connection for its output: dropped, reset, with the reason
@@ -109,7 +109,7 @@ impl Core {
         if c.phase == Phase::Connecting || c.phase == Phase::Lingering {
             return;
         }
-        if let Err(e) = flush_conn(id, c, &mut self.pool, &mut self.timers, now) {
+        if let Err(e) = flush_conn(id, c, &mut self.pool, &mut self.timers, now, &mut self.counters.bytes_out) {
             self.fail(id, &e);
             return self.end_conn(id);
         }
@@ -175,7 +175,7 @@ impl Core {
             if !c.has(flag::WRITING_PAUSED) {
                 c.set(flag::WRITING_PAUSED);
                 c.stream.note(|| Event::PauseWriting);
-                self.call_conn(id, |p, cx| p.pause_writing(cx));
+                self.call_conn(id, "pause_writing", |p, cx| p.pause_writing(cx));
             }
         } else if queued <= low {
             let auto = c.has(flag::READ_AUTO_PAUSED);
@@ -183,7 +183,7 @@ impl Core {
             if c.has(flag::WRITING_PAUSED) {
                 c.clear(flag::WRITING_PAUSED);
                 c.stream.note(|| Event::ResumeWriting);
-                self.call_conn(id, |p, cx| p.resume_writing(cx));
+                self.call_conn(id, "resume_writing", |p, cx| p.resume_writing(cx));
             }
             if auto {
                 self.reading_may_resume(id);
@@ -203,11 +203,13 @@ fn flush_conn(
     pool: &mut BufferPool,
     timers: &mut TimerQueue<TimerTask>,
     now: Instant,
+    bytes_out: &mut u64,
 ) -> io::Result<()> {
     if c.out.is_empty() || c.has(flag::WRITE_BLOCKED) {
         return Ok(());
     }
     let (n, err) = c.out.write_to(&mut c.stream, pool);
+    *bytes_out += n as u64;
     log::trace!("{id}: wrote {n} bytes");
     if n > 0 {
         if let (Some(t), Some(stall)) = (c.stall_timer, stored_ms(c.limits.stall_ms)) {

@@ -112,9 +112,9 @@ impl Core {
     /// Calls `connection_made`; a connection made while the reactor drains
     /// is told to stop at once (a reconnecting client, say).
     pub(crate) fn made(&mut self, id: ConnId) {
-        self.call_conn(id, |p, cx| p.connection_made(cx));
+        self.call_conn(id, "connection_made", |p, cx| p.connection_made(cx));
         if self.state == RunState::Draining && self.conn(id).is_some_and(Conn::is_live) {
-            self.call_conn(id, |p, cx| p.stop_requested(cx));
+            self.call_conn(id, "stop_requested", |p, cx| p.stop_requested(cx));
         }
         self.mark_dirty(id);
     }
@@ -242,12 +242,12 @@ impl Core {
         c.set(flag::EOF);
         match c.phase {
             Phase::Open if !c.has(flag::DOOMED) => {
-                self.answer_input(id, |p, cx| p.eof_received(cx));
+                self.answer_input(id, "eof_received", |p, cx| p.eof_received(cx));
             }
             Phase::WriteClosed if !c.has(flag::DOOMED) => {
                 // Both directions are done: the protocol hears of the EOF,
                 // then the connection ends cleanly (whatever it did).
-                self.answer_input(id, |p, cx| p.eof_received(cx));
+                self.answer_input(id, "eof_received", |p, cx| p.eof_received(cx));
                 self.close(id, None);
             }
             Phase::Lingering => return self.free_conn(id),
@@ -340,9 +340,9 @@ impl Core {
         }
         log::debug!("{id}: connection ended: {reason}");
         if was_connecting {
-            self.call_conn(id, |p, cx| p.connection_failed(cx, reason));
+            self.call_conn(id, "connection_failed", |p, cx| p.connection_failed(cx, reason));
         } else {
-            self.call_conn(id, |p, cx| p.connection_lost(cx, reason));
+            self.call_conn(id, "connection_lost", |p, cx| p.connection_lost(cx, reason));
         }
         let Some(c) = self.conn_mut(id) else { return };
         c.protocol = None;
@@ -480,7 +480,7 @@ impl Core {
         if c.reading_paused() || !c.is_live() {
             return;
         }
-        self.answer_input(id, |p, cx| p.reading_resumed(cx));
+        self.answer_input(id, "reading_resumed", |p, cx| p.reading_resumed(cx));
         if self.conn(id).is_some_and(|c| !c.reading_paused() && !c.has(flag::EOF) && c.is_live()) {
             self.mark_ready(id);
         }

@@ -347,4 +347,11 @@ impl<'a> ReactorContext<'a> {
     pub fn connection_count(&self) -> usize {
         self.core.conns.len()
     }
+
+    /// A [`Stats`](crate::Stats) snapshot of the reactor: one pass over
+    /// its connections, so meant for a periodic log line, not every
+    /// callback.
+    pub fn stats(&self) -> crate::Stats {
+        self.core.stats()
+    }
 }

@@ -4,11 +4,12 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::context::InputState;
-use crate::{Context, Protocol, Reason, TimerId};
+use crate::{ConnId, Context, Protocol, ReactorContext, Reason, TimerId};
 
-/// What a codec found at the front of the unconsumed input.
+/// What a decoder found at the front of the unconsumed input; `M` is what
+/// it learned about a frame while finding it ([`Decoder::Meta`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decoded {
+pub enum Decoded<M = ()> {
     /// A frame: its payload is `input[start..end]`; `consumed` bytes
     /// (header, payload, delimiter) are used up.
     Frame {
@@ -18,6 +19,10 @@ pub enum Decoded {
         end: usize,
         /// Bytes used up, delimiters and headers included.
         consumed: usize,
+        /// What the decoder learned about the frame (say, where each
+        /// argument of a command starts), handed to the handler through
+        /// [`Framer::meta`]: no second parse, no allocation.
+        meta: M,
     },
     /// Not enough input yet: keep it and call again with more. Partial
     /// input is not an error.
@@ -58,24 +63,28 @@ impl fmt::Display for FrameError {
 
 impl std::error::Error for FrameError {}
 
-/// Where frames end in a byte stream, and how to write one.
-pub trait Codec {
+/// Where frames end in a byte stream: the reading half of a codec.
+///
+/// A protocol whose requests and replies differ (RESP, HTTP) implements
+/// this for what it reads, and [`Encoder`] only if it writes the same
+/// kind of frame; [`Framed`] needs only a decoder. See the codec chapter
+/// of the guide (`docs/guide/codecs.md`) for one built step by step.
+pub trait Decoder {
+    /// What the decoder learns about a frame while finding it, handed to
+    /// the handler with the frame ([`Framer::meta`]): where each argument
+    /// starts, a type tag, a parsed number. `()` when there is nothing to
+    /// tell. Returned by value inside [`Decoded::Frame`], so a fixed-size
+    /// type costs no allocation.
+    type Meta;
+
     /// Looks at the unconsumed input (which always starts at a frame
     /// boundary) and says what is there. Called again with the same start
-    /// and more bytes after [`Decoded::Incomplete`]: a codec may remember
+    /// and more bytes after [`Decoded::Incomplete`]: a decoder may remember
     /// how far it scanned, so that total work stays linear in the input.
-    fn decode(&mut self, input: &[u8]) -> Decoded;
+    fn decode(&mut self, input: &[u8]) -> Decoded<Self::Meta>;
 
     /// Forgets any scanning state (after a mode switch).
     fn reset(&mut self);
-
-    /// Writes `payload` as one frame through `write`.
-    ///
-    /// # Errors
-    ///
-    /// When the payload cannot be framed (too long, or a line containing
-    /// its delimiter).
-    fn encode(&self, payload: &[u8], write: &mut dyn FnMut(&[u8])) -> Result<(), FrameError>;
 
     /// The words for a frame that is too long, e.g. `"line too long"`.
     fn too_long_reason(&self) -> &'static str {
@@ -83,24 +92,92 @@ pub trait Codec {
     }
 }
 
+/// How to write a frame: the writing half of a codec.
+pub trait Encoder {
+    /// Writes `payload` as one frame through `write` (in pieces: a header,
+    /// the payload, a delimiter).
+    ///
+    /// # Errors
+    ///
+    /// When the payload cannot be framed (too long, or a line containing
+    /// its delimiter); nothing has been written then.
+    fn encode(&self, payload: &[u8], write: &mut dyn FnMut(&[u8])) -> Result<(), FrameError>;
+
+    /// Queues `payload` as one frame on connection `to`, any connection of
+    /// the reactor (a broadcast, a relay). `Ok(false)` when `to` is gone
+    /// or closing (nothing is written), as
+    /// [`write_to`](ReactorContext::write_to).
+    ///
+    /// # Errors
+    ///
+    /// When the payload cannot be framed.
+    fn encode_to(&self, cx: &mut ReactorContext<'_>, to: ConnId, payload: &[u8]) -> Result<bool, FrameError> {
+        if !cx.is_open(to) {
+            return Ok(false);
+        }
+        let mut all = true;
+        self.encode(payload, &mut |bytes| all &= cx.write_to(to, bytes))?;
+        Ok(all)
+    }
+}
+
+/// A codec that both decodes and encodes the same kind of frame (lines,
+/// length-prefixed frames, netstrings). Implemented for every type that
+/// is both a [`Decoder`] and an [`Encoder`].
+pub trait Codec: Decoder + Encoder {}
+
+impl<T: Decoder + Encoder> Codec for T {}
+
 /// The framer's side of things that a handler may use: send frames, switch
-/// between frame mode and raw mode, reach the codec.
-#[derive(Debug)]
-pub struct Framer<C> {
+/// between frame mode and raw mode, reach the codec and what it learned
+/// about the frame at hand.
+pub struct Framer<C: Decoder> {
     codec: C,
     raw: bool,
     /// Delivery stopped for good ([`Framer::stop_delivery`]).
     stopped: bool,
+    /// What the decoder said about the frame being delivered.
+    meta: Option<C::Meta>,
 }
 
-impl<C: Codec> Framer<C> {
-    /// Sends `payload` as one frame.
+impl<C: Decoder + fmt::Debug> fmt::Debug for Framer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Framer")
+            .field("codec", &self.codec)
+            .field("raw", &self.raw)
+            .field("stopped", &self.stopped)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Decoder + Encoder> Framer<C> {
+    /// Sends `payload` as one frame on this connection.
     ///
     /// # Errors
     ///
     /// When the codec cannot frame it; nothing is written then.
     pub fn send(&self, cx: &mut Context<'_>, payload: &[u8]) -> Result<(), FrameError> {
         self.codec.encode(payload, &mut |bytes| cx.write(bytes))
+    }
+
+    /// Sends `payload` as one frame on another connection `to` (a
+    /// broadcast to a room, a relay): see [`Encoder::encode_to`].
+    /// `Ok(false)` when `to` is gone or closing.
+    ///
+    /// # Errors
+    ///
+    /// When the codec cannot frame it; nothing is written then.
+    pub fn send_to(&self, cx: &mut ReactorContext<'_>, to: ConnId, payload: &[u8]) -> Result<bool, FrameError> {
+        self.codec.encode_to(cx, to, payload)
+    }
+}
+
+impl<C: Decoder> Framer<C> {
+    /// What the decoder learned about the frame being delivered (in
+    /// [`FrameHandler::frame_received`]); elsewhere, about the last frame
+    /// decoded. `None` before the first frame.
+    pub fn meta(&self) -> Option<&C::Meta> {
+        self.meta.as_ref()
     }
 
     /// Switches to raw mode: further input goes to
@@ -171,7 +248,7 @@ impl<C: Codec> Framer<C> {
 ///   more. Those bytes stay buffered and are delivered, in order, when
 ///   reading resumes, before anything newer; delivery stops again if the
 ///   handler pauses again.
-pub trait FrameHandler<C: Codec> {
+pub trait FrameHandler<C: Decoder> {
     /// A whole frame arrived.
     fn frame_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, frame: &[u8]);
 
@@ -271,7 +348,7 @@ pub trait FrameHandler<C: Codec> {
 /// with [`Reason::Protocol`]`("codec made no progress")` or
 /// `("codec returned a frame outside its input")`.
 #[derive(Debug)]
-pub struct Framed<C, H> {
+pub struct Framed<C: Decoder, H> {
     framer: Framer<C>,
     handler: H,
     /// Input not consumed yet: the unfinished frame, and while reading is
@@ -291,11 +368,11 @@ pub struct Framed<C, H> {
 const NO_PROGRESS: &str = "codec made no progress";
 const OUT_OF_BOUNDS: &str = "codec returned a frame outside its input";
 
-impl<C: Codec, H: FrameHandler<C>> Framed<C, H> {
+impl<C: Decoder, H: FrameHandler<C>> Framed<C, H> {
     /// Frames with `codec`, delivering to `handler`.
     pub fn new(codec: C, handler: H) -> Self {
         Framed {
-            framer: Framer { codec, raw: false, stopped: false },
+            framer: Framer { codec, raw: false, stopped: false, meta: None },
             handler,
             pending: Vec::new(),
             dead: false,
@@ -366,7 +443,7 @@ impl<C: Codec, H: FrameHandler<C>> Framed<C, H> {
                 continue;
             }
             match self.framer.codec.decode(rest) {
-                Decoded::Frame { start, end, consumed } => {
+                Decoded::Frame { start, end, consumed, meta } => {
                     if consumed == 0 {
                         self.codec_fault(cx, NO_PROGRESS);
                         return input.len();
@@ -382,6 +459,7 @@ impl<C: Codec, H: FrameHandler<C>> Framed<C, H> {
                     };
                     self.too_long_unskipped = false;
                     pos += consumed;
+                    self.framer.meta = Some(meta);
                     self.handler.frame_received(cx, &mut self.framer, frame);
                 }
                 Decoded::Incomplete => return pos,
@@ -441,7 +519,7 @@ impl<C: Codec, H: FrameHandler<C>> Framed<C, H> {
     }
 }
 
-impl<C: Codec, H: FrameHandler<C>> Protocol for Framed<C, H> {
+impl<C: Decoder, H: FrameHandler<C>> Protocol for Framed<C, H> {
     fn connection_made(&mut self, cx: &mut Context<'_>) {
         self.handler.connection_made(cx, &mut self.framer);
     }

@@ -1,7 +1,7 @@
 //! Length-prefixed framing: Twisted's `Int8/16/32StringReceiver`, tokio's
 //! `LengthDelimitedCodec`.
 
-use super::{Codec, Decoded, FrameError};
+use super::{Decoded, Decoder, Encoder, FrameError};
 
 /// Byte order of a length prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -106,7 +106,9 @@ impl LengthPrefixed {
     }
 }
 
-impl Codec for LengthPrefixed {
+impl Decoder for LengthPrefixed {
+    type Meta = ();
+
     fn decode(&mut self, input: &[u8]) -> Decoded {
         if self.skip > 0 {
             if input.is_empty() {
@@ -130,13 +132,15 @@ impl Codec for LengthPrefixed {
         if input.len() < end {
             return Decoded::Incomplete;
         }
-        Decoded::Frame { start: self.width, end, consumed: end }
+        Decoded::Frame { start: self.width, end, consumed: end, meta: () }
     }
 
     fn reset(&mut self) {
         self.skip = 0;
     }
+}
 
+impl Encoder for LengthPrefixed {
     fn encode(&self, payload: &[u8], write: &mut dyn FnMut(&[u8])) -> Result<(), FrameError> {
         let len = payload.len() as u64;
         if len > self.max() {

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::{Codec, Decoded, FrameError};
+use super::{Decoded, Decoder, Encoder, FrameError};
 
 /// Splits the stream into lines ending in a delimiter.
 ///
@@ -134,7 +134,9 @@ impl Lines {
     }
 }
 
-impl Codec for Lines {
+impl Decoder for Lines {
+    type Meta = ();
+
     #[inline]
     fn decode(&mut self, input: &[u8]) -> Decoded {
         let dlen = self.delimiter.len();
@@ -153,7 +155,7 @@ impl Codec for Lines {
                     self.skip_through = Some(p + dlen);
                     return Decoded::TooLong(end as u64);
                 }
-                Decoded::Frame { start: 0, end, consumed: p + dlen }
+                Decoded::Frame { start: 0, end, consumed: p + dlen, meta: () }
             }
             None => {
                 self.scanned = input.len();
@@ -172,6 +174,12 @@ impl Codec for Lines {
         self.skip_through = None;
     }
 
+    fn too_long_reason(&self) -> &'static str {
+        "line too long"
+    }
+}
+
+impl Encoder for Lines {
     fn encode(&self, payload: &[u8], write: &mut dyn FnMut(&[u8])) -> Result<(), FrameError> {
         if payload.len() > self.max {
             return Err(FrameError::TooLong { len: payload.len(), max: self.max as u64 });
@@ -182,9 +190,5 @@ impl Codec for Lines {
         write(payload);
         write(&self.delimiter);
         Ok(())
-    }
-
-    fn too_long_reason(&self) -> &'static str {
-        "line too long"
     }
 }

@@ -10,8 +10,12 @@
 //!   `Int32StringReceiver`, tokio's `LengthDelimitedCodec`);
 //! - [`Netstrings`]: `len:data,` (Twisted's `NetstringReceiver`).
 //!
-//! One adapter, [`Framed`], does the buffering for all of them; a [`Codec`]
-//! says where frames end. Every codec has a maximum frame length, enforced
+//! One adapter, [`Framed`], does the buffering for all of them; a
+//! [`Decoder`] says where frames end (and may hand the handler what it
+//! learned on the way, [`Framer::meta`]), an [`Encoder`] writes them, and
+//! a [`Codec`] is both. See the guide's codec chapter
+//! (`docs/guide/codecs.md`) for writing one. Every codec has a maximum
+//! frame length, enforced
 //! as soon as it is visible (from a length header, before the frame
 //! arrives), with an overridable hook. A handler can switch the adapter to
 //! raw mode and back at any point; the rest of the current input is
@@ -51,7 +55,7 @@ mod length;
 mod lines;
 mod netstring;
 
-pub use self::framed::{Codec, Decoded, FrameError, FrameHandler, Framed, Framer};
+pub use self::framed::{Codec, Decoded, Decoder, Encoder, FrameError, FrameHandler, Framed, Framer};
 pub use self::length::{Endian, LengthPrefixed, DEFAULT_MAX_FRAME};
 pub use self::lines::{Lines, DEFAULT_MAX_LINE};
 pub use self::netstring::Netstrings;

@@ -1,6 +1,6 @@
 //! Netstrings (`len:data,`): Twisted's `NetstringReceiver`.
 
-use super::{Codec, Decoded, FrameError};
+use super::{Decoded, Decoder, Encoder, FrameError};
 
 /// Frames written as netstrings: decimal length, `:`, data, `,`.
 ///
@@ -47,7 +47,9 @@ impl Netstrings {
     }
 }
 
-impl Codec for Netstrings {
+impl Decoder for Netstrings {
+    type Meta = ();
+
     fn decode(&mut self, input: &[u8]) -> Decoded {
         if self.poisoned {
             return if input.is_empty() { Decoded::Incomplete } else { Decoded::Skip(input.len()) };
@@ -91,7 +93,7 @@ impl Codec for Netstrings {
                     if input[end] != b',' {
                         return Decoded::Malformed("netstring does not end with ','");
                     }
-                    return Decoded::Frame { start, end, consumed: end + 1 };
+                    return Decoded::Frame { start, end, consumed: end + 1, meta: () };
                 }
                 _ => return Decoded::Malformed("netstring length is not a decimal number"),
             }
@@ -102,7 +104,9 @@ impl Codec for Netstrings {
     fn reset(&mut self) {
         self.skip = 0;
     }
+}
 
+impl Encoder for Netstrings {
     fn encode(&self, payload: &[u8], write: &mut dyn FnMut(&[u8])) -> Result<(), FrameError> {
         if payload.len() as u64 > self.max {
             return Err(FrameError::TooLong { len: payload.len(), max: self.max });

@@ -346,7 +346,7 @@ fn frame_mode_after_a_too_long_frame_forgets_the_skipping() {
 /// switches straight back.
 struct Bouncer;
 
-impl<C: Codec> FrameHandler<C> for Bouncer {
+impl<C: Decoder> FrameHandler<C> for Bouncer {
     fn frame_received(&mut self, _: &mut Context<'_>, _: &mut Framer<C>, _: &[u8]) {}
     fn frame_too_long(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, _: u64) {
         cx.write(b"(too long)");

@@ -8,7 +8,7 @@ use super::*;
 /// Keeps the connection after a too-long frame, noting it as `(n)`.
 struct KeepOpen;
 
-impl<C: Codec> FrameHandler<C> for KeepOpen {
+impl<C: Decoder> FrameHandler<C> for KeepOpen {
     fn frame_received(&mut self, cx: &mut Context<'_>, _: &mut Framer<C>, frame: &[u8]) {
         cx.write(b"[");
         cx.write(frame);
@@ -103,7 +103,9 @@ pub(super) struct Stuck {
 
 const BUDGET: usize = 1000;
 
-impl Codec for Stuck {
+/// Decode only: a handler of a [`Decoder`] without an [`Encoder`].
+impl Decoder for Stuck {
+    type Meta = ();
     fn decode(&mut self, _: &[u8]) -> Decoded {
         self.calls.set(self.calls.get() + 1);
         if self.calls.get() > BUDGET {
@@ -112,21 +114,17 @@ impl Codec for Stuck {
         self.answer
     }
     fn reset(&mut self) {}
-    fn encode(&self, payload: &[u8], write: &mut dyn FnMut(&[u8])) -> Result<(), FrameError> {
-        write(payload);
-        Ok(())
-    }
 }
 
 #[test]
 fn a_codec_that_makes_no_progress_closes_the_connection() {
     for (answer, why) in [
-        (Decoded::Frame { start: 0, end: 0, consumed: 0 }, "codec made no progress"),
+        (Decoded::Frame { start: 0, end: 0, consumed: 0, meta: () }, "codec made no progress"),
         (Decoded::Skip(0), "codec made no progress"),
         (Decoded::TooLong(7), "codec made no progress"),
-        (Decoded::Frame { start: 0, end: 10, consumed: 10 }, "codec returned a frame outside its input"),
-        (Decoded::Frame { start: 2, end: 1, consumed: 3 }, "codec returned a frame outside its input"),
-        (Decoded::Frame { start: 0, end: 3, consumed: 2 }, "codec returned a frame outside its input"),
+        (Decoded::Frame { start: 0, end: 10, consumed: 10, meta: () }, "codec returned a frame outside its input"),
+        (Decoded::Frame { start: 2, end: 1, consumed: 3, meta: () }, "codec returned a frame outside its input"),
+        (Decoded::Frame { start: 0, end: 3, consumed: 2, meta: () }, "codec returned a frame outside its input"),
     ] {
         let calls = std::rc::Rc::new(std::cell::Cell::new(0));
         // KeepOpen keeps the connection after a too-long frame, so only the
