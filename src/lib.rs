@@ -108,6 +108,11 @@ pub use crate::reason::{OutputLimit, Reason};
 #[doc = include_str!("../docs/guide.md")]
 mod guide {}
 
+/// The scaling chapter's code blocks (one reactor per core).
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide/scaling.md")]
+mod guide_scaling {}
+
 /// The README's code blocks, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
