@@ -20,13 +20,16 @@
 
 #[path = "common/chat.rs"]
 mod chat;
+#[path = "common/chat_group.rs"]
+mod chat_group;
 mod common;
 
 use std::process::exit;
 
 use lexopt::Arg;
 
-const USAGE: &str = "usage: chat [--listen ADDR] [--max-conns N] [--idle-timeout SECS] [--max-output BYTES]
+const USAGE: &str =
+    "usage: chat [--listen ADDR] [--max-conns N] [--idle-timeout SECS] [--max-output BYTES] [--threads N]
        chat client --user NAME --room ROOM [--connect ADDR]
 
 Multi-user chat rooms. The first line a client sends is `USERNAME ROOM`,
@@ -34,6 +37,7 @@ then every line goes to the others in that room; `quit` leaves.
 
 server options:
   --listen ADDR         address to serve on (default 127.0.0.1:8888)
+  --threads N           reactors (threads) sharing the port (default 1)
   --max-conns N         most connections at once (default: the file limit less a reserve)
   --idle-timeout SECS   close a connection silent for this long (default 300, 0: never)
   --max-output BYTES    disconnect a member whose unread output passes this (default 1048576)
@@ -54,11 +58,10 @@ enum Mode {
 fn main() {
     common::init_logging();
     match parse_args() {
-        Mode::Server(args) => {
-            let mut reactor = common::reactor();
-            chat::start(&mut reactor, &args);
-            common::run(reactor)
-        }
+        // With --threads N > 1 the rooms span the reactors (chat_group.rs).
+        Mode::Server(args) => common::serve(args.server.threads, move |reactor| {
+            chat_group::start(reactor, &args);
+        }),
         Mode::Client(args) => run_client(&args),
     }
 }

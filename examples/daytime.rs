@@ -17,13 +17,14 @@ mod common;
 #[path = "common/daytime.rs"]
 mod daytime;
 
-const USAGE: &str = "usage: daytime [--listen ADDR] [--max-conns N]
+const USAGE: &str = "usage: daytime [--listen ADDR] [--max-conns N] [--threads N]
        daytime client [--connect ADDR]
 
 Daytime (RFC 867): the date and time as one line, over TCP and UDP.
 
 server options:
   --listen ADDR     address to serve on (default 127.0.0.1:1313)
+  --threads N       reactors (threads) sharing the port (default 1)
   --max-conns N     most TCP connections at once (default: the file limit less a reserve)
 
 client (one UDP datagram, 2 s timeout):
@@ -35,11 +36,9 @@ client (one UDP datagram, 2 s timeout):
 fn main() {
     common::init_logging();
     match common::parse_server_or_client(USAGE, daytime::default_args(), &["idle-timeout"]) {
-        common::ServerOrClient::Server(args) => {
-            let mut reactor = common::reactor();
-            daytime::start(&mut reactor, &args);
-            common::run(reactor)
-        }
+        common::ServerOrClient::Server(args) => common::serve(args.threads, move |reactor| {
+            daytime::start(reactor, &args);
+        }),
         common::ServerOrClient::Client(addr) => {
             let mut reactor = common::reactor();
             let status =

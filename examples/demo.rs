@@ -19,6 +19,8 @@
 
 #[path = "common/chat.rs"]
 mod chat;
+#[path = "common/chat_group.rs"]
+mod chat_group;
 mod common;
 #[path = "common/daytime.rs"]
 mod daytime;
@@ -36,16 +38,17 @@ mod timestamp;
 use reel::protocols::echo::{Echo, UdpEcho};
 use reel::Protocol;
 
-const USAGE: &str = "usage: demo
+const USAGE: &str = "usage: demo [--stats SECS] [--threads N]
 
 Starts every example server in one reactor on one thread, on its default
 address: echo 7007, echo_hello 9999, timestamp 21567, daytime 1313,
 http_hello 12345, chat 8888, framed 8080, factorial 9998 (udp).
 
 options:
-  --stats SECS      log a one-line snapshot of the reactor every SECS seconds
+  --stats SECS      log a one-line snapshot of each reactor every SECS seconds
                     (connections by phase, pauses, queued output, listeners,
                     endpoints, timers, bytes in and out, refusals)
+  --threads N       reactors (threads) sharing every port (default 1)
   -h, --help        show this help
 
 RUST_LOG=reel=debug logs every connection's life; REEL_DEBUG=1 warns of any
@@ -54,42 +57,41 @@ callback that takes longer than 100 ms (REEL_DEBUG=20: 20 ms).";
 fn main() {
     common::init_logging();
     let mut parser = lexopt::Parser::from_env();
+    let mut threads = 1;
     let mut stats_every: Option<u64> = None;
-    loop {
-        match parser.next() {
-            Ok(None) => break,
-            Ok(Some(lexopt::Arg::Short('h') | lexopt::Arg::Long("help"))) => common::help(USAGE),
-            Ok(Some(lexopt::Arg::Long("stats"))) => match common::value(USAGE, &mut parser, "--stats") {
+    while let Some(arg) = common::next_arg(USAGE, &mut parser) {
+        match arg {
+            lexopt::Arg::Short('h') | lexopt::Arg::Long("help") => common::help(USAGE),
+            lexopt::Arg::Long("threads") => threads = common::threads(USAGE, &mut parser),
+            lexopt::Arg::Long("stats") => match common::value(USAGE, &mut parser, "--stats") {
                 0 => common::bad_args(USAGE, "--stats: the period must be at least 1 second"),
                 secs => stats_every = Some(secs),
             },
-            Ok(Some(other)) => common::bad_args(USAGE, other.unexpected()),
-            Err(e) => common::bad_args(USAGE, e),
+            other => common::bad_args(USAGE, other.unexpected()),
         }
     }
-    let mut reactor = common::reactor();
-    if let Some(secs) = stats_every {
-        reactor.call_every(std::time::Duration::from_secs(secs), |cx| log::info!("stats: {}", cx.stats()));
-    }
+    common::serve(threads, move |reactor| {
+        if let Some(secs) = stats_every {
+            reactor.call_every(std::time::Duration::from_secs(secs), |cx| log::info!("stats: {}", cx.stats()));
+        }
+        // echo (RFC 862), TCP and UDP.
+        let echo = common::ServerArgs::new("127.0.0.1:7007", 0);
+        common::listen_tcp(
+            reactor,
+            echo.listen,
+            |_| Box::new(Echo) as Box<dyn Protocol>,
+            common::listen_options(&echo),
+        );
+        common::listen_udp(reactor, echo.listen, UdpEcho);
 
-    // echo (RFC 862), TCP and UDP.
-    let echo = common::ServerArgs::new("127.0.0.1:7007", 0);
-    common::listen_tcp(
-        &mut reactor,
-        echo.listen,
-        |_| Box::new(Echo) as Box<dyn Protocol>,
-        common::listen_options(&echo),
-    );
-    common::listen_udp(&mut reactor, echo.listen, UdpEcho);
+        echo_hello::start(reactor, &echo_hello::default_args());
+        timestamp::start(reactor, &timestamp::default_args());
+        daytime::start(reactor, &daytime::default_args());
+        http_hello::start(reactor, &common::ServerArgs::new("127.0.0.1:12345", 0));
+        chat_group::start(reactor, &chat::ChatArgs::default());
+        framed::start(reactor, &framed::default_args());
+        factorial::start(reactor, &factorial::default_args());
 
-    echo_hello::start(&mut reactor, &echo_hello::default_args());
-    timestamp::start(&mut reactor, &timestamp::default_args());
-    daytime::start(&mut reactor, &daytime::default_args());
-    http_hello::start(&mut reactor, &common::ServerArgs::new("127.0.0.1:12345", 0));
-    chat::start(&mut reactor, &chat::ChatArgs::default());
-    framed::start(&mut reactor, &framed::default_args());
-    factorial::start(&mut reactor, &factorial::default_args());
-
-    log::info!("all services up; Ctrl-C to stop");
-    common::run(reactor)
+        log::info!("all services up; Ctrl-C to stop");
+    })
 }

@@ -17,27 +17,28 @@ mod common;
 use reel::protocols::echo::{Echo, UdpEcho};
 use reel::Protocol;
 
-const USAGE: &str = "usage: echo [--listen ADDR] [--max-conns N]
+const USAGE: &str = "usage: echo [--listen ADDR] [--max-conns N] [--threads N]
 
 Echo (RFC 862) over TCP and UDP on one port.
 
 options:
   --listen ADDR     address to serve on (default 127.0.0.1:7007)
+  --threads N       reactors (threads) sharing the port (default 1)
   --max-conns N     most TCP connections at once (default: the file limit less a reserve)
   -h, --help        show this help";
 
 fn main() {
     common::init_logging();
     let args = common::parse_server_args(USAGE, common::ServerArgs::new("127.0.0.1:7007", 0));
-    let mut reactor = common::reactor();
-    // TCP first: with port 0 the OS picks the port, and UDP takes the same.
-    let tcp = common::listen_tcp(
-        &mut reactor,
-        args.listen,
-        |_| Box::new(Echo) as Box<dyn Protocol>,
-        common::listen_options(&args),
-    );
-    let bound = reactor.listener_addr(tcp).unwrap_or(args.listen);
-    common::listen_udp(&mut reactor, bound, UdpEcho);
-    common::run(reactor)
+    common::serve(args.threads, move |reactor| {
+        // TCP first: with port 0 the OS picks the port, and UDP takes the same.
+        let tcp = common::listen_tcp(
+            reactor,
+            args.listen,
+            |_| Box::new(Echo) as Box<dyn Protocol>,
+            common::listen_options(&args),
+        );
+        let bound = reactor.listener_addr(tcp).unwrap_or(args.listen);
+        common::listen_udp(reactor, bound, UdpEcho);
+    })
 }

@@ -20,13 +20,14 @@ mod echo_hello;
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStringExt;
 
-const USAGE: &str = "usage: echo_hello [--listen ADDR] [--max-conns N] [--idle-timeout SECS]
+const USAGE: &str = "usage: echo_hello [--listen ADDR] [--max-conns N] [--idle-timeout SECS] [--threads N]
        echo_hello client [--connect ADDR] [NAME...]
 
 Welcome!/Hello, X! over TCP, and Hello, X! over UDP, on one port.
 
 server options:
   --listen ADDR         address to serve on (default 127.0.0.1:9999)
+  --threads N           reactors (threads) sharing the port (default 1)
   --max-conns N         most TCP connections at once (default: the file limit less a reserve)
   --idle-timeout SECS   close a connection silent this long (default 60; 0: never)
 
@@ -83,11 +84,9 @@ fn parse_args() -> Mode {
 fn main() {
     common::init_logging();
     match parse_args() {
-        Mode::Server(args) => {
-            let mut reactor = common::reactor();
-            echo_hello::start(&mut reactor, &args);
-            common::run(reactor)
-        }
+        Mode::Server(args) => common::serve(args.threads, move |reactor| {
+            echo_hello::start(reactor, &args);
+        }),
         Mode::Client { connect, names } => {
             let mut reactor = common::reactor();
             let status = echo_hello::start_client(&mut reactor, connect, names, Box::new(std::io::stdout()));

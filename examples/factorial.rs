@@ -19,13 +19,14 @@ mod factorial;
 
 use std::net::SocketAddr;
 
-const USAGE: &str = "usage: factorial [--listen ADDR]
+const USAGE: &str = "usage: factorial [--listen ADDR] [--threads N]
        factorial client N [--connect ADDR]
 
 n! for 0 <= n <= 10000, over UDP.
 
 server options:
   --listen ADDR     address to serve on (default 127.0.0.1:9998)
+  --threads N       reactors (threads) sharing the port (default 1)
 
 client (5 s timeout):
   N                 the integer to send
@@ -52,6 +53,7 @@ fn parse_args() -> Mode {
             (lexopt::Arg::Long("listen"), None) => {
                 server.take(USAGE, Some("listen"), &mut parser);
             }
+            (lexopt::Arg::Long("threads"), None) => server.threads = common::threads(USAGE, &mut parser),
             (lexopt::Arg::Value(v), None) if v == "client" => {
                 mode = Some(Mode::Client { connect: server.listen, request: None });
             }
@@ -72,11 +74,9 @@ fn parse_args() -> Mode {
 fn main() {
     common::init_logging();
     match parse_args() {
-        Mode::Server(args) => {
-            let mut reactor = common::reactor();
-            factorial::start(&mut reactor, &args);
-            common::run(reactor)
-        }
+        Mode::Server(args) => common::serve(args.threads, move |reactor| {
+            factorial::start(reactor, &args);
+        }),
         Mode::Client { connect, request } => {
             let mut reactor = common::reactor();
             let request = request.unwrap_or_default();

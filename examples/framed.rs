@@ -18,13 +18,14 @@ mod framed;
 
 use std::net::SocketAddr;
 
-const USAGE: &str = "usage: framed [--listen ADDR] [--max-conns N] [--idle-timeout SECS]
+const USAGE: &str = "usage: framed [--listen ADDR] [--max-conns N] [--idle-timeout SECS] [--threads N]
        framed client [--connect ADDR] COMMAND...
 
 Length-prefixed commands: date, os, upper TEXT, echo TEXT.
 
 server options:
   --listen ADDR         address to serve on (default 127.0.0.1:8080)
+  --threads N           reactors (threads) sharing the port (default 1)
   --max-conns N         most TCP connections at once (default: the file limit less a reserve)
   --idle-timeout SECS   close a connection silent this long (default 60; 0: never)
 
@@ -80,11 +81,9 @@ fn parse_args() -> Mode {
 fn main() {
     common::init_logging();
     match parse_args() {
-        Mode::Server(args) => {
-            let mut reactor = common::reactor();
-            framed::start(&mut reactor, &args);
-            common::run(reactor)
-        }
+        Mode::Server(args) => common::serve(args.threads, move |reactor| {
+            framed::start(reactor, &args);
+        }),
         Mode::Client { connect, commands } => {
             let mut reactor = common::reactor();
             let status = framed::start_client(&mut reactor, connect, commands, Box::new(std::io::stdout()));

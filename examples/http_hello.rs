@@ -22,23 +22,24 @@ mod common;
 #[path = "common/http_hello.rs"]
 mod http_hello;
 
-const USAGE: &str = "usage: http_hello [--listen ADDR] [--max-conns N]
+const USAGE: &str = "usage: http_hello [--listen ADDR] [--max-conns N] [--threads N]
 
 The HTTP hello page: GET / answers \"Hello World\" in HTML.
 
 options:
   --listen ADDR     address to serve on (default 127.0.0.1:12345)
+  --threads N       reactors (threads) sharing the port (default 1)
   --max-conns N     most connections at once; more get 503 (default: the file limit less a reserve)
   -h, --help        show this help";
 
 fn main() {
     common::init_logging();
     let args = parse_args();
-    // One reactor on this thread; Ctrl-C or SIGTERM stops it gracefully.
-    let mut reactor = common::reactor();
-    // The listener: each connection gets its own `HelloConn`.
-    http_hello::start(&mut reactor, &args);
-    common::run(reactor)
+    // One reactor per thread (one by default); Ctrl-C or SIGTERM stops
+    // them gracefully. The listener: each connection gets its own `HelloConn`.
+    common::serve(args.threads, move |reactor| {
+        http_hello::start(reactor, &args);
+    })
 }
 
 /// `--listen` and `--max-conns` (the deadlines are fixed by the contract).
@@ -49,7 +50,7 @@ fn parse_args() -> common::ServerArgs {
         match parser.next() {
             Ok(None) => return args,
             Ok(Some(lexopt::Arg::Short('h') | lexopt::Arg::Long("help"))) => common::help(USAGE),
-            Ok(Some(lexopt::Arg::Long(name))) if name == "listen" || name == "max-conns" => {
+            Ok(Some(lexopt::Arg::Long(name))) if ["listen", "max-conns", "threads"].contains(&name) => {
                 let name = name.to_string();
                 args.take(USAGE, Some(&name), &mut parser);
             }

@@ -16,13 +16,14 @@ mod common;
 #[path = "common/timestamp.rs"]
 mod timestamp;
 
-const USAGE: &str = "usage: timestamp [--listen ADDR] [--max-conns N] [--idle-timeout SECS]
+const USAGE: &str = "usage: timestamp [--listen ADDR] [--max-conns N] [--idle-timeout SECS] [--threads N]
        timestamp client [--connect ADDR]
 
 Each line (TCP) or datagram (UDP) comes back as \"[ctime] line\".
 
 server options:
   --listen ADDR         address to serve on (default 127.0.0.1:21567)
+  --threads N           reactors (threads) sharing the port (default 1)
   --max-conns N         most TCP connections at once (default: the file limit less a reserve)
   --idle-timeout SECS   close a connection silent this long (default 60; 0: never)
 
@@ -35,11 +36,9 @@ client (reads lines from standard input until its end):
 fn main() {
     common::init_logging();
     match common::parse_server_or_client(USAGE, timestamp::default_args(), &[]) {
-        common::ServerOrClient::Server(args) => {
-            let mut reactor = common::reactor();
-            timestamp::start(&mut reactor, &args);
-            common::run(reactor)
-        }
+        common::ServerOrClient::Server(args) => common::serve(args.threads, move |reactor| {
+            timestamp::start(reactor, &args);
+        }),
         common::ServerOrClient::Client(addr) => {
             let mut reactor = common::reactor();
             let status = timestamp::start_client(&mut reactor, addr, Box::new(std::io::stdout()));

@@ -35,7 +35,7 @@ impl Core {
                         l.starved = false;
                         log::warn!("{lid}: accepting again");
                     }
-                    self.accepted(lid, stream, peer)
+                    self.accepted(lid, stream, crate::tcp::canonical(peer))
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if is_transient_accept_error(&e) => {

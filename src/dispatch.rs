@@ -349,7 +349,7 @@ impl Core {
             }
             let r = match u.connected {
                 Some(peer) => u.socket.recv(scratch).map(|n| (n, peer)),
-                None => u.socket.recv_from(scratch),
+                None => u.socket.recv_from(scratch).map(|(n, peer)| (n, crate::tcp::canonical(peer))),
             };
             match r {
                 Ok((n, from)) => {

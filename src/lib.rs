@@ -116,6 +116,7 @@ mod debug;
 mod dispatch;
 pub mod framing;
 pub mod guide;
+mod group;
 mod handle;
 mod id;
 mod options;
@@ -137,13 +138,15 @@ mod udp;
 pub use crate::addr::ToSocketAddr;
 pub use crate::clock::Clock;
 pub use crate::context::{Context, DatagramContext, ReactorContext};
+pub use crate::group::{GroupConfig, GroupError, GroupHandle, GroupMember, ReactorGroup};
 pub use crate::handle::ReactorHandle;
 pub use crate::id::{ConnId, ListenerId, TimerId, UdpId};
-pub use crate::options::{FlowControl, ListenOptions, ReactorConfig, TcpOptions};
+pub use crate::options::{FlowControl, ListenOptions, ReactorConfig, TcpOptions, UdpOptions};
 pub use crate::protocol::{DatagramProtocol, Factory, Protocol};
 pub use crate::reactor::Reactor;
 pub use crate::reason::{OutputLimit, Reason};
 pub use crate::stats::Stats;
+
 
 /// The README's code blocks, compiled as doc tests.
 #[cfg(doctest)]

@@ -140,12 +140,55 @@ pub struct ListenOptions {
     pub max_per_peer: Option<usize>,
     /// Settings of every accepted connection.
     pub tcp: TcpOptions,
+    /// `SO_REUSEPORT`: several sockets (of this process or another of the
+    /// same user) may listen on the same address and port, and the kernel
+    /// spreads new connections among them by a hash of each connection's
+    /// addresses. This is how a [`ReactorGroup`](crate::ReactorGroup)'s
+    /// reactors share a port. Default `false`: a second bind of the port
+    /// fails with `AddrInUse`, which is what a single server wants (with
+    /// the option on, a second copy of the program started by mistake
+    /// would silently share the port instead).
+    pub reuse_port: bool,
+    /// For an IPv6 address: also accept IPv4 clients (`IPV6_V6ONLY` off),
+    /// so that `[::]:PORT` serves both families on one socket. IPv4 peers
+    /// then appear with their IPv4 address (`127.0.0.1`, not
+    /// `::ffff:127.0.0.1`). Default `false`: an IPv6 listener is IPv6 only,
+    /// and an IPv4 listener may share its port. No effect on an IPv4
+    /// address.
+    pub dual_stack: bool,
 }
 
 impl Default for ListenOptions {
     fn default() -> Self {
-        ListenOptions { backlog: 1024, max_connections: None, max_per_peer: None, tcp: TcpOptions::default() }
+        ListenOptions {
+            backlog: 1024,
+            max_connections: None,
+            max_per_peer: None,
+            tcp: TcpOptions::default(),
+            reuse_port: false,
+            dual_stack: false,
+        }
     }
+}
+
+/// Settings of one UDP endpoint
+/// ([`ReactorContext::listen_udp_with`](crate::ReactorContext::listen_udp_with)).
+///
+/// ```
+/// let opts = reel::UdpOptions { reuse_port: true, ..Default::default() };
+/// assert!(!opts.dual_stack);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UdpOptions {
+    /// `SO_REUSEPORT`: several endpoints may bind the same address and
+    /// port; the kernel spreads arriving datagrams among them by a hash
+    /// of the sender's and receiver's addresses, so one sender's datagrams
+    /// all reach the same endpoint. Default `false`.
+    pub reuse_port: bool,
+    /// For an IPv6 address: also exchange datagrams with IPv4 peers
+    /// (`IPV6_V6ONLY` off); they appear with their IPv4 address. Default
+    /// `false`. No effect on an IPv4 address.
+    pub dual_stack: bool,
 }
 
 /// Settings of a [`Reactor`](crate::Reactor).

@@ -16,7 +16,7 @@ use crate::signals::SignalSource;
 use crate::timer::next_repeat;
 use crate::{
     Clock, ConnId, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, ReactorConfig, ReactorContext,
-    ReactorHandle, Reason, Stats, TcpOptions, TimerId, ToSocketAddr, UdpId,
+    ReactorHandle, Reason, Stats, TcpOptions, TimerId, ToSocketAddr, UdpId, UdpOptions,
 };
 
 /// The event loop: owns one `mio::Poll` and everything registered with it.
@@ -189,6 +189,21 @@ impl Reactor {
         protocol: impl DatagramProtocol + 'static,
     ) -> io::Result<UdpId> {
         self.context().listen_udp(addr, protocol)
+    }
+
+    /// [`listen_udp`](Reactor::listen_udp) with options (`SO_REUSEPORT`,
+    /// dual stack).
+    ///
+    /// # Errors
+    ///
+    /// When the address cannot be bound.
+    pub fn listen_udp_with(
+        &mut self,
+        addr: impl ToSocketAddr,
+        protocol: impl DatagramProtocol + 'static,
+        opts: &UdpOptions,
+    ) -> io::Result<UdpId> {
+        self.context().listen_udp_with(addr, protocol, opts)
     }
 
     /// Binds a datagram endpoint on `local`, connected to `remote`: it only

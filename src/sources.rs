@@ -14,7 +14,9 @@ use crate::id::Source;
 use crate::tcp::Listener;
 use crate::transport::Stream;
 use crate::udp::Endpoint;
-use crate::{ConnId, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, Reason, TcpOptions, UdpId};
+use crate::{
+    ConnId, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, Reason, TcpOptions, UdpId, UdpOptions,
+};
 
 impl Core {
     pub(crate) fn listen_tcp(
@@ -23,7 +25,7 @@ impl Core {
         factory: Box<dyn Factory>,
         opts: ListenOptions,
     ) -> std::io::Result<ListenerId> {
-        let mut socket = crate::tcp::bind_listener(addr, opts.backlog)?;
+        let mut socket = crate::tcp::bind_listener(addr, &opts)?;
         let local = socket.local_addr()?;
         let generation = self.generation();
         let entry = self.listeners.vacant_entry();
@@ -105,8 +107,9 @@ impl Core {
         local: SocketAddr,
         remote: Option<SocketAddr>,
         protocol: Box<dyn DatagramProtocol>,
+        opts: &UdpOptions,
     ) -> std::io::Result<UdpId> {
-        let mut socket = crate::udp::bind_udp(local)?;
+        let mut socket = crate::udp::bind_udp(local, opts)?;
         if let Some(remote) = remote {
             socket.connect(remote)?;
         }

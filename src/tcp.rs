@@ -38,18 +38,29 @@ impl std::fmt::Debug for Listener {
     }
 }
 
-/// Opens a non-blocking listening socket with `SO_REUSEADDR`, `IPV6_V6ONLY`
-/// for IPv6 addresses, and the given backlog.
-pub(crate) fn bind_listener(addr: SocketAddr, backlog: i32) -> io::Result<mio::net::TcpListener> {
+/// Opens a non-blocking listening socket with `SO_REUSEADDR`, the given
+/// backlog, `SO_REUSEPORT` if asked, and `IPV6_V6ONLY` for IPv6 addresses
+/// unless dual stack is asked.
+pub(crate) fn bind_listener(addr: SocketAddr, opts: &ListenOptions) -> io::Result<mio::net::TcpListener> {
+    let backlog = opts.backlog;
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(SockProtocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if opts.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
+        socket.set_only_v6(!opts.dual_stack)?;
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(backlog)?;
     Ok(mio::net::TcpListener::from_std(socket.into()))
+}
+
+/// A peer of a dual-stack socket as the address it has: `127.0.0.1`, not
+/// `::ffff:127.0.0.1` (so limits per peer count one client once).
+pub(crate) fn canonical(peer: SocketAddr) -> SocketAddr {
+    SocketAddr::new(peer.ip().to_canonical(), peer.port())
 }
 
 /// Whether an `accept` error means "out of descriptors or memory".

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
-use crate::DatagramProtocol;
+use crate::{DatagramProtocol, UdpOptions};
 
 /// The largest UDP payload (65,527 bytes over IPv6, 65,507 over IPv4)
 /// fits in this: the read buffer is never smaller.
@@ -95,11 +95,15 @@ impl DgramSocket {
     }
 }
 
-/// Opens a non-blocking UDP socket bound to `addr` (`IPV6_V6ONLY` for IPv6).
-pub(crate) fn bind_udp(addr: SocketAddr) -> io::Result<mio::net::UdpSocket> {
+/// Opens a non-blocking UDP socket bound to `addr`: `SO_REUSEPORT` if
+/// asked, `IPV6_V6ONLY` for IPv6 unless dual stack is asked.
+pub(crate) fn bind_udp(addr: SocketAddr, opts: &UdpOptions) -> io::Result<mio::net::UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(SockProtocol::UDP))?;
+    if opts.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
+        socket.set_only_v6(!opts.dual_stack)?;
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
@@ -133,6 +137,12 @@ impl Endpoint {
     }
 
     fn send_now(&self, data: &[u8], to: SocketAddr) -> io::Result<()> {
+        // A dual-stack endpoint reports IPv4 peers as IPv4: send to them
+        // through their mapped IPv6 address.
+        let to = match to {
+            SocketAddr::V4(v4) if self.local.is_ipv6() => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+            other => other,
+        };
         loop {
             let r = match self.connected {
                 Some(_) => self.socket.send(data, to),

@@ -108,12 +108,15 @@ where
     }
 }
 
-/// The usual server options: `--listen`, `--max-conns`, `--idle-timeout`.
+/// The usual server options: `--listen`, `--max-conns`, `--idle-timeout`,
+/// `--threads`.
 #[derive(Debug, Clone)]
 pub struct ServerArgs {
     pub listen: SocketAddr,
     pub max_conns: usize,
     pub idle_timeout: std::time::Duration,
+    /// `--threads N`: reactors sharing the port (see [`serve`]).
+    pub threads: usize,
 }
 
 impl ServerArgs {
@@ -122,6 +125,7 @@ impl ServerArgs {
             listen: default_listen.parse().expect("default address is valid"),
             max_conns: default_max_conns(),
             idle_timeout: std::time::Duration::from_secs(default_idle_secs),
+            threads: 1,
         }
     }
 
@@ -135,6 +139,7 @@ impl ServerArgs {
                 let secs: u64 = value(usage, parser, "--idle-timeout");
                 self.idle_timeout = std::time::Duration::from_secs(secs);
             }
+            Some("threads") => self.threads = threads(usage, parser),
             _ => return false,
         }
         true
@@ -197,7 +202,11 @@ pub fn listen_tcp(
     factory: impl reel::Factory + 'static,
     opts: reel::ListenOptions,
 ) -> reel::ListenerId {
-    match reactor.listen_tcp_with(addr, factory, opts) {
+    let listened = bind_in_group(addr, "tcp", |addr, reuse_port| {
+        let id = reactor.listen_tcp_with(addr, factory, reel::ListenOptions { reuse_port, ..opts })?;
+        Ok((id, reactor.listener_addr(id).unwrap_or(addr)))
+    });
+    match listened {
         Ok(id) => {
             log::info!("listening on {} (tcp)", reactor.listener_addr(id).unwrap_or(addr));
             id
@@ -213,7 +222,11 @@ pub fn listen_udp(
     addr: SocketAddr,
     protocol: impl reel::DatagramProtocol + 'static,
 ) -> reel::UdpId {
-    match reactor.listen_udp(addr, protocol) {
+    let listened = bind_in_group(addr, "udp", |addr, reuse_port| {
+        let id = reactor.listen_udp_with(addr, protocol, &reel::UdpOptions { reuse_port, ..Default::default() })?;
+        Ok((id, reactor.udp_addr(id).unwrap_or(addr)))
+    });
+    match listened {
         Ok(id) => {
             log::info!("listening on {} (udp)", reactor.udp_addr(id).unwrap_or(addr));
             id
@@ -309,4 +322,100 @@ pub fn parse_server_or_client(usage: &str, mut server: ServerArgs, not_here: &[&
         Some(addr) => ServerOrClient::Client(addr),
         None => ServerOrClient::Server(server),
     }
+}
+
+// ----- --threads N: one reactor per thread ------------------------------------------
+
+/// The value of `--threads`: 1 to 1024, or a usage error (exit 2).
+pub fn threads(usage: &str, parser: &mut lexopt::Parser) -> usize {
+    let n: usize = value(usage, parser, "--threads");
+    if !(1..=1024).contains(&n) {
+        bad_args(usage, format!("--threads {n}: expected 1 to 1024"));
+    }
+    n
+}
+
+thread_local! {
+    /// The group member whose reactor this thread runs, while `serve`
+    /// sets it up with more than one thread: [`listen_tcp`] and
+    /// [`listen_udp`] then bind with `SO_REUSEPORT`, on reactor 0's port.
+    static MEMBER: std::cell::RefCell<Option<reel::GroupMember>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Which reactor of how many this thread sets up and runs, and the
+/// group's handle; `None` with `--threads 1`.
+pub fn group_member() -> Option<(usize, reel::GroupHandle)> {
+    MEMBER.with(|m| m.borrow().as_ref().map(|m| (m.index(), m.group().clone())))
+}
+
+/// Serves with `threads` reactors, each set up by `setup` (the same calls
+/// a single-reactor server makes: [`listen_tcp`], [`listen_udp`], ...),
+/// and exits: 0 after a clean stop (SIGINT/SIGTERM drain every reactor),
+/// 1 on a failure. With one thread this is [`reactor`] + `setup` +
+/// [`run`], on this thread; with more, a `reel::ReactorGroup` whose
+/// listeners share each port through `SO_REUSEPORT`.
+pub fn serve(threads: usize, setup: impl Fn(&mut reel::Reactor) + Send + Sync + 'static) -> ! {
+    if threads <= 1 {
+        let mut reactor = reactor();
+        setup(&mut reactor);
+        run(reactor)
+    }
+    let config = reel::GroupConfig { threads, stop_on_signals: true, ..Default::default() };
+    let group = match start_group(config, setup) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit(1)
+        }
+    };
+    log::info!("serving with {threads} reactors");
+    match group.join() {
+        Ok(()) => exit(0),
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit(1)
+        }
+    }
+}
+
+/// Starts a group whose reactors are each set up by `setup`, with
+/// [`group_member`] (and so [`listen_tcp`] and [`listen_udp`]) knowing
+/// the member during the setup and after; [`serve`] without the exit.
+///
+/// # Errors
+///
+/// As `reel::ReactorGroup::start`.
+pub fn start_group(
+    config: reel::GroupConfig,
+    setup: impl Fn(&mut reel::Reactor) + Send + Sync + 'static,
+) -> Result<reel::ReactorGroup, reel::GroupError> {
+    reel::ReactorGroup::start(config, move |reactor, member| {
+        MEMBER.with(|m| *m.borrow_mut() = Some(member));
+        setup(reactor);
+        Ok(())
+    })
+}
+
+/// Binds through the group member of this thread, if any: on reactor 0's
+/// port (which matters for port 0), after checking that nobody else holds
+/// the port (`SO_REUSEPORT` would otherwise let a second copy of the
+/// server share it silently). Without a group, `bind(addr)` as it is.
+fn bind_in_group<T>(
+    addr: SocketAddr,
+    proto: &str,
+    bind: impl FnOnce(SocketAddr, bool) -> std::io::Result<(T, SocketAddr)>,
+) -> std::io::Result<T> {
+    MEMBER.with(|m| match m.borrow().as_ref() {
+        None => bind(addr, false).map(|(made, _)| made),
+        Some(member) => member.bind_shared(addr, |shared| {
+            if member.index() == 0 && shared.port() != 0 {
+                // A plain bind fails if any socket holds the port.
+                match proto {
+                    "udp" => drop(std::net::UdpSocket::bind(shared)?),
+                    _ => drop(std::net::TcpListener::bind(shared)?),
+                }
+            }
+            bind(shared, true)
+        }),
+    })
 }

@@ -29,7 +29,7 @@ pub use self::datagram::DatagramContext;
 use crate::core::{Core, TimerTask};
 use crate::{
     ConnId, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, ReactorHandle, Reason, TcpOptions, TimerId,
-    ToSocketAddr, UdpId,
+    ToSocketAddr, UdpId, UdpOptions,
 };
 
 /// What every callback may do: set timers, reach other connections and
@@ -289,8 +289,23 @@ impl<'a> ReactorContext<'a> {
         addr: impl ToSocketAddr,
         protocol: impl DatagramProtocol + 'static,
     ) -> io::Result<UdpId> {
+        self.listen_udp_with(addr, protocol, &UdpOptions::default())
+    }
+
+    /// Binds a datagram endpoint with options (`SO_REUSEPORT`, dual
+    /// stack); see [`UdpOptions`].
+    ///
+    /// # Errors
+    ///
+    /// When the address is not numeric or cannot be bound.
+    pub fn listen_udp_with(
+        &mut self,
+        addr: impl ToSocketAddr,
+        protocol: impl DatagramProtocol + 'static,
+        opts: &UdpOptions,
+    ) -> io::Result<UdpId> {
         let addr = addr.to_socket_addr()?;
-        self.core.add_udp(addr, None, Box::new(protocol))
+        self.core.add_udp(addr, None, Box::new(protocol), opts)
     }
 
     /// Binds a datagram endpoint on `local` connected to `remote`.
@@ -305,7 +320,7 @@ impl<'a> ReactorContext<'a> {
         protocol: impl DatagramProtocol + 'static,
     ) -> io::Result<UdpId> {
         let (local, remote) = (local.to_socket_addr()?, remote.to_socket_addr()?);
-        self.core.add_udp(local, Some(remote), Box::new(protocol))
+        self.core.add_udp(local, Some(remote), Box::new(protocol), &UdpOptions::default())
     }
 
     /// Reads the process's standard input through `protocol`, as one more
