@@ -115,8 +115,8 @@ mod core;
 mod debug;
 mod dispatch;
 pub mod framing;
-pub mod guide;
 mod group;
+pub mod guide;
 mod handle;
 mod id;
 mod options;
@@ -146,7 +146,6 @@ pub use crate::protocol::{DatagramProtocol, Factory, Protocol};
 pub use crate::reactor::Reactor;
 pub use crate::reason::{OutputLimit, Reason};
 pub use crate::stats::Stats;
-
 
 /// The README's code blocks, compiled as doc tests.
 #[cfg(doctest)]

@@ -241,7 +241,9 @@ fn stats_count_a_known_scenario() {
     assert_eq!(s.queued_output, 2000);
     let line = s.to_string();
     assert!(
-        line.starts_with("conns 4 (connecting 0, open 3, write-closed 0, closing 0, lingering 1), paused 1+1, queued 2.0 KiB"),
+        line.starts_with(
+            "conns 4 (connecting 0, open 3, write-closed 0, closing 0, lingering 1), paused 1+1, queued 2.0 KiB"
+        ),
         "{line}"
     );
 }
