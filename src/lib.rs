@@ -90,6 +90,7 @@ pub mod testing;
 mod timer;
 mod transport;
 mod udp;
+mod unix;
 
 pub use crate::addr::ToSocketAddr;
 pub use crate::clock::Clock;
@@ -100,6 +101,7 @@ pub use crate::options::{FlowControl, ListenOptions, ReactorConfig, TcpOptions};
 pub use crate::protocol::{DatagramProtocol, Factory, Protocol};
 pub use crate::reactor::Reactor;
 pub use crate::reason::{OutputLimit, Reason};
+pub use crate::unix::{PeerCred, SocketAddress, ToUnixAddr, UnixAddr, UnixListenOptions};
 
 /// The guide's code blocks, compiled and run as doc tests.
 #[cfg(doctest)]

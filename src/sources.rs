@@ -11,7 +11,7 @@ use mio::Interest;
 use crate::conn::{Origin, Phase};
 use crate::core::{checked_index, Core};
 use crate::id::Source;
-use crate::tcp::Listener;
+use crate::tcp::{ListenSocket, Listener};
 use crate::transport::Stream;
 use crate::udp::Endpoint;
 use crate::{ConnId, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, Reason, TcpOptions, UdpId};
@@ -23,8 +23,21 @@ impl Core {
         factory: Box<dyn Factory>,
         opts: ListenOptions,
     ) -> std::io::Result<ListenerId> {
-        let mut socket = crate::tcp::bind_listener(addr, opts.backlog)?;
+        let socket = crate::tcp::bind_listener(addr, opts.backlog)?;
         let local = socket.local_addr()?;
+        let id = self.insert_listener(ListenSocket::Tcp(socket), local, factory, opts)?;
+        log::debug!("{id}: listening on {local} (tcp)");
+        Ok(id)
+    }
+
+    /// Registers a listening socket and keeps it with its factory.
+    pub(crate) fn insert_listener(
+        &mut self,
+        mut socket: ListenSocket,
+        local: SocketAddr,
+        factory: Box<dyn Factory>,
+        opts: ListenOptions,
+    ) -> std::io::Result<ListenerId> {
         let generation = self.generation();
         let entry = self.listeners.vacant_entry();
         let id = ListenerId { index: checked_index(entry.key())?, generation };
@@ -43,7 +56,6 @@ impl Core {
             in_ready: false,
             starved: false,
         });
-        log::debug!("{id}: listening on {local} (tcp)");
         Ok(id)
     }
 

@@ -58,6 +58,7 @@ impl Core {
         let mut always_ready = false;
         match &mut stream {
             Stream::Tcp(s) => self.registry.register(s, Source::Conn(id).token(), interest)?,
+            Stream::Unix(s) => self.registry.register(s, Source::Conn(id).token(), interest)?,
             Stream::Stdin(r) => match self.registry.register(r, Source::Conn(id).token(), interest) {
                 Ok(()) => {}
                 // epoll refuses regular files: they are always readable.
@@ -356,6 +357,11 @@ impl Core {
         let always_ready = c.has(flag::ALWAYS_READY);
         match &mut c.stream {
             Stream::Tcp(s) => {
+                if let Err(e) = self.registry.deregister(s) {
+                    log::trace!("{id}: deregister failed: {e}");
+                }
+            }
+            Stream::Unix(s) => {
                 if let Err(e) = self.registry.deregister(s) {
                     log::trace!("{id}: deregister failed: {e}");
                 }

@@ -1,0 +1,219 @@
+//! The socket surface of the contexts: Unix domain sockets, addresses
+//! that are not IP addresses, peer credentials, and `socket2::SockRef`
+//! access for options reel does not wrap.
+
+use std::io;
+
+use socket2::SockRef;
+
+use super::{Context, DatagramContext, ReactorContext};
+use crate::unix::{PeerCred, SocketAddress, ToUnixAddr, UnixListenOptions};
+use crate::{ConnId, Factory, ListenerId, Protocol, Reactor, TcpOptions, UdpId};
+
+impl ReactorContext<'_> {
+    /// Listens on a Unix domain stream socket at `addr` (a path, or
+    /// `"\0name"` / [`UnixAddr::Abstract`](crate::UnixAddr::Abstract) for a
+    /// Linux abstract name); each accepted connection gets a protocol from
+    /// `factory`, as with TCP. A stale socket file at the path (nobody
+    /// answers on it) is removed first; the file is removed again when the
+    /// listener closes. See [`UnixListenOptions`].
+    ///
+    /// The factory is called with the unspecified address `0.0.0.0:0`: a
+    /// Unix client has no IP address. The protocol asks
+    /// [`Context::peer_cred`] or [`Context::peer_address`] instead.
+    ///
+    /// # Errors
+    ///
+    /// When the socket cannot be bound: the path is taken by a live server
+    /// or by a file that is not a socket (`AddrInUse`, the message names
+    /// the path and which), the directory does not exist or is not
+    /// writable, the path is too long (108 bytes on Linux).
+    pub fn listen_unix(&mut self, addr: impl ToUnixAddr, factory: impl Factory + 'static) -> io::Result<ListenerId> {
+        self.listen_unix_with(addr, factory, UnixListenOptions::default())
+    }
+
+    /// [`listen_unix`](Self::listen_unix) with options (file mode, stale
+    /// files, connection limits).
+    ///
+    /// # Errors
+    ///
+    /// As [`listen_unix`](Self::listen_unix), or when the mode cannot be
+    /// set.
+    pub fn listen_unix_with(
+        &mut self,
+        addr: impl ToUnixAddr,
+        factory: impl Factory + 'static,
+        opts: UnixListenOptions,
+    ) -> io::Result<ListenerId> {
+        let addr = addr.to_unix_addr()?;
+        self.core.listen_unix(&addr, Box::new(factory), opts)
+    }
+
+    /// Connects to a Unix domain stream socket. As with TCP, every failure
+    /// (no such file, refused, a full backlog) reaches the protocol through
+    /// `connection_failed`.
+    pub fn connect_unix(&mut self, addr: impl ToUnixAddr, protocol: impl Protocol + 'static) -> ConnId {
+        self.connect_unix_with(addr, protocol, &TcpOptions::default())
+    }
+
+    /// [`connect_unix`](Self::connect_unix) with options.
+    pub fn connect_unix_with(
+        &mut self,
+        addr: impl ToUnixAddr,
+        protocol: impl Protocol + 'static,
+        opts: &TcpOptions,
+    ) -> ConnId {
+        match addr.to_unix_addr() {
+            Ok(addr) => self.core.connect_unix(&addr, Box::new(protocol), opts),
+            Err(e) => self.core.connect_failed_at_once(Box::new(protocol), &e),
+        }
+    }
+
+    /// The address a listener is bound to, TCP or Unix.
+    pub fn listener_address(&self, id: ListenerId) -> Option<SocketAddress> {
+        self.core.listener_address(id)
+    }
+
+    /// A connection's peer address, TCP or Unix (see
+    /// [`Context::peer_address`]).
+    pub fn peer_address_of(&self, id: ConnId) -> Option<SocketAddress> {
+        self.core.peer_address(id)
+    }
+
+    /// A connection's socket, for options reel does not wrap (`None` for
+    /// standard input, an in-memory connection, or a gone one).
+    pub fn conn_sock_ref(&self, id: ConnId) -> Option<SockRef<'_>> {
+        self.core.conn(id).and_then(|c| c.stream.sock_ref())
+    }
+
+    /// A listener's socket, for options reel does not wrap.
+    pub fn listener_sock_ref(&self, id: ListenerId) -> Option<SockRef<'_>> {
+        self.core.listener(id).map(|l| l.socket.sock_ref())
+    }
+
+    /// A datagram endpoint's socket, for options reel does not wrap.
+    pub fn udp_sock_ref(&self, id: UdpId) -> Option<SockRef<'_>> {
+        self.core.udp(id).map(|u| SockRef::from(&u.socket))
+    }
+}
+
+impl Context<'_> {
+    /// The peer's address, whatever the transport: `Inet` for TCP (the
+    /// same value as [`peer_addr`](Self::peer_addr), no system call),
+    /// `Unix` for a Unix socket (asked of the kernel; a client that never
+    /// bound is [`UnixAddr::Unnamed`](crate::UnixAddr::Unnamed)).
+    pub fn peer_address(&self) -> SocketAddress {
+        let id = self.conn_id();
+        self.core.peer_address(id).unwrap_or(SocketAddress::Inet(crate::addr::unspecified(false)))
+    }
+
+    /// This end's address, whatever the transport (for an accepted Unix
+    /// connection, the listener's path or name).
+    pub fn local_address(&self) -> SocketAddress {
+        let id = self.conn_id();
+        self.core.local_address(id).unwrap_or(SocketAddress::Inet(crate::addr::unspecified(false)))
+    }
+
+    /// The credentials of the process at the other end of a Unix socket
+    /// (`SO_PEERCRED`: pid, uid, gid as of its connect), for access
+    /// control without passwords.
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::Unsupported` on a connection that is not a Unix
+    /// socket; the kernel's error otherwise.
+    pub fn peer_cred(&self) -> io::Result<PeerCred> {
+        let id = self.conn_id();
+        let unsupported = || io::Error::new(io::ErrorKind::Unsupported, "peer credentials exist for Unix sockets only");
+        let sock = self.core.conn(id).and_then(|c| c.stream.sock_ref()).ok_or_else(unsupported)?;
+        if !sock.local_addr().is_ok_and(|a| a.is_unix()) {
+            return Err(unsupported());
+        }
+        crate::unix::peer_cred(&sock)
+    }
+
+    /// This connection's socket, for options reel does not wrap
+    /// (keep-alive, buffer sizes, `TCP_INFO`...). `None` for standard
+    /// input and in-memory connections.
+    ///
+    /// Reel keeps the socket non-blocking and registered with its poll:
+    /// do not change either, nor read, write or shut it down through this.
+    ///
+    /// ```no_run
+    /// # use reel::{Context, Protocol};
+    /// struct KeepAlive;
+    /// impl Protocol for KeepAlive {
+    ///     fn connection_made(&mut self, cx: &mut Context<'_>) {
+    ///         if let Some(sock) = cx.sock_ref() {
+    ///             let _ = sock.set_keepalive(true);
+    ///         }
+    ///     }
+    ///     fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+    /// }
+    /// ```
+    pub fn sock_ref(&self) -> Option<SockRef<'_>> {
+        let id = self.conn_id();
+        self.conn_sock_ref(id)
+    }
+}
+
+impl DatagramContext<'_> {
+    /// This endpoint's socket, for options reel does not wrap (the same
+    /// rules as [`Context::sock_ref`]).
+    pub fn sock_ref(&self) -> Option<SockRef<'_>> {
+        let id = self.udp_id();
+        self.udp_sock_ref(id)
+    }
+}
+
+impl Reactor {
+    /// Listens on a Unix domain stream socket; see
+    /// [`ReactorContext::listen_unix`].
+    ///
+    /// # Errors
+    ///
+    /// When the socket cannot be bound (see [`ReactorContext::listen_unix`]).
+    pub fn listen_unix(&mut self, addr: impl ToUnixAddr, factory: impl Factory + 'static) -> io::Result<ListenerId> {
+        self.context().listen_unix(addr, factory)
+    }
+
+    /// [`listen_unix`](Reactor::listen_unix) with options.
+    ///
+    /// # Errors
+    ///
+    /// When the socket cannot be bound or its mode set.
+    pub fn listen_unix_with(
+        &mut self,
+        addr: impl ToUnixAddr,
+        factory: impl Factory + 'static,
+        opts: UnixListenOptions,
+    ) -> io::Result<ListenerId> {
+        self.context().listen_unix_with(addr, factory, opts)
+    }
+
+    /// Connects to a Unix domain stream socket; see
+    /// [`ReactorContext::connect_unix`].
+    pub fn connect_unix(&mut self, addr: impl ToUnixAddr, protocol: impl Protocol + 'static) -> ConnId {
+        self.context().connect_unix(addr, protocol)
+    }
+
+    /// The address a listener is bound to, TCP or Unix.
+    pub fn listener_address(&self, id: ListenerId) -> Option<SocketAddress> {
+        self.core.listener_address(id)
+    }
+
+    /// A listener's socket, for options reel does not wrap.
+    pub fn listener_sock_ref(&self, id: ListenerId) -> Option<SockRef<'_>> {
+        self.core.listener(id).map(|l| l.socket.sock_ref())
+    }
+
+    /// A connection's socket, for options reel does not wrap.
+    pub fn conn_sock_ref(&self, id: ConnId) -> Option<SockRef<'_>> {
+        self.core.conn(id).and_then(|c| c.stream.sock_ref())
+    }
+
+    /// A datagram endpoint's socket, for options reel does not wrap.
+    pub fn udp_sock_ref(&self, id: UdpId) -> Option<SockRef<'_>> {
+        self.core.udp(id).map(|u| SockRef::from(&u.socket))
+    }
+}
