@@ -3,6 +3,7 @@
 //! access for options reel does not wrap.
 
 use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use socket2::SockRef;
 
@@ -163,6 +164,124 @@ impl DatagramContext<'_> {
     pub fn sock_ref(&self) -> Option<SockRef<'_>> {
         let id = self.udp_id();
         self.udp_sock_ref(id)
+    }
+
+    fn socket(&self) -> io::Result<&mio::net::UdpSocket> {
+        let id = self.udp_id();
+        self.core.udp(id).map(|u| &u.socket).ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "endpoint gone"))
+    }
+
+    /// Joins the IPv4 multicast `group` on the interface with address
+    /// `interface` (`Ipv4Addr::UNSPECIFIED`: the kernel's choice). The
+    /// endpoint receives the group's datagrams sent to its port; bind it
+    /// to the group address (or the unspecified one) for that.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's: not a multicast address, no such interface, no
+    /// multicast route (`ENODEV`), already a member.
+    pub fn join_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        self.socket()?.join_multicast_v4(&group, &interface)
+    }
+
+    /// Leaves an IPv4 multicast group joined with
+    /// [`join_multicast_v4`](Self::join_multicast_v4).
+    ///
+    /// # Errors
+    ///
+    /// `EADDRNOTAVAIL` if the endpoint is not a member.
+    pub fn leave_multicast_v4(&self, group: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        self.socket()?.leave_multicast_v4(&group, &interface)
+    }
+
+    /// Joins the IPv6 multicast `group` on the interface of index
+    /// `interface` (0: the kernel's choice).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's, as for IPv4.
+    pub fn join_multicast_v6(&self, group: Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.socket()?.join_multicast_v6(&group, interface)
+    }
+
+    /// Leaves an IPv6 multicast group.
+    ///
+    /// # Errors
+    ///
+    /// `EADDRNOTAVAIL` if the endpoint is not a member.
+    pub fn leave_multicast_v6(&self, group: Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.socket()?.leave_multicast_v6(&group, interface)
+    }
+
+    /// The time-to-live of the IPv4 multicast datagrams this endpoint sends
+    /// (`IP_MULTICAST_TTL`; the kernel's default is 1: this network only).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's (a value over 255).
+    pub fn set_multicast_ttl_v4(&self, ttl: u32) -> io::Result<()> {
+        self.socket()?.set_multicast_ttl_v4(ttl)
+    }
+
+    /// The hop limit of the IPv6 multicast datagrams this endpoint sends
+    /// (`IPV6_MULTICAST_HOPS`; default 1).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's.
+    pub fn set_multicast_hops_v6(&self, hops: u32) -> io::Result<()> {
+        SockRef::from(self.socket()?).set_multicast_hops_v6(hops)
+    }
+
+    /// Whether this host's own members of a group receive the IPv4
+    /// multicast datagrams this endpoint sends (`IP_MULTICAST_LOOP`;
+    /// default on).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's.
+    pub fn set_multicast_loop_v4(&self, on: bool) -> io::Result<()> {
+        self.socket()?.set_multicast_loop_v4(on)
+    }
+
+    /// [`set_multicast_loop_v4`](Self::set_multicast_loop_v4) for IPv6
+    /// (`IPV6_MULTICAST_LOOP`).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's.
+    pub fn set_multicast_loop_v6(&self, on: bool) -> io::Result<()> {
+        self.socket()?.set_multicast_loop_v6(on)
+    }
+
+    /// The interface IPv4 multicast datagrams leave by, by its address
+    /// (`IP_MULTICAST_IF`).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's (no interface has that address).
+    pub fn set_multicast_if_v4(&self, interface: Ipv4Addr) -> io::Result<()> {
+        SockRef::from(self.socket()?).set_multicast_if_v4(&interface)
+    }
+
+    /// The interface IPv6 multicast datagrams leave by, by index
+    /// (`IPV6_MULTICAST_IF`).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's.
+    pub fn set_multicast_if_v6(&self, interface: u32) -> io::Result<()> {
+        SockRef::from(self.socket()?).set_multicast_if_v6(interface)
+    }
+
+    /// Allows sending to broadcast addresses (`SO_BROADCAST`; without it
+    /// such a send fails with `EACCES`, reported to `error_received`).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.socket()?.set_broadcast(on)
     }
 }
 
