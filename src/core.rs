@@ -102,6 +102,8 @@ pub(crate) struct Core {
     pub(crate) answering: Option<ConnId>,
     /// The clock as read at the start of this turn (see [`Core::now`]).
     pub(crate) loop_time: Instant,
+    /// Client connections trying the addresses of a host name in turn.
+    pub(crate) dials: std::collections::HashMap<ConnId, crate::resolve::Dial>,
 }
 
 impl Core {
@@ -130,6 +132,7 @@ impl Core {
             input_epoch: 0,
             answering: None,
             loop_time,
+            dials: Default::default(),
         }
     }
 

@@ -242,7 +242,14 @@ impl Core {
             _ => return,
         };
         match outcome {
-            Ok((peer, local)) => self.connected(id, peer, local),
+            Ok((peer, local)) => {
+                if !self.dials.is_empty() {
+                    self.dials.remove(&id);
+                }
+                self.connected(id, peer, local)
+            }
+            // A host name's next address, if one is left.
+            Err(e) if self.next_attempt(id, &e) => {}
             Err(e) => self.fail(id, &e),
         }
     }

@@ -83,6 +83,7 @@ mod protocol;
 pub mod protocols;
 mod reactor;
 mod reason;
+mod resolve;
 mod signals;
 mod sources;
 mod tcp;

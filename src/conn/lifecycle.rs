@@ -340,6 +340,9 @@ impl Core {
             return;
         }
         self.release_listener_slot(id);
+        if !self.dials.is_empty() {
+            self.dials.remove(&id);
+        }
         let mut c = self.conns.remove(id.index as usize);
         if c.phase == Phase::Lingering {
             self.lingering -= 1;
