@@ -104,6 +104,11 @@ pub(crate) struct Core {
     pub(crate) loop_time: Instant,
     /// Client connections trying the addresses of a host name in turn.
     pub(crate) dials: std::collections::HashMap<ConnId, crate::resolve::Dial>,
+    /// Unix datagram endpoints.
+    pub(crate) unix_dgrams: Slab<crate::unix::dgram::UnixEndpoint>,
+    /// Unix datagram endpoints with a callback owed (started, errors,
+    /// stopped).
+    pub(crate) dirty_unix: Vec<crate::UnixDgramId>,
 }
 
 impl Core {
@@ -133,6 +138,8 @@ impl Core {
             answering: None,
             loop_time,
             dials: Default::default(),
+            unix_dgrams: Slab::new(),
+            dirty_unix: Vec::new(),
         }
     }
 

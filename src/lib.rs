@@ -63,11 +63,15 @@
 //! The guide (`docs/guide.md`) and the architecture notes
 //! (`docs/architecture.md`) tell the rest.
 
-#![forbid(unsafe_code)]
+// One `unsafe` operation in the crate: taking ownership of the descriptors
+// a service manager passed (`activation::take`, with its SAFETY note).
+#![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
 mod accept;
+pub mod activation;
 mod addr;
+mod adopt;
 mod buffer;
 mod clock;
 mod conn;
@@ -102,6 +106,7 @@ pub use crate::options::{FlowControl, ListenOptions, ReactorConfig, TcpOptions};
 pub use crate::protocol::{DatagramProtocol, Factory, Protocol};
 pub use crate::reactor::Reactor;
 pub use crate::reason::{OutputLimit, Reason};
+pub use crate::unix::dgram::{UnixDatagramContext, UnixDatagramProtocol, UnixDgramId};
 pub use crate::unix::{PeerCred, SocketAddress, ToUnixAddr, UnixAddr, UnixListenOptions};
 
 /// The guide's code blocks, compiled and run as doc tests.

@@ -118,10 +118,21 @@ impl Core {
         remote: Option<SocketAddr>,
         protocol: Box<dyn DatagramProtocol>,
     ) -> std::io::Result<UdpId> {
-        let mut socket = crate::udp::bind_udp(local)?;
+        let socket = crate::udp::bind_udp(local)?;
         if let Some(remote) = remote {
             socket.connect(remote)?;
         }
+        self.insert_udp(socket, remote, protocol)
+    }
+
+    /// Registers a bound UDP socket (connected to `remote`, if given) as an
+    /// endpoint.
+    pub(crate) fn insert_udp(
+        &mut self,
+        mut socket: mio::net::UdpSocket,
+        remote: Option<SocketAddr>,
+        protocol: Box<dyn DatagramProtocol>,
+    ) -> std::io::Result<UdpId> {
         let local = socket.local_addr()?;
         let generation = self.generation();
         let entry = self.udps.vacant_entry();

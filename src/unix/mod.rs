@@ -302,8 +302,8 @@ fn with_path(addr: &UnixAddr, e: io::Error) -> io::Error {
 
 /// Whether a socket answers at `addr`: a non-blocking connect succeeds, or
 /// would block (its backlog is full). Refused means nobody listens.
-fn answers(addr: &SockAddr) -> io::Result<bool> {
-    let probe = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+fn answers(addr: &SockAddr, ty: Type) -> io::Result<bool> {
+    let probe = Socket::new(Domain::UNIX, ty, None)?;
     probe.set_nonblocking(true)?;
     match probe.connect(addr) {
         Ok(()) => Ok(true),
@@ -315,7 +315,7 @@ fn answers(addr: &SockAddr) -> io::Result<bool> {
 
 /// The path is taken: remove it if it is a stale socket file, else say
 /// why not.
-fn clear_stale(path: &Path, addr: &UnixAddr, sockaddr: &SockAddr) -> io::Result<()> {
+fn clear_stale(path: &Path, addr: &UnixAddr, sockaddr: &SockAddr, ty: Type) -> io::Result<()> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()), // gone meanwhile
@@ -327,7 +327,7 @@ fn clear_stale(path: &Path, addr: &UnixAddr, sockaddr: &SockAddr) -> io::Result<
             format!("{addr}: the path exists and is not a socket; not removing it"),
         ));
     }
-    if answers(sockaddr).map_err(|e| with_path(addr, e))? {
+    if answers(sockaddr, ty).map_err(|e| with_path(addr, e))? {
         return Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             format!("{addr}: another server is listening on this socket"),
@@ -352,7 +352,7 @@ pub(crate) fn bind_listener(addr: &UnixAddr, opts: &UnixListenOptions) -> io::Re
             Ok(()) => break socket,
             Err(e) if e.kind() == io::ErrorKind::AddrInUse && opts.remove_stale && !cleared => {
                 let UnixAddr::Path(path) = addr else { return Err(with_path(addr, e)) };
-                clear_stale(path, addr, &sockaddr)?;
+                clear_stale(path, addr, &sockaddr, Type::STREAM)?;
                 cleared = true;
             }
             Err(e) => return Err(with_path(addr, e)),
