@@ -26,7 +26,8 @@ use std::process::exit;
 
 use lexopt::Arg;
 
-const USAGE: &str = "usage: chat [--listen ADDR] [--max-conns N] [--idle-timeout SECS] [--max-output BYTES]
+const USAGE: &str =
+    "usage: chat [--listen ADDR] [--unix PATH] [--max-conns N] [--idle-timeout SECS] [--max-output BYTES]
        chat client --user NAME --room ROOM [--connect ADDR]
 
 Multi-user chat rooms. The first line a client sends is `USERNAME ROOM`,
@@ -34,6 +35,7 @@ then every line goes to the others in that room; `quit` leaves.
 
 server options:
   --listen ADDR         address to serve on (default 127.0.0.1:8888)
+  --unix PATH           also serve on this Unix socket (only there without --listen; @NAME: abstract)
   --max-conns N         most connections at once (default: the file limit less a reserve)
   --idle-timeout SECS   close a connection silent for this long (default 300, 0: never)
   --max-output BYTES    disconnect a member whose unread output passes this (default 1048576)

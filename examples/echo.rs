@@ -17,12 +17,13 @@ mod common;
 use reel::protocols::echo::{Echo, UdpEcho};
 use reel::Protocol;
 
-const USAGE: &str = "usage: echo [--listen ADDR] [--max-conns N]
+const USAGE: &str = "usage: echo [--listen ADDR] [--unix PATH] [--max-conns N]
 
 Echo (RFC 862) over TCP and UDP on one port.
 
 options:
   --listen ADDR     address to serve on (default 127.0.0.1:7007)
+  --unix PATH       also serve on this Unix socket (only there without --listen; @NAME: abstract)
   --max-conns N     most TCP connections at once (default: the file limit less a reserve)
   -h, --help        show this help";
 
@@ -30,6 +31,10 @@ fn main() {
     common::init_logging();
     let args = common::parse_server_args(USAGE, common::ServerArgs::new("127.0.0.1:7007", 0));
     let mut reactor = common::reactor();
+    common::listen_unix(&mut reactor, &args, |_| Box::new(Echo) as Box<dyn Protocol>, common::listen_options(&args));
+    if !args.serve_tcp() {
+        common::run(reactor)
+    }
     // TCP first: with port 0 the OS picks the port, and UDP takes the same.
     let tcp = common::listen_tcp(
         &mut reactor,
