@@ -114,6 +114,11 @@ pub use crate::unix::{PeerCred, SocketAddress, ToUnixAddr, UnixAddr, UnixListenO
 #[doc = include_str!("../docs/guide.md")]
 mod guide {}
 
+/// The guide's Unix sockets chapter, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide/unix.md")]
+mod guide_unix {}
+
 /// The README's code blocks, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -382,65 +382,30 @@ impl Reactor {
         self.core.listener_address(id)
     }
 
-    /// Connects to `host` (a name, or a literal IPv4 or IPv6 address, with
-    /// or without brackets) on `port`. The name is resolved on a worker
-    /// thread ([`defer_to_thread`](Self::defer_to_thread)), never on the
-    /// loop; then each address is tried in turn, the address families
-    /// interleaved (RFC 8305's order, one attempt at a time), until one
-    /// connects. The protocol hears `connection_made` once, or one
-    /// `connection_failed` with the last attempt's error (or the
-    /// resolver's). The connect timeout bounds the whole.
-    ///
-    /// The returned id is the connection's from the start: closing it
-    /// while the name resolves cancels the connect.
+    /// Connects to `host` on `port`, resolving the name off the loop; see
+    /// [`ReactorContext::connect_host`].
     pub fn connect_host(&mut self, host: &str, port: u16, protocol: impl Protocol + 'static) -> ConnId {
-        self.connect_host_with(host, port, protocol, &TcpOptions::default())
+        self.context().connect_host(host, port, protocol)
     }
 
-    /// [`connect_host`](Self::connect_host) with options.
-    pub fn connect_host_with(
-        &mut self,
-        host: &str,
-        port: u16,
-        protocol: impl Protocol + 'static,
-        opts: &TcpOptions,
-    ) -> ConnId {
-        self.core.connect_host(host, port, crate::resolve::system_resolver(), Box::new(protocol), opts)
-    }
-
-    /// [`connect_host_with`](Self::connect_host_with) with a resolver of
-    /// the application's own (a DNS client library, a service directory,
-    /// a fixed table in tests). `resolve` runs on a worker thread and may
-    /// block; its addresses are tried as `connect_host` tries the system
-    /// resolver's.
-    pub fn connect_host_using(
-        &mut self,
-        host: &str,
-        port: u16,
-        resolve: impl FnOnce(&str, u16) -> io::Result<Vec<std::net::SocketAddr>> + Send + 'static,
-        protocol: impl Protocol + 'static,
-        opts: &TcpOptions,
-    ) -> ConnId {
-        self.core.connect_host(host, port, Box::new(resolve), Box::new(protocol), opts)
-    }
-
-    /// Connects to the first of `addrs` that answers, tried in the given
-    /// order one at a time (for addresses resolved elsewhere: a service
-    /// directory, a resolver of the application's own). Fails as
-    /// [`connect_host`](Self::connect_host) does; an empty list fails with
-    /// `NotFound`.
+    /// Connects to the first of `addrs` that answers; see
+    /// [`ReactorContext::connect_addrs`].
     pub fn connect_addrs(&mut self, addrs: Vec<std::net::SocketAddr>, protocol: impl Protocol + 'static) -> ConnId {
-        self.connect_addrs_with(addrs, protocol, &TcpOptions::default())
+        self.context().connect_addrs(addrs, protocol)
     }
 
-    /// [`connect_addrs`](Self::connect_addrs) with options.
-    pub fn connect_addrs_with(
+    /// Binds a Unix datagram endpoint; see
+    /// [`ReactorContext::bind_unix_datagram`].
+    ///
+    /// # Errors
+    ///
+    /// When the address cannot be bound.
+    pub fn bind_unix_datagram(
         &mut self,
-        addrs: Vec<std::net::SocketAddr>,
-        protocol: impl Protocol + 'static,
-        opts: &TcpOptions,
-    ) -> ConnId {
-        self.core.connect_addrs(addrs, Box::new(protocol), opts)
+        addr: impl ToUnixAddr,
+        protocol: impl crate::UnixDatagramProtocol + 'static,
+    ) -> io::Result<crate::UnixDgramId> {
+        self.context().bind_unix_datagram(addr, protocol)
     }
 
     /// A listener's socket, for options reel does not wrap.
