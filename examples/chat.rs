@@ -29,7 +29,7 @@ use std::process::exit;
 use lexopt::Arg;
 
 const USAGE: &str =
-    "usage: chat [--listen ADDR] [--max-conns N] [--idle-timeout SECS] [--max-output BYTES] [--threads N]
+    "usage: chat [--listen ADDR] [--unix PATH] [--max-conns N] [--idle-timeout SECS] [--max-output BYTES] [--threads N]
        chat client --user NAME --room ROOM [--connect ADDR]
 
 Multi-user chat rooms. The first line a client sends is `USERNAME ROOM`,
@@ -37,6 +37,7 @@ then every line goes to the others in that room; `quit` leaves.
 
 server options:
   --listen ADDR         address to serve on (default 127.0.0.1:8888)
+  --unix PATH           also serve on this Unix socket (only there without --listen; @NAME: abstract)
   --threads N           reactors (threads) sharing the port (default 1)
   --max-conns N         most connections at once (default: the file limit less a reserve)
   --idle-timeout SECS   close a connection silent for this long (default 300, 0: never)

@@ -17,13 +17,14 @@ mod common;
 #[path = "common/daytime.rs"]
 mod daytime;
 
-const USAGE: &str = "usage: daytime [--listen ADDR] [--max-conns N] [--threads N]
+const USAGE: &str = "usage: daytime [--listen ADDR] [--unix PATH] [--max-conns N] [--threads N]
        daytime client [--connect ADDR]
 
 Daytime (RFC 867): the date and time as one line, over TCP and UDP.
 
 server options:
   --listen ADDR     address to serve on (default 127.0.0.1:1313)
+  --unix PATH       also serve on this Unix socket (only there without --listen; @NAME: abstract)
   --threads N       reactors (threads) sharing the port (default 1)
   --max-conns N     most TCP connections at once (default: the file limit less a reserve)
 

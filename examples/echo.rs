@@ -17,12 +17,13 @@ mod common;
 use reel::protocols::echo::{Echo, UdpEcho};
 use reel::Protocol;
 
-const USAGE: &str = "usage: echo [--listen ADDR] [--max-conns N] [--threads N]
+const USAGE: &str = "usage: echo [--listen ADDR] [--unix PATH] [--max-conns N] [--threads N]
 
 Echo (RFC 862) over TCP and UDP on one port.
 
 options:
   --listen ADDR     address to serve on (default 127.0.0.1:7007)
+  --unix PATH       also serve on this Unix socket (only there without --listen; @NAME: abstract)
   --threads N       reactors (threads) sharing the port (default 1)
   --max-conns N     most TCP connections at once (default: the file limit less a reserve)
   -h, --help        show this help";
@@ -31,6 +32,10 @@ fn main() {
     common::init_logging();
     let args = common::parse_server_args(USAGE, common::ServerArgs::new("127.0.0.1:7007", 0));
     common::serve(args.threads, move |reactor| {
+        common::listen_unix(reactor, &args, |_| Box::new(Echo) as Box<dyn Protocol>, common::listen_options(&args));
+        if !args.serve_tcp() {
+            return;
+        }
         // TCP first: with port 0 the OS picks the port, and UDP takes the same.
         let tcp = common::listen_tcp(
             reactor,

@@ -20,13 +20,15 @@ mod echo_hello;
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStringExt;
 
-const USAGE: &str = "usage: echo_hello [--listen ADDR] [--max-conns N] [--idle-timeout SECS] [--threads N]
+const USAGE: &str =
+    "usage: echo_hello [--listen ADDR] [--unix PATH] [--max-conns N] [--idle-timeout SECS] [--threads N]
        echo_hello client [--connect ADDR] [NAME...]
 
 Welcome!/Hello, X! over TCP, and Hello, X! over UDP, on one port.
 
 server options:
   --listen ADDR         address to serve on (default 127.0.0.1:9999)
+  --unix PATH           also serve on this Unix socket (only there without --listen; @NAME: abstract)
   --threads N           reactors (threads) sharing the port (default 1)
   --max-conns N         most TCP connections at once (default: the file limit less a reserve)
   --idle-timeout SECS   close a connection silent this long (default 60; 0: never)

@@ -18,13 +18,14 @@ mod framed;
 
 use std::net::SocketAddr;
 
-const USAGE: &str = "usage: framed [--listen ADDR] [--max-conns N] [--idle-timeout SECS] [--threads N]
+const USAGE: &str = "usage: framed [--listen ADDR] [--unix PATH] [--max-conns N] [--idle-timeout SECS] [--threads N]
        framed client [--connect ADDR] COMMAND...
 
 Length-prefixed commands: date, os, upper TEXT, echo TEXT.
 
 server options:
   --listen ADDR         address to serve on (default 127.0.0.1:8080)
+  --unix PATH           also serve on this Unix socket (only there without --listen; @NAME: abstract)
   --threads N           reactors (threads) sharing the port (default 1)
   --max-conns N         most TCP connections at once (default: the file limit less a reserve)
   --idle-timeout SECS   close a connection silent this long (default 60; 0: never)

@@ -22,12 +22,13 @@ mod common;
 #[path = "common/http_hello.rs"]
 mod http_hello;
 
-const USAGE: &str = "usage: http_hello [--listen ADDR] [--max-conns N] [--threads N]
+const USAGE: &str = "usage: http_hello [--listen ADDR] [--unix PATH] [--max-conns N] [--threads N]
 
 The HTTP hello page: GET / answers \"Hello World\" in HTML.
 
 options:
   --listen ADDR     address to serve on (default 127.0.0.1:12345)
+  --unix PATH       also serve on this Unix socket (only there without --listen; @NAME: abstract)
   --threads N       reactors (threads) sharing the port (default 1)
   --max-conns N     most connections at once; more get 503 (default: the file limit less a reserve)
   -h, --help        show this help";

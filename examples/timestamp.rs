@@ -16,13 +16,14 @@ mod common;
 #[path = "common/timestamp.rs"]
 mod timestamp;
 
-const USAGE: &str = "usage: timestamp [--listen ADDR] [--max-conns N] [--idle-timeout SECS] [--threads N]
+const USAGE: &str = "usage: timestamp [--listen ADDR] [--unix PATH] [--max-conns N] [--idle-timeout SECS] [--threads N]
        timestamp client [--connect ADDR]
 
 Each line (TCP) or datagram (UDP) comes back as \"[ctime] line\".
 
 server options:
   --listen ADDR         address to serve on (default 127.0.0.1:21567)
+  --unix PATH           also serve on this Unix socket (only there without --listen; @NAME: abstract)
   --threads N           reactors (threads) sharing the port (default 1)
   --max-conns N         most TCP connections at once (default: the file limit less a reserve)
   --idle-timeout SECS   close a connection silent this long (default 60; 0: never)

@@ -102,14 +102,17 @@ impl Core {
     }
 
     /// One accepted client: refuse it at a limit, or build its protocol.
-    fn accepted(&mut self, lid: ListenerId, stream: mio::net::TcpStream, peer: SocketAddr) {
+    fn accepted(&mut self, lid: ListenerId, mut stream: Stream, peer: SocketAddr) {
         let Some(l) = self.listener_mut(lid) else { return };
         let over_total = l.opts.max_connections.is_some_and(|max| l.active >= max);
         let over_peer = l.opts.max_per_peer.is_some_and(|max| l.per_peer.get(&peer.ip()).copied().unwrap_or(0) >= max);
         let opts = l.opts.tcp.clone();
         // The listener's address is the connection's, unless it listens on
         // every address: then ask (saves a system call per accept).
-        let local = if l.local.ip().is_unspecified() { stream.local_addr().unwrap_or(l.local) } else { l.local };
+        let local = match &stream {
+            Stream::Tcp(s) if l.local.ip().is_unspecified() => s.local_addr().unwrap_or(l.local),
+            _ => l.local,
+        };
         if let Err(e) = stream.set_nodelay(opts.nodelay) {
             log::debug!("{lid}: set_nodelay failed: {e}");
         }
@@ -120,9 +123,7 @@ impl Core {
                 // its farewell holds a descriptor. Past the cap they are
                 // reset at once, so that a flood cannot exhaust them.
                 log::debug!("{lid}: resetting {peer}: connection limit reached, {MAX_REFUSING} refusals in flight");
-                if let Err(e) = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)) {
-                    log::trace!("{lid}: set_linger(0) failed: {e}");
-                }
+                stream.set_reset_on_close();
                 self.counters.refused += 1;
                 return;
             }
@@ -131,7 +132,7 @@ impl Core {
             self.counters.refused += 1;
             // The farewell goes through the normal flush-and-close path.
             let origin = Origin::Refused(lid);
-            match self.insert_conn(Stream::Tcp(stream), None, Phase::Closing, (local, peer), &opts, origin) {
+            match self.insert_conn(stream, None, Phase::Closing, (local, peer), &opts, origin) {
                 Ok(id) => {
                     self.write_refusal(id, &farewell);
                 }
@@ -146,20 +147,14 @@ impl Core {
                 return; // dropping the stream closes it
             }
         };
-        let id = match self.insert_conn(
-            Stream::Tcp(stream),
-            Some(protocol),
-            Phase::Open,
-            (local, peer),
-            &opts,
-            Origin::Accepted(lid),
-        ) {
-            Ok(id) => id,
-            Err(e) => {
-                log::warn!("{lid}: could not register connection from {peer}: {e}");
-                return;
-            }
-        };
+        let id =
+            match self.insert_conn(stream, Some(protocol), Phase::Open, (local, peer), &opts, Origin::Accepted(lid)) {
+                Ok(id) => id,
+                Err(e) => {
+                    log::warn!("{lid}: could not register connection from {peer}: {e}");
+                    return;
+                }
+            };
         log::debug!("{id}: accepted from {peer} on {local}");
         self.counters.accepted += 1;
         self.made(id);

@@ -106,6 +106,13 @@ pub(crate) struct Core {
     pub(crate) turn: u32,
     /// Running totals for [`crate::Stats`].
     pub(crate) counters: crate::stats::Counters,
+    /// Client connections trying the addresses of a host name in turn.
+    pub(crate) dials: std::collections::HashMap<ConnId, crate::resolve::Dial>,
+    /// Unix datagram endpoints.
+    pub(crate) unix_dgrams: Slab<crate::unix::dgram::UnixEndpoint>,
+    /// Unix datagram endpoints with a callback owed (started, errors,
+    /// stopped).
+    pub(crate) dirty_unix: Vec<crate::UnixDgramId>,
 }
 
 impl Core {
@@ -136,6 +143,9 @@ impl Core {
             loop_time,
             turn: 0,
             counters: Default::default(),
+            dials: Default::default(),
+            unix_dgrams: Slab::new(),
+            dirty_unix: Vec::new(),
         }
     }
 

@@ -279,18 +279,34 @@ impl Core {
     /// A connecting socket reported something: connected, or failed.
     fn finish_connect(&mut self, id: ConnId) {
         let Some(c) = self.conn_mut(id) else { return };
-        let Stream::Tcp(s) = &c.stream else { return };
-        let outcome = match s.take_error() {
-            Ok(Some(e)) | Err(e) => Err(e),
-            Ok(None) => match s.peer_addr() {
-                Ok(peer) => Ok((peer, s.local_addr().ok())),
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return, // still in progress
-                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => return,
-                Err(e) => Err(e),
+        let outcome = match &c.stream {
+            Stream::Tcp(s) => match s.take_error() {
+                Ok(Some(e)) | Err(e) => Err(e),
+                Ok(None) => match s.peer_addr() {
+                    Ok(peer) => Ok((peer, s.local_addr().ok())),
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => return, // still in progress
+                    Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => return,
+                    Err(e) => Err(e),
+                },
             },
+            // A Unix connect completes at once or fails at once: a
+            // connection that exists is connected. Its addresses are read
+            // from the socket when asked (`Context::peer_address`).
+            Stream::Unix(s) => match s.take_error() {
+                Ok(Some(e)) | Err(e) => Err(e),
+                Ok(None) => Ok((c.peer, None)),
+            },
+            _ => return,
         };
         match outcome {
-            Ok((peer, local)) => self.connected(id, peer, local),
+            Ok((peer, local)) => {
+                if !self.dials.is_empty() {
+                    self.dials.remove(&id);
+                }
+                self.connected(id, peer, local)
+            }
+            // A host name's next address, if one is left.
+            Err(e) if self.next_attempt(id, &e) => {}
             Err(e) => self.fail(id, &e),
         }
     }
@@ -303,6 +319,7 @@ impl Core {
                 self.settle_conn(id);
             } else if let Some(id) = self.dirty_udp.pop() {
                 self.settle_udp(id);
+            } else if self.settle_unix_dgram() {
             } else if let Some((id, mut protocol, reason)) = self.failed.pop() {
                 let result = {
                     let mut cx = Context::new(self, id);

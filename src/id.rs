@@ -61,6 +61,7 @@ pub(crate) enum Source {
     Conn(ConnId),
     Listener(ListenerId),
     Udp(UdpId),
+    UnixDgram(crate::UnixDgramId),
     Waker,
     Signals,
 }
@@ -71,6 +72,7 @@ const KIND_LISTENER: usize = 1;
 const KIND_UDP: usize = 2;
 const KIND_WAKER: usize = 3;
 const KIND_SIGNALS: usize = 4;
+const KIND_UNIX_DGRAM: usize = 5;
 const INDEX_BITS: u32 = 29;
 const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 
@@ -84,6 +86,7 @@ impl Source {
             Source::Conn(id) => (KIND_CONN, id.index, id.generation),
             Source::Listener(id) => (KIND_LISTENER, id.index, id.generation),
             Source::Udp(id) => (KIND_UDP, id.index, id.generation),
+            Source::UnixDgram(id) => (KIND_UNIX_DGRAM, id.index, id.generation),
             Source::Waker => (KIND_WAKER, 0, 0),
             Source::Signals => (KIND_SIGNALS, 0, 0),
         };
@@ -99,6 +102,7 @@ impl Source {
             KIND_CONN => Source::Conn(ConnId { index, generation }),
             KIND_LISTENER => Source::Listener(ListenerId { index, generation }),
             KIND_UDP => Source::Udp(UdpId { index, generation }),
+            KIND_UNIX_DGRAM => Source::UnixDgram(crate::UnixDgramId { index, generation }),
             KIND_WAKER => Source::Waker,
             KIND_SIGNALS => Source::Signals,
             _ => return None,
@@ -117,6 +121,7 @@ mod tests {
             Source::Conn(ConnId { index: MAX_INDEX as u32, generation: u32::MAX }),
             Source::Listener(ListenerId { index: 7, generation: 9 }),
             Source::Udp(UdpId { index: 12345, generation: 1 }),
+            Source::UnixDgram(crate::UnixDgramId { index: 3, generation: 5 }),
             Source::Waker,
             Source::Signals,
         ];

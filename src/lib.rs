@@ -97,7 +97,9 @@
 //! than left untested. The minimum Rust version is the `rust-version` of
 //! `Cargo.toml`.
 
-#![forbid(unsafe_code)]
+// One `unsafe` operation in the crate: taking ownership of the descriptors
+// a service manager passed (`activation::take`, with its SAFETY note).
+#![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
 #[cfg(not(target_os = "linux"))]
@@ -106,7 +108,9 @@ compile_error!(
 );
 
 mod accept;
+pub mod activation;
 mod addr;
+mod adopt;
 mod buffer;
 mod clock;
 mod conn;
@@ -126,6 +130,7 @@ mod protocol;
 pub mod protocols;
 mod reactor;
 mod reason;
+mod resolve;
 mod signals;
 mod sources;
 mod stats;
@@ -134,6 +139,7 @@ pub mod testing;
 mod timer;
 mod transport;
 mod udp;
+mod unix;
 
 pub use crate::addr::ToSocketAddr;
 pub use crate::clock::Clock;
@@ -146,6 +152,13 @@ pub use crate::protocol::{DatagramProtocol, Factory, Protocol};
 pub use crate::reactor::Reactor;
 pub use crate::reason::{OutputLimit, Reason};
 pub use crate::stats::Stats;
+pub use crate::unix::dgram::{UnixDatagramContext, UnixDatagramProtocol, UnixDgramId};
+pub use crate::unix::{PeerCred, SocketAddress, ToUnixAddr, UnixAddr, UnixListenOptions};
+
+/// The guide's Unix sockets chapter, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide/unix.md")]
+mod guide_unix {}
 
 /// The README's code blocks, compiled as doc tests.
 #[cfg(doctest)]

@@ -366,6 +366,7 @@ impl Reactor {
                     self.core.settle();
                 }
                 Some(Source::Udp(id)) => self.core.udp_event(id, event, scratch),
+                Some(Source::UnixDgram(id)) => self.core.unix_dgram_event(id, event, scratch),
                 Some(Source::Waker) => {} // the inbox is drained below
                 Some(Source::Signals) => {
                     if let Some(signals) = self.signals.as_mut() {
@@ -446,6 +447,7 @@ impl Reactor {
                         self.core.settle();
                     }
                 }
+                Source::UnixDgram(id) => self.core.unix_dgram_ready(id, &mut self.scratch),
                 Source::Waker | Source::Signals => {}
             }
         }
@@ -588,6 +590,9 @@ impl Reactor {
             for id in udps {
                 core.close_udp(id);
             }
+            for id in core.unix_dgram_ids() {
+                core.close_unix_dgram(id);
+            }
             // Deliver `stopped` now: with no connection to drain the
             // loop halts before any other settle, and `stopped` would be lost.
             core.settle();
@@ -641,6 +646,9 @@ impl Reactor {
             core.udps.iter().map(|(i, u)| UdpId { index: i as u32, generation: u.generation }).collect();
         for id in udps {
             core.close_udp(id);
+        }
+        for id in core.unix_dgram_ids() {
+            core.close_unix_dgram(id);
         }
         core.settle();
         log::debug!("reactor stopped");

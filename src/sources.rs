@@ -11,7 +11,7 @@ use mio::Interest;
 use crate::conn::{Origin, Phase};
 use crate::core::{checked_index, Core};
 use crate::id::Source;
-use crate::tcp::Listener;
+use crate::tcp::{ListenSocket, Listener};
 use crate::transport::Stream;
 use crate::udp::Endpoint;
 use crate::{
@@ -25,8 +25,21 @@ impl Core {
         factory: Box<dyn Factory>,
         opts: ListenOptions,
     ) -> std::io::Result<ListenerId> {
-        let mut socket = crate::tcp::bind_listener(addr, &opts)?;
+        let socket = crate::tcp::bind_listener(addr, &opts)?;
         let local = socket.local_addr()?;
+        let id = self.insert_listener(ListenSocket::Tcp(socket), local, factory, opts)?;
+        log::debug!("{id}: listening on {local} (tcp)");
+        Ok(id)
+    }
+
+    /// Registers a listening socket and keeps it with its factory.
+    pub(crate) fn insert_listener(
+        &mut self,
+        mut socket: ListenSocket,
+        local: SocketAddr,
+        factory: Box<dyn Factory>,
+        opts: ListenOptions,
+    ) -> std::io::Result<ListenerId> {
         let generation = self.generation();
         let entry = self.listeners.vacant_entry();
         let id = ListenerId { index: checked_index(entry.key())?, generation };
@@ -45,7 +58,6 @@ impl Core {
             in_ready: false,
             starved: false,
         });
-        log::debug!("{id}: listening on {local} (tcp)");
         Ok(id)
     }
 
@@ -109,10 +121,21 @@ impl Core {
         protocol: Box<dyn DatagramProtocol>,
         opts: &UdpOptions,
     ) -> std::io::Result<UdpId> {
-        let mut socket = crate::udp::bind_udp(local, opts)?;
+        let socket = crate::udp::bind_udp(local, opts)?;
         if let Some(remote) = remote {
             socket.connect(remote)?;
         }
+        self.insert_udp(socket, remote, protocol)
+    }
+
+    /// Registers a bound UDP socket (connected to `remote`, if given) as an
+    /// endpoint.
+    pub(crate) fn insert_udp(
+        &mut self,
+        mut socket: mio::net::UdpSocket,
+        remote: Option<SocketAddr>,
+        protocol: Box<dyn DatagramProtocol>,
+    ) -> std::io::Result<UdpId> {
         let local = socket.local_addr()?;
         let generation = self.generation();
         let entry = self.udps.vacant_entry();

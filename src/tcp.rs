@@ -1,4 +1,5 @@
-//! TCP listeners, and the socket calls under them.
+//! Listeners (TCP and Unix domain stream sockets), and the socket calls
+//! under them.
 
 use std::collections::HashMap;
 use std::io;
@@ -6,13 +7,64 @@ use std::net::{IpAddr, SocketAddr};
 
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
+use crate::transport::Stream;
 use crate::{Factory, ListenOptions, TimerId};
+
+/// A listening socket: TCP, or a Unix domain stream socket.
+pub(crate) enum ListenSocket {
+    Tcp(mio::net::TcpListener),
+    Unix(crate::unix::UnixListenSocket),
+}
+
+impl ListenSocket {
+    /// Accepts one client: its stream and its address (a Unix client's is
+    /// the unspecified IPv4 address; see `Context::peer_address`).
+    pub(crate) fn accept(&self) -> io::Result<(Stream, SocketAddr)> {
+        match self {
+            ListenSocket::Tcp(l) => l.accept().map(|(s, peer)| (Stream::Tcp(s), peer)),
+            ListenSocket::Unix(l) => l.socket.accept().map(|(s, _)| (Stream::Unix(s), crate::addr::unspecified(false))),
+        }
+    }
+
+    /// The socket, for options reel does not wrap.
+    pub(crate) fn sock_ref(&self) -> socket2::SockRef<'_> {
+        match self {
+            ListenSocket::Tcp(l) => socket2::SockRef::from(l),
+            ListenSocket::Unix(l) => socket2::SockRef::from(&l.socket),
+        }
+    }
+}
+
+impl mio::event::Source for ListenSocket {
+    fn register(&mut self, registry: &mio::Registry, token: mio::Token, interests: mio::Interest) -> io::Result<()> {
+        match self {
+            ListenSocket::Tcp(l) => l.register(registry, token, interests),
+            ListenSocket::Unix(l) => l.socket.register(registry, token, interests),
+        }
+    }
+
+    fn reregister(&mut self, registry: &mio::Registry, token: mio::Token, interests: mio::Interest) -> io::Result<()> {
+        match self {
+            ListenSocket::Tcp(l) => l.reregister(registry, token, interests),
+            ListenSocket::Unix(l) => l.socket.reregister(registry, token, interests),
+        }
+    }
+
+    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        match self {
+            ListenSocket::Tcp(l) => l.deregister(registry),
+            ListenSocket::Unix(l) => l.socket.deregister(registry),
+        }
+    }
+}
 
 /// One listening socket and its factory.
 pub(crate) struct Listener {
     pub(crate) generation: u32,
-    pub(crate) socket: mio::net::TcpListener,
+    pub(crate) socket: ListenSocket,
     pub(crate) factory: Box<dyn Factory>,
+    /// The bound address (for a Unix listener, the unspecified address:
+    /// its own is in `socket`).
     pub(crate) local: SocketAddr,
     pub(crate) opts: ListenOptions,
     /// Connections from this listener still open (kept by `crate::conn`).

@@ -2,10 +2,10 @@
 //!
 //! The connection state machine (`crate::conn`) never names a socket type.
 //! It reads, writes, shuts down and resets through [`Stream`], whose
-//! variants are the transports reel knows: a TCP socket, the process's
-//! standard input, and any [`Transport`] implementation behind a box (the
-//! in-memory connections of [`crate::testing`]; TLS and Unix sockets plug in
-//! the same way).
+//! variants are the transports reel knows: a TCP socket, a Unix domain
+//! stream socket, the process's standard input, and any [`Transport`]
+//! implementation behind a box (the in-memory connections of
+//! [`crate::testing`]; TLS plugs in the same way).
 //!
 //! A transport moves bytes and reports what the peer did; it owns no phase
 //! and runs no user code. A stateful transport (TLS: ciphertext in,
@@ -56,12 +56,22 @@ pub(crate) trait Transport: std::fmt::Debug {
     fn observe(&mut self, event: &Event) {
         let _ = event;
     }
+    /// The socket under the transport, if there is one (a TLS transport
+    /// gives its inner socket's): what `Context::sock_ref`, the peer
+    /// credentials and the addresses of non-TCP transports are read from.
+    fn sock_ref(&self) -> Option<socket2::SockRef<'_>> {
+        None
+    }
 }
 
 /// A connection's byte stream.
 #[derive(Debug)]
 pub(crate) enum Stream {
     Tcp(mio::net::TcpStream),
+    /// A Unix domain stream socket (inline like TCP: no box, no virtual
+    /// call on the hot path; a TLS transport wraps one the same way it
+    /// wraps a TCP socket, as a `Read + Write + mio::event::Source`).
+    Unix(mio::net::UnixStream),
     /// The process's standard input (a duplicate of descriptor 0): read
     /// only.
     Stdin(mio::unix::pipe::Receiver),
@@ -81,6 +91,7 @@ impl Stream {
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
             Stream::Stdin(r) => r.read(buf),
             Stream::Other(t) => t.read(buf),
         }
@@ -92,7 +103,7 @@ impl Stream {
     #[inline]
     pub(crate) fn short_read_drains(&self) -> bool {
         match self {
-            Stream::Tcp(_) => true,
+            Stream::Tcp(_) | Stream::Unix(_) => true,
             Stream::Stdin(_) => false,
             Stream::Other(t) => t.short_read_drains(),
         }
@@ -102,12 +113,14 @@ impl Stream {
     /// TCP socket reports one only when both directions are shut or the
     /// socket is closed, so while our write side is open it is the peer's
     /// reset. A pipe's hang-up is its writer's end: the EOF is read after
-    /// what is still in it.
+    /// what is still in it. So is a Unix stream socket's (Linux reports it
+    /// when the peer closes; a peer that closed with our bytes unread
+    /// leaves `ECONNRESET` pending, which `take_error` reports).
     #[inline]
     pub(crate) fn hang_up_is_reset(&self) -> bool {
         match self {
             Stream::Tcp(_) => true,
-            Stream::Stdin(_) => false,
+            Stream::Unix(_) | Stream::Stdin(_) => false,
             Stream::Other(t) => t.hang_up_is_reset(),
         }
     }
@@ -115,6 +128,7 @@ impl Stream {
     pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.shutdown(Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(Shutdown::Write),
             Stream::Stdin(_) => Ok(()),
             Stream::Other(t) => t.shutdown_write(),
         }
@@ -125,6 +139,7 @@ impl Stream {
     pub(crate) fn take_error(&mut self) -> io::Result<Option<io::Error>> {
         match self {
             Stream::Tcp(s) => s.take_error(),
+            Stream::Unix(s) => s.take_error(),
             Stream::Stdin(_) => Ok(None),
             Stream::Other(t) => t.take_error(),
         }
@@ -138,8 +153,29 @@ impl Stream {
                     log::debug!("set_linger(0) failed: {e}");
                 }
             }
-            Stream::Stdin(_) => {}
+            // A Unix stream socket has no reset to send: the peer reads
+            // EOF (or ECONNRESET if it had left our bytes unread).
+            Stream::Unix(_) | Stream::Stdin(_) => {}
             Stream::Other(t) => t.set_reset_on_close(),
+        }
+    }
+
+    /// `TCP_NODELAY` on a TCP socket; nothing on other transports.
+    pub(crate) fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_nodelay(on),
+            _ => Ok(()),
+        }
+    }
+
+    /// The socket under the connection, for options reel does not wrap:
+    /// the TCP or Unix socket itself, or a boxed transport's inner socket.
+    pub(crate) fn sock_ref(&self) -> Option<socket2::SockRef<'_>> {
+        match self {
+            Stream::Tcp(s) => Some(socket2::SockRef::from(s)),
+            Stream::Unix(s) => Some(socket2::SockRef::from(s)),
+            Stream::Stdin(_) => None,
+            Stream::Other(t) => t.sock_ref(),
         }
     }
 }
@@ -149,6 +185,7 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
             Stream::Stdin(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "standard input is read only")),
             Stream::Other(t) => t.write(buf),
         }

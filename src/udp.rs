@@ -86,6 +86,14 @@ impl DgramSocket {
         }
     }
 
+    /// The OS socket, `None` for an in-memory endpoint.
+    pub(crate) fn udp(&self) -> Option<&mio::net::UdpSocket> {
+        match self {
+            DgramSocket::Udp(s) => Some(s),
+            DgramSocket::Memory(_) => None,
+        }
+    }
+
     /// Takes the socket out of the poll (nothing to do in memory).
     pub(crate) fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
         match self {

@@ -183,8 +183,13 @@ pub fn start(reactor: &mut Reactor, args: &ChatArgs) -> ListenerId {
     opts.tcp.output_stall = MEMBER_STALL;
     opts.tcp.output_ceiling = args.max_output.saturating_mul(16);
     let rooms = Rc::new(RefCell::new(Rooms::new(args.clock.clone())));
+    // Members over a Unix socket share the rooms of the TCP ones.
+    let unix = ChatFactory { rooms: Rc::clone(&rooms), idle_timeout: args.server.idle_timeout };
     let factory = ChatFactory { rooms, idle_timeout: args.server.idle_timeout };
-    common::listen_tcp(reactor, args.server.listen, factory, opts)
+    match common::listen_unix(reactor, &args.server, unix, opts.clone()) {
+        Some(id) if !args.server.serve_tcp() => id,
+        _ => common::listen_tcp(reactor, args.server.listen, factory, opts),
+    }
 }
 
 /// Builds one [`Member`] per connection, all sharing the rooms.

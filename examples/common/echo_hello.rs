@@ -56,6 +56,10 @@ pub fn default_args() -> ServerArgs {
 /// address. A bind failure prints one line and exits 1.
 pub fn start(reactor: &mut Reactor, args: &ServerArgs) -> SocketAddr {
     let factory = HelloFactory { idle_timeout: args.idle_timeout };
+    common::listen_unix(reactor, args, factory.clone(), common::listen_options(args));
+    if !args.serve_tcp() {
+        return args.listen;
+    }
     let tcp = common::listen_tcp(reactor, args.listen, factory, common::listen_options(args));
     let bound = reactor.listener_addr(tcp).unwrap_or(args.listen);
     common::listen_udp(reactor, bound, UdpHello::default());

@@ -105,7 +105,11 @@ pub fn start(reactor: &mut Reactor, args: &crate::common::ServerArgs) -> Listene
 /// [`start`] with other deadlines.
 pub fn start_with(reactor: &mut Reactor, args: &crate::common::ServerArgs, deadlines: Deadlines) -> ListenerId {
     let opts = crate::common::listen_options(args);
-    crate::common::listen_tcp(reactor, args.listen, HelloFactory::new(deadlines), opts)
+    let factory = HelloFactory::new(deadlines);
+    match crate::common::listen_unix(reactor, args, factory.clone(), opts.clone()) {
+        Some(id) if !args.serve_tcp() => id,
+        _ => crate::common::listen_tcp(reactor, args.listen, factory, opts),
+    }
 }
 
 #[path = "http_date.rs"]

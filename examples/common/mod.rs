@@ -109,7 +109,7 @@ where
 }
 
 /// The usual server options: `--listen`, `--max-conns`, `--idle-timeout`,
-/// `--threads`.
+/// `--threads`, `--unix`.
 #[derive(Debug, Clone)]
 pub struct ServerArgs {
     pub listen: SocketAddr,
@@ -117,6 +117,11 @@ pub struct ServerArgs {
     pub idle_timeout: std::time::Duration,
     /// `--threads N`: reactors sharing the port (see [`serve`]).
     pub threads: usize,
+    /// `--unix PATH`: also serve on this Unix socket (instead of TCP when
+    /// `--listen` is not given). `\0name` or `@name` is an abstract name.
+    pub unix: Option<std::path::PathBuf>,
+    /// Whether `--listen` was given.
+    pub listen_given: bool,
 }
 
 impl ServerArgs {
@@ -126,14 +131,31 @@ impl ServerArgs {
             max_conns: default_max_conns(),
             idle_timeout: std::time::Duration::from_secs(default_idle_secs),
             threads: 1,
+            unix: None,
+            listen_given: false,
         }
+    }
+
+    /// Whether to serve TCP (and UDP): unless `--unix` was given alone.
+    pub fn serve_tcp(&self) -> bool {
+        self.unix.is_none() || self.listen_given
     }
 
     /// Takes a server option if `long` (the name of a `--long` option) is
     /// one; returns whether it was.
     pub fn take(&mut self, usage: &str, long: Option<&str>, parser: &mut lexopt::Parser) -> bool {
         match long {
-            Some("listen") => self.listen = value(usage, parser, "--listen"),
+            Some("listen") => {
+                self.listen = value(usage, parser, "--listen");
+                self.listen_given = true;
+            }
+            Some("unix") => {
+                let path: String = value(usage, parser, "--unix");
+                if path.is_empty() {
+                    bad_args(usage, "--unix: an empty path");
+                }
+                self.unix = Some(path.into());
+            }
             Some("max-conns") => self.max_conns = value(usage, parser, "--max-conns"),
             Some("idle-timeout") => {
                 let secs: u64 = value(usage, parser, "--idle-timeout");
@@ -212,6 +234,42 @@ pub fn listen_tcp(
             id
         }
         Err(e) => bind_failed(addr, "tcp", &e),
+    }
+}
+
+/// With `--unix PATH`, starts a Unix socket listener there and logs
+/// `listening on PATH (unix)`; on failure prints one clear line (naming the
+/// path and why: a live server on it, a file that is not a socket, a
+/// missing directory) and exits 1. `@name` names an abstract socket.
+pub fn listen_unix(
+    reactor: &mut reel::Reactor,
+    args: &ServerArgs,
+    factory: impl reel::Factory + 'static,
+    opts: reel::ListenOptions,
+) -> Option<reel::ListenerId> {
+    let path = args.unix.as_ref()?;
+    // One listener per path: with --threads N, reactor 0 serves the Unix
+    // socket (the kernel spreads Unix connections over no SO_REUSEPORT
+    // group), the others serve TCP.
+    if MEMBER.with(|m| m.borrow().as_ref().is_some_and(|member| member.index() != 0)) {
+        return None;
+    }
+    let addr = match path.to_str().and_then(|p| p.strip_prefix('@')) {
+        Some(name) => reel::UnixAddr::Abstract(name.as_bytes().to_vec()),
+        None => reel::UnixAddr::Path(path.clone()),
+    };
+    let opts = reel::UnixListenOptions { listen: opts, ..Default::default() };
+    match reactor.listen_unix_with(&addr, factory, opts) {
+        Ok(id) => {
+            log::info!("listening on {addr} (unix)");
+            Some(id)
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let why = text.strip_prefix(&format!("{addr}: ")).unwrap_or(&text);
+            eprintln!("error: cannot listen on {addr} (unix): {why}");
+            exit(1)
+        }
     }
 }
 

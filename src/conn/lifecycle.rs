@@ -58,6 +58,7 @@ impl Core {
         let mut always_ready = false;
         match &mut stream {
             Stream::Tcp(s) => self.registry.register(s, Source::Conn(id).token(), interest)?,
+            Stream::Unix(s) => self.registry.register(s, Source::Conn(id).token(), interest)?,
             Stream::Stdin(r) => match self.registry.register(r, Source::Conn(id).token(), interest) {
                 Ok(()) => {}
                 // epoll refuses regular files: they are always readable.
@@ -391,6 +392,9 @@ impl Core {
             return;
         }
         self.release_listener_slot(id);
+        if !self.dials.is_empty() {
+            self.dials.remove(&id);
+        }
         let mut c = self.conns.remove(id.index as usize);
         if c.phase == Phase::Lingering {
             self.lingering -= 1;
@@ -408,6 +412,11 @@ impl Core {
         let always_ready = c.has(flag::ALWAYS_READY);
         match &mut c.stream {
             Stream::Tcp(s) => {
+                if let Err(e) = self.registry.deregister(s) {
+                    log::trace!("{id}: deregister failed: {e}");
+                }
+            }
+            Stream::Unix(s) => {
                 if let Err(e) = self.registry.deregister(s) {
                     log::trace!("{id}: deregister failed: {e}");
                 }

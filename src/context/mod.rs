@@ -18,6 +18,7 @@
 
 mod conn;
 mod datagram;
+mod sockets;
 
 use std::io;
 use std::net::SocketAddr;
