@@ -126,7 +126,12 @@ impl Core {
                 return;
             }
             log::debug!("{lid}: refusing {peer}: connection limit reached ({} refused so far)", l.refused);
-            let farewell = catch_unwind(AssertUnwindSafe(|| l.factory.busy_farewell(peer))).unwrap_or_default();
+            // Over TLS a farewell in the clear would be garbage: none.
+            let farewell = if l.tls.is_some() {
+                Vec::new()
+            } else {
+                catch_unwind(AssertUnwindSafe(|| l.factory.busy_farewell(peer))).unwrap_or_default()
+            };
             // The farewell goes through the normal flush-and-close path.
             let origin = Origin::Refused(lid);
             match self.insert_conn(Stream::Tcp(stream), None, Phase::Closing, (local, peer), &opts, origin) {
@@ -144,6 +149,14 @@ impl Core {
                 return; // dropping the stream closes it
             }
         };
+        if let Some(config) = l.tls.clone() {
+            // `connection_made` waits for the handshake (`Core::establish`).
+            match self.accepted_tls(stream, config, protocol, (local, peer), &opts, Origin::Accepted(lid)) {
+                Ok(id) => log::debug!("{id}: accepted from {peer} on {local} (tls)"),
+                Err(e) => log::warn!("{lid}: could not register connection from {peer}: {e}"),
+            }
+            return;
+        }
         let id = match self.insert_conn(
             Stream::Tcp(stream),
             Some(protocol),

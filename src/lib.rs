@@ -88,6 +88,7 @@ mod sources;
 mod tcp;
 pub mod testing;
 mod timer;
+pub mod tls;
 mod transport;
 mod udp;
 

@@ -42,6 +42,7 @@ impl Core {
             retry: None,
             in_ready: false,
             starved: false,
+            tls: None,
         });
         log::debug!("{id}: listening on {local} (tcp)");
         Ok(id)

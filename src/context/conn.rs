@@ -195,6 +195,8 @@ impl Context<'_> {
             Some(c) if matches!(c.phase, Phase::Open | Phase::Connecting) && !c.has(flag::DOOMED) => {
                 if c.reading_paused() {
                     InputState::Paused
+                } else if matches!(&c.stream, crate::transport::Stream::Other(t) if t.takes_early_input()) {
+                    InputState::Handover
                 } else {
                     InputState::Open
                 }
@@ -247,4 +249,7 @@ pub(crate) enum InputState {
     Paused,
     /// Discarded: the connection is closing or gone.
     Discarded,
+    /// Handed back to the transport: TLS started on the connection, and
+    /// the rest of what was read is the peer's first TLS records.
+    Handover,
 }

@@ -351,6 +351,10 @@ impl<C: Codec, H: FrameHandler<C>> Framed<C, H> {
                     InputState::Open => open_at = Some(epoch),
                     InputState::Paused => return pos,
                     InputState::Discarded => return input.len(),
+                    InputState::Handover => {
+                        cx.hand_over_input(&input[pos..]);
+                        return input.len();
+                    }
                 }
             }
             let rest = &input[pos..];
