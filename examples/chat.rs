@@ -35,6 +35,8 @@ then every line goes to the others in that room; `quit` leaves.
 server options:
   --listen ADDR         address to serve on (default 127.0.0.1:8888)
   --max-conns N         most connections at once (default: the file limit less a reserve)
+  --tls-cert FILE     serve over TLS with this certificate chain (PEM; with --tls-key)
+  --tls-key FILE      the private key of --tls-cert (PEM)
   --idle-timeout SECS   close a connection silent for this long (default 300, 0: never)
   --max-output BYTES    disconnect a member whose unread output passes this (default 1048576)
 

@@ -25,6 +25,8 @@ Daytime (RFC 867): the date and time as one line, over TCP and UDP.
 server options:
   --listen ADDR     address to serve on (default 127.0.0.1:1313)
   --max-conns N     most TCP connections at once (default: the file limit less a reserve)
+  --tls-cert FILE serve over TLS with this certificate chain (PEM; with --tls-key)
+  --tls-key FILE  the private key of --tls-cert (PEM)
 
 client (one UDP datagram, 2 s timeout):
   --connect ADDR    server to ask (default 127.0.0.1:1313)

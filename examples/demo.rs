@@ -4,6 +4,7 @@
 //! cargo run --release --example demo
 //! nc 127.0.0.1 9999            # echo_hello: Welcome!, then Hello, X!
 //! curl http://127.0.0.1:12345/ # http_hello (or open it in a browser)
+//! curl --cacert /tmp/reel-demo-PID/cert.pem https://127.0.0.1:12346/   # the same over HTTPS
 //! nc 127.0.0.1 8888            # chat: type "NAME ROOM" first
 //! nc 127.0.0.1 21567           # timestamp
 //! nc 127.0.0.1 1313            # daytime
@@ -36,23 +37,52 @@ mod timestamp;
 use reel::protocols::echo::{Echo, UdpEcho};
 use reel::Protocol;
 
-const USAGE: &str = "usage: demo
+const USAGE: &str = "usage: demo [--tls-cert FILE --tls-key FILE]
 
 Starts every example server in one reactor on one thread, on its default
 address: echo 7007, echo_hello 9999, timestamp 21567, daytime 1313,
-http_hello 12345, chat 8888, framed 8080, factorial 9998 (udp).
+http_hello 12345 (and over HTTPS on 12346), chat 8888, framed 8080,
+factorial 9998 (udp).
 
 options:
+  --tls-cert FILE   the HTTPS certificate chain (PEM; default: one made at
+                    start for localhost and 127.0.0.1, its path logged)
+  --tls-key FILE    the private key of --tls-cert (PEM)
   -h, --help        show this help";
 
 fn main() {
     common::init_logging();
+    let mut https = common::ServerArgs::new(http_hello::DEFAULT_HTTPS_LISTEN, 0);
     let mut parser = lexopt::Parser::from_env();
-    match parser.next() {
-        Ok(None) => {}
-        Ok(Some(lexopt::Arg::Short('h') | lexopt::Arg::Long("help"))) => common::help(USAGE),
-        Ok(Some(other)) => common::bad_args(USAGE, other.unexpected()),
-        Err(e) => common::bad_args(USAGE, e),
+    loop {
+        match parser.next() {
+            Ok(None) => break,
+            Ok(Some(lexopt::Arg::Short('h') | lexopt::Arg::Long("help"))) => common::help(USAGE),
+            Ok(Some(lexopt::Arg::Long(name))) if matches!(name, "tls-cert" | "tls-key") => {
+                let name = name.to_string();
+                https.take(USAGE, Some(&name), &mut parser);
+            }
+            Ok(Some(other)) => common::bad_args(USAGE, other.unexpected()),
+            Err(e) => common::bad_args(USAGE, e),
+        }
+    }
+    if https.tls_cert.is_none() && https.tls_key.is_none() {
+        // No certificate given: make one, and say where it is.
+        match http_hello::demo_certificate(&std::env::temp_dir().join(format!("reel-demo-{}", std::process::id()))) {
+            Ok((cert, key)) => {
+                log::info!(
+                    "HTTPS certificate written to {} (curl --cacert {} https://127.0.0.1:12346/)",
+                    cert.display(),
+                    cert.display()
+                );
+                https.tls_cert = Some(cert);
+                https.tls_key = Some(key);
+            }
+            Err(e) => {
+                eprintln!("error: cannot write the demo certificate: {e}");
+                std::process::exit(1)
+            }
+        }
     }
     let mut reactor = common::reactor();
 
@@ -70,6 +100,8 @@ fn main() {
     timestamp::start(&mut reactor, &timestamp::default_args());
     daytime::start(&mut reactor, &daytime::default_args());
     http_hello::start(&mut reactor, &common::ServerArgs::new("127.0.0.1:12345", 0));
+    // The same page over HTTPS.
+    http_hello::start(&mut reactor, &https);
     chat::start(&mut reactor, &chat::ChatArgs::default());
     framed::start(&mut reactor, &framed::default_args());
     factorial::start(&mut reactor, &factorial::default_args());

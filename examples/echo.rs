@@ -24,6 +24,8 @@ Echo (RFC 862) over TCP and UDP on one port.
 options:
   --listen ADDR     address to serve on (default 127.0.0.1:7007)
   --max-conns N     most TCP connections at once (default: the file limit less a reserve)
+  --tls-cert FILE serve over TLS with this certificate chain (PEM; with --tls-key)
+  --tls-key FILE  the private key of --tls-cert (PEM)
   -h, --help        show this help";
 
 fn main() {
@@ -31,12 +33,8 @@ fn main() {
     let args = common::parse_server_args(USAGE, common::ServerArgs::new("127.0.0.1:7007", 0));
     let mut reactor = common::reactor();
     // TCP first: with port 0 the OS picks the port, and UDP takes the same.
-    let tcp = common::listen_tcp(
-        &mut reactor,
-        args.listen,
-        |_| Box::new(Echo) as Box<dyn Protocol>,
-        common::listen_options(&args),
-    );
+    let tcp =
+        common::listen(&mut reactor, &args, |_| Box::new(Echo) as Box<dyn Protocol>, common::listen_options(&args));
     let bound = reactor.listener_addr(tcp).unwrap_or(args.listen);
     common::listen_udp(&mut reactor, bound, UdpEcho);
     common::run(reactor)

@@ -26,6 +26,8 @@ Length-prefixed commands: date, os, upper TEXT, echo TEXT.
 server options:
   --listen ADDR         address to serve on (default 127.0.0.1:8080)
   --max-conns N         most TCP connections at once (default: the file limit less a reserve)
+  --tls-cert FILE     serve over TLS with this certificate chain (PEM; with --tls-key)
+  --tls-key FILE      the private key of --tls-cert (PEM)
   --idle-timeout SECS   close a connection silent this long (default 60; 0: never)
 
 client:

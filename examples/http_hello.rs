@@ -29,6 +29,8 @@ The HTTP hello page: GET / answers \"Hello World\" in HTML.
 options:
   --listen ADDR     address to serve on (default 127.0.0.1:12345)
   --max-conns N     most connections at once; more get 503 (default: the file limit less a reserve)
+  --tls-cert FILE serve over TLS with this certificate chain (PEM; with --tls-key)
+  --tls-key FILE  the private key of --tls-cert (PEM)
   -h, --help        show this help";
 
 fn main() {
@@ -49,7 +51,7 @@ fn parse_args() -> common::ServerArgs {
         match parser.next() {
             Ok(None) => return args,
             Ok(Some(lexopt::Arg::Short('h') | lexopt::Arg::Long("help"))) => common::help(USAGE),
-            Ok(Some(lexopt::Arg::Long(name))) if name == "listen" || name == "max-conns" => {
+            Ok(Some(lexopt::Arg::Long(name))) if matches!(name, "listen" | "max-conns" | "tls-cert" | "tls-key") => {
                 let name = name.to_string();
                 args.take(USAGE, Some(&name), &mut parser);
             }

@@ -24,6 +24,8 @@ Each line (TCP) or datagram (UDP) comes back as \"[ctime] line\".
 server options:
   --listen ADDR         address to serve on (default 127.0.0.1:21567)
   --max-conns N         most TCP connections at once (default: the file limit less a reserve)
+  --tls-cert FILE     serve over TLS with this certificate chain (PEM; with --tls-key)
+  --tls-key FILE      the private key of --tls-cert (PEM)
   --idle-timeout SECS   close a connection silent this long (default 60; 0: never)
 
 client (reads lines from standard input until its end):

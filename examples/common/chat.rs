@@ -180,7 +180,7 @@ pub fn start(reactor: &mut Reactor, args: &ChatArgs) -> ListenerId {
     opts.tcp.output_ceiling = args.max_output.saturating_mul(16);
     let rooms = Rc::new(RefCell::new(Rooms::new(args.clock.clone())));
     let factory = ChatFactory { rooms, idle_timeout: args.server.idle_timeout };
-    common::listen_tcp(reactor, args.server.listen, factory, opts)
+    common::listen(reactor, &args.server, factory, opts)
 }
 
 /// Builds one [`Member`] per connection, all sharing the rooms.

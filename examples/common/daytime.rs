@@ -50,7 +50,7 @@ pub fn start_with_clock(reactor: &mut Reactor, args: &ServerArgs, clock: WallClo
     // One cache for both sides: the line is formatted at most once a second.
     let text = Rc::new(ClockText::daytime(clock));
     let factory = DaytimeFactory { text: Rc::clone(&text) };
-    let tcp = common::listen_tcp(reactor, args.listen, factory, common::listen_options(args));
+    let tcp = common::listen(reactor, args, factory, common::listen_options(args));
     let bound = reactor.listener_addr(tcp).unwrap_or(args.listen);
     common::listen_udp(reactor, bound, UdpDaytime::new(text));
     bound

@@ -57,7 +57,7 @@ pub fn start(reactor: &mut Reactor, args: &ServerArgs) -> SocketAddr {
 /// [`start`] with the time read from `clock` (a manual one in tests).
 pub fn start_with_clock(reactor: &mut Reactor, args: &ServerArgs, clock: WallClock) -> SocketAddr {
     let factory = CommandFactory { text: Rc::new(ClockText::ctime(clock)), idle_timeout: args.idle_timeout };
-    let tcp = common::listen_tcp(reactor, args.listen, factory, common::listen_options(args));
+    let tcp = common::listen(reactor, args, factory, common::listen_options(args));
     reactor.listener_addr(tcp).unwrap_or(args.listen)
 }
 

@@ -58,7 +58,7 @@ pub fn start(reactor: &mut Reactor, args: &ServerArgs) -> SocketAddr {
 pub fn start_with_clock(reactor: &mut Reactor, args: &ServerArgs, clock: WallClock) -> SocketAddr {
     let text = Rc::new(ClockText::ctime(clock));
     let factory = StampFactory { text: Rc::clone(&text), idle_timeout: args.idle_timeout };
-    let tcp = common::listen_tcp(reactor, args.listen, factory, common::listen_options(args));
+    let tcp = common::listen(reactor, args, factory, common::listen_options(args));
     let bound = reactor.listener_addr(tcp).unwrap_or(args.listen);
     common::listen_udp(reactor, bound, UdpStamp { text });
     bound
