@@ -106,6 +106,12 @@ impl Target {
     pub fn plain(addr: SocketAddr) -> Target {
         Target { addr, host: host_header(addr), server_name: addr.ip().to_string(), tls: Default::default() }
     }
+
+    /// The same over TLS, verifying the server as `server_name` against
+    /// the certificates of `ca` (else the usual roots).
+    pub fn over_tls(self, server_name: &str, ca: Option<std::path::PathBuf>) -> Target {
+        Target { server_name: server_name.to_string(), tls: common::ClientTls { enabled: true, ca }, ..self }
+    }
 }
 
 /// Splits `http://HOST[:PORT]/PATH` or `https://...` into (TLS, host,
