@@ -12,6 +12,8 @@
 //! - `mio`: a minimal hand-written mio loop, the speed limit of reel's design.
 //! - `tokio`: tokio's current-thread runtime, one task per connection.
 //! - `threads`: a thread per connection with `std::net`, the seeds' design.
+//! - `tokio-tls`: `tokio` with tokio-rustls (`--tls-cert`, `--tls-key`),
+//!   the TLS baseline (`tokio_tls.rs`).
 //!
 //! All three share the pure protocol logic of `proto.rs` (reel's HTTP parser
 //! included). Not served: UDP, idle timeouts, `--max-conns`, graceful stop
@@ -23,6 +25,7 @@ mod mio_loop;
 mod proto;
 mod threads;
 mod tokio_ct;
+mod tokio_tls;
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::exit;
@@ -31,13 +34,15 @@ use std::sync::Arc;
 
 use proto::Proto;
 
-const USAGE: &str = "usage: baseline --kind mio|tokio|threads --proto echo_hello|http_hello [--listen ADDR]
+const USAGE: &str = "usage: baseline --kind mio|tokio|threads|tokio-tls --proto echo_hello|http_hello [--listen ADDR]
+                [--tls-cert FILE --tls-key FILE]
 
 The baselines reel's benchmarks are compared against (TCP only).
 
 options:
   --kind KIND       mio (hand-written mio loop), tokio (current-thread runtime)
-                    or threads (a thread per connection)
+                    or threads (a thread per connection); tokio-tls: tokio with
+                    tokio-rustls, with --tls-cert and --tls-key (PEM)
   --proto PROTO     echo_hello or http_hello, as in PROTOCOLS.md
   --listen ADDR     address to serve on (default 127.0.0.1:9999 for echo_hello,
                     127.0.0.1:12345 for http_hello)
@@ -49,6 +54,7 @@ enum Kind {
     Mio,
     Tokio,
     Threads,
+    TokioTls,
 }
 
 impl std::str::FromStr for Kind {
@@ -59,14 +65,19 @@ impl std::str::FromStr for Kind {
             "mio" => Ok(Kind::Mio),
             "tokio" => Ok(Kind::Tokio),
             "threads" => Ok(Kind::Threads),
-            _ => Err("expected mio, tokio or threads".to_string()),
+            "tokio-tls" => Ok(Kind::TokioTls),
+            _ => Err("expected mio, tokio, threads or tokio-tls".to_string()),
         }
     }
 }
 
 fn main() {
     common::init_logging();
-    let (kind, proto, listen) = parse_args();
+    let (kind, proto, listen, tls) = parse_args();
+    let tls = match (kind, common::tls_server_config(&tls)) {
+        (Kind::TokioTls, None) => common::bad_args(USAGE, "--kind tokio-tls needs --tls-cert and --tls-key"),
+        (_, tls) => tls,
+    };
     let listen = listen.unwrap_or_else(|| proto.default_listen());
     let listener = match bind(listen) {
         Ok(l) => l,
@@ -83,6 +94,10 @@ fn main() {
         Kind::Mio => mio_loop::serve(listener, proto, stop),
         Kind::Tokio => tokio_ct::serve(listener, proto, stop),
         Kind::Threads => threads::serve(listener, proto, stop),
+        Kind::TokioTls => match tls {
+            Some(config) => tokio_tls::serve(listener, proto, config, stop),
+            None => unreachable!("checked above"),
+        },
     };
     if let Err(e) = served {
         eprintln!("error: {e}");
@@ -90,9 +105,11 @@ fn main() {
     }
 }
 
-/// `--kind`, `--proto` and `--listen`; exits 0 for `--help`, 2 for bad ones.
-fn parse_args() -> (Kind, Proto, Option<SocketAddr>) {
+/// `--kind`, `--proto`, `--listen` and `--tls-cert`/`--tls-key`; exits 0
+/// for `--help`, 2 for bad ones.
+fn parse_args() -> (Kind, Proto, Option<SocketAddr>, common::ServerArgs) {
     let (mut kind, mut proto, mut listen) = (None, None, None);
+    let mut tls = common::ServerArgs::new("127.0.0.1:0", 0);
     let mut parser = lexopt::Parser::from_env();
     loop {
         match parser.next() {
@@ -101,13 +118,17 @@ fn parse_args() -> (Kind, Proto, Option<SocketAddr>) {
             Ok(Some(lexopt::Arg::Long("kind"))) => kind = Some(common::value(USAGE, &mut parser, "--kind")),
             Ok(Some(lexopt::Arg::Long("proto"))) => proto = Some(common::value(USAGE, &mut parser, "--proto")),
             Ok(Some(lexopt::Arg::Long("listen"))) => listen = Some(common::value(USAGE, &mut parser, "--listen")),
+            Ok(Some(lexopt::Arg::Long(name))) if matches!(name, "tls-cert" | "tls-key") => {
+                let name = name.to_string();
+                tls.take(USAGE, Some(&name), &mut parser);
+            }
             Ok(Some(other)) => common::bad_args(USAGE, other.unexpected()),
             Err(e) => common::bad_args(USAGE, e),
         }
     }
     let Some(kind) = kind else { common::bad_args(USAGE, "missing --kind") };
     let Some(proto) = proto else { common::bad_args(USAGE, "missing --proto") };
-    (kind, proto, listen)
+    (kind, proto, listen, tls)
 }
 
 /// A blocking listener with `SO_REUSEADDR`, `IPV6_V6ONLY` for IPv6 and a
