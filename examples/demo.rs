@@ -4,6 +4,7 @@
 //! cargo run --release --example demo
 //! nc 127.0.0.1 9999            # echo_hello: Welcome!, then Hello, X!
 //! curl http://127.0.0.1:12345/ # http_hello (or open it in a browser)
+//! curl --cacert /tmp/reel-demo-PID/cert.pem https://127.0.0.1:12346/   # the same over HTTPS
 //! nc 127.0.0.1 8888            # chat: type "NAME ROOM" first
 //! nc 127.0.0.1 21567           # timestamp
 //! nc 127.0.0.1 1313            # daytime
@@ -38,13 +39,17 @@ mod timestamp;
 use reel::protocols::echo::{Echo, UdpEcho};
 use reel::Protocol;
 
-const USAGE: &str = "usage: demo [--stats SECS] [--threads N]
+const USAGE: &str = "usage: demo [--tls-cert FILE --tls-key FILE] [--stats SECS] [--threads N]
 
 Starts every example server in one reactor on one thread, on its default
 address: echo 7007, echo_hello 9999, timestamp 21567, daytime 1313,
-http_hello 12345, chat 8888, framed 8080, factorial 9998 (udp).
+http_hello 12345 (and over HTTPS on 12346), chat 8888, framed 8080,
+factorial 9998 (udp).
 
 options:
+  --tls-cert FILE   the HTTPS certificate chain (PEM; default: one made at
+                    start for localhost and 127.0.0.1, its path logged)
+  --tls-key FILE    the private key of --tls-cert (PEM)
   --stats SECS      log a one-line snapshot of each reactor every SECS seconds
                     (connections by phase, pauses, queued output, listeners,
                     endpoints, timers, bytes in and out, refusals)
@@ -56,6 +61,7 @@ callback that takes longer than 100 ms (REEL_DEBUG=20: 20 ms).";
 
 fn main() {
     common::init_logging();
+    let mut https = common::ServerArgs::new(http_hello::DEFAULT_HTTPS_LISTEN, 0);
     let mut parser = lexopt::Parser::from_env();
     let mut threads = 1;
     let mut stats_every: Option<u64> = None;
@@ -67,7 +73,29 @@ fn main() {
                 0 => common::bad_args(USAGE, "--stats: the period must be at least 1 second"),
                 secs => stats_every = Some(secs),
             },
+            lexopt::Arg::Long(name) if matches!(name, "tls-cert" | "tls-key") => {
+                let name = name.to_string();
+                https.take(USAGE, Some(&name), &mut parser);
+            }
             other => common::bad_args(USAGE, other.unexpected()),
+        }
+    }
+    if https.tls_cert.is_none() && https.tls_key.is_none() {
+        // No certificate given: make one, and say where it is.
+        match http_hello::demo_certificate(&std::env::temp_dir().join(format!("reel-demo-{}", std::process::id()))) {
+            Ok((cert, key)) => {
+                log::info!(
+                    "HTTPS certificate written to {} (curl --cacert {} https://127.0.0.1:12346/)",
+                    cert.display(),
+                    cert.display()
+                );
+                https.tls_cert = Some(cert);
+                https.tls_key = Some(key);
+            }
+            Err(e) => {
+                eprintln!("error: cannot write the demo certificate: {e}");
+                std::process::exit(1)
+            }
         }
     }
     common::serve(threads, move |reactor| {
@@ -88,6 +116,8 @@ fn main() {
         timestamp::start(reactor, &timestamp::default_args());
         daytime::start(reactor, &daytime::default_args());
         http_hello::start(reactor, &common::ServerArgs::new("127.0.0.1:12345", 0));
+        // The same page over HTTPS.
+        http_hello::start(reactor, &https);
         chat_group::start(reactor, &chat::ChatArgs::default());
         framed::start(reactor, &framed::default_args());
         factorial::start(reactor, &factorial::default_args());

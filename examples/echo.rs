@@ -26,6 +26,8 @@ options:
   --unix PATH       also serve on this Unix socket (only there without --listen; @NAME: abstract)
   --threads N       reactors (threads) sharing the port (default 1)
   --max-conns N     most TCP connections at once (default: the file limit less a reserve)
+  --tls-cert FILE serve over TLS with this certificate chain (PEM; with --tls-key)
+  --tls-key FILE  the private key of --tls-cert (PEM)
   -h, --help        show this help";
 
 fn main() {
@@ -37,12 +39,8 @@ fn main() {
             return;
         }
         // TCP first: with port 0 the OS picks the port, and UDP takes the same.
-        let tcp = common::listen_tcp(
-            reactor,
-            args.listen,
-            |_| Box::new(Echo) as Box<dyn Protocol>,
-            common::listen_options(&args),
-        );
+        let tcp =
+            common::listen(reactor, &args, |_| Box::new(Echo) as Box<dyn Protocol>, common::listen_options(&args));
         let bound = reactor.listener_addr(tcp).unwrap_or(args.listen);
         common::listen_udp(reactor, bound, UdpEcho);
     })

@@ -22,7 +22,7 @@ use std::os::unix::ffi::OsStringExt;
 
 const USAGE: &str =
     "usage: echo_hello [--listen ADDR] [--unix PATH] [--max-conns N] [--idle-timeout SECS] [--threads N]
-       echo_hello client [--connect ADDR] [NAME...]
+       echo_hello client [--connect ADDR] [--tls] [--ca FILE] [NAME...]
 
 Welcome!/Hello, X! over TCP, and Hello, X! over UDP, on one port.
 
@@ -31,10 +31,14 @@ server options:
   --unix PATH           also serve on this Unix socket (only there without --listen; @NAME: abstract)
   --threads N           reactors (threads) sharing the port (default 1)
   --max-conns N         most TCP connections at once (default: the file limit less a reserve)
+  --tls-cert FILE     serve over TLS with this certificate chain (PEM; with --tls-key)
+  --tls-key FILE      the private key of --tls-cert (PEM)
   --idle-timeout SECS   close a connection silent this long (default 60; 0: never)
 
 client:
   --connect ADDR        server to greet (default 127.0.0.1:9999)
+  --tls                 connect over TLS (the certificate must name the address)
+  --ca FILE             trust the certificates of FILE (PEM; implies --tls)
   NAME...               names to send, one line each (default: Michael Tracy Sarah)
 
   -h, --help            show this help";
@@ -42,13 +46,14 @@ client:
 /// What the command line asked for.
 enum Mode {
     Server(common::ServerArgs),
-    Client { connect: SocketAddr, names: Vec<Vec<u8>> },
+    Client { connect: SocketAddr, names: Vec<Vec<u8>>, tls: common::ClientTls },
 }
 
 fn parse_args() -> Mode {
     let mut parser = lexopt::Parser::from_env();
     let mut server = echo_hello::default_args();
     let mut client: Option<(SocketAddr, Vec<Vec<u8>>)> = None;
+    let mut tls = common::ClientTls::default();
     while let Some(arg) = common::next_arg(USAGE, &mut parser) {
         match arg {
             lexopt::Arg::Short('h') | lexopt::Arg::Long("help") => common::help(USAGE),
@@ -57,6 +62,10 @@ fn parse_args() -> Mode {
                 if let Some((connect, _)) = client.as_mut() {
                     *connect = addr;
                 }
+            }
+            lexopt::Arg::Long(name) if client.is_some() && matches!(name, "tls" | "ca") => {
+                let name = name.to_string();
+                tls.take(USAGE, &name, &mut parser);
             }
             lexopt::Arg::Long(name) if client.is_none() => {
                 let name = name.to_string();
@@ -77,7 +86,7 @@ fn parse_args() -> Mode {
             if names.is_empty() {
                 names = echo_hello::DEFAULT_NAMES.iter().map(|n| n.as_bytes().to_vec()).collect();
             }
-            Mode::Client { connect, names }
+            Mode::Client { connect, names, tls }
         }
         None => Mode::Server(server),
     }
@@ -89,9 +98,9 @@ fn main() {
         Mode::Server(args) => common::serve(args.threads, move |reactor| {
             echo_hello::start(reactor, &args);
         }),
-        Mode::Client { connect, names } => {
+        Mode::Client { connect, names, tls } => {
             let mut reactor = common::reactor();
-            let status = echo_hello::start_client(&mut reactor, connect, names, Box::new(std::io::stdout()));
+            let status = echo_hello::start_client_over(&mut reactor, connect, &tls, names, Box::new(std::io::stdout()));
             common::run_client(reactor, &status)
         }
     }

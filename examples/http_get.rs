@@ -5,7 +5,15 @@
 //! cargo run --release --example http_get -- --connect 127.0.0.1:12345
 //! cargo run --release --example http_get -- --connect [::1]:12345 --path /nope
 //! cargo run --release --example http_get -- --connect 127.0.0.1:12345 --out page.html
+//! cargo run --release --example http_get -- https://127.0.0.1:12346/ --ca /tmp/reel-demo-cert.pem
 //! ```
+//!
+//! A URL (`http://HOST:PORT/PATH` or `https://...`) may stand for
+//! `--connect` and `--path`; its host is resolved before the reactor
+//! starts, and for `https` it is the name the server's certificate must
+//! hold (and the SNI sent). `--tls` (with `--connect`) and `--ca FILE`
+//! ask for TLS too; without `--ca` the client trusts the usual roots
+//! (`webpki-roots`).
 //!
 //! Connects with the reactor's TCP client (`Reactor::connect_tcp`), sends
 //! `GET PATH HTTP/1.1` with `Host` and `Connection: close`, reads to the end
@@ -28,7 +36,8 @@ use std::time::Duration;
 
 use reel::{Context, Protocol, Reactor, Reason, TimerId};
 
-const USAGE: &str = "usage: http_get --connect ADDR [--path PATH] [--out FILE]
+const USAGE: &str = "usage: http_get --connect ADDR [--path PATH] [--out FILE] [--tls] [--ca FILE]
+       http_get URL [--out FILE] [--ca FILE]
 
 Fetches one page over HTTP/1.1 and prints its status line and headers, then
 its body (to FILE with --out, else to stdout after a blank line).
@@ -37,6 +46,9 @@ options:
   --connect ADDR    server address, e.g. 127.0.0.1:12345 or [::1]:12345
   --path PATH       request target, starting with / (default /)
   --out FILE        write the body to FILE
+  --tls             fetch over TLS (HTTPS)
+  --ca FILE         trust the certificates of FILE (PEM; implies --tls)
+  URL               http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH
   -h, --help        show this help";
 
 /// How long the server may stay silent before the client gives up.
@@ -47,7 +59,7 @@ pub const MAX_HEAD: usize = 64 * 1024;
 
 fn main() {
     common::init_logging();
-    let (addr, path, out) = parse_args();
+    let (target, path, out) = parse_args();
     let body_out: Option<Box<dyn Write>> = match &out {
         None => None,
         Some(file) => match File::create(file) {
@@ -60,7 +72,7 @@ fn main() {
     };
     // One reactor, one client connection; it stops the reactor when done.
     let mut reactor = common::reactor();
-    let outcome = get(&mut reactor, addr, &path, Box::new(BufWriter::new(io::stdout().lock())), body_out);
+    let outcome = get_target(&mut reactor, &target, &path, Box::new(BufWriter::new(io::stdout().lock())), body_out);
     if let Err(e) = reactor.run() {
         eprintln!("error: {e}");
         exit(1)
@@ -78,9 +90,66 @@ fn main() {
     }
 }
 
-/// `--connect`, `--path`, `--out`; usage errors exit 2.
-fn parse_args() -> (SocketAddr, String, Option<String>) {
+/// Where to fetch from: the address, the `Host` header, and TLS.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    /// The `Host` header's value.
+    pub host: String,
+    /// The name the server's certificate must hold, when over TLS.
+    pub server_name: String,
+    pub tls: common::ClientTls,
+}
+
+impl Target {
+    /// `addr` itself, over TCP (`--connect`).
+    pub fn plain(addr: SocketAddr) -> Target {
+        Target { addr, host: host_header(addr), server_name: addr.ip().to_string(), tls: Default::default() }
+    }
+
+    /// The same over TLS, verifying the server as `server_name` against
+    /// the certificates of `ca` (else the usual roots).
+    pub fn over_tls(self, server_name: &str, ca: Option<std::path::PathBuf>) -> Target {
+        Target { server_name: server_name.to_string(), tls: common::ClientTls { enabled: true, ca }, ..self }
+    }
+}
+
+/// Splits `http://HOST[:PORT]/PATH` or `https://...` into (TLS, host,
+/// port, path); `None` if it is neither.
+pub fn split_url(url: &str) -> Option<(bool, String, u16, String)> {
+    let (tls, rest) = match url.split_once("://")? {
+        ("http", rest) => (false, rest),
+        ("https", rest) => (true, rest),
+        _ => return None,
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
+    };
+    let default_port = if tls { 443 } else { 80 };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if after.is_empty() => default_port,
+            None => return None,
+        };
+        (host.to_string(), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host.to_string(), port.parse().ok()?),
+            None => (authority.to_string(), default_port),
+        }
+    };
+    (!host.is_empty()).then_some((tls, host, port, path))
+}
+
+/// `--connect`, `--path`, `--out`, `--tls`, `--ca`, or a URL; usage
+/// errors exit 2.
+fn parse_args() -> (Target, String, Option<String>) {
     let (mut connect, mut path, mut out) = (None, "/".to_string(), None);
+    let mut url: Option<String> = None;
+    let mut tls = common::ClientTls::default();
     let mut parser = lexopt::Parser::from_env();
     loop {
         match parser.next() {
@@ -89,15 +158,49 @@ fn parse_args() -> (SocketAddr, String, Option<String>) {
             Ok(Some(lexopt::Arg::Long("connect"))) => connect = Some(common::value(USAGE, &mut parser, "--connect")),
             Ok(Some(lexopt::Arg::Long("path"))) => path = common::value(USAGE, &mut parser, "--path"),
             Ok(Some(lexopt::Arg::Long("out"))) => out = Some(common::value(USAGE, &mut parser, "--out")),
+            Ok(Some(lexopt::Arg::Long(name))) if matches!(name, "tls" | "ca") => {
+                let name = name.to_string();
+                tls.take(USAGE, &name, &mut parser);
+            }
+            Ok(Some(lexopt::Arg::Value(v))) if url.is_none() => match v.into_string() {
+                Ok(v) => url = Some(v),
+                Err(v) => common::bad_args(USAGE, format!("URL {v:?}: not valid UTF-8")),
+            },
             Ok(Some(other)) => common::bad_args(USAGE, other.unexpected()),
             Err(e) => common::bad_args(USAGE, e),
         }
     }
-    let Some(connect) = connect else { common::bad_args(USAGE, "missing --connect ADDR") };
+    let target = match (connect, url) {
+        (Some(_), Some(_)) => common::bad_args(USAGE, "give --connect ADDR or a URL, not both"),
+        (None, None) => common::bad_args(USAGE, "missing --connect ADDR (or a URL)"),
+        (Some(addr), None) => Target { tls, ..Target::plain(addr) },
+        (None, Some(url)) => {
+            let Some((https, host, port, url_path)) = split_url(&url) else {
+                common::bad_args(USAGE, format!("{url:?}: not an http:// or https:// URL"))
+            };
+            path = url_path;
+            let addr = match std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)) {
+                Ok(mut addrs) => match addrs.next() {
+                    Some(addr) => addr,
+                    None => {
+                        eprintln!("error: {host}: no address");
+                        exit(1)
+                    }
+                },
+                Err(e) => {
+                    eprintln!("error: cannot resolve {host}: {e}");
+                    exit(1)
+                }
+            };
+            let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+            tls.enabled |= https;
+            Target { addr, host: authority, server_name: host, tls }
+        }
+    };
     if !is_valid_path(&path) {
         common::bad_args(USAGE, format!("--path {path:?}: must start with / and hold visible ASCII only"));
     }
-    (connect, path, out)
+    (target, path, out)
 }
 
 /// Whether `path` can be sent as a request target: `/` then visible ASCII
@@ -151,10 +254,22 @@ pub fn get(
     head_out: Box<dyn Write>,
     body_out: Option<Box<dyn Write>>,
 ) -> Outcome {
+    get_target(reactor, &Target::plain(addr), path, head_out, body_out)
+}
+
+/// [`get`] from a [`Target`]: over TLS when it says so.
+pub fn get_target(
+    reactor: &mut Reactor,
+    target: &Target,
+    path: &str,
+    head_out: Box<dyn Write>,
+    body_out: Option<Box<dyn Write>>,
+) -> Outcome {
     let outcome = Outcome::default();
+    let addr = target.addr;
     let client = GetClient {
         addr,
-        request: request(addr, path),
+        request: format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", target.host).into_bytes(),
         head: Vec::new(),
         status: None,
         head_out,
@@ -164,7 +279,20 @@ pub fn get(
         outcome: outcome.clone(),
         timer: None,
     };
-    reactor.connect_tcp(addr, client);
+    if !target.tls.enabled {
+        reactor.connect_tcp(addr, client);
+        return outcome;
+    }
+    match reel::tls::client_config(target.tls.ca.as_deref()) {
+        Ok(mut config) => {
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            reactor.connect_tls(addr, &target.server_name, std::sync::Arc::new(config), client);
+        }
+        Err(e) => {
+            eprintln!("error: cannot load the CA certificates: {e}");
+            exit(1)
+        }
+    }
     outcome
 }
 
@@ -317,7 +445,9 @@ impl Protocol for GetClient {
         let result = match reason {
             Reason::Reset => Err(format!("connection to {addr} reset by peer")),
             Reason::TimedOut => Err(format!("no data from {addr} for {} s", READ_TIMEOUT.as_secs())),
-            Reason::Shutdown | Reason::Closed | Reason::PeerClosed => self.finish(),
+            // An HTTPS server may end without close_notify: the response
+            // is whole if its length says so (`finish` checks).
+            Reason::Shutdown | Reason::Closed | Reason::PeerClosed | Reason::TlsTruncated => self.finish(),
             other => Err(format!("connection to {addr} lost: {other}")),
         };
         self.outcome.set(result);

@@ -31,6 +31,8 @@ options:
   --unix PATH       also serve on this Unix socket (only there without --listen; @NAME: abstract)
   --threads N       reactors (threads) sharing the port (default 1)
   --max-conns N     most connections at once; more get 503 (default: the file limit less a reserve)
+  --tls-cert FILE serve over TLS with this certificate chain (PEM; with --tls-key)
+  --tls-key FILE  the private key of --tls-cert (PEM)
   -h, --help        show this help";
 
 fn main() {
@@ -51,7 +53,9 @@ fn parse_args() -> common::ServerArgs {
         match parser.next() {
             Ok(None) => return args,
             Ok(Some(lexopt::Arg::Short('h') | lexopt::Arg::Long("help"))) => common::help(USAGE),
-            Ok(Some(lexopt::Arg::Long(name))) if ["listen", "max-conns", "threads"].contains(&name) => {
+            Ok(Some(lexopt::Arg::Long(name)))
+                if matches!(name, "listen" | "max-conns" | "threads" | "unix" | "tls-cert" | "tls-key") =>
+            {
                 let name = name.to_string();
                 args.take(USAGE, Some(&name), &mut parser);
             }

@@ -128,7 +128,12 @@ impl Core {
                 return;
             }
             log::debug!("{lid}: refusing {peer}: connection limit reached ({} refused so far)", l.refused);
-            let farewell = catch_unwind(AssertUnwindSafe(|| l.factory.busy_farewell(peer))).unwrap_or_default();
+            // Over TLS a farewell in the clear would be garbage: none.
+            let farewell = if l.tls.is_some() {
+                Vec::new()
+            } else {
+                catch_unwind(AssertUnwindSafe(|| l.factory.busy_farewell(peer))).unwrap_or_default()
+            };
             self.counters.refused += 1;
             // The farewell goes through the normal flush-and-close path.
             let origin = Origin::Refused(lid);
@@ -147,6 +152,20 @@ impl Core {
                 return; // dropping the stream closes it
             }
         };
+        if let Some(config) = l.tls.clone() {
+            // `connection_made` waits for the handshake (`Core::establish`).
+            let origin = Origin::Accepted(lid);
+            let made = match stream {
+                Stream::Tcp(s) => self.accepted_tls(s, config, protocol, (local, peer), &opts, origin),
+                Stream::Unix(s) => self.accepted_tls(s, config, protocol, (local, peer), &opts, origin),
+                _ => Err(io::Error::new(io::ErrorKind::Unsupported, "TLS over this transport")),
+            };
+            match made {
+                Ok(id) => log::debug!("{id}: accepted from {peer} on {local} (tls)"),
+                Err(e) => log::warn!("{lid}: could not register connection from {peer}: {e}"),
+            }
+            return;
+        }
         let id =
             match self.insert_conn(stream, Some(protocol), Phase::Open, (local, peer), &opts, Origin::Accepted(lid)) {
                 Ok(id) => id,

@@ -230,7 +230,7 @@ impl Core {
         if event.is_writable() || event.is_write_closed() || event.is_error() {
             if let Some(c) = self.conn_mut(id) {
                 c.clear(flag::WRITE_BLOCKED);
-                if !c.out.is_empty() || c.phase == Phase::Closing {
+                if !c.out.is_empty() || c.phase == Phase::Closing || c.stream.wants_write() {
                     self.mark_dirty(id);
                 }
             }
@@ -279,6 +279,9 @@ impl Core {
     /// A connecting socket reported something: connected, or failed.
     fn finish_connect(&mut self, id: ConnId) {
         let Some(c) = self.conn_mut(id) else { return };
+        if let Stream::Other(_) = c.stream {
+            return self.establish(id);
+        }
         let outcome = match &c.stream {
             Stream::Tcp(s) => match s.take_error() {
                 Ok(Some(e)) | Err(e) => Err(e),
@@ -307,6 +310,31 @@ impl Core {
             }
             // A host name's next address, if one is left.
             Err(e) if self.next_attempt(id, &e) => {}
+            Err(e) => self.fail(id, &e),
+        }
+    }
+
+    /// Moves a transport that establishes itself (TLS: the TCP connect,
+    /// then the handshake) along; `connection_made` once it is done.
+    pub(crate) fn establish(&mut self, id: ConnId) {
+        let Some(c) = self.conn_mut(id) else { return };
+        let Stream::Other(t) = &mut c.stream else { return };
+        match t.establish() {
+            Ok(crate::transport::Establish::Pending) => {}
+            Ok(crate::transport::Establish::LinkUp(handshake)) => {
+                c.limits.connect_timeout_ms = u32::try_from(handshake.as_millis()).unwrap_or(u32::MAX);
+                self.arm_phase_deadline(id);
+                // The handshake's first flight may be out already: go on.
+                self.establish(id);
+            }
+            Ok(crate::transport::Establish::Done) => {
+                let addrs = t.addrs();
+                let (local, peer) = addrs.map_or((None, c.peer), |(l, p)| (Some(l), p));
+                self.connected(id, peer, local);
+                // Plaintext may have come with the handshake's last flight:
+                // no new edge will come for it.
+                self.mark_ready(id);
+            }
             Err(e) => self.fail(id, &e),
         }
     }

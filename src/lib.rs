@@ -137,6 +137,7 @@ mod stats;
 mod tcp;
 pub mod testing;
 mod timer;
+pub mod tls;
 mod transport;
 mod udp;
 mod unix;

@@ -80,6 +80,14 @@ pub struct TcpOptions {
     /// the peer closes too, so that a peer still sending does not turn the
     /// close into a reset that destroys the last response. Default 2 s.
     pub close_linger: Duration,
+    /// How long a TLS handshake may take, on connections of
+    /// [`listen_tls`](crate::Reactor::listen_tls) and
+    /// [`connect_tls`](crate::Reactor::connect_tls) (for a client, counted
+    /// from the TCP connect; [`start_tls`](crate::Context::start_tls)
+    /// takes its own). Past it the connection ends with
+    /// [`Reason::TimedOut`](crate::Reason::TimedOut), through
+    /// `connection_failed`. Default 10 s; `Duration::MAX`: never.
+    pub handshake_timeout: Duration,
 }
 
 impl Default for TcpOptions {
@@ -95,6 +103,7 @@ impl Default for TcpOptions {
             connect_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(30),
             close_linger: Duration::from_secs(2),
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }

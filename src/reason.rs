@@ -48,6 +48,20 @@ pub enum Reason {
     /// The protocol ended the connection because of bad input, with a reason
     /// in words (for example `"line too long"`).
     Protocol(Cow<'static, str>),
+    /// TLS failed: a protocol error, a certificate the verifier refused (a
+    /// bad name, an unknown issuer, an expired certificate), or an alert
+    /// the peer sent; rustls's words. When the error was ours, the alert
+    /// telling the peer was sent before the connection ended. A handshake
+    /// that fails this way reaches the protocol through
+    /// [`Protocol::connection_failed`](crate::Protocol::connection_failed).
+    Tls(crate::tls::TlsError),
+    /// The peer ended the TCP stream of a TLS connection without sending
+    /// `close_notify` first: what it sent may have been cut short by an
+    /// attacker (a truncation attack), so the end is not a clean
+    /// [`PeerClosed`](Reason::PeerClosed). Many HTTP clients end this way
+    /// after a complete response; a protocol that frames its own messages
+    /// may treat it as clean.
+    TlsTruncated,
 }
 
 /// Which output limit cut a connection
@@ -71,6 +85,9 @@ impl Reason {
 
     /// Maps an I/O error to the reason it stands for.
     pub fn from_io(err: &io::Error) -> Reason {
+        if let Some(tls) = err.get_ref().and_then(|e| e.downcast_ref::<crate::tls::TlsFailure>()) {
+            return tls.reason();
+        }
         match err.kind() {
             io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted => {
                 Reason::Reset
@@ -102,6 +119,8 @@ impl fmt::Display for Reason {
             Reason::ProtocolPanicked => f.write_str("protocol panicked"),
             Reason::Shutdown => f.write_str("reactor shut down"),
             Reason::Protocol(why) => write!(f, "protocol error: {why}"),
+            Reason::Tls(why) => write!(f, "tls error: {why}"),
+            Reason::TlsTruncated => f.write_str("tls stream truncated: the peer closed without close_notify"),
         }
     }
 }

@@ -57,6 +57,7 @@ impl Core {
             retry: None,
             in_ready: false,
             starved: false,
+            tls: None,
         });
         Ok(id)
     }

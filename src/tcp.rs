@@ -82,6 +82,9 @@ pub(crate) struct Listener {
     pub(crate) in_ready: bool,
     /// Descriptors ran out and have not come back yet (one log line per episode).
     pub(crate) starved: bool,
+    /// A TLS listener's configuration: each accepted connection runs the
+    /// handshake first.
+    pub(crate) tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl std::fmt::Debug for Listener {

@@ -19,7 +19,7 @@ use std::net::Shutdown;
 use crate::conn::Event;
 
 /// A byte stream that is not a plain socket: the seam for in-memory
-/// connections (tests) and, later, TLS and Unix domain sockets.
+/// connections (tests), TLS (`crate::tls`) and, later, Unix domain sockets.
 ///
 /// Every method is non-blocking: `read` and `write` return
 /// `ErrorKind::WouldBlock` when they cannot make progress now.
@@ -62,6 +62,64 @@ pub(crate) trait Transport: std::fmt::Debug {
     fn sock_ref(&self) -> Option<socket2::SockRef<'_>> {
         None
     }
+    /// Whether the transport holds bytes of its own not yet sent (TLS
+    /// records: handshake, alerts, `close_notify`, or ciphertext of
+    /// plaintext already taken by [`write`](Transport::write)). While it
+    /// does, a writable edge brings the connection to the settle phase,
+    /// which calls [`flush_own`](Transport::flush_own).
+    fn wants_write(&self) -> bool {
+        false
+    }
+    /// Sends the bytes of its own as far as the socket takes them
+    /// (`WouldBlock` when it takes no more now).
+    fn flush_own(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// Whether a closing connection may end now (its own bytes and, for
+    /// TLS, `close_notify` sent); asked once the queued output is flushed.
+    /// A transport that says no is asked again at the next writable edge,
+    /// within the close timeout.
+    fn close_ready(&mut self) -> bool {
+        true
+    }
+    /// Moves a connection in phase `Connecting` along (a TCP connect, then
+    /// a TLS handshake); see [`Establish`].
+    fn establish(&mut self) -> io::Result<Establish> {
+        Ok(Establish::Done)
+    }
+    /// The local and peer addresses, once connected.
+    fn addrs(&self) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+        None
+    }
+    /// Whether input given to the protocol may still be handed back (TLS
+    /// just started on the connection, nothing read from the socket yet).
+    fn takes_early_input(&self) -> bool {
+        false
+    }
+    /// Takes input handed back (see `takes_early_input`).
+    fn take_early_input(&mut self, bytes: &[u8]) {
+        let _ = bytes;
+    }
+    /// Whether a TLS handshake is in progress.
+    fn handshaking(&self) -> bool {
+        false
+    }
+    /// What TLS negotiated, for a TLS transport past its handshake.
+    fn tls_info(&self) -> Option<crate::tls::TlsInfo> {
+        None
+    }
+}
+
+/// Where [`Transport::establish`] left a connection being established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Establish {
+    /// Still in progress; the next readiness event moves it on.
+    Pending,
+    /// The link under it (TCP) just connected; the handshake over it has
+    /// this long, from now (the phase deadline is re-armed).
+    LinkUp(std::time::Duration),
+    /// Established: the protocol hears `connection_made`.
+    Done,
 }
 
 /// A connection's byte stream.
@@ -122,6 +180,29 @@ impl Stream {
             Stream::Tcp(_) => true,
             Stream::Unix(_) | Stream::Stdin(_) => false,
             Stream::Other(t) => t.hang_up_is_reset(),
+        }
+    }
+
+    /// Whether the transport has bytes of its own to send (never for TCP).
+    #[inline]
+    pub(crate) fn wants_write(&self) -> bool {
+        matches!(self, Stream::Other(t) if t.wants_write())
+    }
+
+    /// Sends the transport's own bytes (see [`Transport::flush_own`]).
+    pub(crate) fn flush_own(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Other(t) => t.flush_own(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether a closing connection whose queue is flushed may end now
+    /// (see [`Transport::close_ready`]).
+    pub(crate) fn close_ready(&mut self) -> bool {
+        match self {
+            Stream::Other(t) => t.close_ready(),
+            _ => true,
         }
     }
 

@@ -188,7 +188,7 @@ pub fn start(reactor: &mut Reactor, args: &ChatArgs) -> ListenerId {
     let factory = ChatFactory { rooms, idle_timeout: args.server.idle_timeout };
     match common::listen_unix(reactor, &args.server, unix, opts.clone()) {
         Some(id) if !args.server.serve_tcp() => id,
-        _ => common::listen_tcp(reactor, args.server.listen, factory, opts),
+        _ => common::listen(reactor, &args.server, factory, opts),
     }
 }
 

@@ -53,7 +53,7 @@ pub fn start_with_clock(reactor: &mut Reactor, args: &ServerArgs, clock: WallClo
     if !args.serve_tcp() {
         return args.listen;
     }
-    let tcp = common::listen_tcp(reactor, args.listen, factory, common::listen_options(args));
+    let tcp = common::listen(reactor, args, factory, common::listen_options(args));
     let bound = reactor.listener_addr(tcp).unwrap_or(args.listen);
     common::listen_udp(reactor, bound, UdpDaytime::new(text));
     bound

@@ -60,7 +60,7 @@ pub fn start(reactor: &mut Reactor, args: &ServerArgs) -> SocketAddr {
     if !args.serve_tcp() {
         return args.listen;
     }
-    let tcp = common::listen_tcp(reactor, args.listen, factory, common::listen_options(args));
+    let tcp = common::listen(reactor, args, factory, common::listen_options(args));
     let bound = reactor.listener_addr(tcp).unwrap_or(args.listen);
     common::listen_udp(reactor, bound, UdpHello::default());
     bound
@@ -173,9 +173,20 @@ pub fn start_client(
     names: Vec<Vec<u8>>,
     out: Box<dyn Write>,
 ) -> Rc<Cell<i32>> {
+    start_client_over(reactor, addr, &common::ClientTls::default(), names, out)
+}
+
+/// [`start_client`] over TLS when `tls` says so (`--tls`, `--ca FILE`).
+pub fn start_client_over(
+    reactor: &mut Reactor,
+    addr: SocketAddr,
+    tls: &common::ClientTls,
+    names: Vec<Vec<u8>>,
+    out: Box<dyn Write>,
+) -> Rc<Cell<i32>> {
     let status = Rc::new(Cell::new(1));
     let client = HelloClient { addr, names: names.into(), sent_exit: false, out, status: Rc::clone(&status) };
-    reactor.connect_tcp(addr, Framed::new(Lines::lf().max_length(MAX_LINE + 16), client));
+    common::connect(reactor, addr, tls, Framed::new(Lines::lf().max_length(MAX_LINE + 16), client));
     status
 }
 

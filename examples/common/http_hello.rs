@@ -102,13 +102,41 @@ pub fn start(reactor: &mut Reactor, args: &crate::common::ServerArgs) -> Listene
     start_with(reactor, args, Deadlines::default())
 }
 
+/// Where the demo serves the page over HTTPS.
+pub const DEFAULT_HTTPS_LISTEN: &str = "127.0.0.1:12346";
+
+/// Makes a self-signed certificate for `localhost`, `127.0.0.1` and
+/// `::1` (rcgen), and writes it and its key to `cert.pem` and `key.pem`
+/// in `dir` (created; the key readable by its owner only). Returns their
+/// paths.
+///
+/// # Errors
+///
+/// When the directory or a file cannot be written.
+pub fn demo_certificate(dir: &std::path::Path) -> std::io::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let made = rcgen::generate_simple_self_signed(names).map_err(std::io::Error::other)?;
+    std::fs::create_dir_all(dir)?;
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem())?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&key)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, made.signing_key.serialize_pem().as_bytes()))?;
+    Ok((cert, key))
+}
+
 /// [`start`] with other deadlines.
 pub fn start_with(reactor: &mut Reactor, args: &crate::common::ServerArgs, deadlines: Deadlines) -> ListenerId {
     let opts = crate::common::listen_options(args);
     let factory = HelloFactory::new(deadlines);
     match crate::common::listen_unix(reactor, args, factory.clone(), opts.clone()) {
         Some(id) if !args.serve_tcp() => id,
-        _ => crate::common::listen_tcp(reactor, args.listen, factory, opts),
+        _ => crate::common::listen(reactor, args, factory, opts),
     }
 }
 

@@ -109,7 +109,7 @@ where
 }
 
 /// The usual server options: `--listen`, `--max-conns`, `--idle-timeout`,
-/// `--threads`, `--unix`.
+/// `--threads`, `--unix`, `--tls-cert FILE --tls-key FILE`.
 #[derive(Debug, Clone)]
 pub struct ServerArgs {
     pub listen: SocketAddr,
@@ -122,6 +122,10 @@ pub struct ServerArgs {
     pub unix: Option<std::path::PathBuf>,
     /// Whether `--listen` was given.
     pub listen_given: bool,
+    /// `--tls-cert`: serve over TLS with this certificate chain (PEM).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// `--tls-key`: the private key of `--tls-cert` (PEM).
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl ServerArgs {
@@ -133,6 +137,8 @@ impl ServerArgs {
             threads: 1,
             unix: None,
             listen_given: false,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 
@@ -162,6 +168,8 @@ impl ServerArgs {
                 self.idle_timeout = std::time::Duration::from_secs(secs);
             }
             Some("threads") => self.threads = threads(usage, parser),
+            Some("tls-cert") => self.tls_cert = Some(value::<String>(usage, parser, "--tls-cert").into()),
+            Some("tls-key") => self.tls_key = Some(value::<String>(usage, parser, "--tls-key").into()),
             _ => return false,
         }
         true
@@ -273,6 +281,104 @@ pub fn listen_unix(
     }
 }
 
+/// Starts the server's stream listener on `args.listen`: TLS when
+/// `--tls-cert`/`--tls-key` were given (logs `listening on ADDR (tls)`),
+/// else TCP. A missing half of the pair, an unreadable file or a key that
+/// does not fit: one clear line, exit 1 (bad arguments: exit 2).
+pub fn listen(
+    reactor: &mut reel::Reactor,
+    args: &ServerArgs,
+    factory: impl reel::Factory + 'static,
+    opts: reel::ListenOptions,
+) -> reel::ListenerId {
+    match tls_server_config(args) {
+        None => listen_tcp(reactor, args.listen, factory, opts),
+        Some(config) => {
+            let listened = bind_in_group(args.listen, "tcp", |addr, reuse_port| {
+                let id = reactor.listen_tls_with(addr, config, factory, reel::ListenOptions { reuse_port, ..opts })?;
+                Ok((id, reactor.listener_addr(id).unwrap_or(addr)))
+            });
+            match listened {
+                Ok(id) => {
+                    log::info!("listening on {} (tls)", reactor.listener_addr(id).unwrap_or(args.listen));
+                    id
+                }
+                Err(e) => bind_failed(args.listen, "tls", &e),
+            }
+        }
+    }
+}
+
+/// The TLS configuration `--tls-cert` and `--tls-key` ask for, if any;
+/// exits on an error (see [`listen`]).
+pub fn tls_server_config(args: &ServerArgs) -> Option<std::sync::Arc<reel::tls::ServerConfig>> {
+    let (cert, key) = match (&args.tls_cert, &args.tls_key) {
+        (None, None) => return None,
+        (Some(cert), Some(key)) => (cert, key),
+        _ => {
+            eprintln!("error: --tls-cert and --tls-key go together");
+            exit(2)
+        }
+    };
+    match reel::tls::server_config(cert, key) {
+        Ok(mut config) => {
+            // HTTP/1.1 is the only application protocol any example
+            // speaks that ALPN names; a client that asks for nothing is
+            // served the same.
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Some(std::sync::Arc::new(config))
+        }
+        Err(e) => {
+            eprintln!("error: cannot load the TLS certificate and key: {e}");
+            exit(1)
+        }
+    }
+}
+
+/// A client's `--tls` and `--ca FILE`: connect over TLS, trusting the
+/// certificates of FILE (else the usual roots, `webpki-roots`).
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    pub enabled: bool,
+    pub ca: Option<std::path::PathBuf>,
+}
+
+impl ClientTls {
+    /// Takes `--tls` or `--ca FILE` if `long` is one; returns whether it was.
+    pub fn take(&mut self, usage: &str, long: &str, parser: &mut lexopt::Parser) -> bool {
+        match long {
+            "tls" => self.enabled = true,
+            "ca" => {
+                self.ca = Some(value::<String>(usage, parser, "--ca").into());
+                self.enabled = true;
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// Connects to `addr` over TCP, or over TLS when `tls` says so (the
+/// server's certificate must name `addr`'s IP address). A CA file that
+/// cannot be loaded: one clear line, exit 1.
+pub fn connect(
+    reactor: &mut reel::Reactor,
+    addr: SocketAddr,
+    tls: &ClientTls,
+    protocol: impl reel::Protocol + 'static,
+) -> reel::ConnId {
+    if !tls.enabled {
+        return reactor.connect_tcp(addr, protocol);
+    }
+    let config = match reel::tls::client_config(tls.ca.as_deref()) {
+        Ok(c) => std::sync::Arc::new(c),
+        Err(e) => {
+            eprintln!("error: cannot load the CA certificates: {e}");
+            exit(1)
+        }
+    };
+    reactor.connect_tls(addr, &addr.ip().to_string(), config, protocol)
+}
 /// Starts a UDP endpoint and logs `listening on ADDR (udp)`; on failure
 /// prints one clear line and exits 1.
 pub fn listen_udp(

@@ -130,6 +130,11 @@ impl Core {
         self.watch_stall(id, queued);
         let Some(c) = conn_slot(&mut self.conns, id) else { return };
         if c.phase == Phase::Closing && queued == 0 {
+            // A transport with bytes of its own (TLS: `close_notify`)
+            // ends once they are out; a writable edge brings it back.
+            if !c.stream.close_ready() {
+                return;
+            }
             return self.end_conn(id);
         }
         if c.is_live() {
@@ -205,8 +210,11 @@ fn flush_conn(
     now: Instant,
     bytes_out: &mut u64,
 ) -> io::Result<()> {
-    if c.out.is_empty() || c.has(flag::WRITE_BLOCKED) {
+    if c.has(flag::WRITE_BLOCKED) {
         return Ok(());
+    }
+    if c.out.is_empty() {
+        return flush_own(c);
     }
     let (n, err) = c.out.write_to(&mut c.stream, pool);
     *bytes_out += n as u64;
@@ -217,12 +225,28 @@ fn flush_conn(
         }
     }
     match err {
-        None => Ok(()),
+        None => flush_own(c),
         Some(e) if e.kind() == io::ErrorKind::WouldBlock => {
             c.set(flag::WRITE_BLOCKED);
             Ok(())
         }
         Some(e) => Err(e),
+    }
+}
+
+/// Sends what the transport holds of its own (TLS records), if anything
+/// (never for TCP: one inlined comparison).
+#[inline]
+fn flush_own(c: &mut Conn) -> io::Result<()> {
+    if !c.stream.wants_write() {
+        return Ok(());
+    }
+    match c.stream.flush_own() {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            c.set(flag::WRITE_BLOCKED);
+            Ok(())
+        }
+        other => other,
     }
 }
 

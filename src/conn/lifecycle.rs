@@ -141,7 +141,7 @@ impl Core {
 
     /// Arms the deadline of the phase the connection is in (connect
     /// timeout, close timeout, linger), replacing the previous phase's.
-    fn arm_phase_deadline(&mut self, id: ConnId) {
+    pub(crate) fn arm_phase_deadline(&mut self, id: ConnId) {
         let Some(c) = self.conn_mut(id) else { return };
         let old = c.timer.take();
         let ms = match c.phase {
@@ -178,7 +178,9 @@ impl Core {
                 self.abort(id, Reason::TimedOut);
             }
             Phase::Lingering => self.free_conn(id),
-            Phase::Open | Phase::WriteClosed => {}
+            // Armed in `Open` only by `start_tls`: the handshake's deadline.
+            Phase::Open => self.handshake_deadline(id),
+            Phase::WriteClosed => {}
         }
     }
 

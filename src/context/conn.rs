@@ -224,6 +224,8 @@ impl Context<'_> {
             {
                 if c.reading_paused() {
                     InputState::Paused
+                } else if matches!(&c.stream, crate::transport::Stream::Other(t) if t.takes_early_input()) {
+                    InputState::Handover
                 } else {
                     InputState::Open
                 }
@@ -276,4 +278,7 @@ pub(crate) enum InputState {
     Paused,
     /// Discarded: the connection is closing or gone.
     Discarded,
+    /// Handed back to the transport: TLS started on the connection, and
+    /// the rest of what was read is the peer's first TLS records.
+    Handover,
 }

@@ -428,6 +428,10 @@ impl<C: Decoder, H: FrameHandler<C>> Framed<C, H> {
                     InputState::Open => open_at = Some(epoch),
                     InputState::Paused => return pos,
                     InputState::Discarded => return input.len(),
+                    InputState::Handover => {
+                        cx.hand_over_input(&input[pos..]);
+                        return input.len();
+                    }
                 }
             }
             let rest = &input[pos..];

@@ -12,6 +12,8 @@
 //! - `mio`: a minimal hand-written mio loop, the speed limit of reel's design.
 //! - `tokio`: tokio's current-thread runtime, one task per connection.
 //! - `threads`: a thread per connection with `std::net`, the tutorials' design.
+//! - `tokio-tls`: `tokio` with tokio-rustls (`--tls-cert`, `--tls-key`),
+//!   the TLS baseline (`tokio_tls.rs`).
 //!
 //! All three share the pure protocol logic of `proto.rs` (reel's HTTP parser
 //! included). Not served: UDP, idle timeouts, `--max-conns`, graceful stop
@@ -24,6 +26,7 @@ mod proto;
 mod threads;
 mod tokio_ct;
 mod tokio_proxy;
+mod tokio_tls;
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::exit;
@@ -32,7 +35,8 @@ use std::sync::Arc;
 
 use proto::Proto;
 
-const USAGE: &str = "usage: baseline --kind mio|tokio|threads --proto echo_hello|http_hello [--listen ADDR]
+const USAGE: &str = "usage: baseline --kind mio|tokio|threads|tokio-tls --proto echo_hello|http_hello [--listen ADDR]
+                [--tls-cert FILE --tls-key FILE]
        baseline --kind tokio-proxy --connect TARGET [--listen ADDR]
 
 The baselines reel's benchmarks are compared against (TCP only).
@@ -40,7 +44,8 @@ The baselines reel's benchmarks are compared against (TCP only).
 options:
   --kind KIND       mio (hand-written mio loop), tokio (current-thread runtime)
                     or threads (a thread per connection); tokio-proxy: the proxy
-                    example's port forwarder on tokio (copy_bidirectional)
+                    example's port forwarder on tokio (copy_bidirectional);
+                    tokio-tls: tokio with tokio-rustls, with --tls-cert and --tls-key (PEM)
   --connect TARGET  tokio-proxy: the address to forward to
   --proto PROTO     echo_hello or http_hello, as in docs/protocols.md
   --listen ADDR     address to serve on (default 127.0.0.1:9999 for echo_hello,
@@ -54,6 +59,7 @@ enum Kind {
     Tokio,
     Threads,
     TokioProxy,
+    TokioTls,
 }
 
 impl std::str::FromStr for Kind {
@@ -65,14 +71,15 @@ impl std::str::FromStr for Kind {
             "tokio" => Ok(Kind::Tokio),
             "threads" => Ok(Kind::Threads),
             "tokio-proxy" => Ok(Kind::TokioProxy),
-            _ => Err("expected mio, tokio, threads or tokio-proxy".to_string()),
+            "tokio-tls" => Ok(Kind::TokioTls),
+            _ => Err("expected mio, tokio, threads, tokio-proxy or tokio-tls".to_string()),
         }
     }
 }
 
 fn main() {
     common::init_logging();
-    let (kind, proto, listen, connect) = parse_args();
+    let (kind, proto, listen, connect, tls) = parse_args();
     if let Kind::TokioProxy = kind {
         let Some(target) = connect else { common::bad_args(USAGE, "tokio-proxy needs --connect TARGET") };
         let listen = listen.unwrap_or_else(|| "127.0.0.1:7070".parse().expect("valid"));
@@ -89,6 +96,10 @@ fn main() {
         return;
     }
     let Some(proto) = proto else { common::bad_args(USAGE, "missing --proto") };
+    let tls = match (kind, common::tls_server_config(&tls)) {
+        (Kind::TokioTls, None) => common::bad_args(USAGE, "--kind tokio-tls needs --tls-cert and --tls-key"),
+        (_, tls) => tls,
+    };
     let listen = listen.unwrap_or_else(|| proto.default_listen());
     let listener = match bind(listen) {
         Ok(l) => l,
@@ -106,6 +117,10 @@ fn main() {
         Kind::Tokio => tokio_ct::serve(listener, proto, stop),
         Kind::Threads => threads::serve(listener, proto, stop),
         Kind::TokioProxy => unreachable!("served above"),
+        Kind::TokioTls => match tls {
+            Some(config) => tokio_tls::serve(listener, proto, config, stop),
+            None => unreachable!("checked above"),
+        },
     };
     if let Err(e) = served {
         eprintln!("error: {e}");
@@ -113,10 +128,11 @@ fn main() {
     }
 }
 
-/// `--kind`, `--proto`, `--listen` and `--connect`; exits 0 for `--help`,
-/// 2 for bad ones.
-fn parse_args() -> (Kind, Option<Proto>, Option<SocketAddr>, Option<SocketAddr>) {
+/// `--kind`, `--proto`, `--listen`, `--connect` and `--tls-cert`/`--tls-key`;
+/// exits 0 for `--help`, 2 for bad ones.
+fn parse_args() -> (Kind, Option<Proto>, Option<SocketAddr>, Option<SocketAddr>, common::ServerArgs) {
     let (mut kind, mut proto, mut listen, mut connect) = (None, None, None, None);
+    let mut tls = common::ServerArgs::new("127.0.0.1:0", 0);
     let mut parser = lexopt::Parser::from_env();
     loop {
         match parser.next() {
@@ -126,12 +142,16 @@ fn parse_args() -> (Kind, Option<Proto>, Option<SocketAddr>, Option<SocketAddr>)
             Ok(Some(lexopt::Arg::Long("proto"))) => proto = Some(common::value(USAGE, &mut parser, "--proto")),
             Ok(Some(lexopt::Arg::Long("listen"))) => listen = Some(common::value(USAGE, &mut parser, "--listen")),
             Ok(Some(lexopt::Arg::Long("connect"))) => connect = Some(common::value(USAGE, &mut parser, "--connect")),
+            Ok(Some(lexopt::Arg::Long(name))) if matches!(name, "tls-cert" | "tls-key") => {
+                let name = name.to_string();
+                tls.take(USAGE, Some(&name), &mut parser);
+            }
             Ok(Some(other)) => common::bad_args(USAGE, other.unexpected()),
             Err(e) => common::bad_args(USAGE, e),
         }
     }
     let Some(kind) = kind else { common::bad_args(USAGE, "missing --kind") };
-    (kind, proto, listen, connect)
+    (kind, proto, listen, connect, tls)
 }
 
 /// A blocking listener with `SO_REUSEADDR`, `IPV6_V6ONLY` for IPv6 and a

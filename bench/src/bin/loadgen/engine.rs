@@ -23,6 +23,8 @@ mod report;
 mod sys;
 #[path = "tcp.rs"]
 mod tcp;
+#[path = "tls.rs"]
+pub mod tls;
 #[path = "udp.rs"]
 mod udp;
 
@@ -156,6 +158,8 @@ pub struct Config {
     pub announce: bool,
     /// Stop (and still report) on SIGINT/SIGTERM.
     pub signals: bool,
+    /// Connect over TLS with this configuration (`--tls`, `--ca`).
+    pub tls: Option<std::sync::Arc<reel::tls::ClientConfig>>,
 }
 
 impl Config {
@@ -176,6 +180,7 @@ impl Config {
             progress: false,
             announce: false,
             signals: false,
+            tls: None,
         }
     }
 }
@@ -374,6 +379,9 @@ fn launch(sh: &Rc<Shared>, cx: &mut ReactorContext<'_>) {
         }
         if sh.cfg.idle.is_some() {
             cx.connect_tcp_with(sh.cfg.addr, idle::IdleClient::new(Rc::clone(sh)), &sh.tcp_opts);
+        } else if let Some(config) = &sh.cfg.tls {
+            let (addr, client) = (sh.cfg.addr, tcp::TcpClient::new(Rc::clone(sh)));
+            cx.connect_tls_with(addr, &addr.ip().to_string(), std::sync::Arc::clone(config), client, &sh.tcp_opts);
         } else {
             cx.connect_tcp_with(sh.cfg.addr, tcp::TcpClient::new(Rc::clone(sh)), &sh.tcp_opts);
         }

@@ -26,7 +26,9 @@ use engine::{Config, Report, Target};
 
 const USAGE: &str = "usage: loadgen [--target T] [--connect ADDR] [--conns N] [--depth D]
                [--duration SECS | --requests COUNT] [--warmup SECS] [--timeout SECS]
-               [--server-pid PID] [--json]
+               [--server-pid PID] [--json] [--tls] [--ca FILE]
+       loadgen --handshakes [--connect ADDR] [--conns N] [--duration SECS] [--ca FILE]
+               [--server-pid PID]
        loadgen --idle K [--target echo_hello|http_hello] [--connect ADDR] [--duration SECS]
                [--server-pid PID] [--json]
 
@@ -53,6 +55,10 @@ options:
   --server-pid PID   also measure the server's CPU time (and memory in --idle mode)
                      from /proc/PID
   --json             print one JSON object line instead of the text report
+  --tls              connect over TLS (the server's certificate must name its IP address)
+  --ca FILE          trust the certificates of FILE (PEM; implies --tls)
+  --handshakes       make full TLS handshakes on --conns connections, each closed and
+                     opened anew, and report handshakes/s and the server's CPU per one
   -h, --help         show this help
 
 Exit status: 0 when no error was seen, 1 when some were (or nothing could be
@@ -61,6 +67,8 @@ done), 2 for bad arguments.";
 struct Args {
     cfg: Config,
     json: bool,
+    /// `--handshakes`: measure TLS handshakes, not requests.
+    handshakes: bool,
 }
 
 fn secs(usage: &str, parser: &mut lexopt::Parser, what: &str) -> Duration {
@@ -78,6 +86,8 @@ fn parse_args() -> Args {
     let (mut conns, mut depth) = (1usize, 1usize);
     let (mut duration, mut requests, mut warmup, mut timeout) = (None, None, None, None);
     let (mut idle, mut server_pid, mut json) = (None, None, false);
+    let mut tls = common::ClientTls::default();
+    let mut handshakes = false;
     loop {
         let arg = match parser.next() {
             Ok(Some(arg)) => arg,
@@ -97,6 +107,11 @@ fn parse_args() -> Args {
             lexopt::Arg::Long("idle") => idle = Some(common::value(USAGE, &mut parser, "--idle")),
             lexopt::Arg::Long("server-pid") => server_pid = Some(common::value(USAGE, &mut parser, "--server-pid")),
             lexopt::Arg::Long("json") => json = true,
+            lexopt::Arg::Long("handshakes") => handshakes = true,
+            lexopt::Arg::Long(name) if matches!(name, "tls" | "ca") => {
+                let name = name.to_string();
+                tls.take(USAGE, &name, &mut parser);
+            }
             other => common::bad_args(USAGE, other.unexpected()),
         }
     }
@@ -132,7 +147,19 @@ fn parse_args() -> Args {
     cfg.progress = std::io::stderr().is_terminal();
     cfg.announce = !json;
     cfg.signals = true;
-    Args { cfg, json }
+    if tls.enabled || handshakes {
+        if target.is_udp() {
+            common::bad_args(USAGE, "--tls and --handshakes need a TCP target");
+        }
+        match engine::tls::client_config(tls.ca.as_deref(), !handshakes) {
+            Ok(config) => cfg.tls = Some(config),
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit(1)
+            }
+        }
+    }
+    Args { cfg, json, handshakes }
 }
 
 fn main() {
@@ -144,6 +171,21 @@ fn main() {
     if let Ok((limit, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
         if wanted > limit {
             eprintln!("loadgen: warning: about {wanted} descriptors needed, the limit is {limit}: some will fail");
+        }
+    }
+    if args.handshakes {
+        let cfg = &args.cfg;
+        let config = cfg.tls.clone().expect("set with --handshakes");
+        let duration = cfg.duration.unwrap_or(Duration::from_secs(10));
+        match engine::tls::handshakes(cfg.addr, config, cfg.conns, cfg.warmup, duration, cfg.server_pid) {
+            Ok(r) => {
+                print!("{}", r.text());
+                exit(if r.errors > 0 || r.handshakes == 0 { 1 } else { 0 })
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit(1)
+            }
         }
     }
     let report = match engine::run(args.cfg) {

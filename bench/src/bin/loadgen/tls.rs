@@ -1,0 +1,164 @@
+//! TLS for the load generator.
+//!
+//! - `--tls` (and `--ca FILE`): the request modes run over TLS unchanged,
+//!   since the client protocols do not know their transport; each
+//!   connection makes one handshake, then only requests are measured.
+//! - `--handshakes`: `--conns` connections each make a full TLS handshake
+//!   (no session resumption), close, and start again; reported as
+//!   handshakes per second and the server's CPU time per handshake.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reel::tls::ClientConfig;
+use reel::{Context, Protocol, Reactor, Reason};
+
+use super::sys;
+
+/// The client configuration: the CA of `ca` (else `webpki-roots`), and
+/// session resumption only when `resume` (a full handshake every time
+/// otherwise).
+///
+/// # Errors
+///
+/// When the CA file cannot be loaded.
+pub fn client_config(ca: Option<&Path>, resume: bool) -> Result<Arc<ClientConfig>, String> {
+    let mut config = reel::tls::client_config(ca).map_err(|e| format!("cannot load the CA certificates: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if !resume {
+        config.resumption = reel::tls::rustls::client::Resumption::disabled();
+    }
+    Ok(Arc::new(config))
+}
+
+/// What `--handshakes` measured.
+#[derive(Debug, Clone, Default)]
+pub struct HandshakeReport {
+    /// Handshakes completed while measuring.
+    pub handshakes: u64,
+    /// Failed connections or handshakes while measuring.
+    pub errors: u64,
+    /// The measurement's length, in seconds.
+    pub secs: f64,
+    /// The server's CPU time over the measurement, in seconds.
+    pub server_cpu: Option<f64>,
+}
+
+impl HandshakeReport {
+    /// One line for people.
+    pub fn text(&self) -> String {
+        let rate = self.handshakes as f64 / self.secs.max(1e-9);
+        let mut line = format!("{} full handshakes in {:.2} s: {rate:.0}/s", self.handshakes, self.secs);
+        if let Some(cpu) = self.server_cpu {
+            let per = cpu / (self.handshakes.max(1) as f64) * 1e6;
+            line.push_str(&format!(
+                "; server CPU {cpu:.2} s, {per:.1} us per handshake, {:.0} handshakes per server-CPU-second",
+                self.handshakes as f64 / cpu.max(1e-9)
+            ));
+        }
+        line.push_str(&format!("; {} errors\n", self.errors));
+        line
+    }
+}
+
+/// State shared by the handshaking connections.
+struct Run {
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+    measuring: bool,
+    done: bool,
+    report: HandshakeReport,
+}
+
+/// One connection: counts its handshake, closes, and is replaced.
+struct Handshaker(Rc<RefCell<Run>>);
+
+impl Handshaker {
+    fn again(&self, cx: &mut Context<'_>) {
+        let run = self.0.borrow();
+        if !run.done {
+            let (addr, config) = (run.addr, Arc::clone(&run.config));
+            drop(run);
+            cx.connect_tls(addr, &addr.ip().to_string(), config, Handshaker(Rc::clone(&self.0)));
+        }
+    }
+}
+
+impl Protocol for Handshaker {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        let mut run = self.0.borrow_mut();
+        if run.measuring {
+            run.report.handshakes += 1;
+        }
+        drop(run);
+        cx.close();
+    }
+    fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+    fn connection_lost(&mut self, cx: &mut Context<'_>, _reason: Reason) {
+        self.again(cx);
+    }
+    fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
+        let mut run = self.0.borrow_mut();
+        if run.measuring {
+            run.report.errors += 1;
+        }
+        if run.report.errors == 1 {
+            eprintln!("loadgen: handshake failed: {reason}");
+        }
+        drop(run);
+        self.again(cx);
+    }
+}
+
+/// Runs `conns` handshaking connections to `addr`: `warmup` unmeasured,
+/// then `duration` measured.
+///
+/// # Errors
+///
+/// When the reactor cannot run.
+pub fn handshakes(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+    conns: usize,
+    warmup: Duration,
+    duration: Duration,
+    server_pid: Option<u32>,
+) -> Result<HandshakeReport, String> {
+    let mut reactor = Reactor::new().map_err(|e| e.to_string())?;
+    let run = Rc::new(RefCell::new(Run {
+        addr,
+        config: Arc::clone(&config),
+        measuring: false,
+        done: false,
+        report: HandshakeReport::default(),
+    }));
+    for _ in 0..conns.max(1) {
+        let name = addr.ip().to_string();
+        reactor.connect_tls(addr, &name, Arc::clone(&config), Handshaker(Rc::clone(&run)));
+    }
+    let start = Rc::new(RefCell::new(None::<(Instant, Option<sys::CpuTime>)>));
+    let (r, s) = (Rc::clone(&run), Rc::clone(&start));
+    reactor.call_later(warmup, move |_| {
+        r.borrow_mut().measuring = true;
+        *s.borrow_mut() = Some((Instant::now(), server_pid.and_then(sys::process_cpu)));
+    });
+    let (r, s) = (Rc::clone(&run), Rc::clone(&start));
+    reactor.call_later(warmup + duration, move |cx| {
+        let mut run = r.borrow_mut();
+        run.measuring = false;
+        run.done = true;
+        if let Some((t0, cpu0)) = s.borrow_mut().take() {
+            run.report.secs = t0.elapsed().as_secs_f64();
+            let cpu1 = server_pid.and_then(sys::process_cpu);
+            run.report.server_cpu = cpu0.zip(cpu1).map(|(a, b)| b.minus(&a).total());
+        }
+        cx.stop();
+    });
+    reactor.run().map_err(|e| e.to_string())?;
+    let report = run.borrow().report.clone();
+    Ok(report)
+}

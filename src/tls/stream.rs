@@ -1,0 +1,385 @@
+//! The TLS transport: rustls over a non-blocking byte stream.
+//!
+//! Ciphertext in, plaintext out. The connection state machine sees only
+//! plaintext: what [`Transport::read`] returns and what
+//! [`Transport::write`] takes. Records of rustls's own (the handshake,
+//! session tickets, alerts, `close_notify`) are sent from `read` as they
+//! arise, and whatever the socket did not take then waits in rustls:
+//! [`Transport::wants_write`] tells the settle phase to call
+//! [`Transport::flush_own`] at the next writable edge.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rustls::Connection;
+
+use super::{TlsFailure, TlsInfo};
+use crate::transport::{Establish, Transport};
+
+/// The byte stream under a TLS session: a TCP or a Unix stream socket.
+pub(crate) trait Link: Read + Write + mio::event::Source + std::os::fd::AsFd + std::fmt::Debug {
+    /// Ends our side of the stream.
+    fn shutdown_write(&self) -> io::Result<()>;
+    /// A pending socket error (`SO_ERROR`).
+    fn take_error(&self) -> io::Result<Option<io::Error>>;
+    /// Makes the coming close a reset.
+    fn set_reset_on_close(&self);
+    /// Whether a connect in progress has completed (`Ok(false)`: not yet).
+    fn is_connected(&self) -> io::Result<bool>;
+    /// The local and peer addresses.
+    fn addrs(&self) -> Option<(SocketAddr, SocketAddr)>;
+    /// Whether a hang-up without a pending error means a reset.
+    fn hang_up_is_reset(&self) -> bool;
+}
+
+impl Link for mio::net::TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        mio::net::TcpStream::take_error(self)
+    }
+    fn set_reset_on_close(&self) {
+        if let Err(e) = socket2::SockRef::from(self).set_linger(Some(Duration::ZERO)) {
+            log::debug!("set_linger(0) failed: {e}");
+        }
+    }
+    fn is_connected(&self) -> io::Result<bool> {
+        if let Some(e) = mio::net::TcpStream::take_error(self)? {
+            return Err(e);
+        }
+        match self.peer_addr() {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+    fn addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        Some((self.local_addr().ok()?, self.peer_addr().ok()?))
+    }
+    fn hang_up_is_reset(&self) -> bool {
+        true
+    }
+}
+
+impl Link for mio::net::UnixStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        mio::net::UnixStream::take_error(self)
+    }
+    /// A Unix socket has no reset: the peer reads an end of stream.
+    fn set_reset_on_close(&self) {}
+    /// A Unix connect completes or fails at once.
+    fn is_connected(&self) -> io::Result<bool> {
+        match mio::net::UnixStream::take_error(self)? {
+            Some(e) => Err(e),
+            None => Ok(true),
+        }
+    }
+    /// No IP addresses: the connection keeps its placeholders, and
+    /// `Context::peer_address` reads the socket's own.
+    fn addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        None
+    }
+    fn hang_up_is_reset(&self) -> bool {
+        false
+    }
+}
+
+/// A TLS session over a [`Link`].
+pub(crate) struct TlsStream<L: Link> {
+    link: L,
+    tls: Connection,
+    /// Whether the link itself is connected (false while a client's TCP
+    /// connect is in progress).
+    link_up: bool,
+    /// How long the handshake may take once the link is up.
+    handshake_timeout: Duration,
+    /// Cleartext to send before any TLS record: what the protocol queued
+    /// before [`start_tls`](crate::Context::start_tls) (the "go ahead"
+    /// line of a STARTTLS exchange).
+    clear_prefix: Vec<u8>,
+    /// Bytes received in cleartext that belong to the TLS session (those
+    /// that came in the same read as the STARTTLS line), fed to rustls
+    /// before the socket is read.
+    early_ciphertext: Vec<u8>,
+    /// Something was read from the link since the session started.
+    link_read: bool,
+    /// `close_notify` was queued.
+    close_sent: bool,
+    /// Our side is to be shut once everything is out (a `shutdown_write`
+    /// that could not flush at once).
+    shutdown_pending: bool,
+    /// The link's write side is shut.
+    shut: bool,
+}
+
+impl<L: Link> std::fmt::Debug for TlsStream<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("link", &self.link)
+            .field("handshaking", &self.tls.is_handshaking())
+            .field("close_sent", &self.close_sent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L: Link> TlsStream<L> {
+    /// A session over `link`; `link_up` is false for a client whose
+    /// connect is still in progress.
+    pub(crate) fn new(link: L, tls: Connection, link_up: bool, handshake_timeout: Duration) -> TlsStream<L> {
+        TlsStream {
+            link,
+            tls,
+            link_up,
+            handshake_timeout,
+            clear_prefix: Vec::new(),
+            early_ciphertext: Vec::new(),
+            link_read: false,
+            close_sent: false,
+            shutdown_pending: false,
+            shut: false,
+        }
+    }
+
+    /// Cleartext to send first (see `clear_prefix`).
+    pub(crate) fn set_clear_prefix(&mut self, bytes: Vec<u8>) {
+        self.clear_prefix = bytes;
+    }
+
+    /// Ciphertext that arrived before the switch (see `early_ciphertext`).
+    pub(crate) fn push_early_ciphertext(&mut self, bytes: &[u8]) {
+        self.early_ciphertext.extend_from_slice(bytes);
+    }
+
+    /// Reads ciphertext into rustls: first what came before the switch,
+    /// then the link. `Ok(0)` is the link's end.
+    fn read_ciphertext(&mut self) -> io::Result<usize> {
+        if !self.early_ciphertext.is_empty() {
+            let mut early: &[u8] = &self.early_ciphertext;
+            let n = self.tls.read_tls(&mut early)?;
+            self.early_ciphertext.drain(..n);
+            return Ok(n.max(1)); // never taken for the link's end
+        }
+        self.link_read = true;
+        self.tls.read_tls(&mut self.link)
+    }
+
+    /// Decrypts what was read. On a TLS error the alert rustls queued is
+    /// sent (as far as the socket takes it) and the error returned.
+    fn process(&mut self) -> io::Result<()> {
+        if let Err(e) = self.tls.process_new_packets() {
+            log::debug!("tls: {e}");
+            let _ = self.send_own();
+            return Err(TlsFailure::Error(e.to_string()).into_io());
+        }
+        Ok(())
+    }
+
+    /// Sends the cleartext prefix, then rustls's records, until done or the
+    /// socket would block; then, if asked, shuts the write side.
+    fn send_own(&mut self) -> io::Result<()> {
+        while !self.clear_prefix.is_empty() {
+            match self.link.write(&self.clear_prefix) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.clear_prefix.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        while self.tls.wants_write() {
+            match self.tls.write_tls(&mut self.link) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.shutdown_pending && !self.shut {
+            self.shut = true;
+            self.link.shutdown_write()?;
+        }
+        Ok(())
+    }
+
+    /// Queues `close_notify` once.
+    fn queue_close_notify(&mut self) {
+        if !self.close_sent {
+            self.close_sent = true;
+            self.tls.send_close_notify();
+        }
+    }
+}
+
+impl<L: Link + 'static> Transport for TlsStream<L> {
+    fn sock_ref(&self) -> Option<socket2::SockRef<'_>> {
+        Some(socket2::SockRef::from(&self.link))
+    }
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.tls.reader().read(buf) {
+                Ok(n) => return Ok(n), // 0: the peer's close_notify
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(TlsFailure::Truncated.into_io());
+                }
+                Err(e) => return Err(e),
+            }
+            match self.read_ciphertext() {
+                Ok(_) => {} // the link's end too: the reader says which end
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        // Records of rustls's own (a key update's answer,
+                        // tickets) go out before we wait.
+                        match self.send_own() {
+                            Err(f) if f.kind() != io::ErrorKind::WouldBlock => return Err(f),
+                            _ => {}
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+            self.process()?;
+            if self.tls.wants_write() {
+                match self.send_own() {
+                    Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Ciphertext of earlier writes goes first: while the socket holds
+        // it back, plaintext stays queued in the connection, where the
+        // water marks and the output limits count it.
+        self.send_own()?;
+        let n = self.tls.writer().write(buf)?;
+        match self.send_own() {
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+            _ if n == 0 => Err(io::ErrorKind::WouldBlock.into()),
+            _ => Ok(n),
+        }
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.queue_close_notify();
+        self.shutdown_pending = true;
+        match self.send_own() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            other => other,
+        }
+    }
+
+    fn set_reset_on_close(&mut self) {
+        self.link.set_reset_on_close();
+    }
+
+    fn take_error(&mut self) -> io::Result<Option<io::Error>> {
+        self.link.take_error()
+    }
+
+    fn short_read_drains(&self) -> bool {
+        // A short plaintext read proves nothing about the socket.
+        false
+    }
+
+    fn source(&mut self) -> Option<&mut dyn mio::event::Source> {
+        Some(&mut self.link)
+    }
+
+    fn hang_up_is_reset(&self) -> bool {
+        self.link.hang_up_is_reset()
+    }
+
+    fn wants_write(&self) -> bool {
+        !self.clear_prefix.is_empty() || self.tls.wants_write() || (self.shutdown_pending && !self.shut)
+    }
+
+    fn flush_own(&mut self) -> io::Result<()> {
+        self.send_own()
+    }
+
+    fn close_ready(&mut self) -> bool {
+        // Plaintext written during a handshake (after `start_tls`) waits in
+        // rustls for its end; `close_notify` then would drop it, so wait
+        // (bounded by the close timeout) while a handshake is on.
+        if self.tls.is_handshaking() && self.clear_prefix.is_empty() {
+            let _ = self.send_own();
+            // Reading (discarding) moves the handshake along.
+            return false;
+        }
+        self.queue_close_notify();
+        match self.send_own() {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(_) => true, // the end reports it
+        }
+    }
+
+    fn establish(&mut self) -> io::Result<Establish> {
+        if !self.link_up {
+            if !self.link.is_connected()? {
+                return Ok(Establish::Pending);
+            }
+            self.link_up = true;
+            return Ok(Establish::LinkUp(self.handshake_timeout));
+        }
+        loop {
+            match self.send_own() {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                _ => {}
+            }
+            if !self.tls.is_handshaking() {
+                return Ok(Establish::Done);
+            }
+            match self.read_ciphertext() {
+                Ok(0) => return Err(TlsFailure::Truncated.into_io()),
+                Ok(_) => self.process()?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Establish::Pending),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn addrs(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.link.addrs()
+    }
+
+    fn tls_info(&self) -> Option<TlsInfo> {
+        if self.tls.is_handshaking() {
+            return None;
+        }
+        let sni = match &self.tls {
+            Connection::Server(s) => s.server_name().map(str::to_owned),
+            Connection::Client(_) => None,
+        };
+        Some(TlsInfo {
+            server_name: sni,
+            alpn: self.tls.alpn_protocol().map(<[u8]>::to_vec),
+            version: self.tls.protocol_version(),
+            cipher_suite: self.tls.negotiated_cipher_suite().map(|s| s.suite()),
+            peer_certificates: self.tls.peer_certificates().map(|c| c.iter().map(|c| c.clone().into_owned()).collect()),
+        })
+    }
+
+    fn takes_early_input(&self) -> bool {
+        !self.link_read && self.tls.is_handshaking()
+    }
+
+    fn take_early_input(&mut self, bytes: &[u8]) {
+        self.push_early_ciphertext(bytes);
+    }
+
+    fn handshaking(&self) -> bool {
+        self.tls.is_handshaking()
+    }
+}
