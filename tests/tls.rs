@@ -552,3 +552,114 @@ fn garbage_instead_of_a_hello_ends_with_a_tls_reason() {
     // The alert went out before the close: a TLS alert record (type 21).
     assert_eq!(answer.first(), Some(&21), "{answer:?}");
 }
+
+/// Logs the peer's credentials and echoes (TLS over a Unix socket).
+struct CredEcho {
+    log: Shared,
+    creds: Rc<RefCell<Vec<reel::PeerCred>>>,
+}
+
+impl Protocol for CredEcho {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        self.log.borrow_mut().made.push(cx.tls_info());
+        self.creds.borrow_mut().push(cx.peer_cred().expect("peer credentials over TLS on a Unix socket"));
+    }
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        cx.write(data);
+    }
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        cx.close();
+    }
+    fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: Reason) {
+        self.log.borrow_mut().lost.push(reason);
+    }
+}
+
+#[test]
+fn tls_runs_over_a_unix_socket_with_the_peers_credentials() {
+    let dir = std::env::temp_dir().join(format!("reel-tls-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tls.sock");
+    let cert = TestCert::new(&["localhost"]);
+    let mut reactor = Reactor::new().unwrap();
+    let (server_log, creds): (Shared, Rc<RefCell<Vec<reel::PeerCred>>>) = Default::default();
+    let (l, c) = (server_log.clone(), creds.clone());
+    reactor
+        .listen_unix_tls(
+            &path,
+            Arc::new(cert.server_config()),
+            move |_| CredEcho { log: l.clone(), creds: c.clone() },
+            reel::UnixListenOptions::default(),
+        )
+        .expect("listen");
+    let payload: Vec<u8> = (0..200_000).map(|i| (i % 253) as u8).collect();
+    let log: Shared = Default::default();
+    reactor.connect_unix_tls(
+        &path,
+        "localhost",
+        Arc::new(cert.client_config()),
+        Sender { payload: payload.clone(), log: log.clone() },
+    );
+    run_until(&mut reactor, "both ends to end", || {
+        !log.borrow().lost.is_empty() && !server_log.borrow().lost.is_empty()
+    });
+    let log = log.borrow();
+    assert!(log.failed.is_empty(), "{:?}", log.failed);
+    assert!(log.data == payload, "the echo came back whole ({} bytes)", log.data.len());
+    assert!(log.made[0].as_ref().is_some_and(|i| i.version.is_some()), "the client saw a TLS session");
+    assert!(server_log.borrow().made[0].is_some(), "the server saw a TLS session");
+    let cred = creds.borrow()[0];
+    assert_eq!(cred.pid, std::process::id());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sends its payload, then half-closes (`write_eof`) and keeps reading.
+struct HalfCloser {
+    payload: Vec<u8>,
+    log: Shared,
+}
+
+impl Protocol for HalfCloser {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        cx.write(&self.payload);
+        cx.write_eof();
+    }
+    fn data_received(&mut self, _cx: &mut Context<'_>, data: &[u8]) {
+        self.log.borrow_mut().data.extend_from_slice(data);
+    }
+    fn eof_received(&mut self, _cx: &mut Context<'_>) {
+        self.log.borrow_mut().eof = true;
+    }
+    fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: Reason) {
+        self.log.borrow_mut().lost.push(reason);
+    }
+    fn connection_failed(&mut self, _cx: &mut Context<'_>, reason: Reason) {
+        self.log.borrow_mut().failed.push(reason);
+    }
+}
+
+#[test]
+fn write_eof_over_tls_sends_close_notify_and_keeps_reading_the_answer() {
+    let cert = TestCert::new(&["localhost"]);
+    let mut reactor = Reactor::new().unwrap();
+    let (server_log, addr) = echo_server(&mut reactor, cert.server_config(), ListenOptions::default());
+    let payload: Vec<u8> = (0..300_000).map(|i| (i % 241) as u8).collect();
+    let log: Shared = Default::default();
+    reactor.connect_tls(
+        addr,
+        "localhost",
+        Arc::new(cert.client_config()),
+        HalfCloser { payload: payload.clone(), log: log.clone() },
+    );
+    run_until(&mut reactor, "both ends to end", || {
+        !log.borrow().lost.is_empty() && !server_log.borrow().lost.is_empty()
+    });
+    let server = server_log.borrow();
+    assert!(server.eof, "the server saw our close_notify as an end of stream");
+    assert!(server.data == payload, "the server got every byte before the end ({})", server.data.len());
+    let log = log.borrow();
+    assert!(log.failed.is_empty(), "{:?}", log.failed);
+    assert!(log.data == payload, "the answer arrived after our half-close ({} bytes)", log.data.len());
+    assert!(log.eof, "the server's close_notify ended our input");
+    assert!(!matches!(log.lost[0], Reason::Tls(_)), "{:?}", log.lost);
+}

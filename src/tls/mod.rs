@@ -57,6 +57,7 @@
 
 mod api;
 mod stream;
+mod unix;
 
 use std::fmt;
 use std::io;
