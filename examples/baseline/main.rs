@@ -12,6 +12,13 @@
 //! - `mio`: a minimal hand-written mio loop, the speed limit of reel's design.
 //! - `tokio`: tokio's current-thread runtime, one task per connection.
 //! - `threads`: a thread per connection with `std::net`, the seeds' design.
+//! - `lenient` (`http_hello` only): a mio loop answering whatever `httparse`
+//!   accepts with a static page, none of the contract's checks: what most
+//!   users would write by hand (`lenient.rs`).
+//!
+//! `--proto udp_echo_hello` serves UDP `echo_hello` instead, with a mio
+//! loop, tokio's `UdpSocket` or a blocking `std::net` loop (`--kind
+//! threads`); see `udp.rs`.
 //!
 //! All three share the pure protocol logic of `proto.rs` (reel's HTTP parser
 //! included). Not served: UDP, idle timeouts, `--max-conns`, graceful stop
@@ -19,10 +26,12 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod lenient;
 mod mio_loop;
 mod proto;
 mod threads;
 mod tokio_ct;
+mod udp;
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::exit;
@@ -31,14 +40,16 @@ use std::sync::Arc;
 
 use proto::Proto;
 
-const USAGE: &str = "usage: baseline --kind mio|tokio|threads --proto echo_hello|http_hello [--listen ADDR]
+const USAGE: &str =
+    "usage: baseline --kind mio|tokio|threads|lenient --proto echo_hello|http_hello|udp_echo_hello [--listen ADDR]
 
-The baselines reel's benchmarks are compared against (TCP only).
+The baselines reel's benchmarks are compared against.
 
 options:
   --kind KIND       mio (hand-written mio loop), tokio (current-thread runtime)
-                    or threads (a thread per connection)
-  --proto PROTO     echo_hello or http_hello, as in PROTOCOLS.md
+                    or threads (a thread per connection; for UDP a blocking
+                    loop), or lenient (http_hello answered by httparse alone)
+  --proto PROTO     echo_hello, http_hello or udp_echo_hello, as in PROTOCOLS.md
   --listen ADDR     address to serve on (default 127.0.0.1:9999 for echo_hello,
                     127.0.0.1:12345 for http_hello)
   -h, --help        show this help";
@@ -49,6 +60,7 @@ enum Kind {
     Mio,
     Tokio,
     Threads,
+    Lenient,
 }
 
 impl std::str::FromStr for Kind {
@@ -59,7 +71,8 @@ impl std::str::FromStr for Kind {
             "mio" => Ok(Kind::Mio),
             "tokio" => Ok(Kind::Tokio),
             "threads" => Ok(Kind::Threads),
-            _ => Err("expected mio, tokio or threads".to_string()),
+            "lenient" => Ok(Kind::Lenient),
+            _ => Err("expected mio, tokio, threads or lenient".to_string()),
         }
     }
 }
@@ -67,6 +80,10 @@ impl std::str::FromStr for Kind {
 fn main() {
     common::init_logging();
     let (kind, proto, listen) = parse_args();
+    let proto = match proto {
+        ProtoArg::Tcp(proto) => proto,
+        ProtoArg::UdpEchoHello => serve_udp(kind, listen),
+    };
     let listen = listen.unwrap_or_else(|| proto.default_listen());
     let listener = match bind(listen) {
         Ok(l) => l,
@@ -83,6 +100,8 @@ fn main() {
         Kind::Mio => mio_loop::serve(listener, proto, stop),
         Kind::Tokio => tokio_ct::serve(listener, proto, stop),
         Kind::Threads => threads::serve(listener, proto, stop),
+        Kind::Lenient if proto == Proto::HttpHello => lenient::serve(listener, stop),
+        Kind::Lenient => common::bad_args(USAGE, "--kind lenient serves only http_hello"),
     };
     if let Err(e) = served {
         eprintln!("error: {e}");
@@ -90,8 +109,49 @@ fn main() {
     }
 }
 
+/// `--proto`: a TCP protocol of `proto.rs`, or UDP `echo_hello`.
+enum ProtoArg {
+    Tcp(Proto),
+    UdpEchoHello,
+}
+
+impl std::str::FromStr for ProtoArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ProtoArg, String> {
+        match s {
+            "udp_echo_hello" => Ok(ProtoArg::UdpEchoHello),
+            _ => s.parse().map(ProtoArg::Tcp).map_err(|_| "expected echo_hello, http_hello or udp_echo_hello".into()),
+        }
+    }
+}
+
+/// Serves UDP `echo_hello` (default `127.0.0.1:9999`) until the process ends.
+fn serve_udp(kind: Kind, listen: Option<SocketAddr>) -> ! {
+    let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9999)));
+    let socket = match udp::bind(listen) {
+        Ok(s) => s,
+        Err(e) => common::bind_failed(listen, "udp", &e),
+    };
+    log::info!("listening on {} (udp)", socket.local_addr().unwrap_or(listen));
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = match kind {
+        Kind::Mio => udp::serve_mio(socket, stop),
+        Kind::Tokio => udp::serve_tokio(socket, stop),
+        Kind::Threads => udp::serve_blocking(socket, stop),
+        Kind::Lenient => common::bad_args(USAGE, "--kind lenient serves only http_hello"),
+    };
+    match served {
+        Ok(()) => exit(0),
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit(1)
+        }
+    }
+}
+
 /// `--kind`, `--proto` and `--listen`; exits 0 for `--help`, 2 for bad ones.
-fn parse_args() -> (Kind, Proto, Option<SocketAddr>) {
+fn parse_args() -> (Kind, ProtoArg, Option<SocketAddr>) {
     let (mut kind, mut proto, mut listen) = (None, None, None);
     let mut parser = lexopt::Parser::from_env();
     loop {
