@@ -17,6 +17,8 @@
 # depend on how requests batch into reads, so they vary by a few tenths of
 # a percent between runs, far below the 10 % margin.
 #
+# CG_KEEP=DIR keeps each case's callgrind dump there for `callgrind_annotate`.
+#
 # The figures live in .ci/instructions.txt, one line per case:
 #   CASE INSTRUCTIONS_PER_REQUEST
 # Re-recording after a change that moves them on purpose (or after a merge)
@@ -93,6 +95,8 @@ measure() {
         return 1
     fi
     callgrind_control -d "$SERVER_PID" >/dev/null 2>&1
+    # To profile: CG_KEEP=DIR keeps each case's dump for callgrind_annotate.
+    if [ -n "${CG_KEEP:-}" ]; then cp "$out".1 "$CG_KEEP/$name.cg"; fi
     kill "$SERVER_PID"
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=

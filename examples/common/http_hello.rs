@@ -34,7 +34,7 @@
 // The binaries and test crates that include this file each use a part.
 #![allow(dead_code)]
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{Datelike, Timelike};
-use reel::protocols::http::{self, ErrorStatus, Method, Parsed, Request};
+use reel::protocols::http::{self, ErrorStatus, Parsed, Request};
 use reel::{
     Context, Factory, ListenOptions, ListenerId, Protocol, Reactor, ReactorConfig, ReactorHandle, Reason, TimerId,
 };
@@ -124,13 +124,16 @@ pub struct DateCache {
     cached: Cell<Option<(u64, [u8; DATE_LEN])>>,
     /// Always this text instead of the time (for tests).
     frozen: Option<[u8; DATE_LEN]>,
+    /// The usual answer (`200`, the page, kept alive) for the date it holds,
+    /// formatted once per second: answering is then one copy.
+    page: RefCell<Vec<u8>>,
 }
 
 impl DateCache {
     /// A cache that always answers `date`, so that two runs of a
     /// connection give the same bytes.
     pub fn frozen(date: [u8; DATE_LEN]) -> Self {
-        DateCache { cached: Cell::new(None), frozen: Some(date) }
+        DateCache { cached: Cell::new(None), frozen: Some(date), page: RefCell::default() }
     }
 
     /// The current time as an IMF-fixdate.
@@ -147,6 +150,22 @@ impl DateCache {
                 text
             }
         }
+    }
+}
+
+impl DateCache {
+    /// Appends the usual answer, `200` with the page on a kept connection,
+    /// dated `date`.
+    pub fn write_page(&self, date: &[u8; DATE_LEN], out: &mut Vec<u8>) {
+        let mut page = self.page.borrow_mut();
+        // The date follows "HTTP/1.1 200 OK\r\nDate: ".
+        const DATE_AT: usize = 23;
+        if page.get(DATE_AT..DATE_AT + DATE_LEN) != Some(&date[..]) {
+            page.clear();
+            http::write_response(&mut page, 200, "OK", date, &[], Some(HTML), PAGE, false, false);
+            debug_assert_eq!(page.get(DATE_AT..DATE_AT + DATE_LEN), Some(&date[..]));
+        }
+        out.extend_from_slice(&page);
     }
 }
 
@@ -411,7 +430,7 @@ impl HelloConn {
                 }
                 Parsed::Request(request) => {
                     let date = *date.get_or_insert_with(|| self.dates.now());
-                    Self::answer(cx, &request, &date);
+                    Self::answer(cx, &request, &date, &self.dates);
                     answered = true;
                     pos += request.head_len;
                     self.body_left = request.body_len;
@@ -430,18 +449,23 @@ impl HelloConn {
 
     /// Appends the answer to a valid request, formatted straight into the
     /// connection's output buffer.
-    fn answer(cx: &mut Context<'_>, request: &Request, date: &[u8]) {
+    fn answer(cx: &mut Context<'_>, request: &Request<'_>, date: &[u8; DATE_LEN], dates: &DateCache) {
         const ALLOW: (&str, &str) = ("Allow", "GET, HEAD");
         const KEEP_ALIVE: (&str, &str) = ("Connection", "keep-alive");
         let close = !request.keep_alive;
         // An HTTP/1.0 client that asked to keep the connection expects to be
         // told it is kept.
         let keep_alive_10 = request.http10 && request.keep_alive;
-        let (status, reason, content_type, body, allow) = match (request.method, request.path_ok) {
-            (Method::Other, _) => (405, "Method Not Allowed", TEXT, &b"method not allowed\n"[..], true),
-            (_, false) => (404, "Not Found", TEXT, &b"not found\n"[..], false),
-            (_, true) => (200, "OK", HTML, PAGE, false),
+        let head_only = request.method == "HEAD";
+        let (status, reason, content_type, body, allow) = match (request.method, is_hello_page(request)) {
+            ("GET" | "HEAD", false) => (404, "Not Found", TEXT, &b"not found\n"[..], false),
+            ("GET" | "HEAD", true) => (200, "OK", HTML, PAGE, false),
+            _ => (405, "Method Not Allowed", TEXT, &b"method not allowed\n"[..], true),
         };
+        if status == 200 && !close && !keep_alive_10 && !head_only {
+            cx.write_with(|out| dates.write_page(date, out));
+            return;
+        }
         let both = [ALLOW, KEEP_ALIVE];
         let extra: &[(&str, &str)] = match (allow, keep_alive_10) {
             (true, true) => &both,
@@ -449,7 +473,6 @@ impl HelloConn {
             (false, true) => &both[1..],
             (false, false) => &[],
         };
-        let head_only = request.method == Method::Head;
         cx.write_with(|out| {
             http::write_response(out, status, reason, date, extra, Some(content_type), body, head_only, close)
         });
@@ -629,6 +652,14 @@ impl Protocol for HelloConn {
             }
         }
     }
+}
+
+/// Whether a request is for the hello page: path `/` with an optional query
+/// string (`/`, `/?x=1`), in origin form or absolute form (`http://host/`,
+/// `http://host`). Any other path is `404` (after the `405` of a method
+/// other than `GET` and `HEAD`).
+pub fn is_hello_page(request: &Request<'_>) -> bool {
+    request.path() == Some("/")
 }
 
 /// Appends the answer to a bad request; the connection closes after it.
