@@ -342,6 +342,54 @@ fn run(s: &[u8], class: u8) -> usize {
     s.iter().position(|&b| !is(b, class)).unwrap_or(s.len())
 }
 
+/// Each byte's top bit, in a word of 8 bytes.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+/// Each byte 1, in a word of 8 bytes.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// Whether some byte of `x` is below `n` (`n` at most 128).
+#[inline(always)]
+const fn some_below(x: u64, n: u8) -> bool {
+    x.wrapping_sub(ONES * n as u64) & !x & HIGH != 0
+}
+
+/// Whether some byte of `x` is `n`.
+#[inline(always)]
+const fn some_equal(x: u64, n: u8) -> bool {
+    some_below(x ^ (ONES * n as u64), 1)
+}
+
+/// [`run`] for a class that the word test `fine` decides 8 bytes at a time:
+/// `fine(word)` true means all 8 bytes are in the class; false means some
+/// byte may not be, and the bytes are then looked at one by one.
+#[inline(always)]
+fn run_words(s: &[u8], class: u8, fine: impl Fn(u64) -> bool) -> usize {
+    let mut words = s.chunks_exact(8);
+    let mut done = 0;
+    for word in &mut words {
+        let Ok(bytes) = <[u8; 8]>::try_from(word) else { break };
+        if !fine(u64::from_le_bytes(bytes)) {
+            break;
+        }
+        done += 8;
+    }
+    done + run(s.get(done..).unwrap_or_default(), class)
+}
+
+/// The run of field-value bytes (no control byte but tab, no DEL) at the
+/// front of `s`.
+#[inline(always)]
+fn run_value(s: &[u8]) -> usize {
+    // A tab is below 0x20 too: a word holding one is looked at bytewise.
+    run_words(s, VALUE, |x| !some_below(x, 0x20) && !some_equal(x, 0x7f))
+}
+
+/// The run of visible ASCII bytes (0x21 to 0x7e) at the front of `s`.
+#[inline(always)]
+fn run_visible(s: &[u8]) -> usize {
+    run_words(s, VCHAR, |x| x & HIGH == 0 && !some_below(x, 0x21) && !some_equal(x, 0x7f))
+}
+
 /// The one pass: validates and splits a complete head, then applies the
 /// `Host` and framing rules. `None` when the head is incomplete, breaks a
 /// limit or is malformed (the caller's byte-by-byte scan then says which).
@@ -366,7 +414,7 @@ fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
     if method_len == 0 || *buf.get(target_start - 1)? != b' ' {
         return None;
     }
-    let target_len = run(buf.get(target_start..)?, VCHAR);
+    let target_len = run_visible(buf.get(target_start..)?);
     let version_start = target_start + target_len + 1;
     if target_len == 0 || target_len > MAX_TARGET_LEN || *buf.get(version_start - 1)? != b' ' {
         return None;
@@ -381,8 +429,10 @@ fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
         return None;
     }
     let section_start = line_end + line_ending(buf.get(line_end..)?)?;
-    let method = std::str::from_utf8(buf.get(start..start + method_len)?).ok()?;
-    let target = std::str::from_utf8(buf.get(target_start..target_start + target_len)?).ok()?;
+    // ASCII, so one check of both, and cuts at any byte.
+    let words = std::str::from_utf8(buf.get(start..version_start - 1)?).ok()?;
+    let method = words.get(..method_len)?;
+    let target = words.get(method_len + 1..)?;
 
     // The header fields, up to the empty line. Every byte of a field line,
     // its line ending included, lies within the section's limit.
@@ -406,7 +456,7 @@ fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
             return None;
         }
         let value = line.get(name_len + 1..)?;
-        let value_len = run(value, VALUE);
+        let value_len = run_value(value);
         let ending = line_ending(value.get(value_len..)?)?;
         framing.field(line.get(..name_len)?, trim_ows(value.get(..value_len)?));
         at += name_len + 1 + value_len + ending;

@@ -730,3 +730,24 @@ proptest! {
         agrees_with_reference(&buf);
     }
 }
+
+proptest! {
+    /// The word-at-a-time runs say what the byte-by-byte ones say.
+    #[test]
+    fn word_runs_agree(buf in proptest::collection::vec(prop_oneof![any::<u8>(), Just(b'a'), Just(b' ')], 0..40)) {
+        prop_assert_eq!(run_value(&buf), run(&buf, VALUE));
+        prop_assert_eq!(run_visible(&buf), run(&buf, VCHAR));
+    }
+}
+
+#[test]
+fn word_runs_at_each_class_edge() {
+    for b in 0..=255u8 {
+        for at in 0..17 {
+            let mut buf = vec![b'a'; 17];
+            buf[at] = b;
+            assert_eq!(run_value(&buf), run(&buf, VALUE), "{b:#x} at {at}");
+            assert_eq!(run_visible(&buf), run(&buf, VCHAR), "{b:#x} at {at}");
+        }
+    }
+}
