@@ -28,7 +28,7 @@ def main(path):
     print("|---|---|---|---|---|---|---|---|---|---|")
     for case in cases:
         med = {}
-        for server in ["reel", "mio", "tokio", "threads"]:
+        for server in ["reel", "lenient", "mio", "tokio", "threads"]:
             rs = runs.get(case + (server,))
             if not rs:
                 continue
@@ -41,6 +41,8 @@ def main(path):
         best = min((v[1] for s, v in med.items() if s in ("mio", "tokio")), default=None)
         for server, (rps, cpu, p99, n) in med.items():
             ratio = f"{cpu / best:.2f}×" if best and server == "reel" else ""
+            if server == "reel" and "lenient" in med:
+                ratio += f" ({cpu / med['lenient'][1]:.2f}× lenient)"
             print(f"| {case[0]} | {case[1]} | {case[2]} | {server} | {n} | {rps:,.0f} | {cpu:.3f} | {p99:,.0f} | {errors[case + (server,)]} | {ratio} |")
 
 

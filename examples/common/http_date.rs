@@ -2,13 +2,15 @@
 //! a per-second cache and the IMF-fixdate formatter. A submodule split out
 //! so that each file holds one concern; `http_hello` re-exports its items.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{Datelike, Timelike};
 
-use super::DATE_LEN;
+use reel::protocols::http;
+
+use super::{DATE_LEN, HTML, PAGE};
 
 /// The `Date` header's value, formatted once per second.
 #[derive(Debug, Default)]
@@ -17,13 +19,16 @@ pub struct DateCache {
     cached: Cell<Option<(u64, [u8; DATE_LEN])>>,
     /// Always this text instead of the time (for tests).
     frozen: Option<[u8; DATE_LEN]>,
+    /// The usual answer (`200`, the page, kept alive) for the date it holds,
+    /// formatted once per second: answering is then one copy.
+    page: RefCell<Vec<u8>>,
 }
 
 impl DateCache {
     /// A cache that always answers `date`, so that two runs of a
     /// connection give the same bytes.
     pub fn frozen(date: [u8; DATE_LEN]) -> Self {
-        DateCache { cached: Cell::new(None), frozen: Some(date) }
+        DateCache { cached: Cell::new(None), frozen: Some(date), page: RefCell::default() }
     }
 
     /// The current time as an IMF-fixdate.
@@ -40,6 +45,22 @@ impl DateCache {
                 text
             }
         }
+    }
+}
+
+impl DateCache {
+    /// Appends the usual answer, `200` with the page on a kept connection,
+    /// dated `date`.
+    pub fn write_page(&self, date: &[u8; DATE_LEN], out: &mut Vec<u8>) {
+        let mut page = self.page.borrow_mut();
+        // The date follows "HTTP/1.1 200 OK\r\nDate: ".
+        const DATE_AT: usize = 23;
+        if page.get(DATE_AT..DATE_AT + DATE_LEN) != Some(&date[..]) {
+            page.clear();
+            http::write_response(&mut page, 200, "OK", date, &[], Some(HTML), PAGE, false, false);
+            debug_assert_eq!(page.get(DATE_AT..DATE_AT + DATE_LEN), Some(&date[..]));
+        }
+        out.extend_from_slice(&page);
     }
 }
 

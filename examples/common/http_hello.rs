@@ -38,7 +38,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use reel::protocols::http::{self, ErrorStatus, Method, Parsed, Request};
+use reel::protocols::http::{self, ErrorStatus, Parsed, Request};
 use reel::{Context, Factory, ListenerId, Protocol, Reactor, Reason, TimerId};
 
 /// The default address: `127.0.0.1:12345`.
@@ -289,7 +289,7 @@ impl HelloConn {
                 }
                 Parsed::Request(request) => {
                     let date = *date.get_or_insert_with(|| self.dates.now());
-                    Self::answer(cx, &request, &date);
+                    Self::answer(cx, &request, &date, &self.dates);
                     answered = true;
                     pos += request.head_len;
                     self.body_left = request.body_len;
@@ -308,18 +308,23 @@ impl HelloConn {
 
     /// Appends the answer to a valid request, formatted straight into the
     /// connection's output buffer.
-    fn answer(cx: &mut Context<'_>, request: &Request, date: &[u8]) {
+    fn answer(cx: &mut Context<'_>, request: &Request<'_>, date: &[u8; DATE_LEN], dates: &DateCache) {
         const ALLOW: (&str, &str) = ("Allow", "GET, HEAD");
         const KEEP_ALIVE: (&str, &str) = ("Connection", "keep-alive");
         let close = !request.keep_alive;
         // An HTTP/1.0 client that asked to keep the connection expects to be
         // told it is kept.
         let keep_alive_10 = request.http10 && request.keep_alive;
-        let (status, reason, content_type, body, allow) = match (request.method, request.path_ok) {
-            (Method::Other, _) => (405, "Method Not Allowed", TEXT, &b"method not allowed\n"[..], true),
-            (_, false) => (404, "Not Found", TEXT, &b"not found\n"[..], false),
-            (_, true) => (200, "OK", HTML, PAGE, false),
+        let head_only = request.method == "HEAD";
+        let (status, reason, content_type, body, allow) = match (request.method, is_hello_page(request)) {
+            ("GET" | "HEAD", false) => (404, "Not Found", TEXT, &b"not found\n"[..], false),
+            ("GET" | "HEAD", true) => (200, "OK", HTML, PAGE, false),
+            _ => (405, "Method Not Allowed", TEXT, &b"method not allowed\n"[..], true),
         };
+        if status == 200 && !close && !keep_alive_10 && !head_only {
+            cx.write_with(|out| dates.write_page(date, out));
+            return;
+        }
         let both = [ALLOW, KEEP_ALIVE];
         let extra: &[(&str, &str)] = match (allow, keep_alive_10) {
             (true, true) => &both,
@@ -327,7 +332,6 @@ impl HelloConn {
             (false, true) => &both[1..],
             (false, false) => &[],
         };
-        let head_only = request.method == Method::Head;
         cx.write_with(|out| {
             http::write_response(out, status, reason, date, extra, Some(content_type), body, head_only, close)
         });
@@ -507,6 +511,14 @@ impl Protocol for HelloConn {
             }
         }
     }
+}
+
+/// Whether a request is for the hello page: path `/` with an optional query
+/// string (`/`, `/?x=1`), in origin form or absolute form (`http://host/`,
+/// `http://host`). Any other path is `404` (after the `405` of a method
+/// other than `GET` and `HEAD`).
+pub fn is_hello_page(request: &Request<'_>) -> bool {
+    request.path() == Some("/")
 }
 
 /// Appends the answer to a bad request; the connection closes after it.

@@ -1,18 +1,38 @@
-//! HTTP/1.x request heads and responses for the `http_hello` example.
+//! A strict HTTP/1.0 and HTTP/1.1 request-head parser, and a response
+//! writer.
 //!
-//! This module is pure: no sockets, no reactor, no allocation while parsing.
-//! It implements the wire contract of `PROTOCOLS.md`, section `http_hello`:
-//! [`parse_request`] looks at the bytes at the front of a connection's input
-//! buffer and says what to do with them, and [`write_response`] appends a
-//! complete response to an output buffer.
+//! This module is pure: no sockets, no reactor, no allocation. It is meant
+//! for servers that read requests from a connection's input buffer:
+//! [`parse_request`] looks at the bytes at the front of the buffer and says
+//! whether they hold a complete request head (and how long it and its body
+//! are), an incomplete one, or a request to refuse with a given status; and
+//! [`write_response`] appends a complete response to an output buffer.
+//! Strict means that anything RFC 9112 lets a server refuse, and that has
+//! been used to smuggle requests past a proxy or to hold a server's memory,
+//! is refused: the parser trades leniency for a small, exact contract.
+//!
+//! ```
+//! use reel::protocols::http::{parse_request, Parsed};
+//!
+//! let input = b"GET /hello?x=1 HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\nGET / HTTP/1.1\r\n";
+//! let Parsed::Request(request) = parse_request(input) else { panic!() };
+//! assert_eq!((request.method, request.target, request.path()), ("GET", "/hello?x=1", Some("/hello")));
+//! assert_eq!(request.header("accept"), Some(&b"*/*"[..]));
+//! assert!(request.keep_alive);
+//! // The next pipelined request starts after the head and its body.
+//! let next = &input[request.head_len + request.body_len..];
+//! assert_eq!(parse_request(next), Parsed::Partial);
+//! ```
 //!
 //! # Parsing
 //!
-//! The head is first checked byte by byte, left to right, by a strict scanner
-//! of our own (it enforces the limits and the rules `httparse` is lenient
-//! about or cannot report while the head is incomplete), and only a complete
-//! head that passed is handed to [`httparse`], which splits it into method,
-//! target and header fields. The rules:
+//! One pass over the head validates it and splits it into method, target
+//! and header fields at once (each byte looked up once in a class table,
+//! which also finds the line ends), and picks out the fields that decide the
+//! request's framing (`Host`, `Content-Length`, `Transfer-Encoding`,
+//! `Connection`). Only a head that is incomplete or wrong is looked at a
+//! second time, byte by byte, to find the first error and its status. The
+//! rules:
 //!
 //! - Lines may end in CRLF or in a bare LF (as `nc` sends them). A CR that is
 //!   not followed by LF is an error anywhere in the head. Empty lines before
@@ -25,7 +45,8 @@
 //!   the colon (a space before the colon is `400`), the value visible bytes,
 //!   `obs-text`, spaces and tabs only (NUL, DEL and other control bytes are
 //!   `400`). A line starting with a space or tab (obsolete line folding, or
-//!   whitespace before the first field) is `400`.
+//!   whitespace before the first field) is `400`. Values are given without
+//!   the spaces and tabs around them.
 //! - `Host` (any letter case): more than one is `400` on every version,
 //!   none is `400` on HTTP/1.1, and a value with a byte outside what a URI
 //!   authority may hold (a space, `/`, `@`, ...) is `400`. An empty value is
@@ -41,21 +62,19 @@
 //!   [`MAX_HEADER_SECTION_LEN`] bytes and hold [`MAX_HEADERS`] fields; beyond
 //!   either is `431`.
 //!
-//! The scanner decides each error at the byte where it becomes visible, the
-//! limit first when a byte both breaks a limit and the syntax, so limits are
+//! Each error is decided at the byte where it becomes visible, the limit
+//! first when a byte both breaks a limit and the syntax, so limits are
 //! reported at once on an incomplete head, never [`Parsed::Partial`] forever.
 //! One consequence: calling [`parse_request`] on a prefix of a buffer returns
 //! either [`Parsed::Partial`] or exactly what the whole buffer returns, so the
 //! caller may simply parse again whenever more bytes arrive (each call
-//! rescans the head from its start, at most [`MAX_HEAD_LEN`] bytes and a
-//! stack array of [`MAX_HEADERS`] `httparse` fields). A buffer for
-//! which it returns [`Parsed::Partial`] is always shorter than
+//! rescans the head from its start, at most [`MAX_HEAD_LEN`] bytes). A
+//! buffer for which it returns [`Parsed::Partial`] is always shorter than
 //! [`MAX_HEAD_LEN`].
 //!
 //! Once the head is complete: the `Host` rules (`400`), then body framing
-//! (`400`, `413`, `501`). Method (`405`) and path (`404`) are left to the
-//! caller, in that order, through [`Request::method`] and
-//! [`Request::path_ok`].
+//! (`400`, `413`, `501`). What the method and the target mean (`404`,
+//! `405`, ...) is the caller's.
 //!
 //! # Body framing
 //!
@@ -63,7 +82,9 @@
 //! is `400`, and so are `Content-Length` together with `Transfer-Encoding`
 //! and a repeated `Content-Length`, even with equal values. A body over
 //! [`MAX_BODY_LEN`] is `413`. Any other request with `Transfer-Encoding` is
-//! `501` on HTTP/1.1 and `400` on HTTP/1.0.
+//! `501` on HTTP/1.1 and `400` on HTTP/1.0: chunked bodies are not read.
+
+use memchr::memchr;
 
 /// The longest request target accepted: 8 KiB. A longer one is `414`.
 pub const MAX_TARGET_LEN: usize = 8 * 1024;
@@ -89,57 +110,118 @@ pub const MAX_BODY_LEN: usize = 1024 * 1024;
 /// returns [`Parsed::Partial`] for a buffer this long or longer.
 pub const MAX_HEAD_LEN: usize = MAX_REQUEST_LINE_LEN + 2 + MAX_HEADER_SECTION_LEN + 2;
 
-/// What the server must do with the bytes at the front of its input buffer.
+/// What a server must do with the bytes at the front of its input buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parsed {
+pub enum Parsed<'a> {
     /// The head is not complete yet; keep the bytes and wait for more. Only
     /// returned when no limit is already exceeded and no error is visible.
     Partial,
     /// A complete, valid request head of [`Request::head_len`] bytes,
-    /// followed by a body of [`Request::body_len`] bytes to read and discard.
-    Request(Request),
+    /// followed by a body of [`Request::body_len`] bytes.
+    Request(Request<'a>),
     /// The request is bad: answer with this status and close the connection,
     /// reading nothing more.
     Error(ErrorStatus),
 }
 
-/// The request method, as far as the hello page cares.
+/// A complete, valid request head, borrowed from the buffer it was parsed
+/// from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// `GET` (methods are case-sensitive: `get` is [`Method::Other`]).
-    Get,
-    /// `HEAD`: the same headers as `GET`, no body.
-    Head,
-    /// Any other method: the caller answers `405` with `Allow: GET, HEAD`.
-    Other,
-}
-
-/// A complete, valid request head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Request {
-    /// The method; anything but `GET` and `HEAD` is the caller's `405`.
-    pub method: Method,
-    /// Whether the target is the hello page: path `/` with an optional query
-    /// string (`/`, `/?x=1`), in origin form or absolute form
-    /// (`http://host/`, `http://host`). Otherwise the caller's `404`, which
-    /// comes after the `405`.
-    pub path_ok: bool,
+pub struct Request<'a> {
+    /// The method, a token (case-sensitive: `GET`, not `get`).
+    pub method: &'a str,
+    /// The request target as sent: visible ASCII, at most
+    /// [`MAX_TARGET_LEN`] bytes (`/`, `/a?b`, `http://host/a`, `*`,
+    /// `host:443`). See [`Request::path`].
+    pub target: &'a str,
+    /// Whether the request is HTTP/1.0 rather than HTTP/1.1 (the only two
+    /// versions accepted). An HTTP/1.0 client that asked for
+    /// [`keep_alive`](Request::keep_alive) expects `Connection: keep-alive`
+    /// in the response.
+    pub http10: bool,
     /// Whether the connection stays open after the response: on HTTP/1.1
     /// unless `Connection` lists `close`; on HTTP/1.0 only if `Connection`
     /// lists `keep-alive` and not `close` (tokens in any letter case, in any
     /// number of `Connection` fields).
     pub keep_alive: bool,
-    /// Whether the request is HTTP/1.0 rather than HTTP/1.1. An HTTP/1.0
-    /// client that asked for `keep_alive` expects `Connection: keep-alive` in
-    /// the response.
-    pub http10: bool,
     /// The length of the head, empty lines before the request line and the
     /// final empty line included: the body (if any) starts here.
     pub head_len: usize,
     /// The length of the body after the head (from `Content-Length`, else
-    /// 0), at most [`MAX_BODY_LEN`]; read and discard it before parsing the
+    /// 0), at most [`MAX_BODY_LEN`]; read (or skip) it before parsing the
     /// next pipelined request at `head_len + body_len`.
     pub body_len: usize,
+    /// The header section, field lines with their line endings.
+    fields: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// The path of the target, without its query: for the origin form
+    /// (`/a/b?q`) the part before any `?`; for the absolute form
+    /// (`http://host/a?q`, any letter case in the scheme, `http` or `https`)
+    /// the path after the authority, `/` when it is empty
+    /// (`http://host?q`). `None` for the asterisk form (`*`), the authority
+    /// form (`host:443`), other schemes and an absolute form without an
+    /// authority (`http:///`). Not decoded: `%2F` stays as it is.
+    #[must_use]
+    pub fn path(&self) -> Option<&'a str> {
+        let target = self.target;
+        let path_and_query = if target.starts_with('/') {
+            target
+        } else {
+            let rest =
+                strip_prefix_ignore_case(target, "http://").or_else(|| strip_prefix_ignore_case(target, "https://"))?;
+            let (authority, path_and_query) = match rest.find(['/', '?']) {
+                Some(at) => rest.split_at(at),
+                None => (rest, ""),
+            };
+            if authority.is_empty() {
+                return None;
+            }
+            path_and_query
+        };
+        let path = match path_and_query.bytes().position(|b| b == b'?') {
+            Some(at) => path_and_query.get(..at).unwrap_or_default(),
+            None => path_and_query,
+        };
+        Some(if path.is_empty() { "/" } else { path })
+    }
+
+    /// The header fields in the order they came, as `(name, value)`: the
+    /// name as sent (compare it ignoring ASCII case), the value without the
+    /// spaces and tabs around it.
+    #[must_use]
+    pub fn headers(&self) -> Headers<'a> {
+        Headers { rest: self.fields }
+    }
+
+    /// The value of the first field named `name` (ignoring ASCII case).
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, value)| value)
+    }
+}
+
+/// The header fields of a [`Request`], from [`Request::headers`].
+#[derive(Debug, Clone)]
+pub struct Headers<'a> {
+    /// The field lines not yet returned.
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Headers<'a> {
+    type Item = (&'a str, &'a [u8]);
+
+    fn next(&mut self) -> Option<(&'a str, &'a [u8])> {
+        // The lines were checked by the parser: `name:value`, LF or CRLF.
+        let end = memchr(b'\n', self.rest)?;
+        let line = self.rest.get(..end)?;
+        self.rest = self.rest.get(end + 1..).unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = memchr(b':', line)?;
+        let name = std::str::from_utf8(line.get(..colon)?).unwrap_or_default();
+        Some((name, trim_ows(line.get(colon + 1..).unwrap_or_default())))
+    }
 }
 
 /// Why a request is refused; the connection is closed after the answer.
@@ -199,47 +281,274 @@ impl ErrorStatus {
 /// pipelined requests. See the [module documentation](self) for the rules.
 /// Never allocates, never panics.
 #[must_use]
-pub fn parse_request(buf: &[u8]) -> Parsed {
-    let (head_len, http10) = match scan_head(buf) {
-        Scan::Partial => return Parsed::Partial,
-        Scan::Error(status) => return Parsed::Error(status),
-        Scan::Complete { head_len, http10 } => (head_len, http10),
-    };
-    let Some(head) = buf.get(..head_len) else {
-        return Parsed::Error(ErrorStatus::BadRequest);
-    };
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    match request.parse(head) {
-        // The scanner is stricter than httparse, so httparse always agrees
-        // with it; refuse the request should they ever disagree.
-        Ok(httparse::Status::Complete(len)) if len == head_len => {}
-        _ => return Parsed::Error(ErrorStatus::BadRequest),
-    }
-    match check_head(&request, http10) {
-        Ok((keep_alive, body_len)) => Parsed::Request(Request {
-            method: match request.method {
-                Some("GET") => Method::Get,
-                Some("HEAD") => Method::Head,
-                _ => Method::Other,
-            },
-            path_ok: request.path.is_some_and(is_hello_target),
-            keep_alive,
-            http10,
-            head_len,
-            body_len,
-        }),
-        Err(status) => Parsed::Error(status),
+pub fn parse_request(buf: &[u8]) -> Parsed<'_> {
+    match parse_valid(buf) {
+        Some(Ok(request)) => Parsed::Request(request),
+        Some(Err(status)) => Parsed::Error(status),
+        // Incomplete or wrong: find the first error byte by byte.
+        None => match scan_head(buf) {
+            Scan::Partial => Parsed::Partial,
+            Scan::Error(status) => Parsed::Error(status),
+            // The one pass accepts every head the scanner accepts (the
+            // tests compare them); refuse the request should they disagree.
+            Scan::Complete { .. } => Parsed::Error(ErrorStatus::BadRequest),
+        },
     }
 }
 
-/// What the strict scanner found at the front of the buffer.
+/// Byte classes, one bit each, for [`CLASS`].
+const TCHAR: u8 = 1;
+/// Visible ASCII: what a request target is made of.
+const VCHAR: u8 = 2;
+/// What a field value may hold: visible ASCII, space, tab and `obs-text`.
+const VALUE: u8 = 4;
+/// What a `Host` value may hold: see [`is_authority_byte`].
+const AUTHORITY: u8 = 8;
+
+/// The class bits of every byte.
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        let mut class = 0;
+        if is_tchar(byte) {
+            class |= TCHAR;
+        }
+        if byte.is_ascii_graphic() {
+            class |= VCHAR;
+        }
+        if byte == b'\t' || (byte >= b' ' && byte != 0x7f) {
+            class |= VALUE;
+        }
+        if is_authority_byte(byte) {
+            class |= AUTHORITY;
+        }
+        table[b] = class;
+        b += 1;
+    }
+    table
+};
+
+/// Whether byte `b` is of class `class`.
+#[inline(always)]
+fn is(b: u8, class: u8) -> bool {
+    CLASS[usize::from(b)] & class != 0
+}
+
+/// The length of the run of bytes of class `class` at the front of `s`.
+#[inline(always)]
+fn run(s: &[u8], class: u8) -> usize {
+    s.iter().position(|&b| !is(b, class)).unwrap_or(s.len())
+}
+
+/// Each byte's top bit, in a word of 8 bytes.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+/// Each byte 1, in a word of 8 bytes.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// Whether some byte of `x` is below `n` (`n` at most 128).
+#[inline(always)]
+const fn some_below(x: u64, n: u8) -> bool {
+    x.wrapping_sub(ONES * n as u64) & !x & HIGH != 0
+}
+
+/// Whether some byte of `x` is `n`.
+#[inline(always)]
+const fn some_equal(x: u64, n: u8) -> bool {
+    some_below(x ^ (ONES * n as u64), 1)
+}
+
+/// [`run`] for a class that the word test `fine` decides 8 bytes at a time:
+/// `fine(word)` true means all 8 bytes are in the class; false means some
+/// byte may not be, and the bytes are then looked at one by one.
+#[inline(always)]
+fn run_words(s: &[u8], class: u8, fine: impl Fn(u64) -> bool) -> usize {
+    let mut words = s.chunks_exact(8);
+    let mut done = 0;
+    for word in &mut words {
+        let Ok(bytes) = <[u8; 8]>::try_from(word) else { break };
+        if !fine(u64::from_le_bytes(bytes)) {
+            break;
+        }
+        done += 8;
+    }
+    done + run(s.get(done..).unwrap_or_default(), class)
+}
+
+/// The run of field-value bytes (no control byte but tab, no DEL) at the
+/// front of `s`.
+#[inline(always)]
+fn run_value(s: &[u8]) -> usize {
+    // A tab is below 0x20 too: a word holding one is looked at bytewise.
+    run_words(s, VALUE, |x| !some_below(x, 0x20) && !some_equal(x, 0x7f))
+}
+
+/// The run of visible ASCII bytes (0x21 to 0x7e) at the front of `s`.
+#[inline(always)]
+fn run_visible(s: &[u8]) -> usize {
+    run_words(s, VCHAR, |x| x & HIGH == 0 && !some_below(x, 0x21) && !some_equal(x, 0x7f))
+}
+
+/// The one pass: validates and splits a complete head, then applies the
+/// `Host` and framing rules. `None` when the head is incomplete, breaks a
+/// limit or is malformed (the caller's byte-by-byte scan then says which).
+///
+/// Each line is walked once through the class table, which finds its end
+/// too: every byte has to be checked anyway, and heads are made of short
+/// lines, for which a call to a vectorised search costs more than it saves.
+fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
+    // Empty lines before the request line (the scan checks their limit).
+    let mut start = 0;
+    loop {
+        match buf.get(start..start + 2)? {
+            [b'\n', _] => start += 1,
+            [b'\r', b'\n'] => start += 2,
+            _ => break,
+        }
+    }
+
+    // The request line: `method SP target SP HTTP/1.x`, then the line end.
+    let method_len = run(buf.get(start..)?, TCHAR);
+    let target_start = start + method_len + 1;
+    if method_len == 0 || *buf.get(target_start - 1)? != b' ' {
+        return None;
+    }
+    let target_len = run_visible(buf.get(target_start..)?);
+    let version_start = target_start + target_len + 1;
+    if target_len == 0 || target_len > MAX_TARGET_LEN || *buf.get(version_start - 1)? != b' ' {
+        return None;
+    }
+    let http10 = match buf.get(version_start..version_start + 8)? {
+        b"HTTP/1.1" => false,
+        b"HTTP/1.0" => true,
+        _ => return None,
+    };
+    let line_end = version_start + 8;
+    if line_end > MAX_REQUEST_LINE_LEN {
+        return None;
+    }
+    let section_start = line_end + line_ending(buf.get(line_end..)?)?;
+    // ASCII, so one check of both, and cuts at any byte.
+    let words = std::str::from_utf8(buf.get(start..version_start - 1)?).ok()?;
+    let method = words.get(..method_len)?;
+    let target = words.get(method_len + 1..)?;
+
+    // The header fields, up to the empty line. Every byte of a field line,
+    // its line ending included, lies within the section's limit.
+    let section = buf.get(section_start..buf.len().min(section_start + MAX_HEADER_SECTION_LEN))?;
+    let mut at = 0;
+    let mut count = 0;
+    let mut framing = Framing::default();
+    let head_len = loop {
+        match buf.get(section_start + at..)? {
+            [b'\n', ..] => break section_start + at + 1,
+            [b'\r', b'\n', ..] => break section_start + at + 2,
+            _ => {}
+        }
+        count += 1;
+        if count > MAX_HEADERS {
+            return None;
+        }
+        let line = section.get(at..)?;
+        let name_len = run(line, TCHAR);
+        if name_len == 0 || *line.get(name_len)? != b':' {
+            return None;
+        }
+        let value = line.get(name_len + 1..)?;
+        let value_len = run_value(value);
+        let ending = line_ending(value.get(value_len..)?)?;
+        framing.field(line.get(..name_len)?, trim_ows(value.get(..value_len)?));
+        at += name_len + 1 + value_len + ending;
+    };
+
+    let fields = buf.get(section_start..section_start + at)?;
+    Some(framing.check(http10).map(|(keep_alive, body_len)| Request {
+        method,
+        target,
+        http10,
+        keep_alive,
+        head_len,
+        body_len,
+        fields,
+    }))
+}
+
+/// The length of the line ending at the front of `s`: 2 for CRLF, 1 for a
+/// bare LF; `None` for anything else or an incomplete CRLF.
+#[inline(always)]
+fn line_ending(s: &[u8]) -> Option<usize> {
+    match s {
+        [b'\n', ..] => Some(1),
+        [b'\r', b'\n', ..] => Some(2),
+        _ => None,
+    }
+}
+
+/// What the fields that decide a request's framing said.
+#[derive(Default)]
+struct Framing<'a> {
+    hosts: u32,
+    host_ok: bool,
+    content_lengths: u32,
+    content_length: &'a [u8],
+    transfer_encoding: bool,
+    close: bool,
+    keep_alive: bool,
+}
+
+impl<'a> Framing<'a> {
+    /// Notes one field (`value` trimmed).
+    #[inline(always)]
+    fn field(&mut self, name: &[u8], value: &'a [u8]) {
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                self.hosts += 1;
+                self.host_ok = run(value, AUTHORITY) == value.len();
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for option in value.split(|&b| b == b',') {
+                    let option = trim_ows(option);
+                    self.close |= option.eq_ignore_ascii_case(b"close");
+                    self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                self.content_lengths += 1;
+                self.content_length = value;
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => self.transfer_encoding = true,
+            _ => {}
+        }
+    }
+
+    /// The checks that need the whole head: `Host`, then body framing.
+    /// Returns `keep_alive` and the body length.
+    fn check(&self, http10: bool) -> Result<(bool, usize), ErrorStatus> {
+        if self.hosts > 1 || (self.hosts == 0 && !http10) || (self.hosts == 1 && !self.host_ok) {
+            return Err(ErrorStatus::BadRequest);
+        }
+        if self.content_lengths > 1 || (self.content_lengths == 1 && self.transfer_encoding) {
+            return Err(ErrorStatus::BadRequest);
+        }
+        let body_len = if self.content_lengths == 1 { parse_content_length(self.content_length)? } else { 0 };
+        if self.transfer_encoding {
+            return Err(if http10 { ErrorStatus::BadRequest } else { ErrorStatus::NotImplemented });
+        }
+        let keep_alive = !self.close && (self.keep_alive || !http10);
+        Ok((keep_alive, body_len))
+    }
+}
+
+/// What the byte-by-byte scan found at the front of the buffer.
 enum Scan {
     /// No error visible yet, head incomplete.
     Partial,
     /// The first error, in byte order.
     Error(ErrorStatus),
-    /// A syntactically valid head within the limits.
+    /// A syntactically valid head within the limits (what it holds is for
+    /// the tests' reference parser).
+    #[cfg_attr(not(test), allow(dead_code))]
     Complete {
         /// Its length, final empty line included.
         head_len: usize,
@@ -249,7 +558,8 @@ enum Scan {
 }
 
 /// Checks the head's syntax and limits byte by byte, deciding each error at
-/// the byte that makes it visible.
+/// the byte that makes it visible: the slow path, for heads the one pass
+/// did not accept.
 fn scan_head(buf: &[u8]) -> Scan {
     use ErrorStatus::{BadRequest, HeaderFieldsTooLarge, UriTooLong, VersionNotSupported};
 
@@ -406,53 +716,8 @@ fn scan_head(buf: &[u8]) -> Scan {
     }
 }
 
-/// The checks that need the whole head: `Host`, then body framing. Returns
-/// `keep_alive` and the body length.
-fn check_head(request: &httparse::Request<'_, '_>, http10: bool) -> Result<(bool, usize), ErrorStatus> {
-    let mut hosts = 0;
-    let mut host_ok = true;
-    let mut content_lengths = 0;
-    let mut content_length: &[u8] = b"";
-    let mut transfer_encoding = false;
-    let mut close = false;
-    let mut keep_alive = false;
-    for header in request.headers.iter() {
-        let name = header.name;
-        if name.eq_ignore_ascii_case("host") {
-            hosts += 1;
-            host_ok &= header.value.iter().copied().all(is_authority_byte);
-        } else if name.eq_ignore_ascii_case("content-length") {
-            content_lengths += 1;
-            content_length = header.value;
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            transfer_encoding = true;
-        } else if name.eq_ignore_ascii_case("connection") {
-            for option in header.value.split(|&b| b == b',') {
-                let option = trim_ows(option);
-                close |= option.eq_ignore_ascii_case(b"close");
-                keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
-            }
-        }
-    }
-
-    if hosts > 1 || (hosts == 0 && !http10) || !host_ok {
-        return Err(ErrorStatus::BadRequest);
-    }
-
-    if content_lengths > 1 || (content_lengths == 1 && transfer_encoding) {
-        return Err(ErrorStatus::BadRequest);
-    }
-    let body_len = if content_lengths == 1 { parse_content_length(content_length)? } else { 0 };
-    if transfer_encoding {
-        return Err(if http10 { ErrorStatus::BadRequest } else { ErrorStatus::NotImplemented });
-    }
-
-    let keep_alive = !close && (keep_alive || !http10);
-    Ok((keep_alive, body_len))
-}
-
-/// A `Content-Length` value (httparse has trimmed the whitespace around it):
-/// plain digits, at most [`MAX_BODY_LEN`].
+/// A `Content-Length` value (trimmed): plain digits, at most
+/// [`MAX_BODY_LEN`].
 fn parse_content_length(value: &[u8]) -> Result<usize, ErrorStatus> {
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return Err(ErrorStatus::BadRequest);
@@ -463,30 +728,6 @@ fn parse_content_length(value: &[u8]) -> Result<usize, ErrorStatus> {
     } else {
         Ok(len)
     }
-}
-
-/// Whether a request target names the hello page: path `/` with an optional
-/// query, in origin form (`/?q`) or absolute form (`http://host/?q`,
-/// `http://host`).
-fn is_hello_target(target: &str) -> bool {
-    let path_and_query = if target.starts_with('/') {
-        target
-    } else if let Some(rest) =
-        strip_prefix_ignore_case(target, "http://").or_else(|| strip_prefix_ignore_case(target, "https://"))
-    {
-        let (authority, path_and_query) = match rest.find(['/', '?']) {
-            Some(at) => rest.split_at(at),
-            None => (rest, ""),
-        };
-        if authority.is_empty() {
-            return false;
-        }
-        path_and_query
-    } else {
-        return false;
-    };
-    let path = path_and_query.split_once('?').map_or(path_and_query, |(path, _query)| path);
-    path == "/" || path.is_empty()
 }
 
 /// `s` without `prefix`, compared ignoring ASCII case.
@@ -500,22 +741,51 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 /// A token character (RFC 9110, section 5.6.2).
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+const fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+        )
 }
 
 /// A byte a `Host` value may hold: what a URI authority's host and port are
 /// made of (RFC 3986: unreserved, sub-delims, `%`, `:`, `[` and `]`).
-fn is_authority_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%:[]".contains(&b)
+const fn is_authority_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b'%'
+                | b':'
+                | b'['
+                | b']'
+        )
 }
 
 /// `s` without leading and trailing spaces and tabs.
-fn trim_ows(s: &[u8]) -> &[u8] {
-    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = s.iter().position(|b| !is_ows(b)).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !is_ows(b)).map_or(start, |last| last + 1);
-    s.get(start..end).unwrap_or_default()
+#[inline]
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
 }
 
 /// Appends a complete HTTP/1.1 response to `out`.
@@ -600,6 +870,10 @@ fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
     }
     out.extend_from_slice(digits.get(start..).unwrap_or_default());
 }
+
+#[cfg(test)]
+#[path = "http_reference.rs"]
+mod reference;
 
 #[cfg(test)]
 #[path = "http_tests.rs"]

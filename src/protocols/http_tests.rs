@@ -1,6 +1,49 @@
-//! Tests of the HTTP head parser: table-driven, every split point.
+//! Tests of the HTTP head parser: table-driven, every split point, and the
+//! one pass held to the parser it replaced (`http_reference.rs`) on every
+//! input.
+use super::reference::{Method, Parsed, Request};
 use super::*;
 use proptest::prelude::*;
+
+/// The one pass's result as the old parser described it (method class, the
+/// hello page's target rule), so that the cases below test both.
+fn parse_request(buf: &[u8]) -> Parsed {
+    match super::parse_request(buf) {
+        super::Parsed::Partial => Parsed::Partial,
+        super::Parsed::Error(status) => Parsed::Error(status),
+        super::Parsed::Request(r) => Parsed::Request(Request {
+            method: match r.method {
+                "GET" => Method::Get,
+                "HEAD" => Method::Head,
+                _ => Method::Other,
+            },
+            path_ok: r.path() == Some("/"),
+            keep_alive: r.keep_alive,
+            http10: r.http10,
+            head_len: r.head_len,
+            body_len: r.body_len,
+        }),
+    }
+}
+
+/// The one pass says what the old scanner-then-httparse parser said, for
+/// `buf` and every prefix of it.
+fn agrees_with_reference(buf: &[u8]) {
+    for end in 0..=buf.len() {
+        let buf = &buf[..end];
+        assert_eq!(parse_request(buf), super::reference::parse_request(buf), "{:?}", show(buf));
+        // Both split the head alike.
+        if let super::Parsed::Request(r) = super::parse_request(buf) {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut old = httparse::Request::new(&mut headers);
+            assert!(old.parse(buf).is_ok());
+            assert_eq!((Some(r.method), Some(r.target)), (old.method, old.path));
+            let fields: Vec<_> = r.headers().collect();
+            let old_fields: Vec<_> = old.headers.iter().map(|h| (h.name, h.value)).collect();
+            assert_eq!(fields, old_fields, "{:?}", show(buf));
+        }
+    }
+}
 
 const E400: Parsed = Parsed::Error(ErrorStatus::BadRequest);
 const E413: Parsed = Parsed::Error(ErrorStatus::PayloadTooLarge);
@@ -670,17 +713,41 @@ proptest! {
     fn random_bytes_never_panic(buf in proptest::collection::vec(any::<u8>(), 0..600)) {
         check_prefixes(&buf);
         httparse_agrees(&buf);
+        agrees_with_reference(&buf);
     }
 
     #[test]
     fn random_requests(buf in requests()) {
         check_prefixes(&buf);
         httparse_agrees(&buf);
+        agrees_with_reference(&buf);
     }
 
     #[test]
     fn mutated_requests(buf in mutated()) {
         check_prefixes(&buf);
         httparse_agrees(&buf);
+        agrees_with_reference(&buf);
+    }
+}
+
+proptest! {
+    /// The word-at-a-time runs say what the byte-by-byte ones say.
+    #[test]
+    fn word_runs_agree(buf in proptest::collection::vec(prop_oneof![any::<u8>(), Just(b'a'), Just(b' ')], 0..40)) {
+        prop_assert_eq!(run_value(&buf), run(&buf, VALUE));
+        prop_assert_eq!(run_visible(&buf), run(&buf, VCHAR));
+    }
+}
+
+#[test]
+fn word_runs_at_each_class_edge() {
+    for b in 0..=255u8 {
+        for at in 0..17 {
+            let mut buf = vec![b'a'; 17];
+            buf[at] = b;
+            assert_eq!(run_value(&buf), run(&buf, VALUE), "{b:#x} at {at}");
+            assert_eq!(run_visible(&buf), run(&buf, VCHAR), "{b:#x} at {at}");
+        }
     }
 }

@@ -14,6 +14,13 @@
 //! - `threads`: a thread per connection with `std::net`, the tutorials' design.
 //! - `tokio-tls`: `tokio` with tokio-rustls (`--tls-cert`, `--tls-key`),
 //!   the TLS baseline (`tokio_tls.rs`).
+//! - `lenient` (`http_hello` only): a mio loop answering whatever `httparse`
+//!   accepts with a static page, none of the contract's checks: what most
+//!   users would write by hand (`lenient.rs`).
+//!
+//! `--proto udp_echo_hello` serves UDP `echo_hello` instead, with a mio
+//! loop, tokio's `UdpSocket` or a blocking `std::net` loop (`--kind
+//! threads`); see `udp.rs`.
 //!
 //! All three share the pure protocol logic of `proto.rs` (reel's HTTP parser
 //! included). Not served: UDP, idle timeouts, `--max-conns`, graceful stop
@@ -21,12 +28,14 @@
 
 #[path = "../../../../examples/common/mod.rs"]
 mod common;
+mod lenient;
 mod mio_loop;
 mod proto;
 mod threads;
 mod tokio_ct;
 mod tokio_proxy;
 mod tokio_tls;
+mod udp;
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::exit;
@@ -35,19 +44,23 @@ use std::sync::Arc;
 
 use proto::Proto;
 
-const USAGE: &str = "usage: baseline --kind mio|tokio|threads|tokio-tls --proto echo_hello|http_hello [--listen ADDR]
+const USAGE: &str =
+    "usage: baseline --kind mio|tokio|threads|lenient|tokio-tls --proto echo_hello|http_hello|udp_echo_hello
+                [--listen ADDR]
                 [--tls-cert FILE --tls-key FILE]
        baseline --kind tokio-proxy --connect TARGET [--listen ADDR]
 
-The baselines reel's benchmarks are compared against (TCP only).
+The baselines reel's benchmarks are compared against.
 
 options:
   --kind KIND       mio (hand-written mio loop), tokio (current-thread runtime)
                     or threads (a thread per connection); tokio-proxy: the proxy
                     example's port forwarder on tokio (copy_bidirectional);
-                    tokio-tls: tokio with tokio-rustls, with --tls-cert and --tls-key (PEM)
+                    tokio-tls: tokio with tokio-rustls, with --tls-cert and --tls-key (PEM);
+                    lenient: http_hello answered by httparse alone; for UDP,
+                    threads is a blocking loop
   --connect TARGET  tokio-proxy: the address to forward to
-  --proto PROTO     echo_hello or http_hello, as in docs/protocols.md
+  --proto PROTO     echo_hello, http_hello or udp_echo_hello, as in docs/protocols.md
   --listen ADDR     address to serve on (default 127.0.0.1:9999 for echo_hello,
                     127.0.0.1:12345 for http_hello)
   -h, --help        show this help";
@@ -60,6 +73,7 @@ enum Kind {
     Threads,
     TokioProxy,
     TokioTls,
+    Lenient,
 }
 
 impl std::str::FromStr for Kind {
@@ -72,7 +86,8 @@ impl std::str::FromStr for Kind {
             "threads" => Ok(Kind::Threads),
             "tokio-proxy" => Ok(Kind::TokioProxy),
             "tokio-tls" => Ok(Kind::TokioTls),
-            _ => Err("expected mio, tokio, threads, tokio-proxy or tokio-tls".to_string()),
+            "lenient" => Ok(Kind::Lenient),
+            _ => Err("expected mio, tokio, threads, lenient, tokio-proxy or tokio-tls".to_string()),
         }
     }
 }
@@ -95,7 +110,11 @@ fn main() {
         }
         return;
     }
-    let Some(proto) = proto else { common::bad_args(USAGE, "missing --proto") };
+    let proto = match proto {
+        None => common::bad_args(USAGE, "missing --proto"),
+        Some(ProtoArg::Tcp(proto)) => proto,
+        Some(ProtoArg::UdpEchoHello) => serve_udp(kind, listen),
+    };
     let tls = match (kind, common::tls_server_config(&tls)) {
         (Kind::TokioTls, None) => common::bad_args(USAGE, "--kind tokio-tls needs --tls-cert and --tls-key"),
         (_, tls) => tls,
@@ -117,6 +136,8 @@ fn main() {
         Kind::Tokio => tokio_ct::serve(listener, proto, stop),
         Kind::Threads => threads::serve(listener, proto, stop),
         Kind::TokioProxy => unreachable!("served above"),
+        Kind::Lenient if proto == Proto::HttpHello => lenient::serve(listener, stop),
+        Kind::Lenient => common::bad_args(USAGE, "--kind lenient serves only http_hello"),
         Kind::TokioTls => match tls {
             Some(config) => tokio_tls::serve(listener, proto, config, stop),
             None => unreachable!("checked above"),
@@ -128,9 +149,52 @@ fn main() {
     }
 }
 
+/// `--proto`: a TCP protocol of `proto.rs`, or UDP `echo_hello`.
+enum ProtoArg {
+    Tcp(Proto),
+    UdpEchoHello,
+}
+
+impl std::str::FromStr for ProtoArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ProtoArg, String> {
+        match s {
+            "udp_echo_hello" => Ok(ProtoArg::UdpEchoHello),
+            _ => s.parse().map(ProtoArg::Tcp).map_err(|_| "expected echo_hello, http_hello or udp_echo_hello".into()),
+        }
+    }
+}
+
+/// Serves UDP `echo_hello` (default `127.0.0.1:9999`) until the process ends.
+fn serve_udp(kind: Kind, listen: Option<SocketAddr>) -> ! {
+    let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9999)));
+    let socket = match udp::bind(listen) {
+        Ok(s) => s,
+        Err(e) => common::bind_failed(listen, "udp", &e),
+    };
+    log::info!("listening on {} (udp)", socket.local_addr().unwrap_or(listen));
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = match kind {
+        Kind::Mio => udp::serve_mio(socket, stop),
+        Kind::Tokio => udp::serve_tokio(socket, stop),
+        Kind::Threads => udp::serve_blocking(socket, stop),
+        Kind::Lenient | Kind::TokioProxy | Kind::TokioTls => {
+            common::bad_args(USAGE, "udp_echo_hello is served by mio, tokio or threads")
+        }
+    };
+    match served {
+        Ok(()) => exit(0),
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit(1)
+        }
+    }
+}
+
 /// `--kind`, `--proto`, `--listen`, `--connect` and `--tls-cert`/`--tls-key`;
 /// exits 0 for `--help`, 2 for bad ones.
-fn parse_args() -> (Kind, Option<Proto>, Option<SocketAddr>, Option<SocketAddr>, common::ServerArgs) {
+fn parse_args() -> (Kind, Option<ProtoArg>, Option<SocketAddr>, Option<SocketAddr>, common::ServerArgs) {
     let (mut kind, mut proto, mut listen, mut connect) = (None, None, None, None);
     let mut tls = common::ServerArgs::new("127.0.0.1:0", 0);
     let mut parser = lexopt::Parser::from_env();

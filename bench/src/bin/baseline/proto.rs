@@ -15,7 +15,7 @@ use std::io;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use reel::protocols::http::{self, ErrorStatus, Method, Parsed, Request};
+use reel::protocols::http::{self, ErrorStatus};
 
 /// The longest `echo_hello` line, its `\n` (and a `\r` before it) not
 /// counted, as reel's `Lines` framer counts it.
@@ -41,6 +41,55 @@ pub const TEXT_TYPE: &str = "text/plain; charset=utf-8";
 /// head: enough for a typical head, so that completing one does not copy a
 /// whole 64 KiB read.
 const HEAD_STEP: usize = 512;
+
+/// What answering a request head needs, kept past the bytes it was
+/// parsed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Request {
+    method: Method,
+    /// The target's path is `/` (the hello page).
+    path_ok: bool,
+    keep_alive: bool,
+    http10: bool,
+    head_len: usize,
+    body_len: usize,
+}
+
+/// The method classes the hello page answers differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Head,
+    Other,
+}
+
+/// [`http::Parsed`] with the head summed up as a [`Request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parsed {
+    Partial,
+    Request(Request),
+    Error(ErrorStatus),
+}
+
+/// Parses the head at the front of `buf` with reel's parser.
+fn parse_request(buf: &[u8]) -> Parsed {
+    match http::parse_request(buf) {
+        http::Parsed::Partial => Parsed::Partial,
+        http::Parsed::Error(status) => Parsed::Error(status),
+        http::Parsed::Request(r) => Parsed::Request(Request {
+            method: match r.method {
+                "GET" => Method::Get,
+                "HEAD" => Method::Head,
+                _ => Method::Other,
+            },
+            path_ok: r.path() == Some("/"),
+            keep_alive: r.keep_alive,
+            http10: r.http10,
+            head_len: r.head_len,
+            body_len: r.body_len,
+        }),
+    }
+}
 
 /// The protocol a baseline serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,7 +233,7 @@ impl Session {
                 return Flow::Continue;
             }
             let parsed = if self.pending.is_empty() {
-                match http::parse_request(data) {
+                match parse_request(data) {
                     Parsed::Partial => {
                         self.pending.extend_from_slice(data);
                         return Flow::Continue;
@@ -233,7 +282,7 @@ impl Session {
             let end = data.len().min(taken + step);
             self.pending.extend_from_slice(data.get(taken..end).unwrap_or_default());
             taken = end;
-            let parsed = http::parse_request(&self.pending);
+            let parsed = parse_request(&self.pending);
             if parsed != Parsed::Partial || taken == data.len() {
                 let used = match parsed {
                     Parsed::Request(request) => {
