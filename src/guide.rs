@@ -17,6 +17,7 @@
 //! | [`flow_control`] | back-pressure between connections: producers, consumers, a proxy, a pull producer |
 //! | [`codecs`] | writing a codec: a RESP-like one, tested at every segmentation |
 //! | [`testing`] | testing a protocol without sockets or waiting |
+//! | [`unix`] | Unix domain sockets, peer credentials, socket options, host names, multicast, adopted sockets |
 //! | [`scaling`] | one reactor per core: reactor groups, `SO_REUSEPORT`, messages between reactors |
 //! | [`observability`] | stats, the debug mode for slow callbacks, `RUST_LOG=reel=debug` |
 //! | [`from_threads`] | three servers written with a thread per connection, and their reel versions |
@@ -25,7 +26,6 @@
 // each, as below) once their file is in the tree:
 //
 //   docs/guide/tls.md           -> pub mod tls            (TLS transport)
-//   docs/guide/unix.md          -> pub mod unix           (Unix domain sockets)
 //
 // Add each to the table above too. The files must stay inside the package
 // (Cargo.toml's `include` does not filter docs/), or `cargo package` fails.
@@ -71,3 +71,6 @@ pub mod observability {}
 
 #[doc = include_str!("../docs/guide/scaling.md")]
 pub mod scaling {}
+
+#[doc = include_str!("../docs/guide/unix.md")]
+pub mod unix {}

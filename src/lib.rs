@@ -156,11 +156,6 @@ pub use crate::stats::Stats;
 pub use crate::unix::dgram::{UnixDatagramContext, UnixDatagramProtocol, UnixDgramId};
 pub use crate::unix::{PeerCred, SocketAddress, ToUnixAddr, UnixAddr, UnixListenOptions};
 
-/// The guide's Unix sockets chapter, compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../docs/guide/unix.md")]
-mod guide_unix {}
-
 /// The README's code blocks, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
