@@ -2,25 +2,13 @@
 //! already in use with exit status 1 and one clear line, and exits 0 on
 //! SIGINT, after which the port can be bound again at once.
 
+mod example_bin;
+use example_bin::example;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The example binary, built by `cargo test` next to this test's binary
-/// (built here if missing, e.g. under a filtered `cargo test`).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir").join("examples");
-    let path = dir.join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo).args(["build", "--example", name]).status().expect("cargo build");
-        assert!(status.success(), "building example {name}");
-    }
-    path
-}
 
 /// Starts the example logging at `info`; returns it and its log lines.
 fn spawn(name: &str, args: &[&str]) -> (Child, std::io::Lines<BufReader<std::process::ChildStderr>>) {

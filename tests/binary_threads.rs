@@ -4,27 +4,15 @@
 //! status 1 and one clear line, and SIGINT/SIGTERM drain both reactors and
 //! exit 0.
 
+mod example_bin;
+use example_bin::example;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The example binary, built by `cargo test` next to this test's binary
-/// (built here if missing, e.g. under a filtered `cargo test`).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir").join("examples");
-    let path = dir.join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo).args(["build", "--example", name]).status().expect("cargo build");
-        assert!(status.success(), "building example {name}");
-    }
-    path
-}
 
 /// A running example; killed on drop if still running.
 struct Running {

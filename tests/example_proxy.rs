@@ -3,31 +3,19 @@
 //! ends both, a refused target closes the client at once (and is logged),
 //! memory bounded per pair with a slow reader, 1,000 concurrent pairs.
 
+mod example_bin;
+use example_bin::example;
+
 mod example_util;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The example binary, built by `cargo test` next to this test's binary
-/// (built here if missing, e.g. under a filtered `cargo test`).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir").join("examples");
-    let path = dir.join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo).args(["build", "--example", name]).status().expect("cargo build");
-        assert!(status.success(), "building example {name}");
-    }
-    path
-}
 
 /// A running proxy: its process, its address, and its log lines.
 struct Proxy {

@@ -5,6 +5,9 @@
 //! through `curl --unix-socket` with keep-alive, and chat with a member on
 //! the Unix socket and one on TCP in the same room.
 
+mod example_bin;
+use example_bin::example;
+
 #[path = "../examples/common/chat.rs"]
 mod chat;
 #[path = "../examples/common/mod.rs"]
@@ -70,18 +73,6 @@ fn echo_hello_on_a_unix_socket_beside_tcp() {
     assert_eq!(util::read_line(&mut tr), b"Hello, tcp!\n");
     server.stop();
     assert!(!path.exists(), "the socket file is removed at the stop");
-}
-
-/// The built example binary (built by `cargo test`, or here if missing).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let path = exe.parent().and_then(|d| d.parent()).expect("target dir").join("examples").join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo).args(["build", "--example", name]).status().expect("cargo build");
-        assert!(status.success(), "building example {name}");
-    }
-    path
 }
 
 fn wait(child: &mut std::process::Child) -> std::process::ExitStatus {

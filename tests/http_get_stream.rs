@@ -3,27 +3,15 @@
 //! write to the pipe blocks, the reactor stops reading, and TCP pushes
 //! back on the server), and every byte arrives.
 
+mod example_bin;
+use example_bin::example;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const BODY: usize = 256 * 1024 * 1024;
-
-/// The example binary, built by `cargo test` next to this test's binary
-/// (built here if missing, e.g. under a filtered `cargo test`).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir").join("examples");
-    let path = dir.join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo).args(["build", "--example", name]).status().expect("cargo build");
-        assert!(status.success(), "building example {name}");
-    }
-    path
-}
 
 fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
