@@ -439,3 +439,23 @@ fn datagrams_spread_over_both_reactors_by_sender() {
         assert!(*n >= 40, "reactor {i} got {n} of 200 senders: {per_reactor:?}");
     }
 }
+
+#[test]
+fn a_reactor_that_cannot_be_created_fails_the_start_without_hanging() {
+    util::init_logging();
+    // A read buffer of usize::MAX bytes: creating the reactor panics
+    // (capacity overflow) before it could report its handle.
+    let config = GroupConfig {
+        threads: 2,
+        reactor: ReactorConfig { read_buffer_size: usize::MAX, ..Default::default() },
+        ..Default::default()
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let started = ReactorGroup::start(config, |_reactor, _member| Ok(()));
+        let _ = tx.send(started.map(drop));
+    });
+    let err = rx.recv_timeout(util::IO_TIMEOUT).expect("start returns").expect_err("no reactor can be made");
+    assert!(matches!(err, GroupError::Setup { .. }), "{err}");
+    assert!(err.to_string().contains("panicked"), "{err}");
+}
