@@ -606,16 +606,23 @@ fn member_thread(
     // Set when the group is known and running: failures after that are
     // recorded there and stop the others.
     let mut group: Option<GroupHandle> = None;
+    // Whether the starting thread waits for this one's first report: a
+    // panic before it is sent (creating the reactor, installing the signal
+    // handlers) must still send one, or `start` would wait for ever.
+    let mut owed = true;
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), GroupError> {
         let mut reactor = Reactor::with_config(config)
             .and_then(|mut r| if signals { r.stop_on_signals().map(|()| r) } else { Ok(r) })
             .map_err(|error| GroupError::Setup { reactor: index, error });
         let _ = report.send((index, reactor.as_ref().map(|r| Some(r.handle())).map_err(clone_setup_error)));
+        owed = false;
         let Ok(reactor) = reactor.as_mut() else { return Ok(()) };
         let handle = match control.recv() {
             Ok(Control::Setup(handle)) => handle,
             _ => return Ok(()),
         };
+        // (A panic from here on is the setup's, caught below; it is
+        // reported as the setup's outcome.)
         let member = GroupMember { index, group: handle.clone(), binds: Cell::new(0) };
         let set_up = catch_unwind(AssertUnwindSafe(|| setup(reactor, member)));
         let set_up = match set_up {
@@ -628,6 +635,7 @@ fn member_thread(
         };
         let failed = set_up.is_err();
         let _ = report.send((index, set_up));
+        owed = false;
         if failed {
             return Ok(());
         }
@@ -639,7 +647,13 @@ fn member_thread(
         log::debug!("reactor {index} running");
         reactor.run().map_err(|error| GroupError::Failed { reactor: index, error })
     }));
-    let Some(group) = group else { return };
+    let Some(group) = group else {
+        if let (true, Err(payload)) = (owed, &outcome) {
+            let error = io::Error::other(format!("panicked: {}", panic_message(payload.as_ref())));
+            let _ = report.send((index, Err(GroupError::Setup { reactor: index, error })));
+        }
+        return;
+    };
     match outcome {
         Ok(Ok(())) => log::debug!("reactor {index} stopped"),
         Ok(Err(failure)) => group.record(failure),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Chat across reactors: server CPU per delivered line, one reactor against two.
 
-    benches/load/chat_group.py [ROUNDS] [MEMBERS] [LINES]
+    bench/load/chat_group.py [ROUNDS] [MEMBERS] [LINES]
 
 Starts `chat --threads T` (T = 1, 2) on a fresh loopback port, joins MEMBERS
 members to one room, and has every member send LINES lines at once (in

@@ -8,7 +8,7 @@
 #   shared: server and load generator(s) on CPUs 0-1, unpinned (what two
 #           cores give when the load generator needs them too).
 #
-#   benches/load/group.sh [ROUNDS] [SECONDS] [OUT.jsonl]
+#   bench/load/group.sh [ROUNDS] [SECONDS] [OUT.jsonl]
 #
 # LOADGENS=2 runs two load generators side by side in the shared placement
 # (the load generator is one thread); requests are summed, and the server's
@@ -91,4 +91,4 @@ EOF
         done
     done
 done
-python3 benches/load/summarize_group.py "$OUT"
+python3 bench/load/summarize_group.py "$OUT"

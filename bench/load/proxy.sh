@@ -3,7 +3,7 @@
 # `baseline --kind tokio-proxy`) and, where installed, haproxy in TCP mode
 # (one process, one thread), in the same run:
 #
-#   benches/load/proxy.sh [ROUNDS] [SECONDS] [MIB] [OUT.jsonl]
+#   bench/load/proxy.sh [ROUNDS] [SECONDS] [MIB] [OUT.jsonl]
 #
 # Each round, for every proxy in turn (interleaved, so machine noise hits
 # all alike):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Medians of benches/load/group.sh runs (JSON lines), as Markdown: per case
+"""Medians of bench/load/group.sh runs (JSON lines), as Markdown: per case
 and placement, one reactor against two: requests/s, server and load
 generator CPU-µs per request, server CPU utilisation (cores busy), p99."""
 import json

@@ -32,7 +32,7 @@
 //! during one turn leaves as one `call_on` at the start of the next turn
 //! (a zero-delay timer), so a burst of lines costs one cross-thread call
 //! per reactor, not one per line, and never one per member. Measured with
-//! `benches/load/chat_group.py` (8 members, two reactors), batching took
+//! `bench/load/chat_group.py` (8 members, two reactors), batching took
 //! the server's CPU time per delivered line from about 2 µs to 0.18 µs
 //! (one reactor: 0.11 µs); see `docs/SCALING.md`.
 //!
