@@ -41,7 +41,7 @@ pub(crate) struct Counters {
 /// assert_eq!(stats.connections(), 0);
 /// assert_eq!(
 ///     stats.to_string(),
-///     "conns 0 (connecting 0, open 0, closing 0, lingering 0), paused 0+0, queued 0 B, \
+///     "conns 0 (connecting 0, open 0, write-closed 0, closing 0, lingering 0), paused 0+0, queued 0 B, \
 ///      listeners 0, endpoints 0, timers 0, in 0 B, out 0 B, datagrams 0/0, accepted 0, refused 0"
 /// );
 /// # Ok::<(), std::io::Error>(())
