@@ -163,3 +163,25 @@ fn families_are_interleaved() {
     util::run(&mut reactor);
     assert_eq!(log.borrow()[0], format!("made {live}"));
 }
+
+#[test]
+fn output_queued_while_dialing_is_sent_once_connected() {
+    struct Quiet(Log<String>);
+    impl Protocol for Quiet {
+        fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+            self.0.borrow_mut().push(String::from_utf8_lossy(data).into_owned());
+            cx.close();
+        }
+        fn connection_lost(&mut self, cx: &mut Context<'_>, _reason: Reason) {
+            cx.stop();
+        }
+    }
+    let mut reactor = util::reactor();
+    let id = reactor.listen_tcp("127.0.0.1:0", util::echo_factory()).unwrap();
+    let live = reactor.listener_addr(id).unwrap();
+    let log = util::log();
+    let conn = reactor.connect_addrs(vec![dead("127.0.0.1"), live], Quiet(log.clone()));
+    assert!(reactor.context().write_to(conn, b"early"), "a dialing connection takes output");
+    util::run(&mut reactor);
+    assert_eq!(*log.borrow(), ["early"]);
+}
