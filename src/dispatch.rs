@@ -262,7 +262,8 @@ impl Core {
                 self.settle_conn(id);
             } else if let Some(id) = self.dirty_udp.pop() {
                 self.settle_udp(id);
-            } else if self.settle_unix_dgram() {
+            } else if let Some(id) = self.dirty_unix.pop() {
+                self.settle_unix_dgram(id);
             } else if let Some((id, mut protocol, reason)) = self.failed.pop() {
                 let result = {
                     let mut cx = Context::new(self, id);
