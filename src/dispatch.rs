@@ -221,6 +221,10 @@ impl Core {
 
     /// A connecting socket reported something: connected, or failed.
     fn finish_connect(&mut self, id: ConnId) {
+        if !self.dials.is_empty() {
+            // A host name's second attempt may be the one that answered.
+            self.check_racer(id);
+        }
         let Some(c) = self.conn_mut(id) else { return };
         let outcome = match &c.stream {
             Stream::Tcp(s) => match s.take_error() {
@@ -244,7 +248,7 @@ impl Core {
         match outcome {
             Ok((peer, local)) => {
                 if !self.dials.is_empty() {
-                    self.dials.remove(&id);
+                    self.end_dial(id);
                 }
                 self.connected(id, peer, local)
             }
