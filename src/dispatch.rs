@@ -278,6 +278,10 @@ impl Core {
 
     /// A connecting socket reported something: connected, or failed.
     fn finish_connect(&mut self, id: ConnId) {
+        if !self.dials.is_empty() {
+            // A host name's second attempt may be the one that answered.
+            self.check_racer(id);
+        }
         let Some(c) = self.conn_mut(id) else { return };
         if let Stream::Other(_) = c.stream {
             return self.establish(id);
@@ -304,7 +308,7 @@ impl Core {
         match outcome {
             Ok((peer, local)) => {
                 if !self.dials.is_empty() {
-                    self.dials.remove(&id);
+                    self.end_dial(id);
                 }
                 self.connected(id, peer, local)
             }
@@ -347,7 +351,8 @@ impl Core {
                 self.settle_conn(id);
             } else if let Some(id) = self.dirty_udp.pop() {
                 self.settle_udp(id);
-            } else if self.settle_unix_dgram() {
+            } else if let Some(id) = self.dirty_unix.pop() {
+                self.settle_unix_dgram(id);
             } else if let Some((id, mut protocol, reason)) = self.failed.pop() {
                 let result = {
                     let mut cx = Context::new(self, id);

@@ -150,7 +150,8 @@ impl Reactor {
         self.context().listen_tcp_with(addr, factory, opts)
     }
 
-    /// The address a listener is bound to.
+    /// The address a TCP listener is bound to (for a Unix listener, the
+    /// unspecified address: see [`listener_address`](Reactor::listener_address)).
     pub fn listener_addr(&self, id: ListenerId) -> Option<SocketAddr> {
         self.core.listener(id).map(|l| l.local)
     }

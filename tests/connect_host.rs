@@ -163,3 +163,69 @@ fn families_are_interleaved() {
     util::run(&mut reactor);
     assert_eq!(log.borrow()[0], format!("made {live}"));
 }
+
+#[test]
+fn output_queued_while_dialing_is_sent_once_connected() {
+    struct Quiet(Log<String>);
+    impl Protocol for Quiet {
+        fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+            self.0.borrow_mut().push(String::from_utf8_lossy(data).into_owned());
+            cx.close();
+        }
+        fn connection_lost(&mut self, cx: &mut Context<'_>, _reason: Reason) {
+            cx.stop();
+        }
+    }
+    let mut reactor = util::reactor();
+    let id = reactor.listen_tcp("127.0.0.1:0", util::echo_factory()).unwrap();
+    let live = reactor.listener_addr(id).unwrap();
+    let log = util::log();
+    let conn = reactor.connect_addrs(vec![dead("127.0.0.1"), live], Quiet(log.clone()));
+    assert!(reactor.context().write_to(conn, b"early"), "a dialing connection takes output");
+    util::run(&mut reactor);
+    assert_eq!(*log.borrow(), ["early"]);
+}
+
+/// A listener whose accept queue is full: the kernel drops new SYNs, so a
+/// connect to it neither succeeds nor fails (a black-holed address).
+/// Returns its address and what keeps it full.
+fn black_hole() -> Option<(SocketAddr, Vec<std::net::TcpStream>, socket2::Socket)> {
+    use socket2::{Domain, Socket, Type};
+    let l = Socket::new(Domain::IPV4, Type::STREAM, None).ok()?;
+    l.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).ok()?;
+    l.listen(0).ok()?;
+    let addr = l.local_addr().ok()?.as_socket()?;
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300)) {
+            Ok(s) => held.push(s),
+            Err(_) => return Some((addr, held, l)), // full: SYNs are dropped now
+        }
+    }
+    None
+}
+
+#[test]
+fn a_black_holed_address_is_raced_after_the_attempt_delay() {
+    let Some((hole, _held, _listener)) = black_hole() else {
+        println!("SKIPPED: could not fill a listener's accept queue here");
+        return;
+    };
+    let mut reactor = util::reactor();
+    let id = reactor.listen_tcp("127.0.0.1:0", util::echo_factory()).unwrap();
+    let live = reactor.listener_addr(id).unwrap();
+    let log = util::log();
+    let opts = reel::TcpOptions { connect_timeout: std::time::Duration::from_secs(20), ..Default::default() };
+    let resolve = move |_: &str, _: u16| Ok(vec![hole, live]);
+    let start = std::time::Instant::now();
+    reactor.context().connect_host_using("hole.test", live.port(), resolve, Dialer(log.clone()), &opts);
+    util::run(&mut reactor); // the watchdog (4 s) fails the test if it waits for the hole
+    println!("connected after {:?}", start.elapsed());
+    assert_eq!(*log.borrow(), [format!("made {live}"), "echo hi".into(), "lost Closed".into()]);
+    assert!(start.elapsed() >= reel_attempt_delay(), "the hole had its attempt delay first");
+}
+
+/// RFC 8305's connection attempt delay, as reel uses it.
+fn reel_attempt_delay() -> std::time::Duration {
+    std::time::Duration::from_millis(250)
+}

@@ -3,7 +3,8 @@
 //! built binary: `--unix` without `--listen` serves only there, a live
 //! socket is refused with one line, SIGINT removes the file), http_hello
 //! through `curl --unix-socket` with keep-alive, and chat with a member on
-//! the Unix socket and one on TCP in the same room.
+//! the Unix socket and one on TCP in the same room; daytime and timestamp
+//! on a Unix socket alone.
 
 mod example_bin;
 use example_bin::example;
@@ -12,11 +13,15 @@ use example_bin::example;
 mod chat;
 #[path = "../examples/common/mod.rs"]
 mod common;
+#[path = "../examples/common/daytime.rs"]
+mod daytime;
 #[path = "../examples/common/echo_hello.rs"]
 mod echo_hello;
 mod example_util;
 #[path = "../examples/common/http_hello.rs"]
 mod http_hello;
+#[path = "../examples/common/timestamp.rs"]
+mod timestamp;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -189,5 +194,31 @@ fn chat_members_on_unix_and_tcp_share_a_room() {
     assert_eq!(line(&mut ur), "quit\n");
     let left = String::from_utf8(util::read_line(&mut tr)).unwrap();
     assert!(left.ends_with("* alice left lobby\n"), "{left}");
+    server.stop();
+}
+
+#[test]
+fn daytime_and_timestamp_on_unix_sockets_alone() {
+    let (dpath, tpath) = (temp_path("daytime.sock"), temp_path("timestamp.sock"));
+    let (d, t) = (dpath.clone(), tpath.clone());
+    let server = util::serve(move |reactor| {
+        let mut args = daytime::default_args();
+        args.unix = Some(d);
+        daytime::start(reactor, &args);
+        let mut args = timestamp::default_args();
+        args.unix = Some(t);
+        timestamp::start(reactor, &args)
+    });
+    // daytime: one line ending in CRLF, then the close.
+    let mut s = connect(&dpath);
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    assert!(all.ends_with("\r\n") && all.matches('\n').count() == 1 && all.len() > 20, "{all:?}");
+    // timestamp: "[ctime] X" per line.
+    let s = connect(&tpath);
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    (&s).write_all(b"over unix\n").unwrap();
+    let got = line(&mut r);
+    assert!(got.starts_with('[') && got.ends_with("] over unix\n"), "{got:?}");
     server.stop();
 }

@@ -290,3 +290,31 @@ fn peer_cred_is_unsupported_over_tcp() {
     client.join();
     assert_eq!(*log.borrow(), ["Err(Unsupported)", "inet=true"]);
 }
+
+#[test]
+fn bulk_both_ways_with_flow_control() {
+    // 4 MiB through the echo while the client writes and reads at once:
+    // partial writes, water marks and flow control over a Unix socket.
+    const TOTAL: usize = 4 * 1024 * 1024;
+    let dir = TempDir::new();
+    let path = dir.path("bulk.sock");
+    let mut reactor = util::reactor();
+    reactor.listen_unix(&path, util::echo_factory()).expect("listen_unix");
+    let p = path.clone();
+    let client = util::client(&reactor, move || {
+        let s = connect(&p);
+        let mut w = s.try_clone().unwrap();
+        let writer = std::thread::spawn(move || {
+            for chunk in util::pattern(0, TOTAL).chunks(64 * 1024) {
+                w.write_all(chunk).unwrap();
+            }
+            w.shutdown(std::net::Shutdown::Write).unwrap();
+        });
+        let mut got = Vec::with_capacity(TOTAL);
+        (&s).read_to_end(&mut got).unwrap();
+        writer.join().unwrap();
+        got
+    });
+    util::run(&mut reactor);
+    util::check_pattern(&client.join(), TOTAL);
+}

@@ -395,7 +395,7 @@ impl Core {
         }
         self.release_listener_slot(id);
         if !self.dials.is_empty() {
-            self.dials.remove(&id);
+            self.end_dial(id);
         }
         let mut c = self.conns.remove(id.index as usize);
         if c.phase == Phase::Lingering {

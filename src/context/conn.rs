@@ -183,7 +183,10 @@ impl Context<'_> {
     }
 
     /// The peer's address of this connection (readable in
-    /// `connection_lost` too).
+    /// `connection_lost` too), read from the connection's slot: no system
+    /// call. A connection that is not over IP (a Unix socket, standard
+    /// input) has the unspecified address `0.0.0.0:0`: see
+    /// [`peer_address`](Self::peer_address) for one of any kind.
     pub fn peer_addr(&self) -> SocketAddr {
         let id = self.this_conn();
         self.peer_addr_of(id).unwrap_or_else(|| unspecified(false))

@@ -79,10 +79,13 @@ impl ReactorContext<'_> {
     /// or without brackets) on `port`. The name is resolved on a worker
     /// thread ([`defer_to_thread`](Self::defer_to_thread)), never on the
     /// loop; then each address is tried in turn, the address families
-    /// interleaved (RFC 8305's order, one attempt at a time), until one
-    /// connects. The protocol hears `connection_made` once, or one
-    /// `connection_failed` with the last attempt's error (or the
-    /// resolver's). The connect timeout bounds the whole.
+    /// interleaved (RFC 8305's order), until one connects. An attempt with
+    /// no answer after 250 ms (a black-holed address) gets the next
+    /// address raced beside it, and the first to connect wins (RFC 8305's
+    /// connection attempt delay; at most two attempts in flight). The
+    /// protocol hears `connection_made` once, or one `connection_failed`
+    /// with the last attempt's error (or the resolver's). The connect
+    /// timeout bounds the whole.
     ///
     /// The returned id is the connection's from the start: closing it
     /// while the name resolves cancels the connect.
@@ -118,7 +121,8 @@ impl ReactorContext<'_> {
     }
 
     /// Connects to the first of `addrs` that answers, tried in the given
-    /// order one at a time (for addresses resolved elsewhere: a service
+    /// order as [`connect_host`](Self::connect_host) tries a name's
+    /// addresses (for addresses resolved elsewhere: a service
     /// directory, a resolver of the application's own). Fails as
     /// [`connect_host`](Self::connect_host) does; an empty list fails with
     /// `NotFound`.

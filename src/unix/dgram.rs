@@ -403,10 +403,9 @@ impl Core {
     }
 
     /// Delivers `started`, pending errors and `stopped`; frees a closed
-    /// endpoint. Returns false when no endpoint was dirty.
-    pub(crate) fn settle_unix_dgram(&mut self) -> bool {
-        let Some(id) = self.dirty_unix.pop() else { return false };
-        let Some(u) = self.unix_dgram_mut(id) else { return true };
+    /// endpoint.
+    pub(crate) fn settle_unix_dgram(&mut self, id: UnixDgramId) {
+        let Some(u) = self.unix_dgram_mut(id) else { return };
         u.in_dirty = false;
         if !u.started {
             u.started = true;
@@ -426,7 +425,6 @@ impl Core {
             }
             log::debug!("{id}: unix datagram endpoint on {} closed", u.local);
         }
-        true
     }
 
     /// Receives datagrams until drained or the budget is spent.
