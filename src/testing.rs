@@ -359,23 +359,8 @@ impl Harness {
     /// over), what remains is aborted and the stop completes.
     fn drive(&mut self) {
         self.reactor.drive_conn(self.id);
-        use crate::core::RunState;
-        while matches!(self.reactor.core.state, RunState::StopRequested | RunState::Draining | RunState::Halt) {
-            let before = self.reactor.core.state;
-            if before != RunState::Halt {
-                if let Err(e) = self.reactor.turn(Some(Duration::ZERO)) {
-                    panic!("harness turn failed: {e}");
-                }
-            }
-            if self.reactor.core.state == RunState::Halt {
-                self.reactor.halt();
-                self.reactor.core.state = RunState::Running;
-                self.stopped = true;
-                break;
-            }
-            if self.reactor.core.state == before {
-                break;
-            }
+        if self.reactor.advance_stop_by_hand() {
+            self.stopped = true;
         }
     }
 
