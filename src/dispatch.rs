@@ -383,6 +383,7 @@ impl Core {
             self.cancel_all(owned);
             let mut u = self.udps.remove(id.index as usize);
             self.counters.datagrams_out += u.sent;
+            self.counters.datagrams_dropped += u.dropped;
             if let Err(e) = u.socket.deregister(&self.registry) {
                 log::trace!("{id}: deregister failed: {e}");
             }

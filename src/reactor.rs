@@ -459,8 +459,20 @@ impl Reactor {
     /// would do for a socket that became readable.
     pub(crate) fn drive_conn(&mut self, id: ConnId) {
         self.core.read_conn(id, &mut self.scratch);
+        self.drain_ready();
+    }
+
+    /// Receives what an in-memory datagram endpoint (the harness's) has
+    /// waiting, as a poll would for a readable socket.
+    pub(crate) fn drive_udp(&mut self, id: UdpId) {
+        self.core.read_udp(id, &mut self.scratch);
+        self.drain_ready();
+    }
+
+    /// Settles, then serves the ready list until it is empty (bounded:
+    /// standard input from a file stays on the list until EOF).
+    fn drain_ready(&mut self) {
         self.core.settle();
-        // Bounded: standard input from a file stays on the list until EOF.
         for _ in 0..1024 {
             if self.core.ready.is_empty() {
                 break;
@@ -471,17 +483,28 @@ impl Reactor {
         self.core.check_invariants();
     }
 
-    /// Receives what an in-memory datagram endpoint (the harness's) has
-    /// waiting, as a poll would for a readable socket.
-    pub(crate) fn drive_udp(&mut self, id: UdpId) {
-        self.core.read_udp(id, &mut self.scratch);
-        self.core.settle();
-        for _ in 0..1024 {
-            if self.core.ready.is_empty() {
+    /// Moves a graceful stop along as `run` would, without waiting: turns
+    /// until the drain makes no more progress, and once it is over, aborts
+    /// what is left. Returns whether the stop completed (`run` would have
+    /// returned). For the in-memory harness.
+    pub(crate) fn advance_stop_by_hand(&mut self) -> bool {
+        while matches!(self.core.state, RunState::StopRequested | RunState::Draining | RunState::Halt) {
+            let before = self.core.state;
+            if before != RunState::Halt {
+                if let Err(e) = self.turn(Some(Duration::ZERO)) {
+                    panic!("harness turn failed: {e}");
+                }
+            }
+            if self.core.state == RunState::Halt {
+                self.halt();
+                self.core.state = RunState::Running;
+                return true;
+            }
+            if self.core.state == before {
                 break;
             }
-            self.serve_ready();
         }
+        false
     }
 
     /// Runs the calls other threads queued, and a cross-thread stop.

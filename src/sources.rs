@@ -3,7 +3,7 @@
 //! standard input. Each is inserted in its slab with a fresh generation and
 //! registered with the poll once, under a token naming slot and generation.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use mio::Interest;
@@ -142,22 +142,7 @@ impl Core {
         let entry = self.udps.vacant_entry();
         let id = UdpId { index: checked_index(entry.key())?, generation };
         self.registry.register(&mut socket, Source::Udp(id).token(), Interest::READABLE | Interest::WRITABLE)?;
-        entry.insert(Endpoint {
-            generation,
-            socket: crate::udp::DgramSocket::Udp(socket),
-            protocol: Some(protocol),
-            local,
-            connected: remote,
-            queue: VecDeque::new(),
-            dropped: 0,
-            sent: 0,
-            errors: Vec::new(),
-            in_ready: false,
-            in_dirty: true,
-            closing: false,
-            started: false,
-            timers: Default::default(),
-        });
+        entry.insert(Endpoint::new(generation, crate::udp::DgramSocket::Udp(socket), protocol, local, remote));
         // `started` is delivered in the settle phase.
         self.dirty_udp.push(id);
         log::debug!("{id}: udp bound to {local}");

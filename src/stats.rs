@@ -24,6 +24,9 @@ pub(crate) struct Counters {
     pub(crate) bytes_out: u64,
     pub(crate) datagrams_in: u64,
     pub(crate) datagrams_out: u64,
+    /// Datagrams dropped by endpoints closed since (the open ones keep
+    /// their own count).
+    pub(crate) datagrams_dropped: u64,
     pub(crate) accepted: u64,
     pub(crate) refused: u64,
 }
@@ -42,7 +45,7 @@ pub(crate) struct Counters {
 /// assert_eq!(
 ///     stats.to_string(),
 ///     "conns 0 (connecting 0, open 0, write-closed 0, closing 0, lingering 0), paused 0+0, queued 0 B, \
-///      listeners 0, endpoints 0, timers 0, in 0 B, out 0 B, datagrams 0/0, accepted 0, refused 0"
+///      listeners 0, endpoints 0, timers 0, in 0 B, out 0 B, datagrams 0/0 (0 dropped), accepted 0, refused 0"
 /// );
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -80,6 +83,8 @@ pub struct Stats {
     pub datagrams_in: u64,
     /// Datagrams sent (queued ones once they leave).
     pub datagrams_out: u64,
+    /// Datagrams dropped because an endpoint's send queue was full.
+    pub datagrams_dropped: u64,
     /// Clients accepted by the listeners.
     pub accepted: u64,
     /// Clients refused at a listener's connection limits.
@@ -117,7 +122,7 @@ impl fmt::Display for Stats {
         write!(
             f,
             "conns {} (connecting {}, open {}, write-closed {}, closing {}, lingering {}), paused {}+{}, queued {}, \
-             listeners {}, endpoints {}, timers {}, in {}, out {}, datagrams {}/{}, accepted {}, refused {}",
+             listeners {}, endpoints {}, timers {}, in {}, out {}, datagrams {}/{} ({} dropped), accepted {}, refused {}",
             self.connections(),
             self.connecting,
             self.open,
@@ -134,6 +139,7 @@ impl fmt::Display for Stats {
             Bytes(self.bytes_out),
             self.datagrams_in,
             self.datagrams_out,
+            self.datagrams_dropped,
             self.accepted,
             self.refused,
         )
@@ -152,6 +158,7 @@ impl Core {
             bytes_out: c.bytes_out,
             datagrams_in: c.datagrams_in,
             datagrams_out: c.datagrams_out,
+            datagrams_dropped: c.datagrams_dropped,
             accepted: c.accepted,
             refused: c.refused,
             ..Stats::default()
@@ -174,7 +181,10 @@ impl Core {
             }
             s.queued_output += conn.out.len();
         }
-        s.datagrams_out += self.udps.iter().map(|(_, u)| u.sent).sum::<u64>();
+        for (_, u) in &self.udps {
+            s.datagrams_out += u.sent;
+            s.datagrams_dropped += u.dropped;
+        }
         s
     }
 }

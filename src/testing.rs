@@ -224,8 +224,41 @@ impl Harness {
     ///
     /// If the OS cannot create a poller.
     pub fn with_options(protocol: impl Protocol + 'static, opts: &TcpOptions) -> Harness {
+        Harness::with_addrs(protocol, opts, FAKE_LOCAL, FAKE_PEER)
+    }
+
+    /// Like [`with_options`](Harness::with_options), the connection
+    /// reporting `local` as its address and `peer` as its peer's (any
+    /// addresses: nothing is bound).
+    ///
+    /// ```
+    /// use reel::testing::Harness;
+    /// use reel::{Context, Protocol, TcpOptions};
+    ///
+    /// struct Greet;
+    /// impl Protocol for Greet {
+    ///     fn connection_made(&mut self, cx: &mut Context<'_>) {
+    ///         cx.write(format!("hello {}", cx.peer_addr().ip()).as_bytes());
+    ///     }
+    ///     fn data_received(&mut self, _: &mut Context<'_>, _: &[u8]) {}
+    /// }
+    ///
+    /// let peer = "[2001:db8::1]:5000".parse().unwrap();
+    /// let h = Harness::with_addrs(Greet, &TcpOptions::default(), "[::1]:80".parse().unwrap(), peer);
+    /// assert_eq!(h.written(), b"hello 2001:db8::1");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the OS cannot create a poller.
+    pub fn with_addrs(
+        protocol: impl Protocol + 'static,
+        opts: &TcpOptions,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Harness {
         let mut reactor = manual_reactor();
-        let (id, peer) = add_memory_conn(&mut reactor.core, Box::new(protocol), opts, (FAKE_LOCAL, FAKE_PEER));
+        let (id, peer) = add_memory_conn(&mut reactor.core, Box::new(protocol), opts, (local, peer));
         Harness { reactor, id, peer, stopped: false }
     }
 
@@ -326,23 +359,8 @@ impl Harness {
     /// over), what remains is aborted and the stop completes.
     fn drive(&mut self) {
         self.reactor.drive_conn(self.id);
-        use crate::core::RunState;
-        while matches!(self.reactor.core.state, RunState::StopRequested | RunState::Draining | RunState::Halt) {
-            let before = self.reactor.core.state;
-            if before != RunState::Halt {
-                if let Err(e) = self.reactor.turn(Some(Duration::ZERO)) {
-                    panic!("harness turn failed: {e}");
-                }
-            }
-            if self.reactor.core.state == RunState::Halt {
-                self.reactor.halt();
-                self.reactor.core.state = RunState::Running;
-                self.stopped = true;
-                break;
-            }
-            if self.reactor.core.state == before {
-                break;
-            }
+        if self.reactor.advance_stop_by_hand() {
+            self.stopped = true;
         }
     }
 

@@ -119,6 +119,33 @@ pub(crate) fn bind_udp(addr: SocketAddr, opts: &UdpOptions) -> io::Result<mio::n
 }
 
 impl Endpoint {
+    /// A new endpoint; its `started` is owed (the caller puts it on the
+    /// dirty list).
+    pub(crate) fn new(
+        generation: u32,
+        socket: DgramSocket,
+        protocol: Box<dyn DatagramProtocol>,
+        local: SocketAddr,
+        connected: Option<SocketAddr>,
+    ) -> Endpoint {
+        Endpoint {
+            generation,
+            socket,
+            protocol: Some(protocol),
+            local,
+            connected,
+            queue: VecDeque::new(),
+            dropped: 0,
+            sent: 0,
+            errors: Vec::new(),
+            in_ready: false,
+            in_dirty: true,
+            closing: false,
+            started: false,
+            timers: Default::default(),
+        }
+    }
+
     /// Sends one datagram now, or queues it if the socket buffer is full.
     /// Errors other than `WouldBlock` are kept for `error_received`.
     pub(crate) fn send(&mut self, data: &[u8], to: SocketAddr, queue_limit: usize) -> bool {

@@ -172,7 +172,16 @@ fn a_datagram_endpoint_runs_in_memory() {
     assert!(server.take_sent(udp).is_empty());
     assert_eq!(*errors.borrow(), vec![io::ErrorKind::ConnectionRefused; 2]);
     let stats = server.stats();
-    assert_eq!((stats.endpoints, stats.datagrams_in, stats.datagrams_out), (1, 3, 4));
+    assert_eq!((stats.endpoints, stats.datagrams_in, stats.datagrams_out, stats.datagrams_dropped), (1, 3, 4, 0));
+    // The socket buffer is full: datagrams queue (1024 by default), then
+    // are dropped and counted.
+    server.fail_sends(udp, Some(io::ErrorKind::WouldBlock));
+    for _ in 0..520 {
+        server.send_datagram(udp, from, b"q");
+    }
+    let stats = server.stats();
+    assert_eq!((stats.datagrams_in, stats.datagrams_out, stats.datagrams_dropped), (523, 4, 1040 - 1024));
+    server.fail_sends(udp, None);
     assert!(server.is_udp_open(udp));
     server.stop();
     assert!(server.is_stopped());

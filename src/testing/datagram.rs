@@ -73,22 +73,8 @@ pub(crate) fn add_memory_udp(
         Err(e) => panic!("in-memory endpoint: {e}"),
     };
     let id = UdpId { index, generation };
-    entry.insert(Endpoint {
-        generation,
-        socket: DgramSocket::Memory(Box::new(MemoryDgram(Rc::clone(&net)))),
-        protocol: Some(protocol),
-        local,
-        connected: remote,
-        queue: VecDeque::new(),
-        dropped: 0,
-        sent: 0,
-        errors: Vec::new(),
-        in_ready: false,
-        in_dirty: true,
-        closing: false,
-        started: false,
-        timers: Default::default(),
-    });
+    let socket = DgramSocket::Memory(Box::new(MemoryDgram(Rc::clone(&net))));
+    entry.insert(Endpoint::new(generation, socket, protocol, local, remote));
     core.dirty_udp.push(id);
     (id, net)
 }

@@ -11,7 +11,6 @@ use std::time::Duration;
 use super::datagram::{add_memory_udp, Datagram, Endpoints};
 use super::{add_memory_conn, manual_reactor, transcript_of, Event, MemoryPeer, Transcript, FAKE_LOCAL, FAKE_PEER};
 use crate::conn::flag;
-use crate::core::RunState;
 use crate::{
     Clock, ConnId, Context, DatagramProtocol, Factory, Reactor, ReactorContext, Reason, Stats, TcpOptions, UdpId,
 };
@@ -393,22 +392,8 @@ impl ServerHarness {
                 self.reactor.drive_conn(id);
             }
         }
-        while matches!(self.reactor.core.state, RunState::StopRequested | RunState::Draining | RunState::Halt) {
-            let before = self.reactor.core.state;
-            if before != RunState::Halt {
-                if let Err(e) = self.reactor.turn(Some(Duration::ZERO)) {
-                    panic!("harness turn failed: {e}");
-                }
-            }
-            if self.reactor.core.state == RunState::Halt {
-                self.reactor.halt();
-                self.reactor.core.state = RunState::Running;
-                self.stopped = true;
-                break;
-            }
-            if self.reactor.core.state == before {
-                break;
-            }
+        if self.reactor.advance_stop_by_hand() {
+            self.stopped = true;
         }
     }
 }
