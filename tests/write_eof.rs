@@ -160,3 +160,38 @@ fn write_eof_by_id_from_another_connection() {
     util::run(&mut reactor);
     client.join();
 }
+
+/// Over a boxed transport (the in-memory harness, as TLS will be), the
+/// half-close goes through the transport's own `shutdown_write`, only once
+/// the queue has drained: a peer that reads slowly gets every byte first.
+#[test]
+fn write_eof_goes_through_the_transport_after_the_queue_drains() {
+    struct Bulk(bool);
+    impl Protocol for Bulk {
+        fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+            if !self.0 {
+                self.0 = true;
+                cx.write(&vec![b'z'; 200_000]);
+                cx.write_eof();
+                return;
+            }
+            // Input still arrives; answers are dropped.
+            assert!(!cx.is_closing());
+            cx.write(data);
+        }
+    }
+    let mut h = reel::testing::Harness::new(Bulk(false));
+    h.set_peer_window(Some(0));
+    h.feed(b"go");
+    h.peer_reads(50_000);
+    assert!(!h.transcript().write_shutdown, "shut before the queue drained");
+    h.feed(b"still read");
+    assert_eq!(h.lost(), None);
+    h.peer_reads(1_000_000);
+    let t = h.transcript();
+    assert!(t.write_shutdown, "the transport's shutdown_write was not called");
+    assert_eq!(t.written.len(), 200_000, "everything queued before write_eof, nothing after");
+    h.feed_eof();
+    assert_eq!(h.lost(), Some(Reason::PeerClosed));
+    assert!(h.is_freed(), "both directions done: no linger");
+}
