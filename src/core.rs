@@ -104,6 +104,8 @@ pub(crate) struct Core {
     pub(crate) loop_time: Instant,
     /// Counts turns of the loop (a pull producer's budget is per turn).
     pub(crate) turn: u32,
+    /// Registered push producers (`conn::links`).
+    pub(crate) pushers: Slab<crate::conn::Pusher>,
 }
 
 impl Core {
@@ -133,6 +135,7 @@ impl Core {
             answering: None,
             loop_time,
             turn: 0,
+            pushers: Slab::new(),
         }
     }
 

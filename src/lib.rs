@@ -96,7 +96,7 @@ pub use crate::addr::ToSocketAddr;
 pub use crate::clock::Clock;
 pub use crate::context::{Context, DatagramContext, ReactorContext};
 pub use crate::handle::ReactorHandle;
-pub use crate::id::{ConnId, ListenerId, TimerId, UdpId};
+pub use crate::id::{ConnId, ListenerId, ProducerId, TimerId, UdpId};
 pub use crate::options::{FlowControl, ListenOptions, ReactorConfig, TcpOptions};
 pub use crate::protocol::{DatagramProtocol, Factory, Protocol};
 pub use crate::reactor::Reactor;

@@ -36,6 +36,7 @@ mod links;
 mod lists;
 
 pub(crate) use lifecycle::Origin;
+pub(crate) use links::Pusher;
 pub(crate) use lists::push_dirty;
 
 use std::net::SocketAddr;
