@@ -106,6 +106,10 @@ pub(crate) struct Core {
     pub(crate) turn: u32,
     /// Registered push producers (`conn::links`).
     pub(crate) pushers: Slab<crate::conn::Pusher>,
+    /// Producer/consumer links of the connections that have any (flag
+    /// `LINKED`); kept out of `Conn` so that a connection in none pays
+    /// nothing for them.
+    pub(crate) links: std::collections::HashMap<ConnId, crate::conn::Links>,
 }
 
 impl Core {
@@ -136,6 +140,7 @@ impl Core {
             loop_time,
             turn: 0,
             pushers: Slab::new(),
+            links: std::collections::HashMap::new(),
         }
     }
 

@@ -71,22 +71,37 @@ impl Links {
     }
 }
 
-impl Conn {
-    /// Whether producers feed this connection.
-    #[inline]
-    pub(crate) fn has_producers(&self) -> bool {
-        self.links.as_ref().is_some_and(|l| !l.producers.is_empty())
+impl Core {
+    /// A connection's links, if it has any.
+    pub(crate) fn links_of(&self, id: ConnId) -> Option<&Links> {
+        self.links.get(&id)
     }
 
-    fn links_mut(&mut self) -> &mut Links {
-        self.links.get_or_insert_with(Box::default)
+    fn links_of_mut(&mut self, id: ConnId) -> Option<&mut Links> {
+        self.links.get_mut(&id)
     }
 
-    /// Drops the links once nothing is left in them.
-    fn trim_links(&mut self) {
-        if self.links.as_ref().is_some_and(|l| l.is_empty()) {
-            self.links = None;
+    /// A connection's links, made if it has none (and marked `LINKED`).
+    fn links_mut(&mut self, id: ConnId) -> &mut Links {
+        if let Some(c) = conn_slot(&mut self.conns, id) {
+            c.set(flag::LINKED);
         }
+        self.links.entry(id).or_default()
+    }
+
+    /// Drops a connection's links once nothing is left in them.
+    fn trim_links(&mut self, id: ConnId) {
+        if self.links.get(&id).is_some_and(Links::is_empty) {
+            self.links.remove(&id);
+            if let Some(c) = conn_slot(&mut self.conns, id) {
+                c.clear(flag::LINKED);
+            }
+        }
+    }
+
+    /// Whether producers feed this connection.
+    fn has_producers(&self, id: ConnId) -> bool {
+        self.links.get(&id).is_some_and(|l| !l.producers.is_empty())
     }
 }
 
@@ -110,8 +125,8 @@ impl Core {
         if !self.link(consumer, Feeder::Conn(producer)) {
             return false;
         }
-        if let Some(p) = self.conn_mut(producer) {
-            p.links_mut().consumers.push(consumer);
+        if self.conn(producer).is_some() {
+            self.links_mut(producer).consumers.push(consumer);
         }
         true
     }
@@ -120,12 +135,12 @@ impl Core {
     /// is made by the caller) and counts the consumer as full for it if it
     /// is. False if the link exists already.
     fn link(&mut self, consumer: ConnId, feeder: Feeder) -> bool {
-        let Some(c) = self.conn_mut(consumer) else { return false };
-        if c.links.as_ref().is_some_and(|l| l.producers.contains(&feeder)) {
+        if self.links_of(consumer).is_some_and(|l| l.producers.contains(&feeder)) {
             return false;
         }
-        c.links_mut().producers.push(feeder);
+        let Some(c) = self.conn(consumer) else { return false };
         let (full, above) = (c.has(flag::CONSUMER_FULL), c.above_high());
+        self.links_mut(consumer).producers.push(feeder);
         if full {
             self.add_full(feeder);
         } else if above {
@@ -230,32 +245,27 @@ impl Core {
     /// Ends a producer/consumer pair; a push producer left with no
     /// consumer hears `stop_producing` and is dropped.
     fn unlink(&mut self, consumer: ConnId, feeder: Feeder) -> bool {
-        let Some(c) = self.conn_mut(consumer) else { return false };
-        let full = c.has(flag::CONSUMER_FULL);
-        let Some(links) = c.links.as_mut() else { return false };
+        let Some(full) = self.conn(consumer).map(|c| c.has(flag::CONSUMER_FULL)) else { return false };
+        let Some(links) = self.links_of_mut(consumer) else { return false };
         let Some(i) = links.producers.iter().position(|p| *p == feeder) else { return false };
         links.producers.swap_remove(i);
         let none_left = links.producers.is_empty();
         if none_left {
-            c.clear(flag::CONSUMER_FULL);
+            if let Some(c) = self.conn_mut(consumer) {
+                c.clear(flag::CONSUMER_FULL);
+            }
             self.mark_dirty(consumer);
         }
-        if let Some(c) = self.conn_mut(consumer) {
-            c.trim_links();
-        }
+        self.trim_links(consumer);
         match feeder {
             Feeder::Conn(producer) => {
-                if let Some(p) = self.conn_mut(producer) {
-                    if let Some(l) = p.links.as_mut() {
-                        l.consumers.retain(|x| *x != consumer);
-                    }
+                if let Some(l) = self.links_of_mut(producer) {
+                    l.consumers.retain(|x| *x != consumer);
                 }
                 if full {
                     self.sub_full(feeder);
                 }
-                if let Some(p) = self.conn_mut(producer) {
-                    p.trim_links();
-                }
+                self.trim_links(producer);
             }
             Feeder::Push(id) => {
                 let Some(p) = self.pusher_mut(id) else { return true };
@@ -281,12 +291,15 @@ impl Core {
     /// was not paused yet stops being read now.
     #[cold]
     pub(crate) fn consumer_full(&mut self, id: ConnId) {
+        if !self.has_producers(id) {
+            return;
+        }
         let Some(c) = self.conn_mut(id) else { return };
-        if c.has(flag::CONSUMER_FULL) || !c.has_producers() {
+        if c.has(flag::CONSUMER_FULL) {
             return;
         }
         c.set(flag::CONSUMER_FULL);
-        let producers = c.links.as_ref().map(|l| l.producers.clone()).unwrap_or_default();
+        let producers = self.links_of(id).map(|l| l.producers.clone()).unwrap_or_default();
         for p in producers {
             self.add_full(p);
         }
@@ -302,7 +315,7 @@ impl Core {
             return;
         }
         c.clear(flag::CONSUMER_FULL);
-        let producers = c.links.as_ref().map(|l| l.producers.clone()).unwrap_or_default();
+        let producers = self.links_of(id).map(|l| l.producers.clone()).unwrap_or_default();
         for p in producers {
             self.sub_full(p);
         }
@@ -319,10 +332,14 @@ impl Core {
             }
         };
         self.input_epoch = self.input_epoch.wrapping_add(1);
-        let Some(p) = self.conn_mut(producer) else { return };
-        let links = p.links_mut();
+        if self.conn(producer).is_none() {
+            return;
+        }
+        let links = self.links_mut(producer);
         links.full += 1;
-        if links.full == 1 {
+        let first = links.full == 1;
+        let Some(p) = self.conn_mut(producer) else { return };
+        if first {
             p.set(flag::PRODUCER_PAUSED);
             p.clear(flag::RESUME_OWED);
             log::trace!("{producer}: paused (a consumer is full)");
@@ -339,10 +356,11 @@ impl Core {
                 return self.sync_pusher(id);
             }
         };
-        let Some(p) = self.conn_mut(producer) else { return };
-        let Some(links) = p.links.as_mut() else { return };
+        let Some(links) = self.links_of_mut(producer) else { return };
         links.full = links.full.saturating_sub(1);
-        if links.full == 0 && p.has(flag::PRODUCER_PAUSED) {
+        let none = links.full == 0;
+        let Some(p) = self.conn_mut(producer) else { return };
+        if none && p.has(flag::PRODUCER_PAUSED) {
             p.clear(flag::PRODUCER_PAUSED);
             log::trace!("{producer}: resumed (no consumer is full)");
             self.reading_may_resume(producer);
@@ -352,8 +370,7 @@ impl Core {
     /// A connection ends: every pair it is in ends, and a pull producer
     /// feeding it hears `stop_producing`.
     pub(crate) fn unlink_all(&mut self, id: ConnId) {
-        let Some(c) = self.conn_mut(id) else { return };
-        let Some(links) = c.links.as_ref() else { return };
+        let Some(links) = self.links_of(id) else { return };
         let (producers, consumers) = (links.producers.clone(), links.consumers.clone());
         for p in producers {
             self.unlink(id, p);
@@ -364,9 +381,9 @@ impl Core {
         if let Some(mut pull) = self.take_pull(id) {
             self.call_reactor("pull producer", |cx| pull.stop_producing(cx, id));
         }
+        self.links.remove(&id);
         if let Some(c) = self.conn_mut(id) {
-            c.clear(flag::PRODUCER_PAUSED | flag::CONSUMER_FULL | flag::PULLING);
-            c.links = None;
+            c.clear(flag::PRODUCER_PAUSED | flag::CONSUMER_FULL | flag::PULLING | flag::LINKED);
         }
     }
 
@@ -377,18 +394,17 @@ impl Core {
         if !c.writable() || c.has(flag::PULLING) {
             return false;
         }
-        c.links_mut().pull = Some(producer);
         c.set(flag::PULLING);
+        self.links_mut(consumer).pull = Some(producer);
         self.mark_dirty(consumer);
         true
     }
 
     /// Unregisters and returns a connection's pull producer.
     pub(crate) fn take_pull(&mut self, consumer: ConnId) -> Option<Box<dyn PullProducer>> {
-        let c = self.conn_mut(consumer)?;
-        let pull = c.links.as_mut().and_then(|l| l.pull.take());
-        c.clear(flag::PULLING);
-        c.trim_links();
+        self.conn_mut(consumer)?.clear(flag::PULLING);
+        let pull = self.links_of_mut(consumer).and_then(|l| l.pull.take());
+        self.trim_links(consumer);
         pull
     }
 
@@ -403,7 +419,7 @@ impl Core {
             if !c.has(flag::PULLING) || before > c.limits.low_water as usize || !c.writable() {
                 return;
             }
-            let Some(links) = c.links.as_mut() else { return };
+            let Some(links) = self.links.get_mut(&id) else { return };
             if links.pull_turn != turn {
                 links.pull_turn = turn;
                 links.pulled = 0;
@@ -420,7 +436,7 @@ impl Core {
             let wrote = c.out.len().saturating_sub(before);
             match result {
                 Ok(Pull::More) if c.has(flag::PULLING) => {
-                    let links = c.links_mut();
+                    let links = self.links_mut(id);
                     links.pull = Some(producer);
                     links.pulled += wrote;
                     if wrote == 0 {
