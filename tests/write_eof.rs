@@ -24,6 +24,9 @@ struct SayThenListen {
     payload: Vec<u8>,
     seen: Log<Seen>,
     ids: mpsc::Sender<ConnId>,
+    /// Told when the connection is over (the client waits for it before
+    /// it lets the reactor stop).
+    over: mpsc::Sender<()>,
 }
 
 impl Protocol for SayThenListen {
@@ -46,6 +49,7 @@ impl Protocol for SayThenListen {
     }
     fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: Reason) {
         self.seen.borrow_mut().push(Seen::Lost(reason));
+        let _ = self.over.send(());
     }
 }
 
@@ -62,9 +66,15 @@ fn queued_output_is_flushed_then_the_peer_reads_eof_and_may_still_send() {
     let seen = util::log();
     let payload = util::pattern(0, 4 * 1024 * 1024);
     let (ids, _rx) = mpsc::channel();
+    let (over, over_rx) = mpsc::channel();
     let (s2, p2) = (seen.clone(), payload.clone());
     let lid = reactor
-        .listen_tcp("127.0.0.1:0", move |_| SayThenListen { payload: p2.clone(), seen: s2.clone(), ids: ids.clone() })
+        .listen_tcp("127.0.0.1:0", move |_| SayThenListen {
+            payload: p2.clone(),
+            seen: s2.clone(),
+            ids: ids.clone(),
+            over: over.clone(),
+        })
         .expect("listen");
     let addr = reactor.listener_addr(lid).expect("addr");
     let client = util::client(&reactor, move || {
@@ -79,6 +89,8 @@ fn queued_output_is_flushed_then_the_peer_reads_eof_and_may_still_send() {
         // The server's side was already shut: reading goes on returning 0.
         let mut buf = [0u8; 16];
         assert_eq!(s.read(&mut buf).expect("read after EOF"), 0);
+        // The server's side ends on its own once it has read our EOF.
+        over_rx.recv_timeout(util::IO_TIMEOUT).expect("the server's side ended");
     });
     util::run(&mut reactor);
     client.join();

@@ -102,9 +102,7 @@ impl Core {
             assert!(c.phase != Phase::Lingering, "{id}: an ended connection still linked");
             for feeder in &links.producers {
                 let back = match feeder {
-                    super::links::Feeder::Conn(p) => {
-                        self.links.get(p).is_some_and(|l| l.consumers.contains(&id))
-                    }
+                    super::links::Feeder::Conn(p) => self.links.get(p).is_some_and(|l| l.consumers.contains(&id)),
                     super::links::Feeder::Push(p) => self
                         .pushers
                         .get(p.index as usize)
