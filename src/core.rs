@@ -113,6 +113,12 @@ pub(crate) struct Core {
     /// Unix datagram endpoints with a callback owed (started, errors,
     /// stopped).
     pub(crate) dirty_unix: Vec<crate::UnixDgramId>,
+    /// Registered push producers (`conn::links`).
+    pub(crate) pushers: Slab<crate::conn::Pusher>,
+    /// Producer/consumer links of the connections that have any (flag
+    /// `LINKED`); kept out of `Conn` so that a connection in none pays
+    /// nothing for them.
+    pub(crate) links: std::collections::HashMap<ConnId, crate::conn::Links>,
 }
 
 impl Core {
@@ -146,6 +152,8 @@ impl Core {
             dials: Default::default(),
             unix_dgrams: Slab::new(),
             dirty_unix: Vec::new(),
+            pushers: Slab::new(),
+            links: std::collections::HashMap::new(),
         }
     }
 

@@ -133,7 +133,10 @@ impl Core {
     /// socket read and for the in-memory harness.
     pub(crate) fn deliver(&mut self, id: ConnId, data: &[u8]) {
         match self.conn(id) {
-            Some(c) if c.is_live() => {}
+            Some(c) if c.phase == Phase::Open && !c.has(flag::DOOMED) => {}
+            // After write_eof: still reading (kept apart so that the open
+            // case stays one comparison).
+            Some(c) if c.phase == Phase::WriteClosed && !c.has(flag::DOOMED) => {}
             _ => return, // closing, lingering or gone: input is discarded
         }
         self.answer_input(id, "data_received", |p, cx| p.data_received(cx, data));

@@ -32,6 +32,14 @@ pub struct UdpId {
     pub(crate) generation: u32,
 }
 
+/// Identifies one registered push producer
+/// ([`ReactorContext::register_push_producer`](crate::ReactorContext::register_push_producer)).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProducerId {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
+
 /// Identifies one pending timer (one-shot or repeating).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TimerId {
@@ -53,7 +61,7 @@ macro_rules! id_debug {
         }
     )*};
 }
-id_debug!(ConnId => "conn", ListenerId => "listener", UdpId => "udp", TimerId => "timer");
+id_debug!(ConnId => "conn", ListenerId => "listener", UdpId => "udp", TimerId => "timer", ProducerId => "producer");
 
 /// What a mio token points at.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

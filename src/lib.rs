@@ -147,7 +147,7 @@ pub use crate::clock::Clock;
 pub use crate::context::{Context, DatagramContext, ReactorContext};
 pub use crate::group::{GroupConfig, GroupError, GroupHandle, GroupMember, ReactorGroup};
 pub use crate::handle::ReactorHandle;
-pub use crate::id::{ConnId, ListenerId, TimerId, UdpId};
+pub use crate::id::{ConnId, ListenerId, ProducerId, TimerId, UdpId};
 pub use crate::options::{FlowControl, ListenOptions, ReactorConfig, TcpOptions, UdpOptions};
 pub use crate::protocol::{DatagramProtocol, Factory, Protocol};
 pub use crate::reactor::Reactor;

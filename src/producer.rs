@@ -2,8 +2,8 @@
 //! `IPullProducer` and `IConsumer`; asyncio's `pause_writing` /
 //! `resume_writing` between two transports).
 //!
-//! A *consumer* is a connection whose output someone else fills. Two kinds
-//! of producer feed one:
+//! A *consumer* is a connection whose output someone else fills. Three
+//! kinds of producer feed one:
 //!
 //! - **A connection** ([`ReactorContext::register_producer`]): a push
 //!   producer. While the consumer's queued output is above its high water
@@ -14,6 +14,12 @@
 //!   of them is full. The pause takes effect inside the write that crossed
 //!   the mark, so a framer delivering several frames from one read stops
 //!   after the current one. Either side ending unregisters the pair.
+//! - **A [`PushProducer`]** ([`ReactorContext::register_push_producer`]):
+//!   any other source that writes on its own (a timer, results coming
+//!   back from threads). It hears `pause_producing` inside the write that
+//!   fills a consumer and `resume_producing` when they have all drained;
+//!   it too may feed several consumers
+//!   ([`ReactorContext::add_consumer`]).
 //! - **A [`PullProducer`]** ([`ReactorContext::register_pull_producer`]):
 //!   generated data (a file, `chargen`, a large response). The reactor asks
 //!   it for more whenever the consumer's queue is at or below the low
@@ -24,6 +30,58 @@
 //! connection by hand.
 
 use crate::{ConnId, ReactorContext};
+
+/// A source that writes to connections on its own and can be told to stop
+/// and go on (Twisted's `IPushProducer`; asyncio's
+/// `pause_writing`/`resume_writing` for a producer that is not the
+/// protocol).
+///
+/// Notifications come in order and at most once per crossing: a producer
+/// hears `pause_producing` when the first of its consumers passes its high
+/// water mark — inside the write that passed it, even when that write is
+/// made in a callback — and `resume_producing` when the last full one has
+/// drained to its low mark. If a crossing happens while one of its own
+/// methods runs, it is told when that method returns (and not at all if
+/// the state came back meanwhile). When its last consumer ends it hears
+/// `stop_producing` and is dropped.
+///
+/// ```
+/// use reel::producer::PushProducer;
+/// use reel::ReactorContext;
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// /// A ticker's switch: the timer that writes checks it.
+/// struct Switch(Rc<Cell<bool>>);
+///
+/// impl PushProducer for Switch {
+///     fn pause_producing(&mut self, _cx: &mut ReactorContext<'_>) {
+///         self.0.set(false);
+///     }
+///     fn resume_producing(&mut self, _cx: &mut ReactorContext<'_>) {
+///         self.0.set(true);
+///     }
+/// }
+/// ```
+pub trait PushProducer {
+    /// A consumer is full: stop writing until `resume_producing`.
+    fn pause_producing(&mut self, cx: &mut ReactorContext<'_>);
+
+    /// Every consumer has drained: go on writing.
+    fn resume_producing(&mut self, cx: &mut ReactorContext<'_>);
+
+    /// The last consumer ended: nothing will be read any more. The
+    /// producer is dropped after this. Default: nothing.
+    fn stop_producing(&mut self, cx: &mut ReactorContext<'_>) {
+        let _ = cx;
+    }
+}
+
+impl std::fmt::Debug for dyn PushProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PushProducer")
+    }
+}
 
 /// What a [`PullProducer`] says after writing a piece.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

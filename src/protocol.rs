@@ -73,7 +73,10 @@ pub trait Protocol {
     /// The peer closed its sending side (half-close). The connection can
     /// still be written to. The default closes the connection (after
     /// flushing what is queued); override it to keep writing, and call
-    /// [`Context::close`] when done.
+    /// [`Context::close`] when done. After our own
+    /// [`Context::write_eof`] both directions are done: the connection
+    /// ends cleanly ([`Reason::PeerClosed`]) once this returns, whatever
+    /// it does.
     fn eof_received(&mut self, cx: &mut Context<'_>) {
         cx.close();
     }

@@ -164,10 +164,10 @@ impl Shared {
 }
 
 /// Writes the next `n` bytes of the output stream. Writes made while
-/// closing are dropped by the reactor, so the position moves only while
-/// the connection is open.
+/// closing (or after `write_eof`) are dropped by the reactor, so the
+/// position moves only while the connection is open for writing.
 fn emit(cx: &mut Context<'_>, st: &mut Shared, n: usize) {
-    let closing = cx.is_closing();
+    let closing = !cx.is_open(cx.conn_id());
     let data: Vec<u8> = (st.out_pos..st.out_pos + n).map(out_byte).collect();
     cx.write(&data);
     if !closing {
@@ -259,6 +259,8 @@ impl Protocol for Recorder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Open,
+    /// After `write_eof`: flushing, then our side shut; still reading.
+    WriteClosed,
     Closing,
     Lingering,
     Freed,
@@ -392,6 +394,8 @@ struct Model {
     lost: Option<Reason>,
     lost_count: usize,
     shutdown_sent: bool,
+    /// Our side shut after `write_eof` (once).
+    write_shut: bool,
     reset_sent: bool,
     // the protocol's callbacks
     eof_calls: usize,
@@ -435,6 +439,7 @@ impl Model {
             lost: None,
             lost_count: 0,
             shutdown_sent: false,
+            write_shut: false,
             reset_sent: false,
             eof_calls: 0,
             pause_calls: 0,
@@ -449,6 +454,9 @@ impl Model {
         self.phase != Phase::Freed
     }
     fn live(&self) -> bool {
+        matches!(self.phase, Phase::Open | Phase::WriteClosed) && !self.doomed
+    }
+    fn writable(&self) -> bool {
         self.phase == Phase::Open && !self.doomed
     }
     fn paused(&self) -> bool {
@@ -542,8 +550,8 @@ impl Model {
     // ----- what a protocol can do (Context)
 
     fn write(&mut self, n: usize) {
-        if !self.live() {
-            return; // dropped: closing
+        if !self.writable() {
+            return; // dropped: closing, or our side closed
         }
         self.out += n;
         self.accepted += n;
@@ -562,13 +570,25 @@ impl Model {
     }
 
     fn close(&mut self, reason: Option<Reason>) {
-        if self.phase != Phase::Open {
+        if !matches!(self.phase, Phase::Open | Phase::WriteClosed) {
             return;
         }
         let r = reason.unwrap_or(if self.eof { Reason::PeerClosed } else { Reason::Closed });
         self.set_reason(r);
         self.phase = Phase::Closing;
         self.add_timer(TKind::Phase, self.cfg.close_ms);
+    }
+
+    /// `write_eof`: after the peer's EOF a close; else no more writes,
+    /// the queue flushed and then our side shut, input still delivered.
+    fn write_eof(&mut self) {
+        if self.phase == Phase::Open {
+            if self.eof {
+                self.close(None);
+            } else {
+                self.phase = Phase::WriteClosed;
+            }
+        }
     }
 
     fn abort(&mut self, cause: Reason) {
@@ -603,7 +623,7 @@ impl Model {
     fn set_timer(&mut self, delay: u64) -> usize {
         let key = self.next_key;
         self.next_key += 1;
-        if matches!(self.phase, Phase::Open | Phase::Closing) {
+        if matches!(self.phase, Phase::Open | Phase::WriteClosed | Phase::Closing) {
             self.add_timer(TKind::Proto(key), delay);
         } else {
             self.seq += 1; // set and cancelled at once
@@ -682,6 +702,10 @@ impl Model {
                 }
             }
         }
+        if self.phase == Phase::WriteClosed && self.out == 0 && !self.write_shut {
+            self.write_shut = true;
+            self.shutdown_sent = true;
+        }
         if self.resume_owed {
             self.resume_owed = false;
             if !self.paused() && self.live() {
@@ -716,6 +740,15 @@ impl Model {
                 if self.cfg.behaviour.eof_closes {
                     self.close(None);
                 }
+            }
+            Phase::WriteClosed if !self.doomed => {
+                // Both directions done: heard, then closed whatever the
+                // protocol did.
+                self.eof_calls += 1;
+                if self.cfg.behaviour.eof_closes {
+                    self.close(None);
+                }
+                self.close(None);
             }
             Phase::Lingering => self.free(),
             _ => {}
@@ -780,7 +813,7 @@ impl Model {
             let t = self.timers.remove(i);
             match t.kind {
                 TKind::Proto(key) => {
-                    if matches!(self.phase, Phase::Open | Phase::Closing) {
+                    if matches!(self.phase, Phase::Open | Phase::WriteClosed | Phase::Closing) {
                         self.fired.push(key);
                         let n = self.cfg.behaviour.timer_write;
                         if n > 0 {
@@ -794,7 +827,9 @@ impl Model {
                     _ => {}
                 },
                 TKind::Stall => {
-                    if matches!(self.phase, Phase::Open | Phase::Closing) && self.out > self.cfg.limit {
+                    if matches!(self.phase, Phase::Open | Phase::WriteClosed | Phase::Closing)
+                        && self.out > self.cfg.limit
+                    {
                         self.doom(Reason::OutputLimitExceeded(OutputLimit::Stalled));
                     }
                 }
@@ -823,7 +858,7 @@ impl Model {
     fn advance_stop(&mut self) {
         if self.run == Run::StopRequested {
             self.run = Run::Draining;
-            if self.phase == Phase::Open {
+            if matches!(self.phase, Phase::Open | Phase::WriteClosed) {
                 self.on_stop_requested();
             }
             self.settle();
@@ -891,6 +926,7 @@ impl Model {
 enum Op {
     Write(usize),
     Close,
+    WriteEof,
     CloseWith(Reason),
     Abort,
     PauseReading,
@@ -911,7 +947,8 @@ fn random_op(rng: &mut Rng, m: &Model) -> Op {
     loop {
         let op = match rng.below(1000) {
             0..=199 => Op::Write(if rng.chance(90) { rng.usize(1, 2000) } else { rng.usize(2000, 20_000) }),
-            200..=239 => Op::Close,
+            200..=224 => Op::Close,
+            225..=239 => Op::WriteEof,
             240..=254 => {
                 Op::CloseWith(if rng.chance(50) { Reason::Protocol("bad input".into()) } else { Reason::TimedOut })
             }
@@ -979,6 +1016,10 @@ impl Run1 {
             Op::Close => {
                 h.with_context(|cx| cx.close());
                 m.close(None);
+            }
+            Op::WriteEof => {
+                h.with_context(|cx| cx.write_eof());
+                m.write_eof();
             }
             Op::CloseWith(r) => {
                 let r2 = r.clone();
@@ -1141,7 +1182,7 @@ impl Run1 {
     /// Afterwards nothing may be left behind.
     fn finish(&mut self) {
         self.apply(&Op::Window(None));
-        if self.m.phase == Phase::Open {
+        if matches!(self.m.phase, Phase::Open | Phase::WriteClosed) {
             self.apply(&Op::ResumeReading);
             assert_eq!(self.m.delivered, self.m.fed, "model: everything fed reaches an open connection");
             self.apply(&Op::Close);

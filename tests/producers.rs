@@ -422,3 +422,113 @@ fn pause_and_resume_another_connection_by_id() {
     let sent = rx.recv().expect("sent");
     assert_eq!(*counted.borrow(), sent, "everything sent while paused arrives after the resume");
 }
+
+/// What a push producer heard, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Heard {
+    Pause,
+    Resume,
+    Stop,
+}
+
+/// A switch the writing timer obeys, and a log of what it was told.
+struct Switch {
+    on: Rc<std::cell::Cell<bool>>,
+    heard: Rc<RefCell<Vec<Heard>>>,
+}
+
+impl reel::producer::PushProducer for Switch {
+    fn pause_producing(&mut self, _cx: &mut ReactorContext<'_>) {
+        self.on.set(false);
+        self.heard.borrow_mut().push(Heard::Pause);
+    }
+    fn resume_producing(&mut self, _cx: &mut ReactorContext<'_>) {
+        self.on.set(true);
+        self.heard.borrow_mut().push(Heard::Resume);
+    }
+    fn stop_producing(&mut self, _cx: &mut ReactorContext<'_>) {
+        self.heard.borrow_mut().push(Heard::Stop);
+    }
+}
+
+/// A push producer that is not a connection: a repeating timer writes
+/// 16 KiB pieces to two consumers for as long as its switch is on. The
+/// switch is turned off inside the write that fills a consumer (the timer's
+/// loop would otherwise never end), on again when both have drained; the
+/// queues stay bounded, the notifications alternate, and when both
+/// consumers are gone the producer hears `stop_producing`.
+#[test]
+fn a_push_producer_is_told_inside_the_write_and_fans_out() {
+    const PIECE: usize = 16 * 1024;
+    const TOTAL: usize = 8 * MIB;
+    struct Sink(Rc<RefCell<Vec<ConnId>>>);
+    impl Protocol for Sink {
+        fn connection_made(&mut self, cx: &mut Context<'_>) {
+            self.0.borrow_mut().push(cx.conn_id());
+        }
+        fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+    }
+    let mut reactor = util::reactor();
+    let conns = Rc::new(RefCell::new(Vec::new()));
+    let c2 = Rc::clone(&conns);
+    let lid = reactor.listen_tcp("127.0.0.1:0", move |_| Sink(Rc::clone(&c2))).expect("listen");
+    let addr = reactor.listener_addr(lid).expect("addr");
+    let on = Rc::new(std::cell::Cell::new(false));
+    let heard = Rc::new(RefCell::new(Vec::new()));
+    let max_queued = Rc::new(std::cell::Cell::new(0));
+    let (on2, heard2, max2, conns2) = (Rc::clone(&on), Rc::clone(&heard), Rc::clone(&max_queued), Rc::clone(&conns));
+    let mut sent = 0usize;
+    reactor.call_every(Duration::from_millis(1), move |cx| {
+        let targets = conns2.borrow().clone();
+        if targets.len() < 2 {
+            return;
+        }
+        if sent == 0 && !on2.get() && heard2.borrow().is_empty() {
+            // Both consumers are here: register, then start.
+            let switch = Switch { on: Rc::clone(&on2), heard: Rc::clone(&heard2) };
+            let id = cx.register_push_producer(targets[0], switch).expect("register");
+            assert!(cx.add_consumer(id, targets[1]));
+            assert!(!cx.add_consumer(id, targets[1]), "once per consumer");
+            on2.set(true);
+        }
+        // Writes until told to stop: only a pause inside the write ends
+        // this loop before everything is queued.
+        while on2.get() && sent < TOTAL {
+            let piece = util::pattern(sent, PIECE);
+            for &t in &targets {
+                cx.write_to(t, &piece);
+                max2.set(max2.get().max(cx.queued_of(t)));
+            }
+            sent += PIECE;
+        }
+        if sent == TOTAL {
+            for &t in &targets {
+                cx.close_conn(t);
+            }
+            sent += 1;
+        }
+    });
+    let client = util::client(&reactor, move || {
+        let mut a = util::connect(addr);
+        let mut b = util::connect(addr);
+        let reader = std::thread::spawn(move || {
+            let got = read_slowly(&mut b, TOTAL);
+            assert_eq!(util::read_to_end(&mut b), b"");
+            got
+        });
+        let got = read_slowly(&mut a, TOTAL);
+        util::check_pattern(&got, TOTAL);
+        assert_eq!(util::read_to_end(&mut a), b"");
+        util::check_pattern(&reader.join().expect("second reader"), TOTAL);
+    });
+    util::run_limited(&mut reactor, Duration::from_secs(20));
+    client.join();
+    let heard = heard.borrow();
+    assert!(max_queued.get() <= HIGH + PIECE, "a consumer's queue reached {}", max_queued.get());
+    assert!(heard.len() >= 3, "{heard:?}");
+    assert_eq!(heard.last(), Some(&Heard::Stop), "{heard:?}");
+    for (i, h) in heard[..heard.len() - 1].iter().enumerate() {
+        let want = if i % 2 == 0 { Heard::Pause } else { Heard::Resume };
+        assert_eq!(*h, want, "notification {i} out of order: {heard:?}");
+    }
+}

@@ -24,6 +24,9 @@ struct SayThenListen {
     payload: Vec<u8>,
     seen: Log<Seen>,
     ids: mpsc::Sender<ConnId>,
+    /// Told when the connection is over (the client waits for it before
+    /// it lets the reactor stop).
+    over: mpsc::Sender<()>,
 }
 
 impl Protocol for SayThenListen {
@@ -46,6 +49,7 @@ impl Protocol for SayThenListen {
     }
     fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: Reason) {
         self.seen.borrow_mut().push(Seen::Lost(reason));
+        let _ = self.over.send(());
     }
 }
 
@@ -62,9 +66,15 @@ fn queued_output_is_flushed_then_the_peer_reads_eof_and_may_still_send() {
     let seen = util::log();
     let payload = util::pattern(0, 4 * 1024 * 1024);
     let (ids, _rx) = mpsc::channel();
+    let (over, over_rx) = mpsc::channel();
     let (s2, p2) = (seen.clone(), payload.clone());
     let lid = reactor
-        .listen_tcp("127.0.0.1:0", move |_| SayThenListen { payload: p2.clone(), seen: s2.clone(), ids: ids.clone() })
+        .listen_tcp("127.0.0.1:0", move |_| SayThenListen {
+            payload: p2.clone(),
+            seen: s2.clone(),
+            ids: ids.clone(),
+            over: over.clone(),
+        })
         .expect("listen");
     let addr = reactor.listener_addr(lid).expect("addr");
     let client = util::client(&reactor, move || {
@@ -79,6 +89,8 @@ fn queued_output_is_flushed_then_the_peer_reads_eof_and_may_still_send() {
         // The server's side was already shut: reading goes on returning 0.
         let mut buf = [0u8; 16];
         assert_eq!(s.read(&mut buf).expect("read after EOF"), 0);
+        // The server's side ends on its own once it has read our EOF.
+        over_rx.recv_timeout(util::IO_TIMEOUT).expect("the server's side ended");
     });
     util::run(&mut reactor);
     client.join();
@@ -159,4 +171,39 @@ fn write_eof_by_id_from_another_connection() {
     });
     util::run(&mut reactor);
     client.join();
+}
+
+/// Over a boxed transport (the in-memory harness, as TLS will be), the
+/// half-close goes through the transport's own `shutdown_write`, only once
+/// the queue has drained: a peer that reads slowly gets every byte first.
+#[test]
+fn write_eof_goes_through_the_transport_after_the_queue_drains() {
+    struct Bulk(bool);
+    impl Protocol for Bulk {
+        fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+            if !self.0 {
+                self.0 = true;
+                cx.write(&vec![b'z'; 200_000]);
+                cx.write_eof();
+                return;
+            }
+            // Input still arrives; answers are dropped.
+            assert!(!cx.is_closing());
+            cx.write(data);
+        }
+    }
+    let mut h = reel::testing::Harness::new(Bulk(false));
+    h.set_peer_window(Some(0));
+    h.feed(b"go");
+    h.peer_reads(50_000);
+    assert!(!h.transcript().write_shutdown, "shut before the queue drained");
+    h.feed(b"still read");
+    assert_eq!(h.lost(), None);
+    h.peer_reads(1_000_000);
+    let t = h.transcript();
+    assert!(t.write_shutdown, "the transport's shutdown_write was not called");
+    assert_eq!(t.written.len(), 200_000, "everything queued before write_eof, nothing after");
+    h.feed_eof();
+    assert_eq!(h.lost(), Some(Reason::PeerClosed));
+    assert!(h.is_freed(), "both directions done: no linger");
 }

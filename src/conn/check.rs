@@ -91,7 +91,8 @@ impl Core {
     fn check_links(&self) {
         for (index, c) in self.conns.iter() {
             let id = ConnId { index: index as u32, generation: c.generation };
-            let Some(links) = c.links.as_ref() else {
+            assert_eq!(c.has(flag::LINKED), self.links.contains_key(&id), "{id}: LINKED disagrees with the links");
+            let Some(links) = self.links.get(&id) else {
                 assert!(
                     !c.has(flag::PRODUCER_PAUSED | flag::CONSUMER_FULL | flag::PULLING),
                     "{id}: a producer/consumer flag without links"
@@ -99,14 +100,20 @@ impl Core {
                 continue;
             };
             assert!(c.phase != Phase::Lingering, "{id}: an ended connection still linked");
-            for p in &links.producers {
-                let back = self.conn(*p).and_then(|p| p.links.as_ref()).is_some_and(|l| l.consumers.contains(&id));
-                assert!(back, "{id}: producer {p} does not list it as a consumer");
+            for feeder in &links.producers {
+                let back = match feeder {
+                    super::links::Feeder::Conn(p) => self.links.get(p).is_some_and(|l| l.consumers.contains(&id)),
+                    super::links::Feeder::Push(p) => self
+                        .pushers
+                        .get(p.index as usize)
+                        .is_some_and(|e| e.generation == p.generation && e.consumers.contains(&id)),
+                };
+                assert!(back, "{id}: producer {feeder:?} does not list it as a consumer");
             }
             let mut full = 0;
             for k in &links.consumers {
                 let consumer = self.conn(*k);
-                let back = consumer.and_then(|k| k.links.as_ref()).is_some_and(|l| l.producers.contains(&id));
+                let back = self.links.get(k).is_some_and(|l| l.producers.contains(&super::links::Feeder::Conn(id)));
                 assert!(back, "{id}: consumer {k} does not list it as a producer");
                 full += u32::from(consumer.is_some_and(|k| k.has(flag::CONSUMER_FULL)));
             }
@@ -120,6 +127,23 @@ impl Core {
                 assert!(!links.producers.is_empty(), "{id}: full with no producer to pause");
             }
             assert_eq!(c.has(flag::PULLING), links.pull.is_some(), "{id}: PULLING disagrees with its pull producer");
+        }
+        for id in self.links.keys() {
+            assert!(self.conn(*id).is_some(), "{id}: links kept for a connection that is gone");
+        }
+        for (index, p) in self.pushers.iter() {
+            let pid = crate::ProducerId { index: index as u32, generation: p.generation };
+            assert!(p.producer.is_some(), "{pid}: missing outside its own call");
+            assert!(!p.consumers.is_empty(), "{pid}: kept with no consumer");
+            let mut full = 0;
+            for c in &p.consumers {
+                let consumer = self.conn(*c);
+                let back = self.links.get(c).is_some_and(|l| l.producers.contains(&super::links::Feeder::Push(pid)));
+                assert!(back, "{pid}: consumer {c} does not list it");
+                full += u32::from(consumer.is_some_and(|k| k.has(flag::CONSUMER_FULL)));
+            }
+            assert_eq!(p.full, full, "{pid}: full-consumer count drifted");
+            assert_eq!(p.told_paused, full > 0, "{pid}: not told of a crossing");
         }
     }
 }

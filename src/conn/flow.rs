@@ -43,7 +43,7 @@ impl Core {
             c.set(flag::READ_AUTO_PAUSED);
             c.clear(flag::RESUME_OWED);
         }
-        if c.links.is_some() && !c.has(flag::CONSUMER_FULL) {
+        if c.has(flag::LINKED) && !c.has(flag::CONSUMER_FULL) {
             // Its producers stop now, inside the write that passed the mark.
             self.consumer_full(id);
         }

@@ -323,7 +323,7 @@ impl Core {
         c.out.release(&mut self.pool);
         c.phase = Phase::Lingering;
         self.lingering += 1;
-        if c.links.is_some() {
+        if c.has(flag::LINKED) {
             self.unlink_all(id);
         }
         let Some(c) = conn_slot(&mut self.conns, id) else { return };

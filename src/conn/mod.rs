@@ -36,6 +36,7 @@ mod links;
 mod lists;
 
 pub(crate) use lifecycle::Origin;
+pub(crate) use links::{Links, Pusher};
 pub(crate) use lists::push_dirty;
 
 use std::net::SocketAddr;
@@ -113,6 +114,9 @@ pub(crate) mod flag {
     pub(crate) const CONSUMER_FULL: u32 = 1 << 17;
     /// A pull producer feeds this connection (`conn::links`).
     pub(crate) const PULLING: u32 = 1 << 18;
+    /// The connection has an entry in `Core::links` (producers, consumers
+    /// or a pull producer): the one check the write path makes.
+    pub(crate) const LINKED: u32 = 1 << 19;
     /// Every reason reading may be paused.
     pub(crate) const ANY_READ_PAUSE: u32 = READ_PAUSED | READ_AUTO_PAUSED | PRODUCER_PAUSED;
 }
@@ -220,9 +224,6 @@ pub(crate) struct Conn {
     /// The protocol's own timers, cancelled when the connection ends (no
     /// storage until the first one is set).
     pub(crate) timers: crate::timer::OwnedTimers,
-    /// Producer/consumer links (`links.rs`); `None` for a connection in
-    /// none.
-    pub(crate) links: Option<Box<links::Links>>,
 }
 
 impl Conn {
@@ -253,7 +254,6 @@ impl Conn {
             timer: None,
             stall_timer: None,
             timers: Default::default(),
-            links: None,
         }
     }
 
@@ -317,9 +317,7 @@ mod tests {
     /// connection costs (with the protocol and its idle timer).
     #[test]
     fn a_connection_is_small() {
-        // 256 before the producer/consumer links (one pointer, `None` for
-        // a connection in no pair).
         let size = std::mem::size_of::<super::Conn>();
-        assert!(size <= 264, "Conn is {size} bytes");
+        assert!(size <= 256, "Conn is {size} bytes");
     }
 }

@@ -205,7 +205,10 @@ impl Context<'_> {
 
     /// Whether this connection is closing (or gone): writes are dropped and
     /// no more input is delivered. Standard input ([`add_stdin`](ReactorContext::add_stdin))
-    /// can never be written, but is not closing until it is closed.
+    /// can never be written, but is not closing until it is closed; nor is
+    /// a connection after [`write_eof`](Self::write_eof), whose input still
+    /// flows (ask [`is_open`](ReactorContext::is_open) whether it can be
+    /// written).
     #[inline]
     pub fn is_closing(&self) -> bool {
         use crate::conn::{flag, Phase};

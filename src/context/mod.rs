@@ -150,6 +150,35 @@ impl<'a> ReactorContext<'a> {
         self.core.register_pull(consumer, Box::new(producer))
     }
 
+    /// Registers a push producer for `consumer`'s output (Twisted's
+    /// `registerProducer` with a streaming producer that is not a
+    /// connection): it hears `pause_producing` inside the write that takes
+    /// the consumer above its high water mark, and `resume_producing` at or
+    /// below the low mark. [`add_consumer`](Self::add_consumer) gives it more
+    /// consumers (it is paused while any is full). When its last consumer
+    /// ends it hears `stop_producing` and is dropped. `None` if the
+    /// connection is gone or ending. See
+    /// [`PushProducer`](crate::producer::PushProducer).
+    pub fn register_push_producer(
+        &mut self,
+        consumer: ConnId,
+        producer: impl crate::producer::PushProducer + 'static,
+    ) -> Option<crate::ProducerId> {
+        self.core.register_push(consumer, Box::new(producer))
+    }
+
+    /// One more consumer for a push producer (fan-out). False if either is
+    /// gone or ending, or the pair exists already.
+    pub fn add_consumer(&mut self, producer: crate::ProducerId, consumer: ConnId) -> bool {
+        self.core.add_consumer(producer, consumer)
+    }
+
+    /// Unregisters a push producer from all its consumers and drops it
+    /// (without `stop_producing`). False if it is gone.
+    pub fn unregister_push_producer(&mut self, producer: crate::ProducerId) -> bool {
+        self.core.unregister_push(producer)
+    }
+
     /// Removes `consumer`'s pull producer, without calling
     /// `stop_producing`. Returns false if it had none.
     pub fn unregister_pull_producer(&mut self, consumer: ConnId) -> bool {
