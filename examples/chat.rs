@@ -40,8 +40,8 @@ server options:
   --unix PATH           also serve on this Unix socket (only there without --listen; @NAME: abstract)
   --threads N           reactors (threads) sharing the port (default 1)
   --max-conns N         most connections at once (default: the file limit less a reserve)
-  --tls-cert FILE     serve over TLS with this certificate chain (PEM; with --tls-key)
-  --tls-key FILE      the private key of --tls-cert (PEM)
+  --tls-cert FILE       serve over TLS with this certificate chain (PEM; with --tls-key)
+  --tls-key FILE        the private key of --tls-cert (PEM)
   --idle-timeout SECS   close a connection silent for this long (default 300, 0: never)
   --max-output BYTES    disconnect a member whose unread output passes this (default 1048576)
 

@@ -27,8 +27,8 @@ server options:
   --unix PATH       also serve on this Unix socket (only there without --listen; @NAME: abstract)
   --threads N       reactors (threads) sharing the port (default 1)
   --max-conns N     most TCP connections at once (default: the file limit less a reserve)
-  --tls-cert FILE serve over TLS with this certificate chain (PEM; with --tls-key)
-  --tls-key FILE  the private key of --tls-cert (PEM)
+  --tls-cert FILE   serve over TLS with this certificate chain (PEM; with --tls-key)
+  --tls-key FILE    the private key of --tls-cert (PEM)
 
 client (one UDP datagram, 2 s timeout):
   --connect ADDR    server to ask (default 127.0.0.1:1313)

@@ -31,8 +31,8 @@ options:
   --unix PATH       also serve on this Unix socket (only there without --listen; @NAME: abstract)
   --threads N       reactors (threads) sharing the port (default 1)
   --max-conns N     most connections at once; more get 503 (default: the file limit less a reserve)
-  --tls-cert FILE serve over TLS with this certificate chain (PEM; with --tls-key)
-  --tls-key FILE  the private key of --tls-cert (PEM)
+  --tls-cert FILE   serve over TLS with this certificate chain (PEM; with --tls-key)
+  --tls-key FILE    the private key of --tls-cert (PEM)
   -h, --help        show this help";
 
 fn main() {
