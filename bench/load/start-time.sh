@@ -19,7 +19,9 @@ git clone -q "$repo" "$dir" && git -C "$dir" checkout -q "$commit"
 cd "$dir"
 log=$(mktemp)
 start=$(date +%s.%N)
-setsid cargo run --release --example demo >"$log" 2>&1 &
+# `cargo run` replaces itself with the demo (exec), so $! is the demo once
+# it runs.
+cargo run --release --example demo >"$log" 2>&1 &
 pid=$!
 found=0
 while kill -0 "$pid" 2>/dev/null; do
@@ -27,7 +29,7 @@ while kill -0 "$pid" 2>/dev/null; do
     sleep 0.2
 done
 end=$(date +%s.%N)
-kill -- -"$pid" 2>/dev/null
+kill "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 if [ "$found" = 1 ]; then
     printf '%s: first "listening on" after %.1f s (load average %s)\n' \
