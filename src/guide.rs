@@ -6,7 +6,7 @@
 //!
 //! | chapter | what it shows |
 //! |---|---|
-//! | [`protocols`] | a protocol, a factory, a reactor; flow control and back-pressure |
+//! | [`basics`] | a protocol, a factory, a reactor; flow control and back-pressure |
 //! | [`server`] | how to write a TCP server with line framing, limits and an idle timeout |
 //! | [`client`] | how to write a client: connection failure, and reconnecting with back-off |
 //! | [`udp`] | how to serve UDP |
@@ -30,8 +30,8 @@
 // Add each to the table above too. The files must stay inside the package
 // (Cargo.toml's `include` does not filter docs/), or `cargo package` fails.
 
-#[doc = include_str!("../docs/guide/protocols.md")]
-pub mod protocols {}
+#[doc = include_str!("../docs/guide/basics.md")]
+pub mod basics {}
 
 #[doc = include_str!("../docs/guide/server.md")]
 pub mod server {}

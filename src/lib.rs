@@ -22,6 +22,7 @@
 //! | you want to | read |
 //! |---|---|
 //! | see it work | `cargo run --release --example demo`, then `nc 127.0.0.1 9999` |
+//! | understand protocols, factories and the reactor | [`guide::basics`] |
 //! | write a server | the example below, then [`guide::server`] |
 //! | write a client, with reconnection | [`guide::client`], [`policies::Reconnecting`] |
 //! | serve UDP | [`guide::udp`], [`DatagramProtocol`] |

@@ -3,7 +3,7 @@
 //! `call_later`/`call_every`, all in one reactor on the calling thread.
 //!
 //! [`run`] takes a [`Config`] and returns a [`Report`]; `main.rs` parses
-//! the command line and prints the report, `tests/loadgen.rs` calls
+//! the command line and prints the report, `bench/tests/loadgen.rs` calls
 //! `run` in-process.
 //!
 //! Cost per request, in steady state: no heap allocation (requests are
