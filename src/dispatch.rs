@@ -282,27 +282,16 @@ impl Core {
         }
     }
 
-    /// Receives datagrams until drained or the budget is spent.
-    pub(crate) fn read_udp(&mut self, id: UdpId, scratch: &mut [u8]) {
-        for _ in 0..self.config.read_budget.max(1) * 4 {
-            let Some(u) = self.udp_mut(id) else { return };
-            if u.closing {
-                return;
-            }
-            let r = match u.connected {
-                Some(peer) => u.socket.recv(scratch).map(|n| (n, peer)),
-                None => u.socket.recv_from(scratch),
-            };
-            match r {
-                Ok((n, from)) => {
-                    log::trace!("{id}: datagram of {n} bytes from {from}");
-                    self.call_udp(id, |p, cx| p.datagram_received(cx, &scratch[..n], from));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => self.call_udp(id, |p, cx| p.error_received(cx, &e)),
-            }
-            self.settle();
+    /// Receives datagrams until drained or the budget is spent, in batches
+    /// of up to `udp_batch::BATCH` per system call (`recvmmsg`). Each
+    /// datagram is still its own `datagram_received`, followed by a settle
+    /// phase; an endpoint that closes drops the rest of its batch.
+    pub(crate) fn read_udp(&mut self, id: UdpId, _scratch: &mut [u8]) {
+        let mut batch = self.udp_batch.take().unwrap_or_else(|| Box::new(crate::udp_batch::Batch::new()));
+        let drained = self.read_udp_batches(id, &mut batch);
+        self.udp_batch = Some(batch);
+        if drained {
+            return;
         }
         if let Some(u) = self.udp_mut(id) {
             if !u.in_ready {
@@ -310,6 +299,42 @@ impl Core {
                 self.ready.push_back(Source::Udp(id));
             }
         }
+    }
+
+    /// [`Core::read_udp`]'s loop; returns whether the socket was drained
+    /// (or the endpoint is gone or closing) rather than the budget spent.
+    fn read_udp_batches(&mut self, id: UdpId, batch: &mut crate::udp_batch::Batch) -> bool {
+        let mut budget = self.config.read_budget.max(1) * 4;
+        while budget > 0 {
+            let Some(u) = self.udp_mut(id) else { return true };
+            if u.closing {
+                return true;
+            }
+            let connected = u.connected;
+            let count = match batch.receive(&u.socket, budget) {
+                Ok(count) => count,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    budget -= 1;
+                    self.call_udp(id, |p, cx| p.error_received(cx, &e));
+                    self.settle();
+                    continue;
+                }
+            };
+            for i in 0..count {
+                if !matches!(self.udp(id), Some(u) if !u.closing) {
+                    return true;
+                }
+                let Some((data, from)) = batch.datagram(i) else { break };
+                let Some(from) = from.or(connected) else { continue };
+                log::trace!("{id}: datagram of {} bytes from {from}", data.len());
+                self.call_udp(id, |p, cx| p.datagram_received(cx, data, from));
+                self.settle();
+            }
+            budget = budget.saturating_sub(count.max(1));
+        }
+        false
     }
 
     /// A readiness event for a datagram endpoint.

@@ -90,6 +90,7 @@ pub mod testing;
 mod timer;
 mod transport;
 mod udp;
+mod udp_batch;
 
 pub use crate::addr::ToSocketAddr;
 pub use crate::clock::Clock;
