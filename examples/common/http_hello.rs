@@ -40,7 +40,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::{Datelike, Timelike};
 use reel::protocols::http::{self, ErrorStatus, Parsed, Request};
@@ -124,6 +124,8 @@ pub struct DateCache {
     cached: Cell<Option<(u64, [u8; DATE_LEN])>>,
     /// Always this text instead of the time (for tests).
     frozen: Option<[u8; DATE_LEN]>,
+    /// The loop time until which the last text holds, and the text.
+    until: Cell<Option<(Instant, [u8; DATE_LEN])>>,
     /// The usual answer (`200`, the page, kept alive) for the date it holds,
     /// formatted once per second: answering is then one copy.
     page: RefCell<Vec<u8>>,
@@ -133,7 +135,26 @@ impl DateCache {
     /// A cache that always answers `date`, so that two runs of a
     /// connection give the same bytes.
     pub fn frozen(date: [u8; DATE_LEN]) -> Self {
-        DateCache { cached: Cell::new(None), frozen: Some(date), page: RefCell::default() }
+        DateCache { cached: Cell::new(None), frozen: Some(date), until: Cell::new(None), page: RefCell::default() }
+    }
+
+    /// The time as an IMF-fixdate at `loop_now`, the reactor's loop time
+    /// ([`reel::Context::now`], read once per turn): the text is kept until
+    /// the loop time passes the next second, so that most answers cost no
+    /// clock read at all.
+    pub fn now_at(&self, loop_now: Instant) -> [u8; DATE_LEN] {
+        if let Some((until, text)) = self.until.get() {
+            if loop_now < until && self.frozen.is_none() {
+                return text;
+            }
+        }
+        let text = self.now();
+        let into_second = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(Duration::ZERO, |d| Duration::from_nanos(u64::from(d.subsec_nanos())));
+        let until = loop_now.checked_add(Duration::from_secs(1).saturating_sub(into_second));
+        self.until.set(until.map(|until| (until, text)));
+        text
     }
 
     /// The current time as an IMF-fixdate.
@@ -429,7 +450,7 @@ impl HelloConn {
                     return (pos, answered);
                 }
                 Parsed::Request(request) => {
-                    let date = *date.get_or_insert_with(|| self.dates.now());
+                    let date = *date.get_or_insert_with(|| self.dates.now_at(cx.now()));
                     Self::answer(cx, &request, &date, &self.dates);
                     answered = true;
                     pos += request.head_len;
@@ -438,7 +459,7 @@ impl HelloConn {
                 }
                 Parsed::Error(status) => {
                     log::debug!("{}: {} {}, closing", cx.conn_id(), status.code(), status.reason());
-                    let date = *date.get_or_insert_with(|| self.dates.now());
+                    let date = *date.get_or_insert_with(|| self.dates.now_at(cx.now()));
                     cx.write_with(|out| write_error(out, status, &date));
                     answered = true;
                     self.done = true;
