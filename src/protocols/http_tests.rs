@@ -737,6 +737,7 @@ proptest! {
     fn word_runs_agree(buf in proptest::collection::vec(prop_oneof![any::<u8>(), Just(b'a'), Just(b' ')], 0..40)) {
         prop_assert_eq!(run_value(&buf), run(&buf, VALUE));
         prop_assert_eq!(run_visible(&buf), run(&buf, VCHAR));
+        prop_assert_eq!(run_token(&buf), run(&buf, TCHAR));
     }
 }
 
@@ -748,6 +749,7 @@ fn word_runs_at_each_class_edge() {
             buf[at] = b;
             assert_eq!(run_value(&buf), run(&buf, VALUE), "{b:#x} at {at}");
             assert_eq!(run_visible(&buf), run(&buf, VCHAR), "{b:#x} at {at}");
+            assert_eq!(run_token(&buf), run(&buf, TCHAR), "{b:#x} at {at}");
         }
     }
 }
