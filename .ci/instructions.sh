@@ -17,7 +17,8 @@
 # depend on how requests batch into reads, so they vary by a few tenths of
 # a percent between runs, far below the 10 % margin.
 #
-# CG_KEEP=DIR keeps each case's callgrind dump there for `callgrind_annotate`.
+# CG_KEEP=DIR keeps each case's callgrind dump there for `callgrind_annotate`;
+# ONLY=CASE measures one case.
 #
 # The figures live in .ci/instructions.txt, one line per case:
 #   CASE INSTRUCTIONS_PER_REQUEST
@@ -35,6 +36,11 @@ case "${1:-}" in
     "") ;;
     *) echo "usage: $0 [--record | --baselines]" >&2; exit 2 ;;
 esac
+
+if [ "$MODE" = record ] && [ -n "${ONLY:-}" ]; then
+    echo "--record measures every case: unset ONLY" >&2
+    exit 2
+fi
 
 for tool in valgrind callgrind_control; do
     if ! command -v "$tool" >/dev/null; then
@@ -135,6 +141,9 @@ mio_server() {
 declare -A MEASURED
 for c in "${CASES[@]}"; do
     read -r name target conns depth requests <<<"$c"
+    # ONLY=NAME measures just that case (while profiling; the check then
+    # reports the others as missing).
+    if [ -n "${ONLY:-}" ] && [ "$name" != "$ONLY" ]; then continue; fi
     # shellcheck disable=SC2046
     MEASURED[$name]=$(measure "$name" "$target" "$conns" "$depth" "$requests" $(reel_server "$target"))
     if [ "$MODE" = baselines ]; then
@@ -171,6 +180,7 @@ if [ "$MODE" = check ]; then
     failed=0
     for c in "${CASES[@]}"; do
         read -r name _ <<<"$c"
+        if [ -n "${ONLY:-}" ] && [ "$name" != "$ONLY" ]; then continue; fi
         figure=$(awk -v n="$name" '$1 == n { print $2 }' "$FIGURES")
         if [ -z "$figure" ]; then
             echo "FAIL $name: no figure in $FIGURES (run .ci/instructions.sh --record)" >&2

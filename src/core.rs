@@ -72,6 +72,8 @@ pub(crate) struct Core {
     pub(crate) dirty: Vec<ConnId>,
     /// Endpoints with errors to deliver.
     pub(crate) dirty_udp: Vec<UdpId>,
+    /// Buffers for receiving datagrams in batches, made on first use.
+    pub(crate) udp_batch: Option<Box<crate::udp_batch::Batch>>,
     /// Sources cut off by a budget: still readable, no new edge will come.
     pub(crate) ready: VecDeque<Source>,
     /// Client protocols whose connect failed before a slot was made.
@@ -134,6 +136,7 @@ impl Core {
             pool: BufferPool::new(),
             dirty: Vec::new(),
             dirty_udp: Vec::new(),
+            udp_batch: None,
             ready: VecDeque::new(),
             failed: Vec::new(),
             next_generation: 1,

@@ -394,12 +394,77 @@ impl Core {
         }
     }
 
-    /// Receives datagrams until drained or the budget is spent.
+    /// Receives datagrams until drained or the budget is spent: from a UDP
+    /// socket in batches of up to `udp_batch::BATCH` per system call
+    /// (`recvmmsg`), from an in-memory one (the harness's) one by one. Each
+    /// datagram is still its own `datagram_received`, followed by a settle
+    /// phase; an endpoint that closes drops the rest of its batch.
     pub(crate) fn read_udp(&mut self, id: UdpId, scratch: &mut [u8]) {
-        for _ in 0..self.config.read_budget.max(1) * 4 {
-            let Some(u) = self.udp_mut(id) else { return };
+        let drained = if self.udp(id).is_some_and(|u| u.socket.udp().is_some()) {
+            let mut batch = self.udp_batch.take().unwrap_or_else(|| Box::new(crate::udp_batch::Batch::new()));
+            let drained = self.read_udp_batches(id, &mut batch);
+            self.udp_batch = Some(batch);
+            drained
+        } else {
+            self.read_udp_singly(id, scratch)
+        };
+        if drained {
+            return;
+        }
+        if let Some(u) = self.udp_mut(id) {
+            if !u.in_ready {
+                u.in_ready = true;
+                self.ready.push_back(Source::Udp(id));
+            }
+        }
+    }
+
+    /// [`Core::read_udp`]'s loop; returns whether the socket was drained
+    /// (or the endpoint is gone or closing) rather than the budget spent.
+    fn read_udp_batches(&mut self, id: UdpId, batch: &mut crate::udp_batch::Batch) -> bool {
+        let mut budget = self.config.read_budget.max(1) * 4;
+        while budget > 0 {
+            let Some(u) = self.udp_mut(id) else { return true };
             if u.closing {
-                return;
+                return true;
+            }
+            let connected = u.connected;
+            let Some(socket) = u.socket.udp() else { return true };
+            let count = match batch.receive(socket, budget) {
+                Ok(count) => count,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    budget -= 1;
+                    self.call_udp(id, "error_received", |p, cx| p.error_received(cx, &e));
+                    self.settle();
+                    continue;
+                }
+            };
+            for i in 0..count {
+                if !matches!(self.udp(id), Some(u) if !u.closing) {
+                    return true;
+                }
+                let Some((data, from)) = batch.datagram(i) else { break };
+                let Some(from) = from.map(crate::tcp::canonical).or(connected) else { continue };
+                self.counters.datagrams_in += 1;
+                log::trace!("{id}: datagram of {} bytes from {from}", data.len());
+                self.call_udp(id, "datagram_received", |p, cx| p.datagram_received(cx, data, from));
+                self.settle();
+            }
+            budget = budget.saturating_sub(count.max(1));
+        }
+        false
+    }
+
+    /// [`Core::read_udp`] for an in-memory endpoint: one datagram per call;
+    /// returns whether it was drained (or the endpoint is gone or closing)
+    /// rather than the budget spent.
+    fn read_udp_singly(&mut self, id: UdpId, scratch: &mut [u8]) -> bool {
+        for _ in 0..self.config.read_budget.max(1) * 4 {
+            let Some(u) = self.udp_mut(id) else { return true };
+            if u.closing {
+                return true;
             }
             let r = match u.connected {
                 Some(peer) => u.socket.recv(scratch).map(|n| (n, peer)),
@@ -411,18 +476,13 @@ impl Core {
                     log::trace!("{id}: datagram of {n} bytes from {from}");
                     self.call_udp(id, "datagram_received", |p, cx| p.datagram_received(cx, &scratch[..n], from));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => self.call_udp(id, "error_received", |p, cx| p.error_received(cx, &e)),
             }
             self.settle();
         }
-        if let Some(u) = self.udp_mut(id) {
-            if !u.in_ready {
-                u.in_ready = true;
-                self.ready.push_back(Source::Udp(id));
-            }
-        }
+        false
     }
 
     /// A readiness event for a datagram endpoint.

@@ -141,6 +141,7 @@ mod timer;
 pub mod tls;
 mod transport;
 mod udp;
+mod udp_batch;
 mod unix;
 
 pub use crate::addr::ToSocketAddr;

@@ -4,7 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::io::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::{Datelike, Timelike};
 
@@ -19,6 +19,8 @@ pub struct DateCache {
     cached: Cell<Option<(u64, [u8; DATE_LEN])>>,
     /// Always this text instead of the time (for tests).
     frozen: Option<[u8; DATE_LEN]>,
+    /// The loop time until which the last text holds, and the text.
+    until: Cell<Option<(Instant, [u8; DATE_LEN])>>,
     /// The usual answer (`200`, the page, kept alive) for the date it holds,
     /// formatted once per second: answering is then one copy.
     page: RefCell<Vec<u8>>,
@@ -28,7 +30,26 @@ impl DateCache {
     /// A cache that always answers `date`, so that two runs of a
     /// connection give the same bytes.
     pub fn frozen(date: [u8; DATE_LEN]) -> Self {
-        DateCache { cached: Cell::new(None), frozen: Some(date), page: RefCell::default() }
+        DateCache { cached: Cell::new(None), frozen: Some(date), until: Cell::new(None), page: RefCell::default() }
+    }
+
+    /// The time as an IMF-fixdate at `loop_now`, the reactor's loop time
+    /// ([`reel::Context::now`], read once per turn): the text is kept until
+    /// the loop time passes the next second, so that most answers cost no
+    /// clock read at all.
+    pub fn now_at(&self, loop_now: Instant) -> [u8; DATE_LEN] {
+        if let Some((until, text)) = self.until.get() {
+            if loop_now < until && self.frozen.is_none() {
+                return text;
+            }
+        }
+        let text = self.now();
+        let into_second = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(Duration::ZERO, |d| Duration::from_nanos(u64::from(d.subsec_nanos())));
+        let until = loop_now.checked_add(Duration::from_secs(1).saturating_sub(into_second));
+        self.until.set(until.map(|until| (until, text)));
+        text
     }
 
     /// The current time as an IMF-fixdate.

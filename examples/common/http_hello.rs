@@ -288,7 +288,7 @@ impl HelloConn {
                     return (pos, answered);
                 }
                 Parsed::Request(request) => {
-                    let date = *date.get_or_insert_with(|| self.dates.now());
+                    let date = *date.get_or_insert_with(|| self.dates.now_at(cx.now()));
                     Self::answer(cx, &request, &date, &self.dates);
                     answered = true;
                     pos += request.head_len;
@@ -297,7 +297,7 @@ impl HelloConn {
                 }
                 Parsed::Error(status) => {
                     log::debug!("{}: {} {}, closing", cx.conn_id(), status.code(), status.reason());
-                    let date = *date.get_or_insert_with(|| self.dates.now());
+                    let date = *date.get_or_insert_with(|| self.dates.now_at(cx.now()));
                     cx.write_with(|out| write_error(out, status, &date));
                     answered = true;
                     self.done = true;

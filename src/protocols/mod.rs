@@ -6,6 +6,10 @@
 //! to answer source port 0 and the ports of the other such services
 //! ([`echo::is_reflector_port`]). [`clock_text`] formats the wall-clock
 //! time (`ctime`, the daytime line) and caches it per second.
+//!
+//! [`http`] is a strict HTTP/1.0 and 1.1 request-head parser (one pass, no
+//! allocation, limits and smuggling rules enforced) and a response writer,
+//! for servers that answer HTTP from their input buffer.
 
 pub mod chargen;
 pub mod clock_text;

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# UDP echo_hello: reel against tokio's UdpSocket loop, a blocking std::net
+# loop and a hand-written mio loop (`baseline --proto udp_echo_hello`),
+# with 1, 16 and 64 datagrams in flight from one socket.
+#
+#   bench/load/udp_compare.sh [ROUNDS] [SECONDS] [OUT.jsonl]
+#
+# Rounds are interleaved; the server is pinned to CPU 0 and the load
+# generator to CPU 1; every reply is checked. Prints, per case, the median
+# datagrams served per second of server CPU time and reel's ratio to each
+# baseline.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/../.."
+ROUNDS=${1:-3}
+SECS=${2:-3}
+OUT=${3:-target/udp-compare.jsonl}
+DEPTHS=${DEPTHS:-"1 16 64"}
+SERVERS=${SERVERS:-"reel tokio threads mio"}
+
+. "$here/lib.sh"
+: > "$OUT"
+port=25000
+LOG=$(mktemp)
+trap 'rm -f "$LOG"' EXIT
+
+for round in $(seq "$ROUNDS"); do
+    for depth in $DEPTHS; do
+        for kind in $SERVERS; do
+            port=$((port + 1))
+            case $kind in
+                reel) taskset -c 0 "$B/echo_hello" --listen "127.0.0.1:$port" >"$LOG" 2>&1 & ;;
+                *) taskset -c 0 "$BIN/baseline" --kind "$kind" --proto udp_echo_hello \
+                    --listen "127.0.0.1:$port" >"$LOG" 2>&1 & ;;
+            esac
+            SERVER_PID=$!
+            for _ in $(seq 100); do
+                grep -q "listening on .* (udp)" "$LOG" && break
+                sleep 0.05
+            done
+            line=$(taskset -c 1 "$BIN/loadgen" --target udp_echo_hello --connect "127.0.0.1:$port" \
+                --conns 1 --depth "$depth" --duration "$SECS" --warmup 1 \
+                --server-pid "$SERVER_PID" --json || true)
+            stop_server
+            echo "{\"round\":$round,\"server\":\"$kind\",${line#\{}" >> "$OUT"
+            echo "round $round udp_echo_hello depth=$depth $kind done" >&2
+        done
+    done
+done
+python3 - "$OUT" <<'PY'
+import collections, json, statistics, sys
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("server_cpu_us_per_req"):
+        runs[(r["depth"], r["server"])].append(r)
+print("| in flight | server | rounds | datagrams/s (median) | datagrams per server-CPU-second (median) | lost | reel's ratio |")
+print("|---|---|---|---|---|---|---|")
+for depth in sorted({k[0] for k in runs}):
+    med = {}
+    for (d, server), rs in runs.items():
+        if d == depth:
+            med[server] = (statistics.median(r["rps"] for r in rs),
+                           statistics.median(1e6 / r["server_cpu_us_per_req"] for r in rs),
+                           sum(r["errors"] for r in rs), len(rs))
+    for server, (rps, per_cpu, lost, n) in med.items():
+        ratio = "" if server == "reel" or "reel" not in med else f"{med['reel'][1] / per_cpu:.2f}×"
+        print(f"| {depth} | {server} | {n} | {rps:,.0f} | {per_cpu:,.0f} | {lost} | {ratio} |")
+PY
