@@ -107,6 +107,11 @@ pub use crate::reason::{OutputLimit, Reason};
 #[doc = include_str!("../docs/guide.md")]
 mod guide {}
 
+/// The TLS chapter of the guide, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide/tls.md")]
+mod guide_tls {}
+
 /// The README's code blocks, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -552,3 +552,74 @@ fn garbage_instead_of_a_hello_ends_with_a_tls_reason() {
     // The alert went out before the close: a TLS alert record (type 21).
     assert_eq!(answer.first(), Some(&21), "{answer:?}");
 }
+
+/// Answers each line with 256 KiB, and logs the water marks.
+struct BigReplies {
+    log: Shared,
+    paused: Rc<RefCell<Vec<(&'static str, usize)>>>,
+    /// Told of the first pause.
+    tell: std::sync::mpsc::Sender<()>,
+}
+
+impl Protocol for BigReplies {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        for _ in data.iter().filter(|&&b| b == b'\n') {
+            let n = self.log.borrow().data.len();
+            let reply: Vec<u8> = (0..256 * 1024).map(|i| ((n + i) % 251) as u8).collect();
+            self.log.borrow_mut().data.push(b'\n');
+            cx.write(&reply);
+        }
+    }
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        let queued = cx.queued_of(cx.conn_id());
+        self.paused.borrow_mut().push(("pause", queued));
+        let _ = self.tell.send(());
+    }
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        let queued = cx.queued_of(cx.conn_id());
+        self.paused.borrow_mut().push(("resume", queued));
+    }
+    fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: Reason) {
+        self.log.borrow_mut().lost.push(reason);
+    }
+}
+
+#[test]
+fn water_marks_and_flow_control_count_plaintext_over_tls() {
+    let cert = TestCert::new(&["localhost"]);
+    let mut reactor = Reactor::new().unwrap();
+    let log: Shared = Default::default();
+    let marks = Rc::new(RefCell::new(Vec::new()));
+    let (l, m) = (log.clone(), marks.clone());
+    let (tell, paused) = std::sync::mpsc::channel();
+    let id = reactor
+        .listen_tls("127.0.0.1:0", Arc::new(cert.server_config()), move |_| BigReplies {
+            log: l.clone(),
+            paused: m.clone(),
+            tell: tell.clone(),
+        })
+        .unwrap();
+    let addr = reactor.listener_addr(id).unwrap();
+    let cc = cert.client_config();
+    let t = on_thread(move || -> std::io::Result<usize> {
+        let mut c = client(addr, "localhost", cc);
+        // 64 requests at once (16 MiB of answers, more than the socket
+        // buffers hold), read nothing until the server paused, then read
+        // everything.
+        send(&mut c, &[b'\n'; 64])?;
+        paused.recv_timeout(IO_TIMEOUT).expect("the server paused");
+        let mut got = vec![0u8; 64 * 256 * 1024];
+        c.read_exact(&mut got)?;
+        c.conn.send_close_notify();
+        c.flush()?;
+        Ok(got.len())
+    });
+    assert_eq!(join(&mut reactor, t).unwrap(), 64 * 256 * 1024);
+    run_until(&mut reactor, "the end", || !log.borrow().lost.is_empty());
+    let marks = marks.borrow();
+    // The queue, in plaintext, passed the high mark (64 KiB) and came back
+    // to the low one (32 KiB): the reactor counted what the protocol wrote.
+    assert!(matches!(marks.first(), Some(("pause", q)) if *q > 64 * 1024), "{marks:?}");
+    assert!(marks.iter().any(|(what, q)| *what == "resume" && *q <= 32 * 1024), "{marks:?}");
+    assert_eq!(log.borrow().lost, vec![Reason::PeerClosed]);
+}
