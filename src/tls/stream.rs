@@ -149,19 +149,28 @@ impl<L: Link> TlsStream<L> {
         self.link_read = true;
         let mut probe = Probe { link: &mut self.link, short: false };
         let result = self.tls.read_tls(&mut probe);
-        self.drained = probe.short;
+        self.drained = probe.short; // `process` may clear it
         result
     }
 
     /// Decrypts what was read. On a TLS error the alert rustls queued is
     /// sent (as far as the socket takes it) and the error returned.
     fn process(&mut self) -> io::Result<()> {
-        if let Err(e) = self.tls.process_new_packets() {
-            log::debug!("tls: {e}");
-            let _ = self.send_own();
-            return Err(TlsFailure::Error(e.to_string()).into_io());
+        match self.tls.process_new_packets() {
+            Ok(state) => {
+                // The peer's close_notify: its end is read next, and no
+                // edge will come for it.
+                if state.peer_has_closed() {
+                    self.drained = false;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                log::debug!("tls: {e}");
+                let _ = self.send_own();
+                Err(TlsFailure::Error(e.to_string()).into_io())
+            }
         }
-        Ok(())
     }
 
     /// Sends the cleartext prefix, then rustls's records, until done or the
@@ -190,6 +199,65 @@ impl<L: Link> TlsStream<L> {
             self.link.shutdown_write()?;
         }
         Ok(())
+    }
+
+    /// Feeds the `n` bytes of ciphertext at the front of `buf` to rustls,
+    /// record by record, and moves the plaintext to the front of `buf`:
+    /// as it goes, onto bytes already consumed (a record's plaintext is
+    /// shorter than its ciphertext), and at the end into the rest of
+    /// `buf` (a record begun in an earlier read finishes in this one, so
+    /// its plaintext may outgrow what this read consumed). Plaintext that
+    /// does not fit stays in rustls, and the socket is not taken as
+    /// drained. Returns the plaintext's length.
+    fn decrypt_in_place(&mut self, buf: &mut [u8], n: usize) -> io::Result<usize> {
+        let (mut pos, mut filled) = (0, 0);
+        while pos < n {
+            let mut input = &buf[pos..n];
+            let k = self.tls.read_tls(&mut input)?;
+            if k == 0 {
+                break; // after close_notify: nothing more is read
+            }
+            pos += k;
+            self.process()?;
+            filled += self.take_plaintext(&mut buf[filled..pos])?;
+        }
+        filled += self.take_plaintext(&mut buf[filled..])?;
+        if filled == buf.len() {
+            self.drained = false; // more may wait in rustls
+        }
+        Ok(filled)
+    }
+
+    /// Moves decrypted bytes from rustls into `dest`; 0 when there are
+    /// none (the end of stream, if any, is told by the next read).
+    fn take_plaintext(&mut self, dest: &mut [u8]) -> io::Result<usize> {
+        match self.tls.reader().read(dest) {
+            Ok(m) => Ok(m),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::UnexpectedEof) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends rustls's own records, if any, keeping only real errors.
+    fn send_pending(&mut self) -> io::Result<()> {
+        if self.tls.wants_write() {
+            match self.send_own() {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A read error from the link: before `WouldBlock` is returned,
+    /// records of rustls's own go out.
+    fn would_block(&mut self, e: io::Error) -> io::Error {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            if let Err(f) = self.send_pending() {
+                return f;
+            }
+        }
+        e
     }
 
     /// Queues `close_notify` once.
@@ -232,27 +300,39 @@ impl<L: Link + 'static> Transport for TlsStream<L> {
                 }
                 Err(e) => return Err(e),
             }
-            match self.read_ciphertext() {
-                Ok(_) => {} // the link's end too: the reader says which end
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    if e.kind() == io::ErrorKind::WouldBlock {
-                        // Records of rustls's own (a key update's answer,
-                        // tickets) go out before we wait.
-                        match self.send_own() {
-                            Err(f) if f.kind() != io::ErrorKind::WouldBlock => return Err(f),
-                            _ => {}
-                        }
-                    }
-                    return Err(e);
+            if !self.early_ciphertext.is_empty() || buf.len() < 4096 {
+                // What came before a STARTTLS switch; or a buffer too
+                // small to decrypt in place: rustls reads the link itself.
+                match self.read_ciphertext() {
+                    Ok(_) => {} // the link's end too: the reader says which end
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(self.would_block(e)),
                 }
+                self.process()?;
+                self.send_pending()?;
+                continue;
             }
-            self.process()?;
-            if self.tls.wants_write() {
-                match self.send_own() {
-                    Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
-                    _ => {}
-                }
+            // One read from the socket into `buf`, decrypted in place: a
+            // single system call for up to `buf.len()` of ciphertext, where
+            // rustls alone reads a record (at most ~16 KiB) at a time.
+            let n = match self.link.read(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.would_block(e)),
+            };
+            self.link_read = true;
+            if n == 0 {
+                // The link's end: rustls learns of it, and the reader says
+                // whether close_notify came first.
+                self.tls.read_tls(&mut io::empty())?;
+                self.process()?;
+                continue;
+            }
+            self.drained = n < buf.len();
+            let filled = self.decrypt_in_place(buf, n)?; // may clear `drained`
+            self.send_pending()?;
+            if filled > 0 {
+                return Ok(filled);
             }
         }
     }
