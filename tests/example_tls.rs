@@ -347,3 +347,22 @@ fn http_get_fetches_an_https_url() {
     assert!(String::from_utf8(body.contents()).unwrap().contains("<h1>Hello World</h1>"));
     server.stop();
 }
+
+#[path = "../examples/common/framed.rs"]
+mod framed;
+
+#[test]
+fn the_framed_client_runs_its_commands_over_tls() {
+    let certs = Certs::new();
+    let args = certs.args(60);
+    let server = util::serve(move |reactor| framed::start(reactor, &args));
+    let mut reactor = util::reactor();
+    let out = util::SharedBuf::default();
+    let tls = common::ClientTls { enabled: true, ca: Some(certs.cert.clone()) };
+    let commands = vec!["echo over tls".to_string(), "upper secret".to_string()];
+    let status = framed::start_client_over(&mut reactor, server.addr, &tls, commands, Box::new(out.clone()));
+    util::run_client(&mut reactor);
+    assert_eq!(status.get(), 0);
+    assert_eq!(out.contents(), b"over tls\nSECRET\n");
+    server.stop();
+}
