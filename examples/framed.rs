@@ -19,7 +19,7 @@ mod framed;
 use std::net::SocketAddr;
 
 const USAGE: &str = "usage: framed [--listen ADDR] [--unix PATH] [--max-conns N] [--idle-timeout SECS] [--threads N]
-       framed client [--connect ADDR] COMMAND...
+       framed client [--connect ADDR] [--tls] [--ca FILE] COMMAND...
 
 Length-prefixed commands: date, os, upper TEXT, echo TEXT.
 
@@ -34,6 +34,8 @@ server options:
 
 client:
   --connect ADDR        server to use (default 127.0.0.1:8080)
+  --tls                 connect over TLS (the certificate must name the address)
+  --ca FILE             trust the certificates of FILE (PEM; implies --tls)
   COMMAND...            commands to send, one frame each (quote \"upper some text\")
 
   -h, --help            show this help";
@@ -41,13 +43,14 @@ client:
 /// What the command line asked for.
 enum Mode {
     Server(common::ServerArgs),
-    Client { connect: SocketAddr, commands: Vec<String> },
+    Client { connect: SocketAddr, commands: Vec<String>, tls: common::ClientTls },
 }
 
 fn parse_args() -> Mode {
     let mut parser = lexopt::Parser::from_env();
     let mut server = framed::default_args();
     let mut client: Option<(SocketAddr, Vec<String>)> = None;
+    let mut tls = common::ClientTls::default();
     while let Some(arg) = common::next_arg(USAGE, &mut parser) {
         match arg {
             lexopt::Arg::Short('h') | lexopt::Arg::Long("help") => common::help(USAGE),
@@ -56,6 +59,10 @@ fn parse_args() -> Mode {
                 if let Some((connect, _)) = client.as_mut() {
                     *connect = addr;
                 }
+            }
+            lexopt::Arg::Long(name) if client.is_some() && matches!(name, "tls" | "ca") => {
+                let name = name.to_string();
+                tls.take(USAGE, &name, &mut parser);
             }
             lexopt::Arg::Long(name) if client.is_none() => {
                 let name = name.to_string();
@@ -76,7 +83,7 @@ fn parse_args() -> Mode {
     }
     match client {
         Some((_, commands)) if commands.is_empty() => common::bad_args(USAGE, "client: no COMMAND given"),
-        Some((connect, commands)) => Mode::Client { connect, commands },
+        Some((connect, commands)) => Mode::Client { connect, commands, tls },
         None => Mode::Server(server),
     }
 }
@@ -87,9 +94,9 @@ fn main() {
         Mode::Server(args) => common::serve(args.threads, move |reactor| {
             framed::start(reactor, &args);
         }),
-        Mode::Client { connect, commands } => {
+        Mode::Client { connect, commands, tls } => {
             let mut reactor = common::reactor();
-            let status = framed::start_client(&mut reactor, connect, commands, Box::new(std::io::stdout()));
+            let status = framed::start_client_over(&mut reactor, connect, &tls, commands, Box::new(std::io::stdout()));
             common::run_client(reactor, &status)
         }
     }

@@ -17,18 +17,15 @@
 //! | [`flow_control`] | back-pressure between connections: producers, consumers, a proxy, a pull producer |
 //! | [`codecs`] | writing a codec: a RESP-like one, tested at every segmentation |
 //! | [`testing`] | testing a protocol without sockets or waiting |
+//! | [`tls`] | TLS on rustls: serving, connecting, SNI, ALPN, STARTTLS, how a TLS connection ends |
 //! | [`unix`] | Unix domain sockets, peer credentials, socket options, host names, multicast, adopted sockets |
 //! | [`scaling`] | one reactor per core: reactor groups, `SO_REUSEPORT`, messages between reactors |
 //! | [`observability`] | stats, the debug mode for slow callbacks, `RUST_LOG=reel=debug` |
 //! | [`from_threads`] | three servers written with a thread per connection, and their reel versions |
 
-// Chapters the other branches of reel 0.2 add, to include here (one module
-// each, as below) once their file is in the tree:
-//
-//   docs/guide/tls.md           -> pub mod tls            (TLS transport)
-//
-// Add each to the table above too. The files must stay inside the package
-// (Cargo.toml's `include` does not filter docs/), or `cargo package` fails.
+// A new chapter: a file in docs/guide/, one module below, and a row in the
+// table above. The files must stay inside the package (Cargo.toml's
+// `include` does not filter docs/), or `cargo package` fails.
 
 #[doc = include_str!("../docs/guide/basics.md")]
 pub mod basics {}
@@ -74,3 +71,6 @@ pub mod scaling {}
 
 #[doc = include_str!("../docs/guide/unix.md")]
 pub mod unix {}
+
+#[doc = include_str!("../docs/guide/tls.md")]
+pub mod tls {}

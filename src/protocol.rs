@@ -90,7 +90,10 @@ pub trait Protocol {
     }
 
     /// A client connection could not be established (refused, timed out,
-    /// unreachable, no descriptors). Called instead of every other method.
+    /// unreachable, no descriptors), or a TLS connection's handshake failed
+    /// or timed out, on either side ([`Reason::Tls`], [`Reason::TimedOut`]):
+    /// `connection_made` comes only after the handshake. Called instead of
+    /// every other method.
     fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
         let _ = (cx, reason);
     }

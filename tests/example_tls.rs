@@ -61,10 +61,12 @@ impl Drop for Certs {
     }
 }
 
-/// Whether `tool` runs here; if not, panics under CI, else notes the skip.
-fn have(tool: &str, install: &str) -> bool {
-    match Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
-        Ok(_) => true,
+/// Whether `tool` runs here (`tool version_arg` succeeds); if not, panics
+/// under CI, else notes the skip.
+fn have(tool: &str, version_arg: &str, install: &str) -> bool {
+    let status = Command::new(tool).arg(version_arg).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    match status.and_then(|s| if s.success() { Ok(()) } else { Err(std::io::Error::other(format!("exit {s}"))) }) {
+        Ok(()) => true,
         Err(e) => {
             if std::env::var_os("CI").is_some() {
                 panic!("{tool} cannot run ({e}), and CI is set: .ci/run installs it");
@@ -142,7 +144,7 @@ fn https_server(certs: &Certs) -> util::Server {
 
 #[test]
 fn curl_fetches_the_page_over_https_twice_on_one_connection() {
-    if !have("curl", "curl") {
+    if !have("curl", "--version", "curl") {
         return;
     }
     let certs = Certs::new();
@@ -161,7 +163,7 @@ fn curl_fetches_the_page_over_https_twice_on_one_connection() {
 
 #[test]
 fn curl_refuses_the_server_without_the_ca() {
-    if !have("curl", "curl") {
+    if !have("curl", "--version", "curl") {
         return;
     }
     let certs = Certs::new();
@@ -180,7 +182,7 @@ fn curl_refuses_the_server_without_the_ca() {
 
 #[test]
 fn openssl_s_client_completes_a_handshake_and_greets() {
-    if !have("openssl", "openssl") {
+    if !have("openssl", "version", "openssl") {
         return;
     }
     let certs = Certs::new();
@@ -343,5 +345,24 @@ fn http_get_fetches_an_https_url() {
     let head = String::from_utf8(head.contents()).unwrap();
     assert!(head.starts_with("HTTP/1.1 200 OK\n"), "{head}");
     assert!(String::from_utf8(body.contents()).unwrap().contains("<h1>Hello World</h1>"));
+    server.stop();
+}
+
+#[path = "../examples/common/framed.rs"]
+mod framed;
+
+#[test]
+fn the_framed_client_runs_its_commands_over_tls() {
+    let certs = Certs::new();
+    let args = certs.args(60);
+    let server = util::serve(move |reactor| framed::start(reactor, &args));
+    let mut reactor = util::reactor();
+    let out = util::SharedBuf::default();
+    let tls = common::ClientTls { enabled: true, ca: Some(certs.cert.clone()) };
+    let commands = vec!["echo over tls".to_string(), "upper secret".to_string()];
+    let status = framed::start_client_over(&mut reactor, server.addr, &tls, commands, Box::new(out.clone()));
+    util::run_client(&mut reactor);
+    assert_eq!(status.get(), 0);
+    assert_eq!(out.contents(), b"over tls\nSECRET\n");
     server.stop();
 }

@@ -663,3 +663,139 @@ fn write_eof_over_tls_sends_close_notify_and_keeps_reading_the_answer() {
     assert!(log.eof, "the server's close_notify ended our input");
     assert!(!matches!(log.lost[0], Reason::Tls(_)), "{:?}", log.lost);
 }
+
+/// Answers each line with 256 KiB, and logs the water marks.
+struct BigReplies {
+    log: Shared,
+    paused: Rc<RefCell<Vec<(&'static str, usize)>>>,
+    /// Told of the first pause.
+    tell: std::sync::mpsc::Sender<()>,
+}
+
+impl Protocol for BigReplies {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        for _ in data.iter().filter(|&&b| b == b'\n') {
+            let n = self.log.borrow().data.len();
+            let reply: Vec<u8> = (0..256 * 1024).map(|i| ((n + i) % 251) as u8).collect();
+            self.log.borrow_mut().data.push(b'\n');
+            cx.write(&reply);
+        }
+    }
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        let queued = cx.queued_of(cx.conn_id());
+        self.paused.borrow_mut().push(("pause", queued));
+        let _ = self.tell.send(());
+    }
+    fn resume_writing(&mut self, cx: &mut Context<'_>) {
+        let queued = cx.queued_of(cx.conn_id());
+        self.paused.borrow_mut().push(("resume", queued));
+    }
+    fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: Reason) {
+        self.log.borrow_mut().lost.push(reason);
+    }
+}
+
+#[test]
+fn water_marks_and_flow_control_count_plaintext_over_tls() {
+    let cert = TestCert::new(&["localhost"]);
+    let mut reactor = Reactor::new().unwrap();
+    let log: Shared = Default::default();
+    let marks = Rc::new(RefCell::new(Vec::new()));
+    let (l, m) = (log.clone(), marks.clone());
+    let (tell, paused) = std::sync::mpsc::channel();
+    let id = reactor
+        .listen_tls("127.0.0.1:0", Arc::new(cert.server_config()), move |_| BigReplies {
+            log: l.clone(),
+            paused: m.clone(),
+            tell: tell.clone(),
+        })
+        .unwrap();
+    let addr = reactor.listener_addr(id).unwrap();
+    let cc = cert.client_config();
+    let t = on_thread(move || -> std::io::Result<usize> {
+        let mut c = client(addr, "localhost", cc);
+        // 64 requests at once (16 MiB of answers, more than the socket
+        // buffers hold), read nothing until the server paused, then read
+        // everything.
+        send(&mut c, &[b'\n'; 64])?;
+        paused.recv_timeout(IO_TIMEOUT).expect("the server paused");
+        let mut got = vec![0u8; 64 * 256 * 1024];
+        c.read_exact(&mut got)?;
+        c.conn.send_close_notify();
+        c.flush()?;
+        Ok(got.len())
+    });
+    assert_eq!(join(&mut reactor, t).unwrap(), 64 * 256 * 1024);
+    run_until(&mut reactor, "the end", || !log.borrow().lost.is_empty());
+    let marks = marks.borrow();
+    // The queue, in plaintext, passed the high mark (64 KiB) and came back
+    // to the low one (32 KiB): the reactor counted what the protocol wrote.
+    assert!(matches!(marks.first(), Some(("pause", q)) if *q > 64 * 1024), "{marks:?}");
+    assert!(marks.iter().any(|(what, q)| *what == "resume" && *q <= 32 * 1024), "{marks:?}");
+    assert_eq!(log.borrow().lost, vec![Reason::PeerClosed]);
+}
+
+/// A STARTTLS server that reads bytes itself (no framer): the bytes after
+/// the command line in the same read go back to `start_tls`.
+struct RawStartTls {
+    config: Arc<rustls::ServerConfig>,
+    switched: bool,
+    log: Shared,
+}
+
+impl Protocol for RawStartTls {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        if self.switched {
+            self.log.borrow_mut().data.extend_from_slice(data);
+            cx.write(data);
+            return;
+        }
+        let Some(end) = data.iter().position(|&b| b == b'\n') else { return };
+        assert_eq!(&data[..end], b"STARTTLS");
+        // The test's client sends its hello in the same write: check that
+        // it did arrive with the command, so that this test tests that.
+        self.log.borrow_mut().eof = end + 1 < data.len();
+        cx.write(b"GO\n");
+        cx.start_tls(TlsRole::Server(self.config.clone()), &data[end + 1..]).unwrap();
+        self.switched = true;
+    }
+    fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: Reason) {
+        self.log.borrow_mut().lost.push(reason);
+    }
+}
+
+#[test]
+fn starttls_takes_the_ciphertext_a_raw_protocol_hands_back() {
+    let cert = TestCert::new(&["localhost"]);
+    let config = Arc::new(cert.server_config());
+    let mut reactor = Reactor::new().unwrap();
+    let log: Shared = Default::default();
+    let l = log.clone();
+    let id = reactor
+        .listen_tcp("127.0.0.1:0", move |_| RawStartTls { config: config.clone(), switched: false, log: l.clone() })
+        .unwrap();
+    let addr = reactor.listener_addr(id).unwrap();
+    let cc = Arc::new(cert.client_config());
+    let t = on_thread(move || -> std::io::Result<Vec<u8>> {
+        let mut sock = tcp(addr);
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut conn = rustls::ClientConnection::new(cc, name).unwrap();
+        let mut first = b"STARTTLS\n".to_vec();
+        conn.write_tls(&mut first)?;
+        sock.write_all(&first)?;
+        assert_eq!(read_n(&mut sock, 3)?, b"GO\n");
+        let mut s = rustls::StreamOwned::new(conn, sock);
+        s.write_all(b"raw and encrypted")?;
+        s.flush()?;
+        let got = read_n(&mut s, 17)?;
+        s.conn.send_close_notify();
+        s.flush()?;
+        Ok(got)
+    });
+    assert_eq!(join(&mut reactor, t).unwrap(), b"raw and encrypted");
+    run_until(&mut reactor, "the end", || !log.borrow().lost.is_empty());
+    let log = log.borrow();
+    assert!(log.eof, "the hello came in the same read as the command");
+    assert_eq!(log.data, b"raw and encrypted");
+    assert_eq!(log.lost, vec![Reason::PeerClosed]);
+}

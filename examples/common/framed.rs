@@ -183,6 +183,17 @@ pub fn start_client(
     commands: Vec<String>,
     out: Box<dyn Write>,
 ) -> Rc<Cell<i32>> {
+    start_client_over(reactor, addr, &common::ClientTls::default(), commands, out)
+}
+
+/// [`start_client`] over TLS when `tls` says so (`--tls`, `--ca FILE`).
+pub fn start_client_over(
+    reactor: &mut Reactor,
+    addr: SocketAddr,
+    tls: &common::ClientTls,
+    commands: Vec<String>,
+    out: Box<dyn Write>,
+) -> Rc<Cell<i32>> {
     let status = Rc::new(Cell::new(1));
     let client = CommandClient {
         addr,
@@ -194,7 +205,7 @@ pub fn start_client(
         out,
         status: Rc::clone(&status),
     };
-    reactor.connect_tcp(addr, Framed::new(codec(MAX_HEADER), client));
+    common::connect(reactor, addr, tls, Framed::new(codec(MAX_HEADER), client));
     status
 }
 

@@ -20,9 +20,9 @@
 //!   open connection to TLS (SMTP's, IMAP's STARTTLS; Twisted's
 //!   `startTLS`).
 //! - `close()` sends `close_notify`, then closes as over TCP; the peer's
-//!   end without `close_notify` is [`Reason::TlsTruncated`](crate::Reason::TlsTruncated);
+//!   end without `close_notify` is [`Reason::TlsTruncated`];
 //!   a TLS error sends its alert and ends the connection with
-//!   [`Reason::Tls`](crate::Reason::Tls), in rustls's words.
+//!   [`Reason::Tls`], in rustls's words.
 //!
 //! Configurations are rustls's own ([`ServerConfig`], [`ClientConfig`]),
 //! re-exported here with the crate ([`rustls`]) so that their version

@@ -109,6 +109,11 @@ pub(crate) struct TlsStream<L: Link> {
     early_ciphertext: Vec<u8>,
     /// Something was read from the link since the session started.
     link_read: bool,
+    /// The last read from the link was short (it had less than rustls
+    /// asked for) and the last plaintext read emptied rustls's buffer:
+    /// under edge-triggered polling nothing is left to read until the next
+    /// edge (see [`Transport::short_read_drains`]).
+    drained: bool,
     /// `close_notify` was queued.
     close_sent: bool,
     /// Our side is to be shut once everything is out (a `shutdown_write`
@@ -140,6 +145,7 @@ impl<L: Link> TlsStream<L> {
             clear_prefix: Vec::new(),
             early_ciphertext: Vec::new(),
             link_read: false,
+            drained: false,
             close_sent: false,
             shutdown_pending: false,
             shut: false,
@@ -166,18 +172,30 @@ impl<L: Link> TlsStream<L> {
             return Ok(n.max(1)); // never taken for the link's end
         }
         self.link_read = true;
-        self.tls.read_tls(&mut self.link)
+        let mut probe = Probe { link: &mut self.link, short: false };
+        let result = self.tls.read_tls(&mut probe);
+        self.drained = probe.short; // `process` may clear it
+        result
     }
 
     /// Decrypts what was read. On a TLS error the alert rustls queued is
     /// sent (as far as the socket takes it) and the error returned.
     fn process(&mut self) -> io::Result<()> {
-        if let Err(e) = self.tls.process_new_packets() {
-            log::debug!("tls: {e}");
-            let _ = self.send_own();
-            return Err(TlsFailure::Error(e.to_string()).into_io());
+        match self.tls.process_new_packets() {
+            Ok(state) => {
+                // The peer's close_notify: its end is read next, and no
+                // edge will come for it.
+                if state.peer_has_closed() {
+                    self.drained = false;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                log::debug!("tls: {e}");
+                let _ = self.send_own();
+                Err(TlsFailure::Error(e.to_string()).into_io())
+            }
         }
-        Ok(())
     }
 
     /// Sends the cleartext prefix, then rustls's records, until done or the
@@ -208,12 +226,85 @@ impl<L: Link> TlsStream<L> {
         Ok(())
     }
 
+    /// Feeds the `n` bytes of ciphertext at the front of `buf` to rustls,
+    /// record by record, and moves the plaintext to the front of `buf`:
+    /// as it goes, onto bytes already consumed (a record's plaintext is
+    /// shorter than its ciphertext), and at the end into the rest of
+    /// `buf` (a record begun in an earlier read finishes in this one, so
+    /// its plaintext may outgrow what this read consumed). Plaintext that
+    /// does not fit stays in rustls, and the socket is not taken as
+    /// drained. Returns the plaintext's length.
+    fn decrypt_in_place(&mut self, buf: &mut [u8], n: usize) -> io::Result<usize> {
+        let (mut pos, mut filled) = (0, 0);
+        while pos < n {
+            let mut input = &buf[pos..n];
+            let k = self.tls.read_tls(&mut input)?;
+            if k == 0 {
+                break; // after close_notify: nothing more is read
+            }
+            pos += k;
+            self.process()?;
+            filled += self.take_plaintext(&mut buf[filled..pos])?;
+        }
+        filled += self.take_plaintext(&mut buf[filled..])?;
+        if filled == buf.len() {
+            self.drained = false; // more may wait in rustls
+        }
+        Ok(filled)
+    }
+
+    /// Moves decrypted bytes from rustls into `dest`; 0 when there are
+    /// none (the end of stream, if any, is told by the next read).
+    fn take_plaintext(&mut self, dest: &mut [u8]) -> io::Result<usize> {
+        match self.tls.reader().read(dest) {
+            Ok(m) => Ok(m),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::UnexpectedEof) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends rustls's own records, if any, keeping only real errors.
+    fn send_pending(&mut self) -> io::Result<()> {
+        if self.tls.wants_write() {
+            match self.send_own() {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A read error from the link: before `WouldBlock` is returned,
+    /// records of rustls's own go out.
+    fn would_block(&mut self, e: io::Error) -> io::Error {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            if let Err(f) = self.send_pending() {
+                return f;
+            }
+        }
+        e
+    }
+
     /// Queues `close_notify` once.
     fn queue_close_notify(&mut self) {
         if !self.close_sent {
             self.close_sent = true;
             self.tls.send_close_notify();
         }
+    }
+}
+
+/// A reader over the link that notes whether a read came back short.
+struct Probe<'a, L> {
+    link: &'a mut L,
+    short: bool,
+}
+
+impl<L: Read> Read for Probe<'_, L> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.link.read(buf)?;
+        self.short = n > 0 && n < buf.len();
+        Ok(n)
     }
 }
 
@@ -224,34 +315,52 @@ impl<L: Link + 'static> Transport for TlsStream<L> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             match self.tls.reader().read(buf) {
-                Ok(n) => return Ok(n), // 0: the peer's close_notify
+                Ok(n) => {
+                    // A plaintext read that did not fill `buf` emptied
+                    // rustls's buffer; together with a short link read,
+                    // the socket is drained.
+                    self.drained &= n < buf.len() && self.early_ciphertext.is_empty();
+                    return Ok(n); // 0: the peer's close_notify
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     return Err(TlsFailure::Truncated.into_io());
                 }
                 Err(e) => return Err(e),
             }
-            match self.read_ciphertext() {
-                Ok(_) => {} // the link's end too: the reader says which end
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    if e.kind() == io::ErrorKind::WouldBlock {
-                        // Records of rustls's own (a key update's answer,
-                        // tickets) go out before we wait.
-                        match self.send_own() {
-                            Err(f) if f.kind() != io::ErrorKind::WouldBlock => return Err(f),
-                            _ => {}
-                        }
-                    }
-                    return Err(e);
+            if !self.early_ciphertext.is_empty() || buf.len() < 4096 {
+                // What came before a STARTTLS switch; or a buffer too
+                // small to decrypt in place: rustls reads the link itself.
+                match self.read_ciphertext() {
+                    Ok(_) => {} // the link's end too: the reader says which end
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(self.would_block(e)),
                 }
+                self.process()?;
+                self.send_pending()?;
+                continue;
             }
-            self.process()?;
-            if self.tls.wants_write() {
-                match self.send_own() {
-                    Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
-                    _ => {}
-                }
+            // One read from the socket into `buf`, decrypted in place: a
+            // single system call for up to `buf.len()` of ciphertext, where
+            // rustls alone reads a record (at most ~16 KiB) at a time.
+            let n = match self.link.read(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.would_block(e)),
+            };
+            self.link_read = true;
+            if n == 0 {
+                // The link's end: rustls learns of it, and the reader says
+                // whether close_notify came first.
+                self.tls.read_tls(&mut io::empty())?;
+                self.process()?;
+                continue;
+            }
+            self.drained = n < buf.len();
+            let filled = self.decrypt_in_place(buf, n)?; // may clear `drained`
+            self.send_pending()?;
+            if filled > 0 {
+                return Ok(filled);
             }
         }
     }
@@ -287,8 +396,10 @@ impl<L: Link + 'static> Transport for TlsStream<L> {
     }
 
     fn short_read_drains(&self) -> bool {
-        // A short plaintext read proves nothing about the socket.
-        false
+        // A short plaintext read alone proves nothing about the socket;
+        // a short read from the socket behind it, with nothing left
+        // decrypted, does (saves the read that would say `WouldBlock`).
+        self.drained
     }
 
     fn source(&mut self) -> Option<&mut dyn mio::event::Source> {
@@ -381,5 +492,119 @@ impl<L: Link + 'static> Transport for TlsStream<L> {
 
     fn handshaking(&self) -> bool {
         self.tls.is_handshaking()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use mio::{Events, Interest, Poll, Token};
+
+    use super::*;
+
+    /// A server configuration and a client configuration trusting it.
+    fn configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
+        use rustls::pki_types::pem::PemObject;
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert = made.cert.der().clone();
+        let key =
+            rustls::pki_types::PrivateKeyDer::from_pem_slice(made.signing_key.serialize_pem().as_bytes()).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (Arc::new(server), Arc::new(client))
+    }
+
+    /// Waits (bounded) for the next readiness event of the one source.
+    fn wait(poll: &mut Poll, events: &mut Events, deadline: Instant) {
+        assert!(Instant::now() < deadline, "timed out");
+        poll.poll(events, Some(Duration::from_millis(100))).unwrap();
+    }
+
+    /// `shutdown_write` over TLS: `close_notify`, then the socket's write
+    /// side; the peer still writes, and its `close_notify` is our EOF.
+    #[test]
+    fn shutdown_write_sends_close_notify_then_fin_and_reading_goes_on() {
+        let (server_config, client_config) = configs();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::thread::spawn(move || -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+            let sock = std::net::TcpStream::connect(addr)?;
+            sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let conn = rustls::ClientConnection::new(client_config, name).unwrap();
+            let mut s = rustls::StreamOwned::new(conn, sock);
+            s.write_all(b"hi")?;
+            s.flush()?;
+            // The server's half-close: its data, then a clean end (a
+            // truncation would be an UnexpectedEof error here).
+            let mut got = Vec::new();
+            s.read_to_end(&mut got)?;
+            // Then, through the raw socket: the FIN after close_notify.
+            let mut raw = [0u8; 16];
+            let after = s.sock.read(&mut raw)?;
+            s.write_all(b"after")?;
+            s.conn.send_close_notify();
+            s.flush()?;
+            Ok((got, raw[..after].to_vec()))
+        });
+        let (sock, _) = listener.accept().unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let mut link = mio::net::TcpStream::from_std(sock);
+        let mut poll = Poll::new().unwrap();
+        poll.registry().register(&mut link, Token(0), Interest::READABLE | Interest::WRITABLE).unwrap();
+        let session = rustls::ServerConnection::new(server_config).unwrap();
+        let mut tls = TlsStream::new(link, session.into(), true, Duration::from_secs(10));
+        let mut events = Events::with_capacity(8);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tls.establish().unwrap() != Establish::Done {
+            wait(&mut poll, &mut events, deadline);
+        }
+        let mut buf = [0u8; 64];
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match tls.read(&mut buf) {
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => wait(&mut poll, &mut events, deadline),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, b"hi");
+        assert_eq!(tls.write(b"bye").unwrap(), 3);
+        tls.shutdown_write().unwrap();
+        while tls.wants_write() {
+            wait(&mut poll, &mut events, deadline);
+            match tls.flush_own() {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                other => other.unwrap(),
+            }
+        }
+        // Reading goes on after our half-close, to the peer's close_notify.
+        got.clear();
+        loop {
+            match tls.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => wait(&mut poll, &mut events, deadline),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, b"after");
+        let (client_got, raw_after) = client.join().unwrap().unwrap();
+        assert_eq!(client_got, b"bye");
+        assert!(raw_after.is_empty(), "the socket ends after close_notify: {raw_after:?}");
     }
 }

@@ -29,6 +29,7 @@ const USAGE: &str = "usage: loadgen [--target T] [--connect ADDR] [--conns N] [-
                [--server-pid PID] [--json] [--tls] [--ca FILE]
        loadgen --handshakes [--connect ADDR] [--conns N] [--duration SECS] [--ca FILE]
                [--server-pid PID]
+       loadgen --bulk [--connect ADDR] [--duration SECS] [--tls] [--ca FILE] [--server-pid PID]
        loadgen --idle K [--target echo_hello|http_hello] [--connect ADDR] [--duration SECS]
                [--server-pid PID] [--json]
 
@@ -59,6 +60,8 @@ options:
   --ca FILE          trust the certificates of FILE (PEM; implies --tls)
   --handshakes       make full TLS handshakes on --conns connections, each closed and
                      opened anew, and report handshakes/s and the server's CPU per one
+  --bulk             stream 16,000-byte lines to echo_hello on one connection, 32 in
+                     flight, and report MB/s (both ways) and MB per server-CPU-second
   -h, --help         show this help
 
 Exit status: 0 when no error was seen, 1 when some were (or nothing could be
@@ -69,6 +72,8 @@ struct Args {
     json: bool,
     /// `--handshakes`: measure TLS handshakes, not requests.
     handshakes: bool,
+    /// `--bulk`: measure bulk throughput.
+    bulk: bool,
 }
 
 fn secs(usage: &str, parser: &mut lexopt::Parser, what: &str) -> Duration {
@@ -88,6 +93,7 @@ fn parse_args() -> Args {
     let (mut idle, mut server_pid, mut json) = (None, None, false);
     let mut tls = common::ClientTls::default();
     let mut handshakes = false;
+    let mut bulk = false;
     loop {
         let arg = match parser.next() {
             Ok(Some(arg)) => arg,
@@ -108,6 +114,7 @@ fn parse_args() -> Args {
             lexopt::Arg::Long("server-pid") => server_pid = Some(common::value(USAGE, &mut parser, "--server-pid")),
             lexopt::Arg::Long("json") => json = true,
             lexopt::Arg::Long("handshakes") => handshakes = true,
+            lexopt::Arg::Long("bulk") => bulk = true,
             lexopt::Arg::Long(name) if matches!(name, "tls" | "ca") => {
                 let name = name.to_string();
                 tls.take(USAGE, &name, &mut parser);
@@ -159,7 +166,7 @@ fn parse_args() -> Args {
             }
         }
     }
-    Args { cfg, json, handshakes }
+    Args { cfg, json, handshakes, bulk }
 }
 
 fn main() {
@@ -171,6 +178,20 @@ fn main() {
     if let Ok((limit, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
         if wanted > limit {
             eprintln!("loadgen: warning: about {wanted} descriptors needed, the limit is {limit}: some will fail");
+        }
+    }
+    if args.bulk {
+        let cfg = &args.cfg;
+        let duration = cfg.duration.unwrap_or(Duration::from_secs(10));
+        match engine::tls::bulk(cfg.addr, cfg.tls.clone(), cfg.warmup, duration, cfg.server_pid) {
+            Ok(r) => {
+                print!("{}", r.text());
+                exit(if r.ok && r.bytes > 0 { 0 } else { 1 })
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit(1)
+            }
         }
     }
     if args.handshakes {

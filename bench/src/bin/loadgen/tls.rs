@@ -162,3 +162,147 @@ pub fn handshakes(
     let report = run.borrow().report.clone();
     Ok(report)
 }
+
+/// Bytes of each line `--bulk` sends (the echo_hello contract allows 16 KiB).
+pub const BULK_LINE: usize = 16_000;
+/// Lines in flight on the `--bulk` connection.
+const BULK_DEPTH: u64 = 32;
+/// The reply to one bulk line: `Hello, ` + the line + `!\n`.
+const BULK_REPLY: u64 = (BULK_LINE + 9) as u64;
+
+/// What `--bulk` measured.
+#[derive(Debug, Clone, Default)]
+pub struct BulkReport {
+    /// Bytes sent and received while measuring.
+    pub bytes: u64,
+    /// The measurement's length, in seconds.
+    pub secs: f64,
+    /// The server's CPU time over the measurement, in seconds.
+    pub server_cpu: Option<f64>,
+    /// Whether every reply was as expected.
+    pub ok: bool,
+}
+
+impl BulkReport {
+    /// One line for people.
+    pub fn text(&self) -> String {
+        let mbps = self.bytes as f64 / self.secs.max(1e-9) / 1e6;
+        let mut line =
+            format!("bulk: {:.1} MB moved (both ways) in {:.2} s: {mbps:.1} MB/s", self.bytes as f64 / 1e6, self.secs);
+        if let Some(cpu) = self.server_cpu {
+            line.push_str(&format!(
+                "; server CPU {cpu:.2} s, {:.1} MB per server-CPU-second",
+                self.bytes as f64 / 1e6 / cpu.max(1e-9)
+            ));
+        }
+        line.push_str(if self.ok { "\n" } else { "; WRONG REPLIES\n" });
+        line
+    }
+}
+
+/// The bulk connection: 16,000-byte lines to echo_hello, 32 in flight,
+/// replies counted by length and checked by their last bytes.
+struct Bulk {
+    run: Rc<RefCell<BulkRun>>,
+    line: Vec<u8>,
+    /// Bytes received so far (the welcome included).
+    received: u64,
+    /// Lines sent so far.
+    sent: u64,
+}
+
+struct BulkRun {
+    measuring: bool,
+    report: BulkReport,
+    bad: bool,
+}
+
+impl Bulk {
+    fn fill(&mut self, cx: &mut Context<'_>) {
+        let answered = self.received.saturating_sub(9) / BULK_REPLY;
+        while self.sent < answered + BULK_DEPTH {
+            cx.write(&self.line);
+            self.sent += 1;
+            if self.run.borrow().measuring {
+                self.run.borrow_mut().report.bytes += self.line.len() as u64;
+            }
+        }
+    }
+}
+
+impl Protocol for Bulk {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        self.fill(cx);
+    }
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        self.received += data.len() as u64;
+        let mut run = self.run.borrow_mut();
+        if run.measuring {
+            run.report.bytes += data.len() as u64;
+        }
+        // Every reply ends in "x!\n": a cheap check that the stream is
+        // replies to our lines and nothing else.
+        if self.received > 9 && (self.received - 9) % BULK_REPLY == 0 && !data.ends_with(b"x!\n") {
+            run.bad = true;
+        }
+        drop(run);
+        self.fill(cx);
+    }
+    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: Reason) {
+        if !reason.is_clean() {
+            eprintln!("loadgen: bulk connection lost: {reason}");
+            self.run.borrow_mut().bad = true;
+        }
+        cx.stop();
+    }
+    fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
+        eprintln!("loadgen: bulk connection failed: {reason}");
+        self.run.borrow_mut().bad = true;
+        cx.stop();
+    }
+}
+
+/// Streams lines to an echo_hello server over one TLS (or, with `config`
+/// `None`, TCP) connection: `warmup` unmeasured, then `duration`.
+///
+/// # Errors
+///
+/// When the reactor cannot run.
+pub fn bulk(
+    addr: SocketAddr,
+    config: Option<Arc<ClientConfig>>,
+    warmup: Duration,
+    duration: Duration,
+    server_pid: Option<u32>,
+) -> Result<BulkReport, String> {
+    let mut reactor = Reactor::new().map_err(|e| e.to_string())?;
+    let run = Rc::new(RefCell::new(BulkRun { measuring: false, report: BulkReport::default(), bad: false }));
+    let mut line = vec![b'x'; BULK_LINE];
+    line.push(b'\n');
+    let client = Bulk { run: Rc::clone(&run), line, received: 0, sent: 0 };
+    match config {
+        Some(config) => reactor.connect_tls(addr, &addr.ip().to_string(), config, client),
+        None => reactor.connect_tcp(addr, client),
+    };
+    let start = Rc::new(RefCell::new(None::<(Instant, Option<sys::CpuTime>)>));
+    let (r, s) = (Rc::clone(&run), Rc::clone(&start));
+    reactor.call_later(warmup, move |_| {
+        r.borrow_mut().measuring = true;
+        *s.borrow_mut() = Some((Instant::now(), server_pid.and_then(sys::process_cpu)));
+    });
+    let (r, s) = (Rc::clone(&run), Rc::clone(&start));
+    reactor.call_later(warmup + duration, move |cx| {
+        let mut run = r.borrow_mut();
+        run.measuring = false;
+        if let Some((t0, cpu0)) = s.borrow_mut().take() {
+            run.report.secs = t0.elapsed().as_secs_f64();
+            let cpu1 = server_pid.and_then(sys::process_cpu);
+            run.report.server_cpu = cpu0.zip(cpu1).map(|(a, b)| b.minus(&a).total());
+        }
+        cx.stop();
+    });
+    reactor.run().map_err(|e| e.to_string())?;
+    let mut report = run.borrow().report.clone();
+    report.ok = !run.borrow().bad;
+    Ok(report)
+}
