@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release --example chat -- [--listen 127.0.0.1:8888]
 //! nc 127.0.0.1 8888                  # type "alice lobby", then chat; "quit" leaves
-//! cargo run --release --example chat -- client --user bob --room lobby
+//! cargo run --release --example chat -- client --user bob --room lobby [--ca cert.pem]
 //! ```
 //!
 //! The first line is `USERNAME ROOM`; the server answers `success`, or
@@ -30,7 +30,7 @@ use lexopt::Arg;
 
 const USAGE: &str =
     "usage: chat [--listen ADDR] [--unix PATH] [--max-conns N] [--idle-timeout SECS] [--max-output BYTES] [--threads N]
-       chat client --user NAME --room ROOM [--connect ADDR]
+       chat client --user NAME --room ROOM [--connect ADDR] [--tls] [--ca FILE]
 
 Multi-user chat rooms. The first line a client sends is `USERNAME ROOM`,
 then every line goes to the others in that room; `quit` leaves.
@@ -49,6 +49,8 @@ client options:
   -u, --user NAME       user name (1-32 bytes, no spaces or control characters)
   -r, --room ROOM       room to join (same rules)
   --connect ADDR        server address (default 127.0.0.1:8888)
+  --tls                 connect over TLS (the certificate must name the address)
+  --ca FILE             trust the certificates of FILE (PEM; implies --tls)
 
   -h, --help            show this help";
 
@@ -98,6 +100,7 @@ fn parse_args() -> Mode {
 /// The options after `client`.
 fn parse_client(parser: &mut lexopt::Parser) -> chat::ClientArgs {
     let (mut user, mut room): (Option<String>, Option<String>) = (None, None);
+    let mut tls = common::ClientTls::default();
     let mut connect = match chat::DEFAULT_LISTEN.parse() {
         Ok(addr) => addr,
         Err(e) => common::bad_args(USAGE, e),
@@ -108,6 +111,10 @@ fn parse_client(parser: &mut lexopt::Parser) -> chat::ClientArgs {
             Arg::Short('u') | Arg::Long("user") => user = Some(common::value(USAGE, parser, "--user")),
             Arg::Short('r') | Arg::Long("room") => room = Some(common::value(USAGE, parser, "--room")),
             Arg::Long("connect") => connect = common::value(USAGE, parser, "--connect"),
+            Arg::Long(name) if matches!(name, "tls" | "ca") => {
+                let name = name.to_string();
+                tls.take(USAGE, &name, parser);
+            }
             other => common::bad_args(USAGE, other.unexpected()),
         }
     }
@@ -121,7 +128,7 @@ fn parse_client(parser: &mut lexopt::Parser) -> chat::ClientArgs {
             common::bad_args(USAGE, format!("{option} {text:?}: {why}"));
         }
     }
-    chat::ClientArgs { user, room, connect }
+    chat::ClientArgs { user, room, connect, tls }
 }
 
 /// Runs the interactive client to its end and exits with its status.

@@ -5,7 +5,7 @@
 //! cargo run --release --example timestamp -- [--listen 127.0.0.1:21567] [--max-conns N] [--idle-timeout 60]
 //! nc 127.0.0.1 21567              # each line comes back as "[Sat Nov 21 23:53:24 2026] line"
 //! nc -u 127.0.0.1 21567           # the same per datagram
-//! printf 'one\ntwo\n' | cargo run --release --example timestamp -- client [--connect 127.0.0.1:21567]
+//! printf 'one\ntwo\n' | cargo run --release --example timestamp -- client [--connect 127.0.0.1:21567] [--ca cert.pem]
 //! ```
 //!
 //! The client runs on the reactor too: standard input is one more event
@@ -17,7 +17,7 @@ mod common;
 mod timestamp;
 
 const USAGE: &str = "usage: timestamp [--listen ADDR] [--unix PATH] [--max-conns N] [--idle-timeout SECS] [--threads N]
-       timestamp client [--connect ADDR]
+       timestamp client [--connect ADDR] [--tls] [--ca FILE]
 
 Each line (TCP) or datagram (UDP) comes back as \"[ctime] line\".
 
@@ -32,6 +32,8 @@ server options:
 
 client (reads lines from standard input until its end):
   --connect ADDR        server to use (default 127.0.0.1:21567)
+  --tls                 connect over TLS (the certificate must name the address)
+  --ca FILE             trust the certificates of FILE (PEM; implies --tls)
 
   -h, --help            show this help";
 
@@ -42,9 +44,9 @@ fn main() {
         common::ServerOrClient::Server(args) => common::serve(args.threads, move |reactor| {
             timestamp::start(reactor, &args);
         }),
-        common::ServerOrClient::Client(addr) => {
+        common::ServerOrClient::Client(addr, tls) => {
             let mut reactor = common::reactor();
-            let status = timestamp::start_client(&mut reactor, addr, Box::new(std::io::stdout()));
+            let status = timestamp::start_client_over(&mut reactor, addr, &tls, Box::new(std::io::stdout()));
             common::run_client(reactor, &status)
         }
     }

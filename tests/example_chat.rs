@@ -612,7 +612,7 @@ fn run_client(server: SocketAddr, user: &str, room: &str) -> ClientRun {
     });
     let (out_tx, out_rx) = mpsc::channel();
     let (err_tx, err_rx) = mpsc::channel();
-    let args = ClientArgs { user: user.into(), room: room.into(), connect: server };
+    let args = ClientArgs { user: user.into(), room: room.into(), connect: server, tls: Default::default() };
     let thread = std::thread::Builder::new()
         .name("chat-client".into())
         .spawn(move || {

@@ -22,14 +22,10 @@ mod http_hello;
 #[path = "example_util/mod.rs"]
 mod util;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-/// How long an outside program may run before it is killed and the test
-/// fails.
-const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+use util::run;
 
 /// A fresh directory with the demo's certificate and key, removed on drop.
 struct Certs {
@@ -75,62 +71,6 @@ fn have(tool: &str, version_arg: &str, install: &str) -> bool {
             false
         }
     }
-}
-
-/// Kills a child left running when a test ends early.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Runs `cmd` with `input` on stdin; its stdout and stderr, and whether
-/// it succeeded. Killed (and the test failed) past [`TOOL_TIMEOUT`].
-fn run(mut cmd: Command, input: &[u8]) -> (String, String, bool) {
-    let child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let mut child = Reaped(child);
-    let mut stdin = child.0.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-        // Dropped here: the end of input.
-    });
-    let mut stdout = child.0.stdout.take().expect("stdout");
-    let mut stderr = child.0.stderr.take().expect("stderr");
-    let out = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let start = Instant::now();
-    let status = loop {
-        match child.0.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() < TOOL_TIMEOUT => std::thread::sleep(Duration::from_millis(20)),
-            Ok(None) => {
-                drop(child);
-                panic!("{cmd:?} did not finish within {TOOL_TIMEOUT:?}; stderr:\n{}", err.join().unwrap_or_default());
-            }
-            Err(e) => panic!("waiting for {cmd:?}: {e}"),
-        }
-    };
-    let _ = feeder.join();
-    (out.join().unwrap_or_default(), err.join().unwrap_or_default(), status.success())
 }
 
 /// `http_hello --tls-cert --tls-key` on a free port, on its own thread.

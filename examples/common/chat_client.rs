@@ -20,6 +20,8 @@ pub struct ClientArgs {
     pub room: String,
     /// `--connect ADDR` (default 127.0.0.1:8888).
     pub connect: SocketAddr,
+    /// `--tls`, `--ca FILE`: connect over TLS.
+    pub tls: common::ClientTls,
 }
 
 /// How a client session ended.
@@ -167,7 +169,7 @@ pub fn start_client(
     // Server lines grow at most threefold from sanitising, plus a prefix.
     let link = ServerLink { session: Rc::clone(&session), exit: Rc::clone(&exit) };
     let framed = Framed::new(Lines::lf().max_length(4 * MAX_LINE), link);
-    let id = reactor.connect_tcp(args.connect, framed);
+    let id = common::connect(reactor, args.connect, &args.tls, framed);
     session.borrow_mut().server = Some(id);
     exit
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use reel::protocols::clock_text::{ClockText, WallClock};
 use reel::protocols::daytime::{Daytime, UdpDaytime};
-use reel::{DatagramContext, DatagramProtocol, Factory, Protocol, Reactor};
+use reel::{Context, DatagramContext, DatagramProtocol, Factory, Protocol, Reactor, Reason};
 
 use crate::common::{self, ServerArgs};
 
@@ -144,5 +144,89 @@ impl DatagramProtocol for DaytimeClient {
         }
         eprintln!("error: no daytime service at {}: {error}", self.addr);
         cx.stop();
+    }
+}
+
+/// The client over TLS (`--tls`, `--ca FILE`): TLS runs over TCP, not
+/// UDP, so this connects to `addr`, reads the line the server sends on
+/// connect until it closes, prints it to `out` and stops the reactor. No
+/// line within `timeout`, a failed connection or handshake, or a close
+/// before a whole line prints one line to stderr. The returned cell holds
+/// the exit status once the reactor stopped: 0 with a line, else 1.
+pub fn start_tls_client(
+    reactor: &mut Reactor,
+    addr: SocketAddr,
+    tls: &common::ClientTls,
+    timeout: Duration,
+    out: Box<dyn Write>,
+) -> Rc<Cell<i32>> {
+    let status = Rc::new(Cell::new(1));
+    let answered = Rc::new(Cell::new(false));
+    let client =
+        StreamClient { addr, out, line: Vec::new(), status: Rc::clone(&status), answered: Rc::clone(&answered) };
+    common::connect(reactor, addr, tls, client);
+    reactor.call_later(timeout, move |cx| {
+        if !answered.get() {
+            eprintln!("error: no answer from {addr} within {timeout:?}");
+            cx.stop();
+        }
+    });
+    status
+}
+
+/// The most a daytime line may hold before the client gives up on it.
+const MAX_STREAM_LINE: usize = 1024;
+
+/// The client's connection over TLS.
+struct StreamClient {
+    addr: SocketAddr,
+    out: Box<dyn Write>,
+    /// What came so far.
+    line: Vec<u8>,
+    status: Rc<Cell<i32>>,
+    /// Set once the answer or an error ended the wait.
+    answered: Rc<Cell<bool>>,
+}
+
+impl StreamClient {
+    /// Ends the wait with `error` (unless it ended already).
+    fn fail(&mut self, cx: &mut Context<'_>, error: std::fmt::Arguments<'_>) {
+        if !self.answered.replace(true) {
+            eprintln!("error: {error}");
+        }
+        cx.stop();
+    }
+}
+
+impl Protocol for StreamClient {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        self.line.extend_from_slice(data);
+        if self.line.len() > MAX_STREAM_LINE {
+            let addr = self.addr;
+            self.fail(cx, format_args!("the answer from {addr} is too long"));
+            cx.abort();
+        }
+    }
+
+    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: Reason) {
+        if self.answered.get() {
+            cx.stop();
+            return;
+        }
+        let addr = self.addr;
+        let Some(line) = self.line.strip_suffix(b"\n") else {
+            return self.fail(cx, format_args!("no whole line from {addr} ({reason})"));
+        };
+        self.answered.set(true);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let out = &mut self.out;
+        let _ = out.write_all(line).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
+        self.status.set(0);
+        cx.stop();
+    }
+
+    fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
+        let addr = self.addr;
+        self.fail(cx, format_args!("cannot connect to {addr}: {reason}"));
     }
 }

@@ -457,20 +457,27 @@ pub fn run_client(mut reactor: reel::Reactor, status: &std::cell::Cell<i32>) -> 
 pub enum ServerOrClient {
     /// Serve, with these arguments.
     Server(ServerArgs),
-    /// Be the client of this address (default: the server's address).
-    Client(SocketAddr),
+    /// Be the client of this address (default: the server's address),
+    /// over TLS when `--tls` or `--ca FILE` say so.
+    Client(SocketAddr, ClientTls),
 }
 
-/// Parses `[server options]` or `client [--connect ADDR]`; the long
-/// options in `not_here` are refused even though `ServerArgs` knows them.
+/// Parses `[server options]` or `client [--connect ADDR] [--tls] [--ca
+/// FILE]`; the long options in `not_here` are refused even though
+/// `ServerArgs` knows them.
 pub fn parse_server_or_client(usage: &str, mut server: ServerArgs, not_here: &[&str]) -> ServerOrClient {
     let mut parser = lexopt::Parser::from_env();
     let mut client: Option<SocketAddr> = None;
+    let mut tls = ClientTls::default();
     while let Some(arg) = next_arg(usage, &mut parser) {
         match arg {
             lexopt::Arg::Short('h') | lexopt::Arg::Long("help") => help(usage),
             lexopt::Arg::Long("connect") if client.is_some() => {
                 client = Some(value(usage, &mut parser, "--connect"));
+            }
+            lexopt::Arg::Long(name) if client.is_some() && matches!(name, "tls" | "ca") => {
+                let name = name.to_string();
+                tls.take(usage, &name, &mut parser);
             }
             lexopt::Arg::Long(name) if client.is_none() && !not_here.contains(&name) => {
                 let name = name.to_string();
@@ -483,7 +490,7 @@ pub fn parse_server_or_client(usage: &str, mut server: ServerArgs, not_here: &[&
         }
     }
     match client {
-        Some(addr) => ServerOrClient::Client(addr),
+        Some(addr) => ServerOrClient::Client(addr, tls),
         None => ServerOrClient::Server(server),
     }
 }

@@ -176,6 +176,16 @@ pub fn start_client(reactor: &mut Reactor, addr: SocketAddr, out: Box<dyn Write>
     start_client_with_input(reactor, addr, Input::Stdin, out)
 }
 
+/// [`start_client`] over TLS when `tls` says so (`--tls`, `--ca FILE`).
+pub fn start_client_over(
+    reactor: &mut Reactor,
+    addr: SocketAddr,
+    tls: &common::ClientTls,
+    out: Box<dyn Write>,
+) -> Rc<Cell<i32>> {
+    connect_client(reactor, addr, tls, Input::Stdin, out)
+}
+
 /// Where the client reads its lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input {
@@ -192,6 +202,18 @@ pub fn start_client_with_input(
     input: Input,
     out: Box<dyn Write>,
 ) -> Rc<Cell<i32>> {
+    connect_client(reactor, addr, &common::ClientTls::default(), input, out)
+}
+
+/// Connects the client to `addr` (over TLS when `tls` says so), reading
+/// its lines from `input`.
+fn connect_client(
+    reactor: &mut Reactor,
+    addr: SocketAddr,
+    tls: &common::ClientTls,
+    input: Input,
+    out: Box<dyn Write>,
+) -> Rc<Cell<i32>> {
     let status = Rc::new(Cell::new(1));
     let state = Rc::new(RefCell::new(ClientState {
         addr,
@@ -202,7 +224,12 @@ pub fn start_client_with_input(
         status: Rc::clone(&status),
     }));
     // Replies are at most a stamp longer than the longest line.
-    reactor.connect_tcp(addr, Framed::new(Lines::lf().max_length(MAX_LINE + 64), ServerSide { state, input }));
+    common::connect(
+        reactor,
+        addr,
+        tls,
+        Framed::new(Lines::lf().max_length(MAX_LINE + 64), ServerSide { state, input }),
+    );
     status
 }
 
