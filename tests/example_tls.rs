@@ -19,17 +19,12 @@ mod common;
 mod echo_hello;
 #[path = "../examples/common/http_hello.rs"]
 mod http_hello;
+mod tools;
 #[path = "example_util/mod.rs"]
 mod util;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// How long an outside program may run before it is killed and the test
-/// fails.
-const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+use std::process::Command;
 
 /// A fresh directory with the demo's certificate and key, removed on drop.
 struct Certs {
@@ -61,76 +56,6 @@ impl Drop for Certs {
     }
 }
 
-/// Whether `tool` runs here; if not, panics under CI, else notes the skip.
-fn have(tool: &str, install: &str) -> bool {
-    match Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
-        Ok(_) => true,
-        Err(e) => {
-            if std::env::var_os("CI").is_some() {
-                panic!("{tool} cannot run ({e}), and CI is set: .ci/run installs it");
-            }
-            eprintln!("skipped: {tool} cannot run here ({e}; apt-get install {install})");
-            false
-        }
-    }
-}
-
-/// Kills a child left running when a test ends early.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Runs `cmd` with `input` on stdin; its stdout and stderr, and whether
-/// it succeeded. Killed (and the test failed) past [`TOOL_TIMEOUT`].
-fn run(mut cmd: Command, input: &[u8]) -> (String, String, bool) {
-    let child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let mut child = Reaped(child);
-    let mut stdin = child.0.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-        // Dropped here: the end of input.
-    });
-    let mut stdout = child.0.stdout.take().expect("stdout");
-    let mut stderr = child.0.stderr.take().expect("stderr");
-    let out = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let start = Instant::now();
-    let status = loop {
-        match child.0.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() < TOOL_TIMEOUT => std::thread::sleep(Duration::from_millis(20)),
-            Ok(None) => {
-                drop(child);
-                panic!("{cmd:?} did not finish within {TOOL_TIMEOUT:?}; stderr:\n{}", err.join().unwrap_or_default());
-            }
-            Err(e) => panic!("waiting for {cmd:?}: {e}"),
-        }
-    };
-    let _ = feeder.join();
-    (out.join().unwrap_or_default(), err.join().unwrap_or_default(), status.success())
-}
-
 /// `http_hello --tls-cert --tls-key` on a free port, on its own thread.
 fn https_server(certs: &Certs) -> util::Server {
     let args = certs.args(0);
@@ -142,7 +67,7 @@ fn https_server(certs: &Certs) -> util::Server {
 
 #[test]
 fn curl_fetches_the_page_over_https_twice_on_one_connection() {
-    if !have("curl", "curl") {
+    if !tools::have("curl", "curl") {
         return;
     }
     let certs = Certs::new();
@@ -150,7 +75,7 @@ fn curl_fetches_the_page_over_https_twice_on_one_connection() {
     let url = format!("https://127.0.0.1:{}/", server.addr.port());
     let mut cmd = Command::new("curl");
     cmd.arg("-sS").arg("-v").arg("--max-time").arg("20").arg("--cacert").arg(&certs.cert).arg(&url).arg(&url);
-    let (out, err, ok) = run(cmd, b"");
+    let (out, err, ok) = tools::run(cmd, b"");
     assert!(ok, "curl failed: {err}");
     assert_eq!(out.matches("<h1>Hello World</h1>").count(), 2, "two pages: {out}");
     assert!(err.to_lowercase().contains("re-using existing connection"), "curl did not reuse: {err}");
@@ -161,7 +86,7 @@ fn curl_fetches_the_page_over_https_twice_on_one_connection() {
 
 #[test]
 fn curl_refuses_the_server_without_the_ca() {
-    if !have("curl", "curl") {
+    if !tools::have("curl", "curl") {
         return;
     }
     let certs = Certs::new();
@@ -172,7 +97,7 @@ fn curl_refuses_the_server_without_the_ca() {
     std::fs::write(&empty, "").unwrap();
     cmd.arg("-sS").arg("--max-time").arg("20").arg("--cacert").arg(&empty);
     cmd.arg(format!("https://127.0.0.1:{}/", server.addr.port()));
-    let (_, err, ok) = run(cmd, b"");
+    let (_, err, ok) = tools::run(cmd, b"");
     assert!(!ok, "curl trusted an unknown certificate");
     assert!(err.to_lowercase().contains("certificate") || err.contains("SSL"), "{err}");
     server.stop();
@@ -180,7 +105,7 @@ fn curl_refuses_the_server_without_the_ca() {
 
 #[test]
 fn openssl_s_client_completes_a_handshake_and_greets() {
-    if !have("openssl", "openssl") {
+    if !tools::have("openssl", "openssl") {
         return;
     }
     let certs = Certs::new();
@@ -195,7 +120,7 @@ fn openssl_s_client_completes_a_handshake_and_greets() {
         .arg("-verify_return_error")
         .arg("-quiet");
     // -quiet implies -ign_eof: s_client waits for the server's close.
-    let (out, err, ok) = run(cmd, b"Bob\nexit\n");
+    let (out, err, ok) = tools::run(cmd, b"Bob\nexit\n");
     assert!(ok, "s_client failed: {err}");
     assert_eq!(out, "Welcome!\nHello, Bob!\n", "stderr: {err}");
     server.stop();
@@ -264,47 +189,19 @@ fn base64_matches_the_rfc_examples() {
     assert_eq!(base64(b"foobar"), "Zm9vYmFy");
 }
 
-/// The Chromium binary, if there is one.
-fn find_chromium() -> Option<PathBuf> {
-    let fixed = PathBuf::from("/usr/bin/chromium");
-    if fixed.is_file() {
-        return Some(fixed);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|dir| ["chromium", "chromium-browser"].map(|name| dir.join(name)))
-        .find(|candidate| candidate.is_file())
-}
-
 #[test]
 fn headless_chromium_renders_the_https_page_trusting_the_test_key() {
-    let Some(chromium) = find_chromium() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("chromium is not installed, and CI is set: .ci/run installs it");
-        }
-        eprintln!("note: skipping the browser test, chromium is not installed (apt-get install chromium)");
+    let Some(chromium) = tools::chromium() else {
         return;
     };
     let certs = Certs::new();
     let server = https_server(&certs);
     let profile = certs.dir.join("profile");
     std::fs::create_dir_all(&profile).unwrap();
-    let mut cmd = Command::new(chromium);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .arg(format!("--ignore-certificate-errors-spki-list={}", spki_hash(&certs.key)))
-    .arg("--dump-dom")
-    .arg(format!("https://127.0.0.1:{}/", server.addr.port()));
-    let (dom, err, ok) = run(cmd, b"");
+    let mut cmd = tools::headless_dump_dom(&chromium, &profile);
+    cmd.arg(format!("--ignore-certificate-errors-spki-list={}", spki_hash(&certs.key)))
+        .arg(format!("https://127.0.0.1:{}/", server.addr.port()));
+    let (dom, err, ok) = tools::run(cmd, b"");
     assert!(ok, "chromium failed; stderr:\n{err}");
     assert!(dom.contains("<title>Hello</title>"), "no title in the DOM:\n{dom}\nstderr:\n{err}");
     assert!(dom.contains("<h1>Hello World</h1>"), "no heading in the DOM:\n{dom}\nstderr:\n{err}");
