@@ -3,25 +3,17 @@
 //! SIGINT, after which the port can be bound again at once.
 
 mod example_bin;
-use example_bin::example;
+use example_bin::{example, spawn_logging, wait_with_timeout};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// Starts the example logging at `info`; returns it and its log lines.
 fn spawn(name: &str, args: &[&str]) -> (Child, std::io::Lines<BufReader<std::process::ChildStderr>>) {
-    let mut child = Command::new(example(name))
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn example");
-    let stderr = child.stderr.take().expect("stderr");
-    (child, BufReader::new(stderr).lines())
+    let (child, log) = spawn_logging(name, args);
+    (child, log.lines())
 }
 
 /// Starts the example; returns it and the TCP address it logged.
@@ -38,20 +30,6 @@ fn start(name: &str, args: &[&str]) -> (Child, SocketAddr) {
     // Keep draining its log so it never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     (child, addr)
-}
-
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the example did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

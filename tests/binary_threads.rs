@@ -5,12 +5,12 @@
 //! exit 0.
 
 mod example_bin;
-use example_bin::example;
+use example_bin::{example, spawn_logging, wait_with_timeout};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -30,17 +30,8 @@ impl Drop for Running {
 /// Starts `name --threads 2 --listen 127.0.0.1:0 ARGS`; waits for every
 /// reactor's log line; checks they name one address.
 fn start(name: &str, args: &[&str], proto: &str) -> Running {
-    let mut child = Command::new(example(name))
-        .args(["--threads", "2", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn example");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
+    let (child, log) = spawn_logging(name, ["--threads", "2", "--listen", "127.0.0.1:0"].iter().chain(args));
+    let mut lines = log.lines();
     let suffix = format!(" ({proto})");
     let mut addrs: Vec<SocketAddr> = Vec::new();
     loop {
@@ -63,20 +54,6 @@ fn start(name: &str, args: &[&str], proto: &str) -> Running {
 fn signal(r: &Running, sig: &str) {
     let status = Command::new("kill").args([sig, &r.child.id().to_string()]).status().expect("kill");
     assert!(status.success());
-}
-
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the example did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {

@@ -16,6 +16,7 @@ mod example_util;
 #[path = "../examples/common/timestamp.rs"]
 mod timestamp;
 mod tls_util;
+mod tools;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -38,12 +39,12 @@ struct Certs {
     cert: tls_util::TestCert,
     cert_file: PathBuf,
     key_file: PathBuf,
-    _dir: tls_util::TempDir,
+    _dir: tools::TempDir,
 }
 
 impl Certs {
     fn new() -> Certs {
-        let dir = tls_util::TempDir::new("example-client-tls");
+        let dir = tools::TempDir::new("example-client-tls");
         let cert = tls_util::TestCert::new(&["127.0.0.1"]);
         let (cert_file, key_file) = cert.write_to(&dir.0);
         Certs { cert, cert_file, key_file, _dir: dir }
@@ -73,7 +74,7 @@ fn the_timestamp_client_stamps_its_lines_over_tls() {
     let mut args = timestamp::default_args();
     certs.serve_tls(&mut args);
     let server = util::serve(move |reactor| timestamp::start_with_clock(reactor, &args, WallClock::manual(at(T))));
-    let (out, err, ok) = util::run(certs.client(&exe, &[], server.addr), b"one\ntwo over tls\n");
+    let (out, err, ok) = tools::run(certs.client(&exe, &[], server.addr), b"one\ntwo over tls\n");
     assert!(ok, "the client failed; stderr:\n{err}");
     let stamp = ctime_local(at(T));
     assert_eq!(out, format!("[{stamp}] one\n[{stamp}] two over tls\n"), "stderr:\n{err}");
@@ -87,7 +88,7 @@ fn the_daytime_client_reads_the_line_over_tls() {
     let mut args = daytime::default_args();
     certs.serve_tls(&mut args);
     let server = util::serve(move |reactor| daytime::start_with_clock(reactor, &args, WallClock::manual(at(T))));
-    let (out, err, ok) = util::run(certs.client(&exe, &[], server.addr), b"");
+    let (out, err, ok) = tools::run(certs.client(&exe, &[], server.addr), b"");
     assert!(ok, "the client failed; stderr:\n{err}");
     assert_eq!(out, format!("{}\n", daytime_local(at(T))), "stderr:\n{err}");
     server.stop();
@@ -115,7 +116,7 @@ fn the_chat_client_joins_talks_and_quits_over_tls() {
     assert_eq!(next_line(&mut bob), "success\n");
 
     let client = certs.client(&exe, &["--user", "ann", "--room", "lobby"], server.addr);
-    let (out, err, ok) = util::run(client, b"hello over tls\n");
+    let (out, err, ok) = tools::run(client, b"hello over tls\n");
     assert!(ok, "the client failed; stderr:\n{err}");
     assert!(err.contains("joined room lobby as ann"), "stderr:\n{err}");
     assert_eq!(out, "", "nobody else spoke; stderr:\n{err}");

@@ -4,13 +4,13 @@
 //! memory bounded per pair with a slow reader, 1,000 concurrent pairs.
 
 mod example_bin;
-use example_bin::example;
+use example_bin::spawn_logging;
 
 mod example_util;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -26,16 +26,8 @@ struct Proxy {
 
 impl Proxy {
     fn start(target: SocketAddr) -> Proxy {
-        let mut child = Command::new(example("proxy"))
-            .args(["--listen", "127.0.0.1:0", "--connect", &target.to_string()])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn proxy");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
+        let (child, log) = spawn_logging("proxy", ["--listen", "127.0.0.1:0", "--connect", &target.to_string()]);
+        let mut lines = log.lines();
         let addr = loop {
             let line = lines.next().expect("the proxy logs before serving").expect("stderr line");
             if let Some(rest) = line.split("listening on ").nth(1) {

@@ -19,13 +19,12 @@ mod common;
 mod echo_hello;
 #[path = "../examples/common/http_hello.rs"]
 mod http_hello;
+mod tools;
 #[path = "example_util/mod.rs"]
 mod util;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
-use util::run;
+use std::process::Command;
 
 /// A fresh directory with the demo's certificate and key, removed on drop.
 struct Certs {
@@ -57,22 +56,6 @@ impl Drop for Certs {
     }
 }
 
-/// Whether `tool` runs here (`tool version_arg` succeeds); if not, panics
-/// under CI, else notes the skip.
-fn have(tool: &str, version_arg: &str, install: &str) -> bool {
-    let status = Command::new(tool).arg(version_arg).stdout(Stdio::null()).stderr(Stdio::null()).status();
-    match status.and_then(|s| if s.success() { Ok(()) } else { Err(std::io::Error::other(format!("exit {s}"))) }) {
-        Ok(()) => true,
-        Err(e) => {
-            if std::env::var_os("CI").is_some() {
-                panic!("{tool} cannot run ({e}), and CI is set: .ci/run installs it");
-            }
-            eprintln!("skipped: {tool} cannot run here ({e}; apt-get install {install})");
-            false
-        }
-    }
-}
-
 /// `http_hello --tls-cert --tls-key` on a free port, on its own thread.
 fn https_server(certs: &Certs) -> util::Server {
     let args = certs.args(0);
@@ -84,7 +67,7 @@ fn https_server(certs: &Certs) -> util::Server {
 
 #[test]
 fn curl_fetches_the_page_over_https_twice_on_one_connection() {
-    if !have("curl", "--version", "curl") {
+    if !tools::have("curl", "curl") {
         return;
     }
     let certs = Certs::new();
@@ -92,7 +75,7 @@ fn curl_fetches_the_page_over_https_twice_on_one_connection() {
     let url = format!("https://127.0.0.1:{}/", server.addr.port());
     let mut cmd = Command::new("curl");
     cmd.arg("-sS").arg("-v").arg("--max-time").arg("20").arg("--cacert").arg(&certs.cert).arg(&url).arg(&url);
-    let (out, err, ok) = run(cmd, b"");
+    let (out, err, ok) = tools::run(cmd, b"");
     assert!(ok, "curl failed: {err}");
     assert_eq!(out.matches("<h1>Hello World</h1>").count(), 2, "two pages: {out}");
     assert!(err.to_lowercase().contains("re-using existing connection"), "curl did not reuse: {err}");
@@ -103,7 +86,7 @@ fn curl_fetches_the_page_over_https_twice_on_one_connection() {
 
 #[test]
 fn curl_refuses_the_server_without_the_ca() {
-    if !have("curl", "--version", "curl") {
+    if !tools::have("curl", "curl") {
         return;
     }
     let certs = Certs::new();
@@ -114,7 +97,7 @@ fn curl_refuses_the_server_without_the_ca() {
     std::fs::write(&empty, "").unwrap();
     cmd.arg("-sS").arg("--max-time").arg("20").arg("--cacert").arg(&empty);
     cmd.arg(format!("https://127.0.0.1:{}/", server.addr.port()));
-    let (_, err, ok) = run(cmd, b"");
+    let (_, err, ok) = tools::run(cmd, b"");
     assert!(!ok, "curl trusted an unknown certificate");
     assert!(err.to_lowercase().contains("certificate") || err.contains("SSL"), "{err}");
     server.stop();
@@ -122,7 +105,7 @@ fn curl_refuses_the_server_without_the_ca() {
 
 #[test]
 fn openssl_s_client_completes_a_handshake_and_greets() {
-    if !have("openssl", "version", "openssl") {
+    if !tools::have("openssl", "openssl") {
         return;
     }
     let certs = Certs::new();
@@ -137,7 +120,7 @@ fn openssl_s_client_completes_a_handshake_and_greets() {
         .arg("-verify_return_error")
         .arg("-quiet");
     // -quiet implies -ign_eof: s_client waits for the server's close.
-    let (out, err, ok) = run(cmd, b"Bob\nexit\n");
+    let (out, err, ok) = tools::run(cmd, b"Bob\nexit\n");
     assert!(ok, "s_client failed: {err}");
     assert_eq!(out, "Welcome!\nHello, Bob!\n", "stderr: {err}");
     server.stop();
@@ -206,47 +189,19 @@ fn base64_matches_the_rfc_examples() {
     assert_eq!(base64(b"foobar"), "Zm9vYmFy");
 }
 
-/// The Chromium binary, if there is one.
-fn find_chromium() -> Option<PathBuf> {
-    let fixed = PathBuf::from("/usr/bin/chromium");
-    if fixed.is_file() {
-        return Some(fixed);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|dir| ["chromium", "chromium-browser"].map(|name| dir.join(name)))
-        .find(|candidate| candidate.is_file())
-}
-
 #[test]
 fn headless_chromium_renders_the_https_page_trusting_the_test_key() {
-    let Some(chromium) = find_chromium() else {
-        if std::env::var_os("CI").is_some() {
-            panic!("chromium is not installed, and CI is set: .ci/run installs it");
-        }
-        eprintln!("note: skipping the browser test, chromium is not installed (apt-get install chromium)");
+    let Some(chromium) = tools::chromium() else {
         return;
     };
     let certs = Certs::new();
     let server = https_server(&certs);
     let profile = certs.dir.join("profile");
     std::fs::create_dir_all(&profile).unwrap();
-    let mut cmd = Command::new(chromium);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .arg(format!("--ignore-certificate-errors-spki-list={}", spki_hash(&certs.key)))
-    .arg("--dump-dom")
-    .arg(format!("https://127.0.0.1:{}/", server.addr.port()));
-    let (dom, err, ok) = run(cmd, b"");
+    let mut cmd = tools::headless_dump_dom(&chromium, &profile);
+    cmd.arg(format!("--ignore-certificate-errors-spki-list={}", spki_hash(&certs.key)))
+        .arg(format!("https://127.0.0.1:{}/", server.addr.port()));
+    let (dom, err, ok) = tools::run(cmd, b"");
     assert!(ok, "chromium failed; stderr:\n{err}");
     assert!(dom.contains("<title>Hello</title>"), "no title in the DOM:\n{dom}\nstderr:\n{err}");
     assert!(dom.contains("<h1>Hello World</h1>"), "no heading in the DOM:\n{dom}\nstderr:\n{err}");

@@ -7,7 +7,7 @@
 //! on a Unix socket alone.
 
 mod example_bin;
-use example_bin::example;
+use example_bin::{example, spawn_logging, wait_with_timeout};
 
 #[path = "../examples/common/chat.rs"]
 mod chat;
@@ -23,10 +23,11 @@ mod http_hello;
 #[path = "../examples/common/timestamp.rs"]
 mod timestamp;
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use example_util as util;
@@ -80,33 +81,10 @@ fn echo_hello_on_a_unix_socket_beside_tcp() {
     assert!(!path.exists(), "the socket file is removed at the stop");
 }
 
-fn wait(child: &mut std::process::Child) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the example did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn echo_hello_binary_with_unix_only() {
     let path = temp_path("echo_hello_bin.sock");
-    let mut child = Command::new(example("echo_hello"))
-        .arg("--unix")
-        .arg(&path)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn echo_hello");
-    let mut log = BufReader::new(child.stderr.take().unwrap());
+    let (mut child, mut log) = spawn_logging("echo_hello", [OsStr::new("--unix"), path.as_os_str()]);
     let first = line(&mut log);
     assert!(first.contains(&format!("listening on {} (unix)", path.display())), "{first}");
     let log_rest = std::thread::spawn(move || {
@@ -129,7 +107,7 @@ fn echo_hello_binary_with_unix_only() {
     // SIGINT: a clean stop, the file removed.
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
-    assert_eq!(wait(&mut child).code(), Some(0));
+    assert_eq!(wait_with_timeout(&mut child, Duration::from_secs(10)).code(), Some(0));
     let rest = log_rest.join().unwrap();
     assert!(!rest.contains("(tcp)"), "no TCP listener without --listen: {rest}");
     assert!(!path.exists(), "the socket file is removed at the stop");

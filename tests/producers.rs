@@ -105,6 +105,23 @@ fn join(s: &mut TcpStream, role: u8) {
     assert_eq!(util::read_n(s, 2), b"ok");
 }
 
+/// A new connection to the room at `addr`, joined as `role`.
+fn member(addr: std::net::SocketAddr, role: u8) -> TcpStream {
+    let mut s = util::connect(addr);
+    join(&mut s, role);
+    s
+}
+
+/// A thread that writes `total` bytes of the test pattern through a clone
+/// of `s`, then ends its write side.
+fn produce(s: &TcpStream, total: usize) -> std::thread::JoinHandle<()> {
+    let mut w = s.try_clone().expect("clone");
+    std::thread::spawn(move || {
+        util::write_all(&mut w, &util::pattern(0, total));
+        w.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    })
+}
+
 /// Reads `n` bytes in small reads with pauses, as a slow reader.
 fn read_slowly(s: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(n);
@@ -140,15 +157,9 @@ fn a_connection_producer_is_paused_while_its_consumer_is_full() {
     let (mut reactor, addr) = server(&room);
     let total = 8 * MIB;
     let client = util::client(&reactor, move || {
-        let mut p = util::connect(addr);
-        join(&mut p, b'P');
-        let mut c = util::connect(addr);
-        join(&mut c, b'C');
-        let mut w = p.try_clone().expect("clone");
-        let writer = std::thread::spawn(move || {
-            util::write_all(&mut w, &util::pattern(0, total));
-            w.shutdown(std::net::Shutdown::Write).expect("shutdown");
-        });
+        let p = member(addr, b'P');
+        let mut c = member(addr, b'C');
+        let writer = produce(&p, total);
         let got = read_slowly(&mut c, total);
         writer.join().expect("writer");
         util::check_pattern(&got, total);
@@ -175,17 +186,11 @@ fn fan_out_pauses_the_producer_while_any_consumer_is_full() {
     // by default for the stalled side's send buffer).
     let total = 16 * MIB;
     let client = util::client(&reactor, move || {
-        let mut p = util::connect(addr);
-        join(&mut p, b'P');
-        let mut fast = util::connect(addr);
-        join(&mut fast, b'C');
+        let p = member(addr, b'P');
+        let mut fast = member(addr, b'C');
         let mut stalled = util::connect_small_rcvbuf(addr, 16 * 1024);
         join(&mut stalled, b'C');
-        let mut w = p.try_clone().expect("clone");
-        let writer = std::thread::spawn(move || {
-            util::write_all(&mut w, &util::pattern(0, total));
-            w.shutdown(std::net::Shutdown::Write).expect("shutdown");
-        });
+        let writer = produce(&p, total);
         // The fast reader gets a bounded amount while the other stalls:
         // what the stalled side's buffers and queue hold, no more.
         fast.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
@@ -226,8 +231,7 @@ fn a_consumer_ending_releases_its_producer() {
     let (mut reactor, addr) = server(&room);
     let total = 32 * MIB;
     let client = util::client(&reactor, move || {
-        let mut p = util::connect(addr);
-        join(&mut p, b'P');
+        let mut p = member(addr, b'P');
         let mut c = util::connect_small_rcvbuf(addr, 16 * 1024);
         join(&mut c, b'C');
         let mut w = p.try_clone().expect("clone");

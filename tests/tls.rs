@@ -438,11 +438,9 @@ impl FrameHandler<Lines> for StartTlsServer {
     }
 }
 
-#[test]
-fn starttls_hands_ciphertext_pipelined_behind_the_command_to_tls() {
-    let cert = TestCert::new(&["localhost"]);
+/// A [`StartTlsServer`] serving `cert` on a free port: its log and address.
+fn starttls_server(reactor: &mut Reactor, cert: &TestCert) -> (Shared, SocketAddr) {
     let config = Arc::new(cert.server_config());
-    let mut reactor = Reactor::new().unwrap();
     let log: Shared = Default::default();
     let l = log.clone();
     let id = reactor
@@ -450,7 +448,14 @@ fn starttls_hands_ciphertext_pipelined_behind_the_command_to_tls() {
             Framed::new(Lines::lf(), StartTlsServer { config: config.clone(), log: l.clone() })
         })
         .unwrap();
-    let addr = reactor.listener_addr(id).unwrap();
+    (log, reactor.listener_addr(id).unwrap())
+}
+
+#[test]
+fn starttls_hands_ciphertext_pipelined_behind_the_command_to_tls() {
+    let cert = TestCert::new(&["localhost"]);
+    let mut reactor = Reactor::new().unwrap();
+    let (log, addr) = starttls_server(&mut reactor, &cert);
     let cc = Arc::new(cert.client_config());
     let t = on_thread(move || -> std::io::Result<Vec<u8>> {
         let mut sock = tcp(addr);
@@ -512,16 +517,8 @@ impl Protocol for StartTlsClient {
 #[test]
 fn reel_switches_to_tls_on_both_sides() {
     let cert = TestCert::new(&["localhost"]);
-    let config = Arc::new(cert.server_config());
     let mut reactor = Reactor::new().unwrap();
-    let server_log: Shared = Default::default();
-    let l = server_log.clone();
-    let id = reactor
-        .listen_tcp("127.0.0.1:0", move |_| {
-            Framed::new(Lines::lf(), StartTlsServer { config: config.clone(), log: l.clone() })
-        })
-        .unwrap();
-    let addr = reactor.listener_addr(id).unwrap();
+    let (server_log, addr) = starttls_server(&mut reactor, &cert);
     let log: Shared = Default::default();
     reactor.connect_tcp(
         addr,

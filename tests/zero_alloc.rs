@@ -4,6 +4,7 @@
 //!
 //! One test per binary run at a time: the counter is global.
 
+mod alloc_count;
 #[path = "../examples/common/mod.rs"]
 mod common;
 #[path = "../examples/common/echo_hello.rs"]
@@ -11,61 +12,9 @@ mod echo_hello;
 #[path = "../examples/common/http_hello.rs"]
 mod http_hello;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
-
-/// Counts allocations made by the thread marked as the reactor's, while
-/// counting is on.
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static IS_REACTOR: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note_allocation() {
-    if COUNTING.load(Ordering::Relaxed) && IS_REACTOR.with(Cell::get) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards to the system allocator with the caller's
-// arguments unchanged; the counting touches only an atomic and a const
-// thread-local (no allocation, no re-entrancy).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: forwarded as is; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: as above; `ptr` came from this allocator, i.e. from System.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Tests share the global counter: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 const WARMUP: usize = 2_000;
 const REQUESTS: usize = 10_000;
@@ -76,22 +25,21 @@ fn count_allocations(
     start: impl FnOnce(&mut reel::Reactor) -> SocketAddr + Send + 'static,
     client: impl FnOnce(SocketAddr, &dyn Fn(bool)),
 ) -> u64 {
-    let _guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    ALLOCATIONS.store(0, Ordering::SeqCst);
+    let _guard = alloc_count::exclusive();
     let (tx, rx) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || {
-        IS_REACTOR.with(|r| r.set(true));
+        alloc_count::count_this_thread(true);
         let mut reactor = reel::Reactor::new().expect("reactor");
         let addr = start(&mut reactor);
         tx.send((addr, reactor.handle())).expect("send addr");
         reactor.run().expect("run");
     });
     let (addr, handle) = rx.recv().expect("server address");
-    client(addr, &|on| COUNTING.store(on, Ordering::SeqCst));
-    COUNTING.store(false, Ordering::SeqCst);
+    client(addr, &alloc_count::set_on);
+    alloc_count::set_on(false);
     handle.stop();
     server.join().expect("server thread");
-    ALLOCATIONS.load(Ordering::SeqCst)
+    alloc_count::allocations()
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {

@@ -31,23 +31,14 @@ cargo build --release --quiet -p reel-bench --bin loadgen
 B=target/release/examples
 BIN=target/release
 ulimit -n "$(ulimit -Hn)"
+. "$here/ports.sh"
 : > "$OUT"
 port=26000
 
 start_server() { # cpus proto threads port
     taskset -c "$1" "$B/$2" --threads "$3" --listen "127.0.0.1:$4" >/dev/null 2>&1 &
     SERVER_PID=$!
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$4") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "server $2 did not start" >&2
-    return 1
-}
-
-stop_server() {
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
+    wait_port "$4" "server $2"
 }
 
 for round in $(seq "$ROUNDS"); do

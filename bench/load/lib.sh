@@ -1,5 +1,6 @@
 # Shared by compare.sh and scale.sh: the release build, the descriptor
 # limit, and starting a server pinned to CPU 0.
+. "$here/ports.sh"
 cargo build --release --quiet --example echo_hello --example http_hello
 cargo build --release --quiet -p reel-bench --bin baseline --bin loadgen
 B=target/release/examples
@@ -14,15 +15,5 @@ start_server() { # kind proto port: sets SERVER_PID once the port accepts
         *) taskset -c 0 "$BIN/baseline" --kind "$kind" --proto "$proto" --listen "$addr" >/dev/null 2>&1 & ;;
     esac
     SERVER_PID=$!
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$3") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "server $kind $proto did not start" >&2
-    return 1
-}
-
-stop_server() {
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
+    wait_port "$3" "server $kind $proto"
 }

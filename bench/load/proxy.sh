@@ -30,14 +30,7 @@ ulimit -n "$(ulimit -Hn)"
 : > "$OUT"
 TICK=$(getconf CLK_TCK)
 
-wait_port() {
-    for _ in $(seq 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "nothing listens on $1" >&2
-    return 1
-}
+. "$here/ports.sh"
 
 cpu_ticks() { # utime + stime of a process, in clock ticks
     awk '{print $14 + $15}' "/proc/$1/stat"

@@ -2,6 +2,9 @@
 //! `http_hello` wire contracts byte for byte: each of the three kinds, each
 //! protocol, over real loopback sockets.
 
+// The counting allocator of reel's own zero-allocation tests.
+#[path = "../../tests/alloc_count/mod.rs"]
+mod alloc_count;
 #[path = "../src/bin/baseline/mio_loop.rs"]
 mod mio_loop;
 #[path = "../src/bin/baseline/proto.rs"]
@@ -11,12 +14,10 @@ mod threads;
 #[path = "../src/bin/baseline/tokio_ct.rs"]
 mod tokio_ct;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -40,14 +41,14 @@ impl Server {
     }
 
     /// Starts a server whose thread's allocations are counted in
-    /// [`ALLOCATIONS`] if `counted`.
+    /// [`alloc_count`] if `counted`.
     fn start_with(serve: Serve, proto: Proto, counted: bool) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = thread::spawn(move || {
-            COUNTED.with(|c| c.set(counted));
+            alloc_count::count_this_thread(counted);
             serve(listener, proto, flag)
         });
         Server { addr, stop, thread: Some(thread) }
@@ -382,59 +383,12 @@ fn threads_http_hello() {
 
 // ---- steady state allocates nothing (the single-threaded kinds) ----
 
-/// Counts the allocations of the threads marked [`COUNTED`].
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// Whether this thread's allocations count: a server's under test.
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note_allocation() {
-    if COUNTED.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards to the system allocator with the caller's
-// arguments unchanged; the counting touches only an atomic and a const
-// thread-local (no allocation, no re-entrancy).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: forwarded as is; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: as above; `ptr` came from this allocator, i.e. from System.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// The allocation tests share the counter: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
 /// Serves rounds of pipelined requests (each round whole, then cut in two
 /// writes mid-request) on two connections, and counts the server thread's
 /// allocations over the rounds after a warm-up.
 fn steady_state_allocations(serve: Serve, proto: Proto) -> u64 {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    ALLOCATIONS.store(0, Ordering::SeqCst);
+    let _serial = alloc_count::exclusive();
+    alloc_count::set_on(true);
     let (request, answer) = match proto {
         Proto::EchoHello => {
             ("Michael\nTracy\r\nSarah\n".repeat(4), "Hello, Michael!\nHello, Tracy!\nHello, Sarah!\n".repeat(4))
@@ -469,12 +423,12 @@ fn steady_state_allocations(serve: Serve, proto: Proto) -> u64 {
     for i in 0..200 {
         round(i);
     }
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = alloc_count::allocations();
     assert!(before > 0, "the counter sees the server's start-up");
     for i in 0..1000 {
         round(i);
     }
-    let counted = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let counted = alloc_count::allocations() - before;
     drop(clients);
     drop(server);
     counted

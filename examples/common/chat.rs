@@ -259,18 +259,33 @@ impl Rooms {
         }
         let Some(members) = self.rooms.get(room) else { return };
         let line = &mut self.line;
-        line.clear();
-        line.push(b'[');
-        line.extend_from_slice(self.clock.now().as_bytes()); // an `Rc` clone, no allocation
-        line.extend_from_slice(b"] ");
-        body(line);
-        line.push(b'\n');
+        stamp_line(line, &self.clock, body);
         for &id in members.values() {
             if id != except {
                 cx.write_to(id, line);
             }
         }
     }
+}
+
+/// Answers a join line that does not parse: `error: <why>`, then closes
+/// the connection.
+pub fn refuse_join(cx: &mut Context<'_>, why: Cow<'static, str>) {
+    cx.write(b"error: ");
+    cx.write(why.as_bytes());
+    cx.write(b"\n");
+    cx.close_with(Reason::Protocol(why));
+}
+
+/// Formats a broadcast line into `line` (cleared first): `[ctime] <body>\n`,
+/// stamped with `clock`'s time. No allocation once `line` has grown.
+pub fn stamp_line(line: &mut Vec<u8>, clock: &ClockText, body: impl FnOnce(&mut Vec<u8>)) {
+    line.clear();
+    line.push(b'[');
+    line.extend_from_slice(clock.now().as_bytes()); // an `Rc` clone, no allocation
+    line.extend_from_slice(b"] ");
+    body(line);
+    line.push(b'\n');
 }
 
 /// Where a connection is in its life.
@@ -317,11 +332,8 @@ impl Member {
         let (name, room) = match parse_join(line) {
             Ok(fields) => fields,
             Err(why) => {
-                cx.write(b"error: ");
-                cx.write(why.as_bytes());
-                cx.write(b"\n");
                 self.state = State::Left;
-                cx.close_with(Reason::Protocol(why));
+                refuse_join(cx, why);
                 return;
             }
         };

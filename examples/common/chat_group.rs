@@ -292,12 +292,7 @@ impl Hub {
         }
         let Some(members) = self.rooms.get(room) else { return };
         let line = &mut self.line;
-        line.clear();
-        line.push(b'[');
-        line.extend_from_slice(self.clock.now().as_bytes());
-        line.extend_from_slice(b"] ");
-        body(line);
-        line.push(b'\n');
+        chat::stamp_line(line, &self.clock, body);
         let mut remote: Vec<Vec<ConnId>> = vec![Vec::new(); self.group.len()];
         for &(reactor, conn) in members.values() {
             if (reactor, conn) == except {
@@ -394,11 +389,8 @@ impl GroupMemberConn {
         let (name, room) = match chat::parse_join(line) {
             Ok(fields) => fields,
             Err(why) => {
-                cx.write(b"error: ");
-                cx.write(why.as_bytes());
-                cx.write(b"\n");
                 self.state = State::Left;
-                cx.close_with(Reason::Protocol(why));
+                chat::refuse_join(cx, why);
                 return;
             }
         };

@@ -8,6 +8,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use socket2::SockRef;
 
 use super::{Context, DatagramContext, ReactorContext};
+use crate::core::Core;
 use crate::unix::{PeerCred, SocketAddress, ToUnixAddr, UnixListenOptions};
 use crate::{ConnId, Factory, ListenerId, Protocol, Reactor, TcpOptions, UdpId};
 
@@ -149,19 +150,34 @@ impl ReactorContext<'_> {
     /// A connection's socket, for options reel does not wrap (`None` for
     /// standard input, an in-memory connection, or a gone one).
     pub fn conn_sock_ref(&self, id: ConnId) -> Option<SockRef<'_>> {
-        self.core.conn(id).and_then(|c| c.stream.sock_ref())
+        conn_sock_ref(self.core, id)
     }
 
     /// A listener's socket, for options reel does not wrap.
     pub fn listener_sock_ref(&self, id: ListenerId) -> Option<SockRef<'_>> {
-        self.core.listener(id).map(|l| l.socket.sock_ref())
+        listener_sock_ref(self.core, id)
     }
 
     /// A datagram endpoint's socket, for options reel does not wrap (`None`
     /// for an endpoint gone or in memory).
     pub fn udp_sock_ref(&self, id: UdpId) -> Option<SockRef<'_>> {
-        self.core.udp(id).and_then(|u| u.socket.udp()).map(SockRef::from)
+        udp_sock_ref(self.core, id)
     }
+}
+
+// The socket accessors of both `ReactorContext` and `Reactor` (which has
+// no context to forward to from `&self`).
+
+fn conn_sock_ref(core: &Core, id: ConnId) -> Option<SockRef<'_>> {
+    core.conn(id).and_then(|c| c.stream.sock_ref())
+}
+
+fn listener_sock_ref(core: &Core, id: ListenerId) -> Option<SockRef<'_>> {
+    core.listener(id).map(|l| l.socket.sock_ref())
+}
+
+fn udp_sock_ref(core: &Core, id: UdpId) -> Option<SockRef<'_>> {
+    core.udp(id).and_then(|u| u.socket.udp()).map(SockRef::from)
 }
 
 impl Context<'_> {
@@ -387,7 +403,8 @@ impl Reactor {
         self.context().connect_unix(addr, protocol)
     }
 
-    /// The address a listener is bound to, TCP or Unix.
+    /// The address a listener is bound to; see
+    /// [`ReactorContext::listener_address`].
     pub fn listener_address(&self, id: ListenerId) -> Option<SocketAddress> {
         self.core.listener_address(id)
     }
@@ -418,19 +435,18 @@ impl Reactor {
         self.context().bind_unix_datagram(addr, protocol)
     }
 
-    /// A listener's socket, for options reel does not wrap.
+    /// A listener's socket; see [`ReactorContext::listener_sock_ref`].
     pub fn listener_sock_ref(&self, id: ListenerId) -> Option<SockRef<'_>> {
-        self.core.listener(id).map(|l| l.socket.sock_ref())
+        listener_sock_ref(&self.core, id)
     }
 
-    /// A connection's socket, for options reel does not wrap.
+    /// A connection's socket; see [`ReactorContext::conn_sock_ref`].
     pub fn conn_sock_ref(&self, id: ConnId) -> Option<SockRef<'_>> {
-        self.core.conn(id).and_then(|c| c.stream.sock_ref())
+        conn_sock_ref(&self.core, id)
     }
 
-    /// A datagram endpoint's socket, for options reel does not wrap (`None`
-    /// for an endpoint gone or in memory).
+    /// A datagram endpoint's socket; see [`ReactorContext::udp_sock_ref`].
     pub fn udp_sock_ref(&self, id: UdpId) -> Option<SockRef<'_>> {
-        self.core.udp(id).and_then(|u| u.socket.udp()).map(SockRef::from)
+        udp_sock_ref(&self.core, id)
     }
 }

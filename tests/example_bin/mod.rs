@@ -1,9 +1,16 @@
-//! The example programs' binaries, for tests that run them as processes.
+//! The example programs' binaries, for tests that run them as processes:
+//! built once, started with their log on a pipe, and waited for with a
+//! time limit.
+
+#![allow(dead_code)] // each test binary uses its own subset
 
 use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::io::BufReader;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The path of example `name`'s binary, built (or brought up to date) by
 /// `cargo build --example NAME` once per test process: a binary left from
@@ -19,4 +26,36 @@ pub fn example(name: &str) -> PathBuf {
         assert!(status.success(), "building example {name}");
     }
     path
+}
+
+/// Starts example `name` with `args`, logging at `info`; returns it and
+/// its log (stderr). Standard input and output are closed. The caller
+/// reads the log, or drains it on a thread, so that the example never
+/// blocks on a full pipe.
+pub fn spawn_logging(name: &str, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> (Child, BufReader<ChildStderr>) {
+    let mut child = Command::new(example(name))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn example {name}: {e}"));
+    let stderr = child.stderr.take().expect("stderr");
+    (child, BufReader::new(stderr))
+}
+
+/// Waits for `child` to exit; kills it and fails the test past `limit`.
+pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the example did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

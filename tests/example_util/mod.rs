@@ -11,11 +11,10 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reel::{Reactor, ReactorConfig, ReactorHandle};
 
@@ -235,64 +234,4 @@ impl Write for SharedBuf {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-/// How long an outside program may run before it is killed and the test
-/// fails.
-pub const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Kills a child left running when a test ends early.
-pub struct Reaped(pub Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Runs `cmd` with `input` on stdin; its stdout and stderr, and whether
-/// it succeeded. Killed (and the test failed) past [`TOOL_TIMEOUT`].
-pub fn run(mut cmd: Command, input: &[u8]) -> (String, String, bool) {
-    let child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let mut child = Reaped(child);
-    let mut stdin = child.0.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-        // Dropped here: the end of input.
-    });
-    let mut stdout = child.0.stdout.take().expect("stdout");
-    let mut stderr = child.0.stderr.take().expect("stderr");
-    let out = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let start = Instant::now();
-    let status = loop {
-        match child.0.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() < TOOL_TIMEOUT => std::thread::sleep(Duration::from_millis(20)),
-            Ok(None) => {
-                drop(child);
-                panic!("{cmd:?} did not finish within {TOOL_TIMEOUT:?}; stderr:\n{}", err.join().unwrap_or_default());
-            }
-            Err(e) => panic!("waiting for {cmd:?}: {e}"),
-        }
-    };
-    let _ = feeder.join();
-    (out.join().unwrap_or_default(), err.join().unwrap_or_default(), status.success())
 }

@@ -309,23 +309,14 @@ impl Line {
     const EMPTY: Line = Line { len: 0, bytes: [0; 26] };
 
     fn ping(seq: u64) -> Line {
-        let mut line = Line { len: 0, bytes: [0; 26] };
-        line.bytes[..5].copy_from_slice(b"ping ");
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut n = seq;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let d = &digits[i..];
-        line.bytes[5..5 + d.len()].copy_from_slice(d);
-        line.bytes[5 + d.len()] = b'\n';
-        line.len = (6 + d.len()) as u8;
+        use std::io::Write as _;
+        let mut line = Line::EMPTY;
+        let mut rest = &mut line.bytes[..];
+        // At most 5 + 20 + 1 bytes: it fits. Formatting into a slice
+        // allocates nothing.
+        writeln!(rest, "ping {seq}").expect("a ping line fits in 26 bytes");
+        let unused = rest.len();
+        line.len = (line.bytes.len() - unused) as u8;
         line
     }
 
@@ -567,4 +558,19 @@ pub fn run(cfg: Config) -> Result<Report, String> {
     }
     result.map_err(|e| format!("reactor: {e}"))?;
     Ok(report::report(cfg, &st))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Line;
+
+    #[test]
+    fn ping_lines_hold_the_number_and_a_newline() {
+        let cases = [(0, "ping 0"), (7, "ping 7"), (1234, "ping 1234"), (u64::MAX, "ping 18446744073709551615")];
+        for (seq, text) in cases {
+            let line = Line::ping(seq);
+            assert_eq!(line.payload(), text.as_bytes());
+            assert_eq!(line.wire(), format!("{text}\n").as_bytes());
+        }
+    }
 }
