@@ -29,6 +29,7 @@
 //! whose end was decided inside a callback (its protocol is out of its slot
 //! then) ends in the settle phase that follows, within the same turn.
 
+#[cfg(debug_assertions)] // run after every turn in debug builds only
 mod check;
 mod flow;
 mod lifecycle;
