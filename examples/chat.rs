@@ -64,7 +64,7 @@ fn main() {
     common::init_logging();
     match parse_args() {
         // With --threads N > 1 the rooms span the reactors (chat_group.rs).
-        Mode::Server(args) => common::serve(args.server.threads, move |reactor| {
+        Mode::Server(args) => common::serve(args.server.reactors(), move |reactor| {
             chat_group::start(reactor, &args);
         }),
         Mode::Client(args) => run_client(&args),

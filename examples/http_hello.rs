@@ -40,7 +40,7 @@ fn main() {
     let args = parse_args();
     // One reactor per thread (one by default); Ctrl-C or SIGTERM stops
     // them gracefully. The listener: each connection gets its own `HelloConn`.
-    common::serve(args.threads, move |reactor| {
+    common::serve(args.reactors(), move |reactor| {
         http_hello::start(reactor, &args);
     })
 }

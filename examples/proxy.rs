@@ -21,13 +21,18 @@ use std::net::SocketAddr;
 
 use reel::protocols::proxy::PortForward;
 
-const USAGE: &str = "usage: proxy --connect TARGET [--listen ADDR] [--max-conns N]
+const USAGE: &str = "usage: proxy --connect TARGET [--listen ADDR] [--unix PATH] [--max-conns N] [--threads N]
 
 Forwards each accepted TCP connection to TARGET.
 
 options:
   --connect TARGET  address to forward to, e.g. 127.0.0.1:7007 or [::1]:7007
   --listen ADDR     address to serve on (default 127.0.0.1:7070)
+  --unix PATH       also serve on this Unix socket (only there without --listen; @NAME: abstract)
+  --threads N       reactors (threads) sharing the port (default 1)
+  --tls-cert FILE   serve over TLS with this certificate chain (PEM; with --tls-key);
+                    the target is reached in the clear
+  --tls-key FILE    the private key of --tls-cert (PEM)
   --max-conns N     most client connections at once (default: half the file
                     limit less a reserve: each pair takes two descriptors)
   -h, --help        show this help";
@@ -53,8 +58,13 @@ fn main() {
         }
     }
     let Some(target) = target else { common::bad_args(USAGE, "missing --connect TARGET") };
-    let mut reactor = common::reactor();
-    common::listen_tcp(&mut reactor, args.listen, PortForward::new(target), common::listen_options(&args));
     log::info!("forwarding to {target}");
-    common::run(reactor)
+    // The server conventions: --unix, --tls-cert/--tls-key, --threads.
+    common::serve(args.reactors(), move |reactor| {
+        let opts = common::listen_options(&args);
+        common::listen_unix(reactor, &args, PortForward::new(target), opts.clone());
+        if args.serve_tcp() {
+            common::listen(reactor, &args, PortForward::new(target), opts);
+        }
+    })
 }

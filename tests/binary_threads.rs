@@ -191,3 +191,90 @@ fn every_other_server_takes_threads() {
         stops_cleanly(r, "-TERM");
     }
 }
+
+mod tls_util;
+
+/// Reads one line from a TLS client, byte by byte (bounded by the
+/// socket's timeouts).
+fn tls_line(c: &mut tls_util::Client) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0; 1];
+    while line.last() != Some(&b'\n') {
+        match c.read(&mut byte) {
+            Ok(1) => line.push(byte[0]),
+            other => panic!("a line over TLS: {other:?} after {:?}", String::from_utf8_lossy(&line)),
+        }
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+#[test]
+fn chat_with_two_threads_serves_tls_and_its_unix_socket() {
+    // With --threads > 1 chat runs its group variant: it must take the
+    // same --tls-cert/--tls-key and --unix as the single reactor does.
+    let cert = tls_util::TestCert::new(&["localhost"]);
+    let dir = tls_util::TempDir::new("chat-threads-tls");
+    let (cert_file, key_file) = cert.write_to(&dir.0);
+    let sock = dir.0.join("chat.sock");
+    let r = start(
+        "chat",
+        &[
+            "--tls-cert",
+            cert_file.to_str().expect("path"),
+            "--tls-key",
+            key_file.to_str().expect("path"),
+            "--unix",
+            sock.to_str().expect("path"),
+        ],
+        "tls",
+    );
+    let mut members = Vec::new();
+    for i in 0..4 {
+        let mut c = tls_util::client(r.addr, "localhost", cert.client_config());
+        tls_util::send(&mut c, format!("t{i} lobby\n").as_bytes()).expect("join over TLS");
+        assert_eq!(tls_line(&mut c), "success\n");
+        members.push(c);
+    }
+    let mut unix = std::os::unix::net::UnixStream::connect(&sock).expect("connect to the Unix socket");
+    unix.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    unix.write_all(b"u lobby\n").expect("join over the Unix socket");
+    let mut line = String::new();
+    BufReader::new(&mut unix).read_line(&mut line).expect("answer");
+    assert_eq!(line, "success\n");
+    stops_cleanly(r, "-TERM");
+}
+
+#[test]
+fn http_hello_with_two_threads_serves_its_unix_socket_alone() {
+    // `--unix` without `--listen`: no TCP at all, whatever the threads
+    // (reactor 0 serves the Unix socket; the others had no counterpart of
+    // its bind and the server failed to start).
+    let dir = tls_util::TempDir::new("http-threads-unix");
+    let sock = dir.0.join("http.sock");
+    let mut child = Command::new(example("http_hello"))
+        .args(["--threads", "2", "--unix", sock.to_str().expect("path")])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn example");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut log = Vec::new();
+    while !log.iter().any(|l: &String| l.contains("listening on") && l.ends_with("(unix)")) {
+        match lines.next() {
+            Some(Ok(line)) => log.push(line),
+            _ => panic!("the server ended before serving: {log:?}"),
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let r = Running { child, addr: "127.0.0.1:0".parse().expect("addr") };
+    let mut s = std::os::unix::net::UnixStream::connect(&sock).expect("connect to the Unix socket");
+    s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("response");
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(log.iter().all(|l| !l.contains("(tcp)")), "no TCP listener: {log:?}");
+    stops_cleanly(r, "-TERM");
+}

@@ -293,3 +293,77 @@ fn a_thousand_concurrent_pairs() {
     drop(clients);
     echo.stop();
 }
+
+mod tls_util;
+
+/// The server conventions hold for the proxy too: `--tls-cert/--tls-key`
+/// terminate TLS (the target is reached in the clear), `--unix` serves a
+/// Unix socket beside the port, and `--threads 2` runs two reactors. The
+/// proxy took these options before and silently ignored them.
+#[test]
+fn tls_unix_and_threads_options_are_served_not_ignored() {
+    let cert = tls_util::TestCert::new(&["localhost"]);
+    let dir = tls_util::TempDir::new("proxy-tls");
+    let (cert_file, key_file) = cert.write_to(&dir.0);
+    let sock = dir.0.join("proxy.sock");
+    // A target that echoes each of its two connections (one over TLS, one
+    // over the Unix socket), to its client's EOF.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind target");
+    let target = listener.local_addr().expect("target addr");
+    let echo = thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept().expect("target accept");
+            s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+            let mut buf = [0; 1024];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => s.write_all(&buf[..n]).expect("echo"),
+                }
+            }
+        }
+    });
+    let mut child = Command::new(example("proxy"))
+        .args(["--listen", "127.0.0.1:0", "--connect", &target.to_string(), "--threads", "2"])
+        .args(["--tls-cert", cert_file.to_str().expect("path"), "--tls-key", key_file.to_str().expect("path")])
+        .args(["--unix", sock.to_str().expect("path")])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn proxy");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let proxy = Proxy { child, addr: "127.0.0.1:0".parse().expect("addr"), log: rx };
+    let mut log = Vec::new();
+    while !log.iter().any(|l: &String| l.contains("serving with 2 reactors")) {
+        match proxy.log.recv_timeout(TIMEOUT) {
+            Ok(line) => log.push(line),
+            Err(e) => panic!("the proxy did not serve with 2 reactors ({e}): {log:?}"),
+        }
+    }
+    let tls: Vec<&String> = log.iter().filter(|l| l.ends_with(" (tls)")).collect();
+    assert_eq!(tls.len(), 2, "one TLS listener per reactor: {log:?}");
+    assert!(log.iter().any(|l| l.ends_with(" (unix)")), "a Unix listener: {log:?}");
+    let addr: SocketAddr =
+        tls[0].split("listening on ").nth(1).expect("address").trim_end_matches(" (tls)").parse().expect("addr");
+    let mut c = tls_util::client(addr, "localhost", cert.client_config());
+    tls_util::send(&mut c, b"through TLS").expect("send over TLS");
+    assert_eq!(tls_util::read_n(&mut c, 11).expect("echo over TLS"), b"through TLS");
+    drop(c);
+    let mut u = std::os::unix::net::UnixStream::connect(&sock).expect("connect to the Unix socket");
+    u.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    u.write_all(b"through unix").expect("send over the Unix socket");
+    u.shutdown(Shutdown::Write).expect("half-close");
+    let mut back = Vec::new();
+    u.read_to_end(&mut back).expect("echo over the Unix socket");
+    assert_eq!(back, b"through unix");
+    echo.join().expect("target");
+    drop(proxy);
+}

@@ -103,8 +103,13 @@ pub fn start_observed(reactor: &mut Reactor, args: &ChatArgs, on_accept: Option<
         flush_armed: false,
     }));
     HUB.with(|h| *h.borrow_mut() = Some(Rc::clone(&hub)));
+    // As in `chat::start`: `--unix` (reactor 0 serves it) and `--tls-cert`.
+    let unix = GroupChatFactory { hub: Rc::clone(&hub), idle_timeout: args.server.idle_timeout, on_accept: None };
     let factory = GroupChatFactory { hub, idle_timeout: args.server.idle_timeout, on_accept };
-    common::listen_tcp(reactor, args.server.listen, factory, opts)
+    match common::listen_unix(reactor, &args.server, unix, opts.clone()) {
+        Some(id) if !args.server.serve_tcp() => id,
+        _ => common::listen(reactor, &args.server, factory, opts),
+    }
 }
 
 thread_local! {

@@ -147,6 +147,17 @@ impl ServerArgs {
         self.unix.is_none() || self.listen_given
     }
 
+    /// How many reactors to run: `--threads`, or one when only `--unix`
+    /// is served (reactor 0 alone serves the Unix socket: the others would
+    /// have nothing to listen on).
+    pub fn reactors(&self) -> usize {
+        if self.serve_tcp() {
+            self.threads
+        } else {
+            1
+        }
+    }
+
     /// Takes a server option if `long` (the name of a `--long` option) is
     /// one; returns whether it was.
     pub fn take(&mut self, usage: &str, long: Option<&str>, parser: &mut lexopt::Parser) -> bool {
