@@ -22,6 +22,7 @@ mod example_util;
 mod http_hello;
 #[path = "../examples/common/timestamp.rs"]
 mod timestamp;
+mod tls_util;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -199,4 +200,37 @@ fn daytime_and_timestamp_on_unix_sockets_alone() {
     let got = line(&mut r);
     assert!(got.starts_with('[') && got.ends_with("] over unix\n"), "{got:?}");
     server.stop();
+}
+
+#[test]
+fn with_a_certificate_the_unix_socket_serves_tls_too() {
+    let path = temp_path("echo_hello_tls.sock");
+    let dir = temp_path("echo_hello_tls_cert");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = tls_util::TestCert::new(&["localhost"]);
+    let (cert_file, key_file) = cert.write_to(&dir);
+    let p = path.clone();
+    let server = util::serve(move |reactor| {
+        let mut args = echo_hello::default_args();
+        args.listen = "127.0.0.1:0".parse().unwrap();
+        args.listen_given = true;
+        args.unix = Some(p);
+        args.tls_cert = Some(cert_file);
+        args.tls_key = Some(key_file);
+        echo_hello::start(reactor, &args)
+    });
+    let name = reel::tls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let session = reel::tls::rustls::ClientConnection::new(std::sync::Arc::new(cert.client_config()), name).unwrap();
+    let mut tls = reel::tls::rustls::StreamOwned::new(session, connect(&path));
+    assert_eq!(tls_util::read_n(&mut tls, 9).unwrap(), b"Welcome!\n");
+    tls_util::send(&mut tls, b"Unix over TLS\n").unwrap();
+    assert_eq!(tls_util::read_n(&mut tls, 22).unwrap(), b"Hello, Unix over TLS!\n");
+    // A cleartext client on the same socket gets no greeting.
+    let mut plain = connect(&path);
+    plain.write_all(b"hello\n").unwrap();
+    let mut got = Vec::new();
+    let _ = plain.read_to_end(&mut got);
+    assert!(!got.starts_with(b"Welcome!"), "cleartext served on a TLS socket: {got:?}");
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -278,9 +278,15 @@ pub fn listen_unix(
         None => reel::UnixAddr::Path(path.clone()),
     };
     let opts = reel::UnixListenOptions { listen: opts, ..Default::default() };
-    match reactor.listen_unix_with(&addr, factory, opts) {
+    // With --tls-cert/--tls-key the Unix socket serves TLS too: the same
+    // contract wherever the server listens.
+    let (listened, kind) = match tls_server_config(args) {
+        Some(config) => (reactor.listen_unix_tls(&addr, config, factory, opts), "unix, tls"),
+        None => (reactor.listen_unix_with(&addr, factory, opts), "unix"),
+    };
+    match listened {
         Ok(id) => {
-            log::info!("listening on {addr} (unix)");
+            log::info!("listening on {addr} ({kind})");
             Some(id)
         }
         Err(e) => {
