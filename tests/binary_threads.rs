@@ -9,7 +9,7 @@ use example_bin::{example, spawn_logging, wait_with_timeout};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -193,10 +193,11 @@ fn every_other_server_takes_threads() {
 }
 
 mod tls_util;
+mod tools;
 
 /// Reads one line from a TLS client, byte by byte (bounded by the
 /// socket's timeouts).
-fn tls_line(c: &mut tls_util::Client) -> String {
+fn tls_line(c: &mut impl Read) -> String {
     let mut line = Vec::new();
     let mut byte = [0; 1];
     while line.last() != Some(&b'\n') {
@@ -213,7 +214,7 @@ fn chat_with_two_threads_serves_tls_and_its_unix_socket() {
     // With --threads > 1 chat runs its group variant: it must take the
     // same --tls-cert/--tls-key and --unix as the single reactor does.
     let cert = tls_util::TestCert::new(&["localhost"]);
-    let dir = tls_util::TempDir::new("chat-threads-tls");
+    let dir = tools::TempDir::new("chat-threads-tls");
     let (cert_file, key_file) = cert.write_to(&dir.0);
     let sock = dir.0.join("chat.sock");
     let r = start(
@@ -235,12 +236,15 @@ fn chat_with_two_threads_serves_tls_and_its_unix_socket() {
         assert_eq!(tls_line(&mut c), "success\n");
         members.push(c);
     }
-    let mut unix = std::os::unix::net::UnixStream::connect(&sock).expect("connect to the Unix socket");
+    // The Unix socket serves the same contract over TLS too.
+    let unix = std::os::unix::net::UnixStream::connect(&sock).expect("connect to the Unix socket");
     unix.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-    unix.write_all(b"u lobby\n").expect("join over the Unix socket");
-    let mut line = String::new();
-    BufReader::new(&mut unix).read_line(&mut line).expect("answer");
-    assert_eq!(line, "success\n");
+    let name = reel::tls::rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let session =
+        reel::tls::rustls::ClientConnection::new(std::sync::Arc::new(cert.client_config()), name).expect("session");
+    let mut unix = reel::tls::rustls::StreamOwned::new(session, unix);
+    tls_util::send(&mut unix, b"u lobby\n").expect("join over the Unix socket");
+    assert_eq!(tls_line(&mut unix), "success\n");
     stops_cleanly(r, "-TERM");
 }
 
@@ -249,7 +253,7 @@ fn http_hello_with_two_threads_serves_its_unix_socket_alone() {
     // `--unix` without `--listen`: no TCP at all, whatever the threads
     // (reactor 0 serves the Unix socket; the others had no counterpart of
     // its bind and the server failed to start).
-    let dir = tls_util::TempDir::new("http-threads-unix");
+    let dir = tools::TempDir::new("http-threads-unix");
     let sock = dir.0.join("http.sock");
     let mut child = Command::new(example("http_hello"))
         .args(["--threads", "2", "--unix", sock.to_str().expect("path")])

@@ -295,6 +295,7 @@ fn a_thousand_concurrent_pairs() {
 }
 
 mod tls_util;
+mod tools;
 
 /// The server conventions hold for the proxy too: `--tls-cert/--tls-key`
 /// terminate TLS (the target is reached in the clear), `--unix` serves a
@@ -303,7 +304,7 @@ mod tls_util;
 #[test]
 fn tls_unix_and_threads_options_are_served_not_ignored() {
     let cert = tls_util::TestCert::new(&["localhost"]);
-    let dir = tls_util::TempDir::new("proxy-tls");
+    let dir = tools::TempDir::new("proxy-tls");
     let (cert_file, key_file) = cert.write_to(&dir.0);
     let sock = dir.0.join("proxy.sock");
     // A target that echoes each of its two connections (one over TLS, one
@@ -323,20 +324,23 @@ fn tls_unix_and_threads_options_are_served_not_ignored() {
             }
         }
     });
-    let mut child = Command::new(example("proxy"))
-        .args(["--listen", "127.0.0.1:0", "--connect", &target.to_string(), "--threads", "2"])
-        .args(["--tls-cert", cert_file.to_str().expect("path"), "--tls-key", key_file.to_str().expect("path")])
-        .args(["--unix", sock.to_str().expect("path")])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn proxy");
-    let stderr = child.stderr.take().expect("stderr");
+    let target = target.to_string();
+    let (cert_arg, key_arg, sock_arg) =
+        (cert_file.to_str().expect("path"), key_file.to_str().expect("path"), sock.to_str().expect("path"));
+    let (child, stderr) = spawn_logging(
+        "proxy",
+        ["--listen", "127.0.0.1:0", "--connect", &target, "--threads", "2"].into_iter().chain([
+            "--tls-cert",
+            cert_arg,
+            "--tls-key",
+            key_arg,
+            "--unix",
+            sock_arg,
+        ]),
+    );
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in stderr.lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
