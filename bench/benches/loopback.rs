@@ -22,6 +22,8 @@ mod mio_loop;
 #[path = "../src/bin/baseline/proto.rs"]
 #[allow(dead_code)] // shared with the examples; a part is used here
 mod proto;
+#[path = "../src/bin/baseline/shared.rs"]
+mod shared;
 mod support;
 #[path = "../src/bin/baseline/threads.rs"]
 mod threads;

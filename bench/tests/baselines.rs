@@ -9,6 +9,8 @@ mod alloc_count;
 mod mio_loop;
 #[path = "../src/bin/baseline/proto.rs"]
 mod proto;
+#[path = "../src/bin/baseline/shared.rs"]
+mod shared;
 #[path = "../src/bin/baseline/threads.rs"]
 mod threads;
 #[path = "../src/bin/baseline/tokio_ct.rs"]

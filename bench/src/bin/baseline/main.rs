@@ -31,6 +31,7 @@ mod common;
 mod lenient;
 mod mio_loop;
 mod proto;
+mod shared;
 mod threads;
 mod tokio_ct;
 mod tokio_proxy;
