@@ -7,6 +7,8 @@
 mod alloc_count;
 #[path = "../src/bin/baseline/mio_loop.rs"]
 mod mio_loop;
+#[path = "../src/bin/baseline/mio_shared.rs"]
+mod mio_shared;
 #[path = "../src/bin/baseline/proto.rs"]
 mod proto;
 #[path = "../src/bin/baseline/shared.rs"]

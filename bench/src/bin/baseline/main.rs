@@ -30,6 +30,7 @@
 mod common;
 mod lenient;
 mod mio_loop;
+mod mio_shared;
 mod proto;
 mod shared;
 mod threads;
