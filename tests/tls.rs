@@ -110,6 +110,20 @@ fn echo_server(reactor: &mut Reactor, config: rustls::ServerConfig, opts: Listen
     (log, reactor.listener_addr(id).expect("address"))
 }
 
+/// A [`Peer::sender`] of `payload` connected over TLS to `addr` as
+/// `name`; its log.
+fn connect_sender(
+    reactor: &mut Reactor,
+    addr: SocketAddr,
+    name: &str,
+    config: rustls::ClientConfig,
+    payload: Vec<u8>,
+) -> Shared {
+    let log: Shared = Default::default();
+    reactor.connect_tls(addr, name, Arc::new(config), Peer::sender(payload, log.clone()));
+    log
+}
+
 /// A std client on a thread: its result once done.
 fn on_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<T> {
     std::thread::spawn(f)
@@ -191,8 +205,7 @@ fn reels_client_and_server_move_a_megabyte_both_ways_with_alpn() {
     let mut cc = cert.client_config();
     cc.alpn_protocols = vec![b"a".to_vec(), b"c".to_vec()];
     let payload: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
-    let log: Shared = Default::default();
-    reactor.connect_tls(addr, "localhost", Arc::new(cc), Peer::sender(payload.clone(), log.clone()));
+    let log = connect_sender(&mut reactor, addr, "localhost", cc, payload.clone());
     run_until(&mut reactor, "both ends to end", || {
         !log.borrow().lost.is_empty() && !server_log.borrow().lost.is_empty()
     });
@@ -226,13 +239,7 @@ fn reels_client_talks_to_a_plain_rustls_server_thread() {
         Ok(got)
     });
     let mut reactor = Reactor::new().unwrap();
-    let log: Shared = Default::default();
-    reactor.connect_tls(
-        addr,
-        "localhost",
-        Arc::new(cert.client_config()),
-        Peer::sender(b"ping!".to_vec(), log.clone()),
-    );
+    let log = connect_sender(&mut reactor, addr, "localhost", cert.client_config(), b"ping!".to_vec());
     run_until(&mut reactor, "the client to end", || !log.borrow().lost.is_empty());
     assert_eq!(server.join().unwrap().unwrap(), b"ping!");
     assert_eq!(log.borrow().data, b"pong!");
@@ -335,13 +342,7 @@ fn a_certificate_for_another_name_fails_the_handshake_with_a_tls_reason_on_both_
     let cert = TestCert::new(&["localhost"]);
     let mut reactor = Reactor::new().unwrap();
     let (server_log, addr) = echo_server(&mut reactor, cert.server_config(), ListenOptions::default());
-    let log: Shared = Default::default();
-    reactor.connect_tls(
-        addr,
-        "not-localhost.example",
-        Arc::new(cert.client_config()),
-        Peer::sender(b"never".to_vec(), log.clone()),
-    );
+    let log = connect_sender(&mut reactor, addr, "not-localhost.example", cert.client_config(), b"never".to_vec());
     run_until(&mut reactor, "both handshakes to fail", || {
         !log.borrow().failed.is_empty() && !server_log.borrow().failed.is_empty()
     });
@@ -367,13 +368,7 @@ fn an_unknown_issuer_is_refused() {
     let other = TestCert::new(&["localhost"]);
     let mut reactor = Reactor::new().unwrap();
     let (_server_log, addr) = echo_server(&mut reactor, cert.server_config(), ListenOptions::default());
-    let log: Shared = Default::default();
-    reactor.connect_tls(
-        addr,
-        "localhost",
-        Arc::new(other.client_config()),
-        Peer::sender(b"never".to_vec(), log.clone()),
-    );
+    let log = connect_sender(&mut reactor, addr, "localhost", other.client_config(), b"never".to_vec());
     run_until(&mut reactor, "the handshake to fail", || !log.borrow().failed.is_empty());
     // Two self-signed certificates of the same subject: rustls says
     // BadSignature rather than UnknownIssuer; refused either way.
@@ -403,15 +398,8 @@ fn sni_chooses_the_certificate_by_name() {
     let (server_log, addr) = echo_server(&mut reactor, config, ListenOptions::default());
     let mut logs = Vec::new();
     for (name, cert) in [("one.test", &one), ("two.test", &two)] {
-        let log: Shared = Default::default();
         // Each client trusts only its own name's certificate.
-        reactor.connect_tls(
-            addr,
-            name,
-            Arc::new(cert.client_config()),
-            Peer::sender(name.as_bytes().to_vec(), log.clone()),
-        );
-        logs.push(log);
+        logs.push(connect_sender(&mut reactor, addr, name, cert.client_config(), name.as_bytes().to_vec()));
     }
     run_until(&mut reactor, "both clients to end", || logs.iter().all(|l| !l.borrow().lost.is_empty()));
     for (log, (name, cert)) in logs.iter().zip([("one.test", &one), ("two.test", &two)]) {
