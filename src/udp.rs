@@ -149,118 +149,63 @@ impl Endpoint {
     /// Sends one datagram now, or queues it if the socket buffer is full.
     /// Errors other than `WouldBlock` are kept for `error_received`.
     pub(crate) fn send(&mut self, data: &[u8], to: SocketAddr, queue_limit: usize) -> bool {
-        let (socket, local, connected) = (&self.socket, self.local, self.connected.is_some());
-        let sent = send_or_queue(&mut self.queue, &mut self.errors, queue_limit, data, to, |data, to| {
-            send_now(socket, local, connected, data, *to)
-        });
-        match sent {
-            SendOutcome::Sent => self.sent += 1,
-            SendOutcome::Queued => {}
-            SendOutcome::Failed => return true,
-            SendOutcome::Dropped => {
-                self.dropped += 1;
-                log::warn!("udp {}: send queue full, datagram to {to} dropped ({} so far)", self.local, self.dropped);
+        if self.queue.is_empty() {
+            match self.send_now(data, to) {
+                Ok(()) => {
+                    self.sent += 1;
+                    return false;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    self.errors.push(e);
+                    return true;
+                }
             }
         }
+        if self.queue.len() < queue_limit {
+            self.queue.push_back((data.to_vec(), to));
+        } else {
+            self.dropped += 1;
+            log::warn!("udp {}: send queue full, datagram to {to} dropped ({} so far)", self.local, self.dropped);
+        }
         false
+    }
+
+    fn send_now(&self, data: &[u8], to: SocketAddr) -> io::Result<()> {
+        // A dual-stack endpoint reports IPv4 peers as IPv4: send to them
+        // through their mapped IPv6 address.
+        let to = match to {
+            SocketAddr::V4(v4) if self.local.is_ipv6() => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+            other => other,
+        };
+        loop {
+            let r = match self.connected {
+                Some(_) => self.socket.send(data, to),
+                None => self.socket.send_to(data, to),
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(()),
+            }
+        }
     }
 
     /// Sends queued datagrams until the socket would block. Returns whether
     /// errors were recorded.
     pub(crate) fn flush_queue(&mut self) -> bool {
-        let (socket, local, connected) = (&self.socket, self.local, self.connected.is_some());
-        let (sent, failed) =
-            flush_queue(&mut self.queue, &mut self.errors, |data, to| send_now(socket, local, connected, data, *to));
-        self.sent += sent;
-        failed
-    }
-}
-
-/// Sends one datagram from the endpoint bound to `local` (on its peer if
-/// `connected`), retrying when interrupted.
-#[inline]
-fn send_now(socket: &DgramSocket, local: SocketAddr, connected: bool, data: &[u8], to: SocketAddr) -> io::Result<()> {
-    // A dual-stack endpoint reports IPv4 peers as IPv4: send to them
-    // through their mapped IPv6 address.
-    let to = match to {
-        SocketAddr::V4(v4) if local.is_ipv6() => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
-        other => other,
-    };
-    loop {
-        let r = if connected { socket.send(data, to) } else { socket.send_to(data, to) };
-        match r {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-            Ok(_) => return Ok(()),
-        }
-    }
-}
-
-/// What [`send_or_queue`] did with a datagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SendOutcome {
-    /// Sent now.
-    Sent,
-    /// Copied into the queue: the socket would block, or others wait.
-    Queued,
-    /// Dropped: the queue is full.
-    Dropped,
-    /// The send failed; the error is in `errors`.
-    Failed,
-}
-
-/// Sends a datagram with `send_now` unless others wait already, queueing
-/// a copy (up to `limit` queued) when the socket would block; other
-/// errors are kept in `errors` for `error_received`. Shared by the UDP and
-/// the Unix datagram endpoints; generic and inlined, so it costs nothing
-/// per datagram.
-#[inline]
-pub(crate) fn send_or_queue<A>(
-    queue: &mut VecDeque<(Vec<u8>, A)>,
-    errors: &mut Vec<io::Error>,
-    limit: usize,
-    data: &[u8],
-    to: A,
-    send_now: impl FnOnce(&[u8], &A) -> io::Result<()>,
-) -> SendOutcome {
-    if queue.is_empty() {
-        match send_now(data, &to) {
-            Ok(()) => return SendOutcome::Sent,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => {
-                errors.push(e);
-                return SendOutcome::Failed;
+        let mut errors = false;
+        while let Some((data, to)) = self.queue.front() {
+            match self.send_now(data, *to) {
+                Ok(()) => self.sent += 1,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    self.errors.push(e);
+                    errors = true;
+                }
             }
+            self.queue.pop_front();
         }
+        errors
     }
-    if queue.len() < limit {
-        queue.push_back((data.to_vec(), to));
-        SendOutcome::Queued
-    } else {
-        SendOutcome::Dropped
-    }
-}
-
-/// Sends queued datagrams with `send_now` until the socket would block;
-/// errors go to `errors`. Returns how many were sent and whether errors
-/// were recorded.
-#[inline]
-pub(crate) fn flush_queue<A>(
-    queue: &mut VecDeque<(Vec<u8>, A)>,
-    errors: &mut Vec<io::Error>,
-    mut send_now: impl FnMut(&[u8], &A) -> io::Result<()>,
-) -> (u64, bool) {
-    let (mut sent, mut failed) = (0, false);
-    while let Some((data, to)) = queue.front() {
-        match send_now(data, to) {
-            Ok(()) => sent += 1,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => {
-                errors.push(e);
-                failed = true;
-            }
-        }
-        queue.pop_front();
-    }
-    (sent, failed)
 }

@@ -20,7 +20,6 @@ use super::{ToUnixAddr, UnixAddr};
 use crate::core::{checked_index, Core};
 use crate::dispatch::log_panic;
 use crate::id::Source;
-use crate::udp::{flush_queue, send_or_queue, SendOutcome};
 use crate::ReactorContext;
 
 /// Identifies one Unix datagram endpoint of a reactor.
@@ -78,37 +77,51 @@ pub(crate) struct UnixEndpoint {
 }
 
 impl UnixEndpoint {
+    fn send_now(&self, data: &[u8], to: Option<&UnixAddr>) -> io::Result<()> {
+        let to = match to {
+            None => return self.socket.send(data).map(drop),
+            Some(to) => to.to_sockaddr()?,
+        };
+        socket2::SockRef::from(&self.socket).send_to(data, &to).map(drop)
+    }
+
     /// Sends now or queues (bounded); other errors are kept for
     /// `error_received`. Returns whether the endpoint needs a settle.
     fn send(&mut self, data: &[u8], to: Option<UnixAddr>, limit: usize) -> bool {
-        let socket = &self.socket;
-        match send_or_queue(&mut self.queue, &mut self.errors, limit, data, to, |data, to| {
-            send_now(socket, data, to.as_ref())
-        }) {
-            SendOutcome::Sent | SendOutcome::Queued => {}
-            SendOutcome::Failed => return true,
-            SendOutcome::Dropped => {
-                self.dropped += 1;
-                log::warn!("unix datagram {}: send queue full, datagram dropped ({} so far)", self.local, self.dropped);
+        if self.queue.is_empty() {
+            match self.send_now(data, to.as_ref()) {
+                Ok(()) => return false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    self.errors.push(e);
+                    return true;
+                }
             }
+        }
+        if self.queue.len() < limit {
+            self.queue.push_back((data.to_vec(), to));
+        } else {
+            self.dropped += 1;
+            log::warn!("unix datagram {}: send queue full, datagram dropped ({} so far)", self.local, self.dropped);
         }
         false
     }
 
     fn flush_queue(&mut self) -> bool {
-        let socket = &self.socket;
-        flush_queue(&mut self.queue, &mut self.errors, |data, to| send_now(socket, data, to.as_ref())).1
+        let mut errors = false;
+        while let Some((data, to)) = self.queue.front() {
+            match self.send_now(data, to.as_ref()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    self.errors.push(e);
+                    errors = true;
+                }
+            }
+            self.queue.pop_front();
+        }
+        errors
     }
-}
-
-/// Sends one datagram on `socket`: to `to`, or to its peer.
-#[inline]
-fn send_now(socket: &mio::net::UnixDatagram, data: &[u8], to: Option<&UnixAddr>) -> io::Result<()> {
-    let to = match to {
-        None => return socket.send(data).map(drop),
-        Some(to) => to.to_sockaddr()?,
-    };
-    socket2::SockRef::from(socket).send_to(data, &to).map(drop)
 }
 
 impl std::fmt::Debug for UnixEndpoint {
