@@ -31,26 +31,64 @@ struct Log {
 
 type Shared = Rc<RefCell<Log>>;
 
-/// Echoes, and logs.
-struct Echo(Shared);
+/// The test protocol of both ends: logs what it sees (the session once
+/// made, the data, the end of input, the reason it ended); on connect
+/// writes `payload`, then half-closes if `half_close`; echoes if `echo`;
+/// closes once as many bytes came back as it sent, unless it half-closed
+/// (then it reads on until the peer ends).
+struct Peer {
+    log: Shared,
+    payload: Vec<u8>,
+    echo: bool,
+    half_close: bool,
+}
 
-impl Protocol for Echo {
+impl Peer {
+    /// Echoes, and logs (a server).
+    fn echo(log: Shared) -> Self {
+        Peer { log, payload: Vec::new(), echo: true, half_close: false }
+    }
+    /// Sends `payload` on connect, collects what comes back, closes once
+    /// it has it all (a client).
+    fn sender(payload: Vec<u8>, log: Shared) -> Self {
+        Peer { log, payload, echo: false, half_close: false }
+    }
+    /// Sends `payload`, then half-closes (`write_eof`) and keeps reading.
+    fn half_closer(payload: Vec<u8>, log: Shared) -> Self {
+        Peer { log, payload, echo: false, half_close: true }
+    }
+}
+
+impl Protocol for Peer {
     fn connection_made(&mut self, cx: &mut Context<'_>) {
-        self.0.borrow_mut().made.push(cx.tls_info());
+        self.log.borrow_mut().made.push(cx.tls_info());
+        if !self.payload.is_empty() {
+            cx.write(&self.payload);
+        }
+        if self.half_close {
+            cx.write_eof();
+        }
     }
     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
-        self.0.borrow_mut().data.extend_from_slice(data);
-        cx.write(data);
+        let mut log = self.log.borrow_mut();
+        log.data.extend_from_slice(data);
+        if self.echo {
+            cx.write(data);
+        } else if !self.half_close && log.data.len() >= self.payload.len() {
+            cx.close();
+        }
     }
     fn eof_received(&mut self, cx: &mut Context<'_>) {
-        self.0.borrow_mut().eof = true;
-        cx.close();
+        self.log.borrow_mut().eof = true;
+        if !self.half_close {
+            cx.close();
+        }
     }
     fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: Reason) {
-        self.0.borrow_mut().lost.push(reason);
+        self.log.borrow_mut().lost.push(reason);
     }
     fn connection_failed(&mut self, _cx: &mut Context<'_>, reason: Reason) {
-        self.0.borrow_mut().failed.push(reason);
+        self.log.borrow_mut().failed.push(reason);
     }
 }
 
@@ -63,12 +101,27 @@ fn run_until(reactor: &mut Reactor, what: &str, mut done: impl FnMut() -> bool) 
     }
 }
 
-/// A reactor serving `Echo` over TLS with `config`; the log and address.
+/// A reactor serving [`Peer::echo`] over TLS with `config`; the log and address.
 fn echo_server(reactor: &mut Reactor, config: rustls::ServerConfig, opts: ListenOptions) -> (Shared, SocketAddr) {
     let log: Shared = Default::default();
     let l = log.clone();
-    let id = reactor.listen_tls_with("127.0.0.1:0", Arc::new(config), move |_| Echo(l.clone()), opts).expect("listen");
+    let id =
+        reactor.listen_tls_with("127.0.0.1:0", Arc::new(config), move |_| Peer::echo(l.clone()), opts).expect("listen");
     (log, reactor.listener_addr(id).expect("address"))
+}
+
+/// A [`Peer::sender`] of `payload` connected over TLS to `addr` as
+/// `name`; its log.
+fn connect_sender(
+    reactor: &mut Reactor,
+    addr: SocketAddr,
+    name: &str,
+    config: rustls::ClientConfig,
+    payload: Vec<u8>,
+) -> Shared {
+    let log: Shared = Default::default();
+    reactor.connect_tls(addr, name, Arc::new(config), Peer::sender(payload, log.clone()));
+    log
 }
 
 /// A std client on a thread: its result once done.
@@ -142,33 +195,6 @@ fn tls_1_2_works_too() {
     assert_eq!(log.borrow().made[0].as_ref().unwrap().version, Some(rustls::ProtocolVersion::TLSv1_2));
 }
 
-/// A client protocol: sends `payload` on connect, collects what comes
-/// back, closes once it has it all.
-struct Sender {
-    payload: Vec<u8>,
-    log: Shared,
-}
-
-impl Protocol for Sender {
-    fn connection_made(&mut self, cx: &mut Context<'_>) {
-        self.log.borrow_mut().made.push(cx.tls_info());
-        cx.write(&self.payload);
-    }
-    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
-        let mut log = self.log.borrow_mut();
-        log.data.extend_from_slice(data);
-        if log.data.len() >= self.payload.len() {
-            cx.close();
-        }
-    }
-    fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: Reason) {
-        self.log.borrow_mut().lost.push(reason);
-    }
-    fn connection_failed(&mut self, _cx: &mut Context<'_>, reason: Reason) {
-        self.log.borrow_mut().failed.push(reason);
-    }
-}
-
 #[test]
 fn reels_client_and_server_move_a_megabyte_both_ways_with_alpn() {
     let cert = TestCert::new(&["localhost"]);
@@ -179,8 +205,7 @@ fn reels_client_and_server_move_a_megabyte_both_ways_with_alpn() {
     let mut cc = cert.client_config();
     cc.alpn_protocols = vec![b"a".to_vec(), b"c".to_vec()];
     let payload: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
-    let log: Shared = Default::default();
-    reactor.connect_tls(addr, "localhost", Arc::new(cc), Sender { payload: payload.clone(), log: log.clone() });
+    let log = connect_sender(&mut reactor, addr, "localhost", cc, payload.clone());
     run_until(&mut reactor, "both ends to end", || {
         !log.borrow().lost.is_empty() && !server_log.borrow().lost.is_empty()
     });
@@ -214,13 +239,7 @@ fn reels_client_talks_to_a_plain_rustls_server_thread() {
         Ok(got)
     });
     let mut reactor = Reactor::new().unwrap();
-    let log: Shared = Default::default();
-    reactor.connect_tls(
-        addr,
-        "localhost",
-        Arc::new(cert.client_config()),
-        Sender { payload: b"ping!".to_vec(), log: log.clone() },
-    );
+    let log = connect_sender(&mut reactor, addr, "localhost", cert.client_config(), b"ping!".to_vec());
     run_until(&mut reactor, "the client to end", || !log.borrow().lost.is_empty());
     assert_eq!(server.join().unwrap().unwrap(), b"ping!");
     assert_eq!(log.borrow().data, b"pong!");
@@ -323,13 +342,7 @@ fn a_certificate_for_another_name_fails_the_handshake_with_a_tls_reason_on_both_
     let cert = TestCert::new(&["localhost"]);
     let mut reactor = Reactor::new().unwrap();
     let (server_log, addr) = echo_server(&mut reactor, cert.server_config(), ListenOptions::default());
-    let log: Shared = Default::default();
-    reactor.connect_tls(
-        addr,
-        "not-localhost.example",
-        Arc::new(cert.client_config()),
-        Sender { payload: b"never".to_vec(), log: log.clone() },
-    );
+    let log = connect_sender(&mut reactor, addr, "not-localhost.example", cert.client_config(), b"never".to_vec());
     run_until(&mut reactor, "both handshakes to fail", || {
         !log.borrow().failed.is_empty() && !server_log.borrow().failed.is_empty()
     });
@@ -355,13 +368,7 @@ fn an_unknown_issuer_is_refused() {
     let other = TestCert::new(&["localhost"]);
     let mut reactor = Reactor::new().unwrap();
     let (_server_log, addr) = echo_server(&mut reactor, cert.server_config(), ListenOptions::default());
-    let log: Shared = Default::default();
-    reactor.connect_tls(
-        addr,
-        "localhost",
-        Arc::new(other.client_config()),
-        Sender { payload: b"never".to_vec(), log: log.clone() },
-    );
+    let log = connect_sender(&mut reactor, addr, "localhost", other.client_config(), b"never".to_vec());
     run_until(&mut reactor, "the handshake to fail", || !log.borrow().failed.is_empty());
     // Two self-signed certificates of the same subject: rustls says
     // BadSignature rather than UnknownIssuer; refused either way.
@@ -391,15 +398,8 @@ fn sni_chooses_the_certificate_by_name() {
     let (server_log, addr) = echo_server(&mut reactor, config, ListenOptions::default());
     let mut logs = Vec::new();
     for (name, cert) in [("one.test", &one), ("two.test", &two)] {
-        let log: Shared = Default::default();
         // Each client trusts only its own name's certificate.
-        reactor.connect_tls(
-            addr,
-            name,
-            Arc::new(cert.client_config()),
-            Sender { payload: name.as_bytes().to_vec(), log: log.clone() },
-        );
-        logs.push(log);
+        logs.push(connect_sender(&mut reactor, addr, name, cert.client_config(), name.as_bytes().to_vec()));
     }
     run_until(&mut reactor, "both clients to end", || logs.iter().all(|l| !l.borrow().lost.is_empty()));
     for (log, (name, cert)) in logs.iter().zip([("one.test", &one), ("two.test", &two)]) {
@@ -451,30 +451,39 @@ fn starttls_server(reactor: &mut Reactor, cert: &TestCert) -> (Shared, SocketAdd
     (log, reactor.listener_addr(id).unwrap())
 }
 
+/// A blocking STARTTLS client: sends `STARTTLS` with its TLS hello in the
+/// same write (the server reads them together), waits for `GO` in the
+/// clear, sends `message` over TLS and returns the `answer_len` bytes of
+/// the answer, then sends close_notify.
+fn starttls_client(
+    addr: SocketAddr,
+    cc: Arc<rustls::ClientConfig>,
+    message: &[u8],
+    answer_len: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut sock = tcp(addr);
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(cc, name).unwrap();
+    let mut first = b"STARTTLS\n".to_vec();
+    conn.write_tls(&mut first)?;
+    sock.write_all(&first)?;
+    assert_eq!(read_n(&mut sock, 3)?, b"GO\n", "the go-ahead comes in the clear");
+    let mut s = rustls::StreamOwned::new(conn, sock);
+    s.write_all(message)?;
+    s.flush()?;
+    let got = read_n(&mut s, answer_len)?;
+    s.conn.send_close_notify();
+    s.flush()?;
+    Ok(got)
+}
+
 #[test]
 fn starttls_hands_ciphertext_pipelined_behind_the_command_to_tls() {
     let cert = TestCert::new(&["localhost"]);
     let mut reactor = Reactor::new().unwrap();
     let (log, addr) = starttls_server(&mut reactor, &cert);
     let cc = Arc::new(cert.client_config());
-    let t = on_thread(move || -> std::io::Result<Vec<u8>> {
-        let mut sock = tcp(addr);
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let mut conn = rustls::ClientConnection::new(cc, name).unwrap();
-        // The command and the client's hello in one write: the server
-        // reads them together.
-        let mut first = b"STARTTLS\n".to_vec();
-        conn.write_tls(&mut first)?;
-        sock.write_all(&first)?;
-        assert_eq!(read_n(&mut sock, 3)?, b"GO\n", "the go-ahead comes in the clear");
-        let mut s = rustls::StreamOwned::new(conn, sock);
-        s.write_all(b"secret\n")?;
-        s.flush()?;
-        let got = read_n(&mut s, 12)?;
-        s.conn.send_close_notify();
-        s.flush()?;
-        Ok(got)
-    });
+    let t = on_thread(move || starttls_client(addr, cc, b"secret\n", 12));
     assert_eq!(join(&mut reactor, t).unwrap(), b"tls: secret\n");
     run_until(&mut reactor, "the end", || !log.borrow().lost.is_empty());
     let info = log.borrow().made[0].clone().expect("the line came over TLS");
@@ -595,7 +604,7 @@ fn tls_runs_over_a_unix_socket_with_the_peers_credentials() {
         &path,
         "localhost",
         Arc::new(cert.client_config()),
-        Sender { payload: payload.clone(), log: log.clone() },
+        Peer::sender(payload.clone(), log.clone()),
     );
     run_until(&mut reactor, "both ends to end", || {
         !log.borrow().lost.is_empty() && !server_log.borrow().lost.is_empty()
@@ -610,31 +619,6 @@ fn tls_runs_over_a_unix_socket_with_the_peers_credentials() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Sends its payload, then half-closes (`write_eof`) and keeps reading.
-struct HalfCloser {
-    payload: Vec<u8>,
-    log: Shared,
-}
-
-impl Protocol for HalfCloser {
-    fn connection_made(&mut self, cx: &mut Context<'_>) {
-        cx.write(&self.payload);
-        cx.write_eof();
-    }
-    fn data_received(&mut self, _cx: &mut Context<'_>, data: &[u8]) {
-        self.log.borrow_mut().data.extend_from_slice(data);
-    }
-    fn eof_received(&mut self, _cx: &mut Context<'_>) {
-        self.log.borrow_mut().eof = true;
-    }
-    fn connection_lost(&mut self, _cx: &mut Context<'_>, reason: Reason) {
-        self.log.borrow_mut().lost.push(reason);
-    }
-    fn connection_failed(&mut self, _cx: &mut Context<'_>, reason: Reason) {
-        self.log.borrow_mut().failed.push(reason);
-    }
-}
-
 #[test]
 fn write_eof_over_tls_sends_close_notify_and_keeps_reading_the_answer() {
     let cert = TestCert::new(&["localhost"]);
@@ -646,7 +630,7 @@ fn write_eof_over_tls_sends_close_notify_and_keeps_reading_the_answer() {
         addr,
         "localhost",
         Arc::new(cert.client_config()),
-        HalfCloser { payload: payload.clone(), log: log.clone() },
+        Peer::half_closer(payload.clone(), log.clone()),
     );
     run_until(&mut reactor, "both ends to end", || {
         !log.borrow().lost.is_empty() && !server_log.borrow().lost.is_empty()
@@ -773,22 +757,7 @@ fn starttls_takes_the_ciphertext_a_raw_protocol_hands_back() {
         .unwrap();
     let addr = reactor.listener_addr(id).unwrap();
     let cc = Arc::new(cert.client_config());
-    let t = on_thread(move || -> std::io::Result<Vec<u8>> {
-        let mut sock = tcp(addr);
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let mut conn = rustls::ClientConnection::new(cc, name).unwrap();
-        let mut first = b"STARTTLS\n".to_vec();
-        conn.write_tls(&mut first)?;
-        sock.write_all(&first)?;
-        assert_eq!(read_n(&mut sock, 3)?, b"GO\n");
-        let mut s = rustls::StreamOwned::new(conn, sock);
-        s.write_all(b"raw and encrypted")?;
-        s.flush()?;
-        let got = read_n(&mut s, 17)?;
-        s.conn.send_close_notify();
-        s.flush()?;
-        Ok(got)
-    });
+    let t = on_thread(move || starttls_client(addr, cc, b"raw and encrypted", 17));
     assert_eq!(join(&mut reactor, t).unwrap(), b"raw and encrypted");
     run_until(&mut reactor, "the end", || !log.borrow().lost.is_empty());
     let log = log.borrow();

@@ -19,9 +19,13 @@ mod echo_hello;
 mod http_hello;
 #[path = "../src/bin/baseline/mio_loop.rs"]
 mod mio_loop;
+#[path = "../src/bin/baseline/mio_shared.rs"]
+mod mio_shared;
 #[path = "../src/bin/baseline/proto.rs"]
 #[allow(dead_code)] // shared with the examples; a part is used here
 mod proto;
+#[path = "../src/bin/baseline/shared.rs"]
+mod shared;
 mod support;
 #[path = "../src/bin/baseline/threads.rs"]
 mod threads;

@@ -7,8 +7,12 @@
 mod alloc_count;
 #[path = "../src/bin/baseline/mio_loop.rs"]
 mod mio_loop;
+#[path = "../src/bin/baseline/mio_shared.rs"]
+mod mio_shared;
 #[path = "../src/bin/baseline/proto.rs"]
 mod proto;
+#[path = "../src/bin/baseline/shared.rs"]
+mod shared;
 #[path = "../src/bin/baseline/threads.rs"]
 mod threads;
 #[path = "../src/bin/baseline/tokio_ct.rs"]

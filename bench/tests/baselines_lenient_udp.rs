@@ -4,6 +4,8 @@
 
 #[path = "../src/bin/baseline/lenient.rs"]
 mod lenient;
+#[path = "../src/bin/baseline/mio_shared.rs"]
+mod mio_shared;
 #[path = "../src/bin/baseline/proto.rs"]
 #[allow(dead_code)]
 mod proto;

@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::{parse_server_name, ClientConfig, ServerConfig, TlsInfo, TlsRole, TlsStream};
+use super::{ClientConfig, ServerConfig, TlsInfo, TlsRole, TlsStream};
 use crate::conn::{Origin, Phase};
 use crate::core::{Core, TimerTask};
 use crate::transport::Stream;
@@ -43,10 +43,16 @@ impl ReactorContext<'_> {
     ) -> io::Result<ListenerId> {
         let addr = addr.to_socket_addr()?;
         let id = self.core.listen_tcp(addr, Box::new(factory), opts)?;
+        self.set_listener_tls(id, config);
+        Ok(id)
+    }
+
+    /// Makes listener `id` a TLS one: each connection it accepts runs the
+    /// handshake with `config` before its protocol hears of it.
+    pub(super) fn set_listener_tls(&mut self, id: ListenerId, config: Arc<ServerConfig>) {
         if let Some(l) = self.core.listener_mut(id) {
             l.tls = Some(config);
         }
-        Ok(id)
     }
 
     /// Connects over TLS; see [`Reactor::connect_tls`].
@@ -69,8 +75,7 @@ impl ReactorContext<'_> {
         protocol: impl Protocol + 'static,
         opts: &TcpOptions,
     ) -> ConnId {
-        let session =
-            parse_server_name(server_name).and_then(|server_name| TlsRole::Client { server_name, config }.connection());
+        let session = TlsRole::client(server_name, config).and_then(TlsRole::connection);
         match (addr.to_socket_addr(), session) {
             (Ok(addr), Ok(session)) => self.core.connect_tls(addr, session, Box::new(protocol), opts),
             (Err(e), _) | (_, Err(e)) => self.core.connect_failed_at_once(Box::new(protocol), &e),

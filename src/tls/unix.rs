@@ -4,7 +4,7 @@
 use std::io;
 use std::sync::Arc;
 
-use super::{parse_server_name, ClientConfig, ServerConfig, TlsRole, TlsStream};
+use super::{ClientConfig, ServerConfig, TlsRole, TlsStream};
 use crate::conn::{Origin, Phase};
 use crate::core::Core;
 use crate::transport::Stream;
@@ -28,9 +28,7 @@ impl ReactorContext<'_> {
         opts: UnixListenOptions,
     ) -> io::Result<ListenerId> {
         let id = self.listen_unix_with(addr, factory, opts)?;
-        if let Some(l) = self.core.listener_mut(id) {
-            l.tls = Some(config);
-        }
+        self.set_listener_tls(id, config);
         Ok(id)
     }
 
@@ -45,8 +43,7 @@ impl ReactorContext<'_> {
         config: Arc<ClientConfig>,
         protocol: impl Protocol + 'static,
     ) -> ConnId {
-        let session =
-            parse_server_name(server_name).and_then(|server_name| TlsRole::Client { server_name, config }.connection());
+        let session = TlsRole::client(server_name, config).and_then(TlsRole::connection);
         match (addr.to_unix_addr(), session) {
             (Ok(addr), Ok(session)) => {
                 self.core.connect_unix_tls(&addr, session, Box::new(protocol), &TcpOptions::default())

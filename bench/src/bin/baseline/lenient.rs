@@ -12,17 +12,17 @@
 //! - A write that would block is queued and the connection stops reading
 //!   until it drains (no edge is lost: see `mio_loop.rs`).
 
-use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{self, Read};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::net::TcpStream;
+use mio::{Interest, Token};
 use slab::Slab;
 
+use crate::mio_shared::{self, LISTENER};
 use crate::proto::{self, HttpDate, PAGE, PAGE_TYPE};
 
-const LISTENER: Token = Token(usize::MAX);
 const READ_BUF: usize = 64 * 1024;
 
 /// A head longer than this without its end closes the connection.
@@ -71,61 +71,42 @@ struct Conn {
 ///
 /// When the poller cannot be created or fails.
 pub fn serve(listener: std::net::TcpListener, stop: Arc<AtomicBool>) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let mut listener = TcpListener::from_std(listener);
-    let mut poll = Poll::new()?;
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
-    let mut events = Events::with_capacity(1024);
     let mut conns: Slab<Conn> = Slab::new();
     let mut buf = vec![0u8; READ_BUF];
     let mut out = Vec::with_capacity(4 * READ_BUF);
     let mut response = Response::new();
     let mut date = HttpDate::default();
-    loop {
-        if let Err(e) = poll.poll(&mut events, None) {
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if stop.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        for event in events.iter() {
-            if event.token() == LISTENER {
-                loop {
-                    match listener.accept() {
-                        Ok((mut stream, _)) => {
-                            let _ = stream.set_nodelay(true);
-                            let entry = conns.vacant_entry();
-                            let token = Token(entry.key());
-                            if poll
-                                .registry()
-                                .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-                                .is_ok()
-                            {
-                                entry.insert(Conn { stream, pending: Vec::new(), queued: Vec::new() });
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            log::warn!("accept failed: {e}");
-                            break;
+    mio_shared::poll_loop(listener, &stop, |poll, listener, event| {
+        if event.token() == LISTENER {
+            loop {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        let _ = stream.set_nodelay(true);
+                        let entry = conns.vacant_entry();
+                        let token = Token(entry.key());
+                        if poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE).is_ok()
+                        {
+                            entry.insert(Conn { stream, pending: Vec::new(), queued: Vec::new() });
                         }
                     }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        log::warn!("accept failed: {e}");
+                        break;
+                    }
                 }
-                continue;
             }
-            let key = event.token().0;
-            let Some(conn) = conns.get_mut(key) else { continue };
-            let alive = conn.ready(&mut buf, &mut out, &mut response, &mut date);
-            if !alive {
-                let conn = conns.remove(key);
-                proto::discard_input(|b| (&conn.stream).read(b));
-            }
+            return;
         }
-    }
+        let key = event.token().0;
+        let Some(conn) = conns.get_mut(key) else { return };
+        let alive = conn.ready(&mut buf, &mut out, &mut response, &mut date);
+        if !alive {
+            let conn = conns.remove(key);
+            proto::discard_input(|b| (&conn.stream).read(b));
+        }
+    })
 }
 
 impl Conn {
@@ -178,20 +159,7 @@ impl Conn {
 
     /// Writes `data`, queueing what would block. Returns false on an error.
     fn send(&mut self, data: &[u8]) -> bool {
-        let mut written = 0;
-        while written < data.len() {
-            match (&self.stream).write(&data[written..]) {
-                Ok(0) => return false,
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.queued.extend_from_slice(&data[written..]);
-                    return true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-        true
+        mio_shared::write_or_queue(&self.stream, data, &mut self.queued)
     }
 }
 

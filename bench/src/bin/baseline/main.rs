@@ -30,7 +30,9 @@
 mod common;
 mod lenient;
 mod mio_loop;
+mod mio_shared;
 mod proto;
+mod shared;
 mod threads;
 mod tokio_ct;
 mod tokio_proxy;

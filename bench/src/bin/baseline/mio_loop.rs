@@ -18,18 +18,16 @@
 //! that finds nothing.
 
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Interest, Poll, Token};
 use slab::Slab;
 
+use crate::mio_shared::{self, LISTENER};
 use crate::proto::{self, Flow, HttpDate, Proto, Session};
-
-/// The listener's token; connections use their slab key.
-const LISTENER: Token = Token(usize::MAX);
 
 /// The loop-wide read buffer.
 const READ_BUF: usize = 64 * 1024;
@@ -67,39 +65,23 @@ struct Conn {
 ///
 /// When the poller cannot be created or fails.
 pub fn serve(listener: std::net::TcpListener, proto: Proto, stop: Arc<AtomicBool>) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let mut listener = TcpListener::from_std(listener);
-    let mut poll = Poll::new()?;
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
-    let mut events = Events::with_capacity(1024);
     let mut conns: Slab<Conn> = Slab::new();
     let mut scratch = Scratch {
         buf: vec![0; READ_BUF].into_boxed_slice(),
         out: Vec::with_capacity(4 * READ_BUF),
         date: HttpDate::default(),
     };
-    loop {
-        if let Err(e) = poll.poll(&mut events, None) {
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
+    mio_shared::poll_loop(listener, &stop, |poll, listener, event| {
+        if event.token() == LISTENER {
+            accept_all(listener, poll, &mut conns, proto, &mut scratch);
+            return;
         }
-        if stop.load(Ordering::Relaxed) {
-            return Ok(());
+        let key = event.token().0;
+        let Some(conn) = conns.get_mut(key) else { return };
+        if !conn.ready(event, &mut scratch) {
+            conns.remove(key);
         }
-        for event in events.iter() {
-            if event.token() == LISTENER {
-                accept_all(&listener, &poll, &mut conns, proto, &mut scratch);
-                continue;
-            }
-            let key = event.token().0;
-            let Some(conn) = conns.get_mut(key) else { continue };
-            if !conn.ready(event, &mut scratch) {
-                conns.remove(key);
-            }
-        }
-    }
+    })
 }
 
 /// Accepts until the backlog is empty, greeting each new connection.
@@ -201,20 +183,7 @@ impl Conn {
             self.queued.extend_from_slice(data);
             return true;
         }
-        let mut written = 0;
-        while written < data.len() {
-            match (&self.stream).write(&data[written..]) {
-                Ok(0) => return false,
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.queued.extend_from_slice(&data[written..]);
-                    return true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-        true
+        mio_shared::write_or_queue(&self.stream, data, &mut self.queued)
     }
 
     /// Writes queued output until done or `WouldBlock`. Returns false on an

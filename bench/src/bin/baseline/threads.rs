@@ -9,10 +9,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::proto::{self, Flow, HttpDate, Proto, Session};
-
-/// Each connection's read buffer.
-const READ_BUF: usize = 16 * 1024;
+use crate::proto::{self, Flow, Proto};
+use crate::shared::Served;
 
 /// Serves `proto` on `listener` until `stop` is set and the next
 /// connection arrives (set it, then connect once to wake the accept).
@@ -50,24 +48,19 @@ fn connection(mut stream: TcpStream, proto: Proto) {
     if let Err(e) = stream.set_nodelay(true) {
         log::debug!("set_nodelay failed: {e}");
     }
-    let mut session = Session::new(proto);
-    let mut date = HttpDate::default();
-    let mut buf = vec![0; READ_BUF];
-    let mut out = Vec::new();
-    session.connected(&mut out);
-    if stream.write_all(&out).is_err() {
+    let mut served = Served::new(proto);
+    if stream.write_all(&served.out).is_err() {
         return;
     }
     loop {
-        let n = match stream.read(&mut buf) {
+        let n = match stream.read(&mut served.buf) {
             Ok(0) => return,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return,
         };
-        out.clear();
-        let flow = session.received(&buf[..n], &mut out, &mut date);
-        if stream.write_all(&out).is_err() {
+        let flow = served.answer(n);
+        if stream.write_all(&served.out).is_err() {
             return;
         }
         if flow == Flow::Close {

@@ -7,18 +7,16 @@
 //! which tokio-rustls needs to push the records out).
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
-use crate::proto::{HttpDate, Proto, Session};
-
-/// Each connection's read buffer.
-const READ_BUF: usize = 16 * 1024;
+use crate::proto::Proto;
+use crate::shared;
 
 /// How long a handshake may take, as reel's default.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,27 +33,9 @@ pub fn serve(
     config: Arc<reel::tls::ServerConfig>,
     stop: Arc<AtomicBool>,
 ) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
     let acceptor = TlsAcceptor::from(config);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async move {
-        let listener = TcpListener::from_std(listener)?;
-        loop {
-            let accepted = listener.accept().await;
-            if stop.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            match accepted {
-                Ok((stream, _peer)) => {
-                    tokio::spawn(connection(acceptor.clone(), stream, proto));
-                }
-                Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted) => {}
-                Err(e) => {
-                    log::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
+    shared::tokio_accept_loop(listener, stop, move |stream| {
+        tokio::spawn(connection(acceptor.clone(), stream, proto));
     })
 }
 
@@ -72,28 +52,8 @@ async fn connection(acceptor: TlsAcceptor, stream: TcpStream, proto: Proto) {
         }
         Err(_) => return,
     };
-    let mut session = Session::new(proto);
-    let mut date = HttpDate::default();
-    let mut buf = vec![0; READ_BUF];
-    let mut out = Vec::new();
-    session.connected(&mut out);
-    if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
-        return;
-    }
-    loop {
-        let n = match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        out.clear();
-        let flow = session.received(&buf[..n], &mut out, &mut date);
-        if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
-            return;
-        }
-        if flow == crate::proto::Flow::Close {
-            // close_notify, then the socket's write side.
-            let _ = stream.shutdown().await;
-            return;
-        }
+    if shared::tokio_session(&mut stream, proto, true).await {
+        // close_notify, then the socket's write side.
+        let _ = stream.shutdown().await;
     }
 }

@@ -140,24 +140,7 @@ pub fn handshakes(
         let name = addr.ip().to_string();
         reactor.connect_tls(addr, &name, Arc::clone(&config), Handshaker(Rc::clone(&run)));
     }
-    let start = Rc::new(RefCell::new(None::<(Instant, Option<sys::CpuTime>)>));
-    let (r, s) = (Rc::clone(&run), Rc::clone(&start));
-    reactor.call_later(warmup, move |_| {
-        r.borrow_mut().measuring = true;
-        *s.borrow_mut() = Some((Instant::now(), server_pid.and_then(sys::process_cpu)));
-    });
-    let (r, s) = (Rc::clone(&run), Rc::clone(&start));
-    reactor.call_later(warmup + duration, move |cx| {
-        let mut run = r.borrow_mut();
-        run.measuring = false;
-        run.done = true;
-        if let Some((t0, cpu0)) = s.borrow_mut().take() {
-            run.report.secs = t0.elapsed().as_secs_f64();
-            let cpu1 = server_pid.and_then(sys::process_cpu);
-            run.report.server_cpu = cpu0.zip(cpu1).map(|(a, b)| b.minus(&a).total());
-        }
-        cx.stop();
-    });
+    Window { warmup, duration, server_pid }.arm(&mut reactor, &run);
     reactor.run().map_err(|e| e.to_string())?;
     let report = run.borrow().report.clone();
     Ok(report)
@@ -284,25 +267,72 @@ pub fn bulk(
         Some(config) => reactor.connect_tls(addr, &addr.ip().to_string(), config, client),
         None => reactor.connect_tcp(addr, client),
     };
-    let start = Rc::new(RefCell::new(None::<(Instant, Option<sys::CpuTime>)>));
-    let (r, s) = (Rc::clone(&run), Rc::clone(&start));
-    reactor.call_later(warmup, move |_| {
-        r.borrow_mut().measuring = true;
-        *s.borrow_mut() = Some((Instant::now(), server_pid.and_then(sys::process_cpu)));
-    });
-    let (r, s) = (Rc::clone(&run), Rc::clone(&start));
-    reactor.call_later(warmup + duration, move |cx| {
-        let mut run = r.borrow_mut();
-        run.measuring = false;
-        if let Some((t0, cpu0)) = s.borrow_mut().take() {
-            run.report.secs = t0.elapsed().as_secs_f64();
-            let cpu1 = server_pid.and_then(sys::process_cpu);
-            run.report.server_cpu = cpu0.zip(cpu1).map(|(a, b)| b.minus(&a).total());
-        }
-        cx.stop();
-    });
+    Window { warmup, duration, server_pid }.arm(&mut reactor, &run);
     reactor.run().map_err(|e| e.to_string())?;
     let mut report = run.borrow().report.clone();
     report.ok = !run.borrow().bad;
     Ok(report)
+}
+
+/// A run that a [`Window`] opens and closes.
+trait Measured {
+    /// The window opens (`true`) or closes.
+    fn set_measuring(&mut self, on: bool);
+    /// What the window measured: seconds, and the server's CPU seconds
+    /// over them when known.
+    fn measured(&mut self, secs: f64, server_cpu: Option<f64>);
+}
+
+impl Measured for Run {
+    fn set_measuring(&mut self, on: bool) {
+        self.measuring = on;
+        if !on {
+            self.done = true;
+        }
+    }
+    fn measured(&mut self, secs: f64, server_cpu: Option<f64>) {
+        (self.report.secs, self.report.server_cpu) = (secs, server_cpu);
+    }
+}
+
+impl Measured for BulkRun {
+    fn set_measuring(&mut self, on: bool) {
+        self.measuring = on;
+    }
+    fn measured(&mut self, secs: f64, server_cpu: Option<f64>) {
+        (self.report.secs, self.report.server_cpu) = (secs, server_cpu);
+    }
+}
+
+/// The measured stretch of a run: from `warmup` after the start, for
+/// `duration`.
+struct Window {
+    warmup: Duration,
+    duration: Duration,
+    server_pid: Option<u32>,
+}
+
+impl Window {
+    /// Sets the timers: the window opens on `run`, then closes with what
+    /// it measured (the seconds, and the server's CPU seconds over them
+    /// when `server_pid` is given and readable), then the reactor stops.
+    fn arm(self, reactor: &mut Reactor, run: &Rc<RefCell<impl Measured + 'static>>) {
+        let server_pid = self.server_pid;
+        let opened = Rc::new(RefCell::new(None::<(Instant, Option<sys::CpuTime>)>));
+        let (r, o) = (Rc::clone(run), Rc::clone(&opened));
+        reactor.call_later(self.warmup, move |_| {
+            r.borrow_mut().set_measuring(true);
+            *o.borrow_mut() = Some((Instant::now(), server_pid.and_then(sys::process_cpu)));
+        });
+        let r = Rc::clone(run);
+        reactor.call_later(self.warmup + self.duration, move |cx| {
+            let mut run = r.borrow_mut();
+            run.set_measuring(false);
+            if let Some((t0, cpu0)) = opened.borrow_mut().take() {
+                let cpu1 = server_pid.and_then(sys::process_cpu);
+                run.measured(t0.elapsed().as_secs_f64(), cpu0.zip(cpu1).map(|(a, b)| b.minus(&a).total()));
+            }
+            cx.stop();
+        });
+    }
 }
