@@ -299,7 +299,8 @@ mod tools;
 
 /// The server conventions hold for the proxy too: `--tls-cert/--tls-key`
 /// terminate TLS (the target is reached in the clear), `--unix` serves a
-/// Unix socket beside the port, and `--threads 2` runs two reactors. The
+/// Unix socket beside the port (over TLS too, with a certificate), and
+/// `--threads 2` runs two reactors. The
 /// proxy took these options before and silently ignored them.
 #[test]
 fn tls_unix_and_threads_options_are_served_not_ignored() {
@@ -354,20 +355,22 @@ fn tls_unix_and_threads_options_are_served_not_ignored() {
     }
     let tls: Vec<&String> = log.iter().filter(|l| l.ends_with(" (tls)")).collect();
     assert_eq!(tls.len(), 2, "one TLS listener per reactor: {log:?}");
-    assert!(log.iter().any(|l| l.ends_with(" (unix)")), "a Unix listener: {log:?}");
+    assert!(log.iter().any(|l| l.ends_with(" (unix, tls)")), "a Unix listener, over TLS too: {log:?}");
     let addr: SocketAddr =
         tls[0].split("listening on ").nth(1).expect("address").trim_end_matches(" (tls)").parse().expect("addr");
     let mut c = tls_util::client(addr, "localhost", cert.client_config());
     tls_util::send(&mut c, b"through TLS").expect("send over TLS");
     assert_eq!(tls_util::read_n(&mut c, 11).expect("echo over TLS"), b"through TLS");
     drop(c);
-    let mut u = std::os::unix::net::UnixStream::connect(&sock).expect("connect to the Unix socket");
+    let u = std::os::unix::net::UnixStream::connect(&sock).expect("connect to the Unix socket");
     u.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    u.write_all(b"through unix").expect("send over the Unix socket");
-    u.shutdown(Shutdown::Write).expect("half-close");
-    let mut back = Vec::new();
-    u.read_to_end(&mut back).expect("echo over the Unix socket");
-    assert_eq!(back, b"through unix");
+    let name = reel::tls::rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let session =
+        reel::tls::rustls::ClientConnection::new(std::sync::Arc::new(cert.client_config()), name).expect("session");
+    let mut u = reel::tls::rustls::StreamOwned::new(session, u);
+    tls_util::send(&mut u, b"through unix").expect("send over the Unix socket");
+    assert_eq!(tls_util::read_n(&mut u, 12).expect("echo over the Unix socket"), b"through unix");
+    drop(u);
     echo.join().expect("target");
     drop(proxy);
 }
