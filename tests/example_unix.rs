@@ -52,17 +52,20 @@ fn line(r: &mut impl BufRead) -> String {
     l
 }
 
+/// echo_hello's arguments for a free loopback port and the Unix socket `path`.
+fn echo_hello_args(path: &Path) -> common::ServerArgs {
+    let mut args = echo_hello::default_args();
+    args.listen = "127.0.0.1:0".parse().unwrap();
+    args.listen_given = true;
+    args.unix = Some(path.to_path_buf());
+    args
+}
+
 #[test]
 fn echo_hello_on_a_unix_socket_beside_tcp() {
     let path = temp_path("echo_hello.sock");
-    let p = path.clone();
-    let server = util::serve(move |reactor| {
-        let mut args = echo_hello::default_args();
-        args.listen = "127.0.0.1:0".parse().unwrap();
-        args.listen_given = true;
-        args.unix = Some(p);
-        echo_hello::start(reactor, &args)
-    });
+    let args = echo_hello_args(&path);
+    let server = util::serve(move |reactor| echo_hello::start(reactor, &args));
     let s = connect(&path);
     let mut r = BufReader::new(s.try_clone().unwrap());
     assert_eq!(line(&mut r), "Welcome!\n");
@@ -209,16 +212,10 @@ fn with_a_certificate_the_unix_socket_serves_tls_too() {
     std::fs::create_dir_all(&dir).unwrap();
     let cert = tls_util::TestCert::new(&["localhost"]);
     let (cert_file, key_file) = cert.write_to(&dir);
-    let p = path.clone();
-    let server = util::serve(move |reactor| {
-        let mut args = echo_hello::default_args();
-        args.listen = "127.0.0.1:0".parse().unwrap();
-        args.listen_given = true;
-        args.unix = Some(p);
-        args.tls_cert = Some(cert_file);
-        args.tls_key = Some(key_file);
-        echo_hello::start(reactor, &args)
-    });
+    let mut args = echo_hello_args(&path);
+    args.tls_cert = Some(cert_file);
+    args.tls_key = Some(key_file);
+    let server = util::serve(move |reactor| echo_hello::start(reactor, &args));
     let name = reel::tls::rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let session = reel::tls::rustls::ClientConnection::new(std::sync::Arc::new(cert.client_config()), name).unwrap();
     let mut tls = reel::tls::rustls::StreamOwned::new(session, connect(&path));
