@@ -48,7 +48,8 @@ fn main() {
         match arg {
             lexopt::Arg::Short('h') | lexopt::Arg::Long("help") => common::help(USAGE),
             lexopt::Arg::Long("connect") => target = Some(common::value(USAGE, &mut parser, "--connect")),
-            lexopt::Arg::Long(name) => {
+            // A forwarder has no idle rule of its own: the two ends decide.
+            lexopt::Arg::Long(name) if name != "idle-timeout" => {
                 let name = name.to_string();
                 if !args.take(USAGE, Some(&name), &mut parser) {
                     common::bad_args(USAGE, format!("invalid option '--{name}'"));

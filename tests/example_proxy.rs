@@ -374,3 +374,15 @@ fn tls_unix_and_threads_options_are_served_not_ignored() {
     echo.join().expect("target");
     drop(proxy);
 }
+
+/// Options the proxy does not honour are refused, not taken and ignored.
+#[test]
+fn idle_timeout_is_refused_not_ignored() {
+    let out = std::process::Command::new(example_bin::example("proxy"))
+        .args(["--connect", "127.0.0.1:9", "--idle-timeout", "5"])
+        .output()
+        .expect("run the proxy");
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--idle-timeout"), "names the option: {err}");
+}
