@@ -348,7 +348,18 @@ impl Core {
 
     /// Applies everything callbacks asked for, until nothing is left:
     /// flush dirty connections, deliver water-mark changes, end connections.
+    /// Inlined for its common case (after each datagram, nothing is dirty):
+    /// four length tests.
+    #[inline]
     pub(crate) fn settle(&mut self) {
+        if self.dirty.is_empty() && self.dirty_udp.is_empty() && self.dirty_unix.is_empty() && self.failed.is_empty() {
+            return;
+        }
+        self.settle_dirty();
+    }
+
+    /// [`Core::settle`] when something is dirty.
+    fn settle_dirty(&mut self) {
         loop {
             if let Some(id) = self.pop_dirty() {
                 self.settle_conn(id);

@@ -72,13 +72,6 @@ impl DgramSocket {
         }
     }
 
-    fn send(&self, data: &[u8], to: SocketAddr) -> io::Result<usize> {
-        match self {
-            DgramSocket::Udp(s) => s.send(data),
-            DgramSocket::Memory(m) => m.send_to(data, to),
-        }
-    }
-
     fn send_to(&self, data: &[u8], to: SocketAddr) -> io::Result<usize> {
         match self {
             DgramSocket::Udp(s) => s.send_to(data, to),
@@ -171,23 +164,46 @@ impl Endpoint {
         false
     }
 
+    #[inline(always)]
     fn send_now(&self, data: &[u8], to: SocketAddr) -> io::Result<()> {
-        // A dual-stack endpoint reports IPv4 peers as IPv4: send to them
-        // through their mapped IPv6 address.
-        let to = match to {
-            SocketAddr::V4(v4) if self.local.is_ipv6() => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
-            other => other,
+        // The UDP socket's path kept apart from the in-memory one, so that
+        // it stays small enough to be inlined into `send`.
+        let DgramSocket::Udp(socket) = &self.socket else {
+            return self.send_now_memory(data, to);
         };
         loop {
             let r = match self.connected {
-                Some(_) => self.socket.send(data, to),
-                None => self.socket.send_to(data, to),
+                Some(_) => socket.send(data),
+                None => socket.send_to(data, self.wire_addr(to)),
             };
             match r {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
                 Ok(_) => return Ok(()),
             }
+        }
+    }
+
+    /// [`Endpoint::send_now`] for an in-memory endpoint.
+    #[cold]
+    fn send_now_memory(&self, data: &[u8], to: SocketAddr) -> io::Result<()> {
+        let to = self.wire_addr(to);
+        loop {
+            match self.socket.send_to(data, to) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// Where a datagram for `to` goes: a dual-stack endpoint reports IPv4
+    /// peers as IPv4, and sends to them through their mapped IPv6 address.
+    #[inline]
+    fn wire_addr(&self, to: SocketAddr) -> SocketAddr {
+        match to {
+            SocketAddr::V4(v4) if self.local.is_ipv6() => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+            other => other,
         }
     }
 
