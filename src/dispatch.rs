@@ -7,6 +7,7 @@
 //! (writes, closes, timers) is applied by [`Core::settle`].
 
 use std::io;
+use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::conn::{flag, Phase};
@@ -112,6 +113,36 @@ impl Core {
         if let Some(u) = self.udp_mut(id) {
             u.protocol = Some(protocol);
         }
+    }
+
+    /// Hands one received datagram to an endpoint's protocol (a panic is
+    /// logged; the endpoint goes on). False, and nothing is delivered, if
+    /// the endpoint is gone or closing.
+    #[inline]
+    fn deliver_datagram(&mut self, id: UdpId, data: &[u8], from: SocketAddr) -> bool {
+        let Some(u) = self.udp_mut(id) else { return false };
+        if u.closing {
+            return false;
+        }
+        let protocol = u.protocol.take();
+        self.counters.datagrams_in += 1;
+        log::trace!("{id}: datagram of {} bytes from {from}", data.len());
+        let Some(mut protocol) = protocol else { return true };
+        let started = self.debug_clock();
+        let result = {
+            let mut cx = DatagramContext::new(self, id);
+            catch_unwind(AssertUnwindSafe(|| protocol.datagram_received(&mut cx, data, from)))
+        };
+        if let Some(started) = started {
+            self.took(started, format_args!("{id}: datagram_received"));
+        }
+        if let Err(payload) = result {
+            log_panic(&format!("{id}: datagram protocol callback"), payload.as_ref());
+        }
+        if let Some(u) = self.udp_mut(id) {
+            u.protocol = Some(protocol);
+        }
+        true
     }
 
     /// Calls a reactor-level closure.
@@ -440,6 +471,9 @@ impl Core {
                 return true;
             }
             let connected = u.connected;
+            // Only an IPv6 socket hears IPv4-mapped senders: the others'
+            // are canonical already.
+            let mapped = u.local.is_ipv6();
             let Some(socket) = u.socket.udp() else { return true };
             let count = match batch.receive(socket, budget) {
                 Ok(count) => count,
@@ -453,14 +487,12 @@ impl Core {
                 }
             };
             for i in 0..count {
-                if !matches!(self.udp(id), Some(u) if !u.closing) {
+                let Some((data, from)) = batch.datagram(i) else { break };
+                let from = if mapped { from.map(crate::tcp::canonical) } else { from };
+                let Some(from) = from.or(connected) else { continue };
+                if !self.deliver_datagram(id, data, from) {
                     return true;
                 }
-                let Some((data, from)) = batch.datagram(i) else { break };
-                let Some(from) = from.map(crate::tcp::canonical).or(connected) else { continue };
-                self.counters.datagrams_in += 1;
-                log::trace!("{id}: datagram of {} bytes from {from}", data.len());
-                self.call_udp(id, "datagram_received", |p, cx| p.datagram_received(cx, data, from));
                 self.settle();
             }
             budget = budget.saturating_sub(count.max(1));
