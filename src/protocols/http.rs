@@ -296,129 +296,6 @@ pub fn parse_request(buf: &[u8]) -> Parsed<'_> {
     }
 }
 
-/// Byte classes, one bit each, for [`CLASS`].
-const TCHAR: u8 = 1;
-/// Visible ASCII: what a request target is made of.
-const VCHAR: u8 = 2;
-/// What a field value may hold: visible ASCII, space, tab and `obs-text`.
-const VALUE: u8 = 4;
-/// What a `Host` value may hold: see [`is_authority_byte`].
-const AUTHORITY: u8 = 8;
-
-/// The class bits of every byte.
-static CLASS: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let byte = b as u8;
-        let mut class = 0;
-        if is_tchar(byte) {
-            class |= TCHAR;
-        }
-        if byte.is_ascii_graphic() {
-            class |= VCHAR;
-        }
-        if byte == b'\t' || (byte >= b' ' && byte != 0x7f) {
-            class |= VALUE;
-        }
-        if is_authority_byte(byte) {
-            class |= AUTHORITY;
-        }
-        table[b] = class;
-        b += 1;
-    }
-    table
-};
-
-/// Whether byte `b` is of class `class`.
-#[inline(always)]
-fn is(b: u8, class: u8) -> bool {
-    CLASS[usize::from(b)] & class != 0
-}
-
-/// The length of the run of bytes of class `class` at the front of `s`.
-#[inline(always)]
-fn run(s: &[u8], class: u8) -> usize {
-    s.iter().position(|&b| !is(b, class)).unwrap_or(s.len())
-}
-
-/// Each byte's top bit, in a word of 8 bytes.
-const HIGH: u64 = 0x8080_8080_8080_8080;
-/// Each byte 1, in a word of 8 bytes.
-const ONES: u64 = 0x0101_0101_0101_0101;
-
-/// Whether some byte of `x` is below `n` (`n` at most 128).
-#[inline(always)]
-const fn some_below(x: u64, n: u8) -> bool {
-    x.wrapping_sub(ONES * n as u64) & !x & HIGH != 0
-}
-
-/// Whether some byte of `x` is `n`.
-#[inline(always)]
-const fn some_equal(x: u64, n: u8) -> bool {
-    some_below(x ^ (ONES * n as u64), 1)
-}
-
-/// [`run`] for a class that the word test `fine` decides 8 bytes at a time:
-/// `fine(word)` true means all 8 bytes are in the class; false means some
-/// byte may not be, and the bytes are then looked at one by one.
-#[inline(always)]
-fn run_words(s: &[u8], class: u8, fine: impl Fn(u64) -> bool) -> usize {
-    let mut words = s.chunks_exact(8);
-    let mut done = 0;
-    for word in &mut words {
-        let Ok(bytes) = <[u8; 8]>::try_from(word) else { break };
-        if !fine(u64::from_le_bytes(bytes)) {
-            break;
-        }
-        done += 8;
-    }
-    done + run(s.get(done..).unwrap_or_default(), class)
-}
-
-/// Each byte's top bit set where byte `x` (below 0x80) is at least `lo`.
-#[inline(always)]
-const fn at_least(x: u64, lo: u8) -> u64 {
-    x.wrapping_add(ONES * (0x80 - lo) as u64) & HIGH
-}
-
-/// Each byte's top bit set where byte `x` (below 0x80) is at most `hi`.
-#[inline(always)]
-const fn at_most(x: u64, hi: u8) -> u64 {
-    !x.wrapping_add(ONES * (0x7f - hi) as u64) & HIGH
-}
-
-/// The run of token bytes at the front of `s`. A word of letters, digits
-/// and `-` (what field names are made of) is taken 8 bytes at a time; the
-/// other token bytes (`!#$%&'*+.^_`|~`) one by one.
-#[inline(always)]
-fn run_token(s: &[u8]) -> usize {
-    run_words(s, TCHAR, |x| {
-        if x & HIGH != 0 {
-            return false;
-        }
-        let folded = x | (ONES * 0x20);
-        let letter = at_least(folded, b'a') & at_most(folded, b'z');
-        let digit = at_least(x, b'0') & at_most(x, b'9');
-        let dash = at_least(x, b'-') & at_most(x, b'-');
-        letter | digit | dash == HIGH
-    })
-}
-
-/// The run of field-value bytes (no control byte but tab, no DEL) at the
-/// front of `s`.
-#[inline(always)]
-fn run_value(s: &[u8]) -> usize {
-    // A tab is below 0x20 too: a word holding one is looked at bytewise.
-    run_words(s, VALUE, |x| !some_below(x, 0x20) && !some_equal(x, 0x7f))
-}
-
-/// The run of visible ASCII bytes (0x21 to 0x7e) at the front of `s`.
-#[inline(always)]
-fn run_visible(s: &[u8]) -> usize {
-    run_words(s, VCHAR, |x| x & HIGH == 0 && !some_below(x, 0x21) && !some_equal(x, 0x7f))
-}
-
 /// The one pass: validates and splits a complete head, then applies the
 /// `Host` and framing rules. `None` when the head is incomplete, breaks a
 /// limit or is malformed (the caller's byte-by-byte scan then says which).
@@ -817,88 +694,15 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// Appends a complete HTTP/1.1 response to `out`.
-///
-/// Writes the status line `HTTP/1.1 {status} {reason}`, then `Date: {date}`
-/// (`date` is an IMF-fixdate such as `Sun, 06 Nov 1994 08:49:37 GMT`),
-/// `Content-Length: {body.len()}` (always, also for `HEAD`),
-/// `Connection: close` when `close`, `Content-Type` when given, then each of
-/// `extra_headers` as `name: value` (e.g. `("Allow", "GET, HEAD")`), the empty
-/// line, and `body` unless `head_only`. Lines end in CRLF. The strings must
-/// not contain CR or LF. Allocates nothing but the growth of `out`.
-#[allow(clippy::too_many_arguments)]
-pub fn write_response(
-    out: &mut Vec<u8>,
-    status: u16,
-    reason: &str,
-    date: &[u8],
-    extra_headers: &[(&str, &str)],
-    content_type: Option<&str>,
-    body: &[u8],
-    head_only: bool,
-    close: bool,
-) {
-    debug_assert!(!has_line_break(reason.as_bytes()) && !has_line_break(date));
-    debug_assert!(extra_headers.iter().all(|(n, v)| !has_line_break(n.as_bytes()) && !has_line_break(v.as_bytes())));
-    debug_assert!(content_type.map_or(true, |t| !has_line_break(t.as_bytes())));
+#[path = "http_bytes.rs"]
+mod bytes;
+use bytes::*;
 
-    let extra_len: usize = extra_headers.iter().map(|(name, value)| name.len() + value.len() + 4).sum();
-    out.reserve(
-        128 + reason.len()
-            + date.len()
-            + extra_len
-            + content_type.map_or(0, str::len)
-            + if head_only { 0 } else { body.len() },
-    );
-
-    out.extend_from_slice(b"HTTP/1.1 ");
-    push_decimal(out, usize::from(status));
-    out.push(b' ');
-    out.extend_from_slice(reason.as_bytes());
-    out.extend_from_slice(b"\r\nDate: ");
-    out.extend_from_slice(date);
-    out.extend_from_slice(b"\r\nContent-Length: ");
-    push_decimal(out, body.len());
-    out.extend_from_slice(b"\r\n");
-    if close {
-        out.extend_from_slice(b"Connection: close\r\n");
-    }
-    if let Some(content_type) = content_type {
-        out.extend_from_slice(b"Content-Type: ");
-        out.extend_from_slice(content_type.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    for (name, value) in extra_headers {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    if !head_only {
-        out.extend_from_slice(body);
-    }
-}
-
-/// Whether `s` holds a CR or an LF.
-fn has_line_break(s: &[u8]) -> bool {
-    s.iter().any(|&b| b == b'\r' || b == b'\n')
-}
-
-/// Appends `n` in decimal.
-fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    for slot in digits.iter_mut().rev() {
-        *slot = b"0123456789"[n % 10];
-        start -= 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(digits.get(start..).unwrap_or_default());
-}
+#[path = "http_response.rs"]
+mod response;
+#[cfg(test)]
+use response::push_decimal;
+pub use response::write_response;
 
 #[cfg(test)]
 #[path = "http_reference.rs"]
