@@ -16,9 +16,7 @@ struct Recorder;
 
 impl<C: Codec> FrameHandler<C> for Recorder {
     fn frame_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, frame: &[u8]) {
-        cx.write(b"[");
-        cx.write(frame);
-        cx.write(b"]");
+        cx.write_all(&[b"[", frame, b"]"]);
         if frame == b"raw" {
             cx.write(b"<");
             framer.set_raw_mode();
@@ -102,9 +100,7 @@ struct Forgiving;
 
 impl FrameHandler<Lines> for Forgiving {
     fn frame_received(&mut self, cx: &mut Context<'_>, _: &mut Framer<Lines>, frame: &[u8]) {
-        cx.write(b"[");
-        cx.write(frame);
-        cx.write(b"]");
+        cx.write_all(&[b"[", frame, b"]"]);
     }
     fn frame_too_long(&mut self, cx: &mut Context<'_>, _: &mut Framer<Lines>, _: u64) {
         cx.write(b"(too long)");

@@ -261,17 +261,13 @@ struct RawOnce;
 
 impl<C: Codec> FrameHandler<C> for RawOnce {
     fn frame_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, frame: &[u8]) {
-        cx.write(b"[");
-        cx.write(frame);
-        cx.write(b"]");
+        cx.write_all(&[b"[", frame, b"]"]);
         if frame == b"raw" {
             framer.set_raw_mode();
         }
     }
     fn raw_data_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, data: &[u8]) -> usize {
-        cx.write(b"<");
-        cx.write(data);
-        cx.write(b">");
+        cx.write_all(&[b"<", data, b">"]);
         framer.set_frame_mode();
         data.len()
     }
@@ -293,9 +289,7 @@ struct RawAfterTooLong;
 
 impl<C: Codec> FrameHandler<C> for RawAfterTooLong {
     fn frame_received(&mut self, cx: &mut Context<'_>, _: &mut Framer<C>, frame: &[u8]) {
-        cx.write(b"[");
-        cx.write(frame);
-        cx.write(b"]");
+        cx.write_all(&[b"[", frame, b"]"]);
     }
     fn frame_too_long(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, _: u64) {
         cx.write(b"(too long)");

@@ -10,9 +10,7 @@ struct KeepOpen;
 
 impl<C: Decoder> FrameHandler<C> for KeepOpen {
     fn frame_received(&mut self, cx: &mut Context<'_>, _: &mut Framer<C>, frame: &[u8]) {
-        cx.write(b"[");
-        cx.write(frame);
-        cx.write(b"]");
+        cx.write_all(&[b"[", frame, b"]"]);
     }
     fn frame_too_long(&mut self, cx: &mut Context<'_>, _: &mut Framer<C>, announced: u64) {
         cx.write(format!("({announced})").as_bytes());

@@ -10,9 +10,7 @@ struct PauseOn;
 
 impl FrameHandler<Lines> for PauseOn {
     fn frame_received(&mut self, cx: &mut Context<'_>, _: &mut Framer<Lines>, frame: &[u8]) {
-        cx.write(b"[");
-        cx.write(frame);
-        cx.write(b"]");
+        cx.write_all(&[b"[", frame, b"]"]);
         if frame == b"wait" {
             cx.pause_reading();
         }
@@ -83,18 +81,14 @@ struct RawPauser;
 
 impl FrameHandler<Lines> for RawPauser {
     fn frame_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<Lines>, frame: &[u8]) {
-        cx.write(b"[");
-        cx.write(frame);
-        cx.write(b"]");
+        cx.write_all(&[b"[", frame, b"]"]);
         if frame == b"raw" {
             framer.set_raw_mode();
         }
     }
     fn raw_data_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<Lines>, data: &[u8]) -> usize {
         let take = data.iter().position(|&b| b == b'|' || b == b'!').map_or(data.len(), |p| p + 1);
-        cx.write(b"<");
-        cx.write(&data[..take]);
-        cx.write(b">");
+        cx.write_all(&[b"<", &data[..take], b">"]);
         match data[..take].last() {
             Some(b'|') => cx.pause_reading(),
             Some(b'!') => framer.set_frame_mode(),
@@ -128,9 +122,7 @@ struct Stopper;
 impl<C: Codec> FrameHandler<C> for Stopper {
     fn frame_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, frame: &[u8]) {
         assert!(!framer.is_delivery_stopped(), "a frame after stop_delivery");
-        cx.write(b"[");
-        cx.write(frame);
-        cx.write(b"]");
+        cx.write_all(&[b"[", frame, b"]"]);
         if frame == b"stop" {
             framer.stop_delivery();
             cx.write(b"(stopped)");
@@ -140,9 +132,7 @@ impl<C: Codec> FrameHandler<C> for Stopper {
         }
     }
     fn raw_data_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, data: &[u8]) -> usize {
-        cx.write(b"<");
-        cx.write(data);
-        cx.write(b">");
+        cx.write_all(&[b"<", data, b">"]);
         framer.stop_delivery();
         data.len()
     }
