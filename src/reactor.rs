@@ -16,8 +16,10 @@ use crate::signals::SignalSource;
 use crate::timer::next_repeat;
 use crate::{
     Clock, ConnId, DatagramProtocol, Factory, ListenOptions, ListenerId, Protocol, ReactorConfig, ReactorContext,
-    ReactorHandle, Reason, Stats, TcpOptions, TimerId, ToSocketAddr, UdpId, UdpOptions,
+    ReactorHandle, Stats, TcpOptions, TimerId, ToSocketAddr, UdpId, UdpOptions,
 };
+
+mod stop;
 
 /// The event loop: owns one `mio::Poll` and everything registered with it.
 ///
@@ -483,30 +485,6 @@ impl Reactor {
         self.core.check_invariants();
     }
 
-    /// Moves a graceful stop along as `run` would, without waiting: turns
-    /// until the drain makes no more progress, and once it is over, aborts
-    /// what is left. Returns whether the stop completed (`run` would have
-    /// returned). For the in-memory harness.
-    pub(crate) fn advance_stop_by_hand(&mut self) -> bool {
-        while matches!(self.core.state, RunState::StopRequested | RunState::Draining | RunState::Halt) {
-            let before = self.core.state;
-            if before != RunState::Halt {
-                if let Err(e) = self.turn(Some(Duration::ZERO)) {
-                    panic!("harness turn failed: {e}");
-                }
-            }
-            if self.core.state == RunState::Halt {
-                self.halt();
-                self.core.state = RunState::Running;
-                return true;
-            }
-            if self.core.state == before {
-                break;
-            }
-        }
-        false
-    }
-
     /// Runs the calls other threads queued, and a cross-thread stop.
     pub(crate) fn run_calls(&mut self) {
         if self.core.shared.stop.swap(false, Ordering::AcqRel) {
@@ -596,86 +574,6 @@ impl Reactor {
             }
             core.settle();
         }
-    }
-
-    /// Moves a graceful stop along: start the drain, and halt once no
-    /// connection is left.
-    fn advance_stop(&mut self) {
-        let core = &mut self.core;
-        if core.state == RunState::StopRequested {
-            core.state = RunState::Draining;
-            let listeners: Vec<ListenerId> =
-                core.listeners.iter().map(|(i, l)| ListenerId { index: i as u32, generation: l.generation }).collect();
-            for id in listeners {
-                core.close_listener(id);
-            }
-            let udps: Vec<UdpId> =
-                core.udps.iter().map(|(i, u)| UdpId { index: i as u32, generation: u.generation }).collect();
-            for id in udps {
-                core.close_udp(id);
-            }
-            for id in core.unix_dgram_ids() {
-                core.close_unix_dgram(id);
-            }
-            // Deliver `stopped` now: with no connection to drain the
-            // loop halts before any other settle, and `stopped` would be lost.
-            core.settle();
-            let conns: Vec<ConnId> =
-                core.conns.iter().map(|(i, c)| ConnId { index: i as u32, generation: c.generation }).collect();
-            log::debug!("stopping: draining {} connection(s)", conns.len());
-            for id in conns {
-                if core.conn(id).is_some_and(|c| matches!(c.phase, Phase::Open | Phase::WriteClosed)) {
-                    core.call_conn(id, "stop_requested", |p, cx| p.stop_requested(cx));
-                } else if core.conn(id).is_some_and(|c| c.phase == Phase::Connecting) {
-                    core.abort(id, Reason::Shutdown);
-                }
-                core.settle();
-            }
-            let grace = core.config.grace_period;
-            core.update_time();
-            core.grace_timer = Some(core.add_timer(grace, TimerTask::Grace));
-        }
-        // Done when every protocol is done: connections still lingering
-        // (flushed, write side shut, waiting for the peer's FIN) need not
-        // hold the stop up; `halt` closes them.
-        if core.state == RunState::Draining && core.conns.len() == core.lingering {
-            core.state = RunState::Halt;
-        }
-    }
-
-    /// Ends everything still open at the end of a stop.
-    pub(crate) fn halt(&mut self) {
-        let core = &mut self.core;
-        // A drain that ended early leaves its grace timer: a later `run`
-        // must not be cut short by it.
-        if let Some(t) = core.grace_timer.take() {
-            core.timers.cancel(t);
-        }
-        let conns: Vec<ConnId> =
-            core.conns.iter().map(|(i, c)| ConnId { index: i as u32, generation: c.generation }).collect();
-        for id in conns {
-            core.abort(id, Reason::Shutdown);
-            core.settle();
-            core.free_conn(id);
-        }
-        for (_, l) in core.listeners.iter_mut() {
-            if let Err(e) = core.registry.deregister(&mut l.socket) {
-                log::trace!("deregister failed: {e}");
-            }
-        }
-        core.listeners.clear();
-        // Endpoints still open (a halt without a drain, e.g. a second
-        // signal) get their `stopped` too.
-        let udps: Vec<UdpId> =
-            core.udps.iter().map(|(i, u)| UdpId { index: i as u32, generation: u.generation }).collect();
-        for id in udps {
-            core.close_udp(id);
-        }
-        for id in core.unix_dgram_ids() {
-            core.close_unix_dgram(id);
-        }
-        core.settle();
-        log::debug!("reactor stopped");
     }
 
     /// The time now on the reactor's clock.
