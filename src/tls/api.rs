@@ -286,7 +286,7 @@ impl Core {
 
     /// An accepted client of a TLS listener: in phase `Connecting` until
     /// its handshake is done, bounded by the handshake timeout.
-    pub(crate) fn accepted_tls<L: super::stream::Link + 'static>(
+    pub(crate) fn accepted_tls<L: super::Link + 'static>(
         &mut self,
         stream: L,
         config: Arc<ServerConfig>,

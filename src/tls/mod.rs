@@ -56,6 +56,7 @@
 //! ```
 
 mod api;
+mod link;
 mod stream;
 mod unix;
 
@@ -71,7 +72,7 @@ pub use rustls::{ClientConfig, ServerConfig};
 /// The byte stream a TLS session runs over, for links other than TCP
 /// (a Unix stream socket) to implement.
 #[allow(unused_imports)]
-pub(crate) use self::stream::Link;
+pub(crate) use self::link::Link;
 pub(crate) use self::stream::TlsStream;
 use crate::Reason;
 
