@@ -275,7 +275,7 @@ impl Reactor {
     /// [`stop_requested`](Protocol::stop_requested) (by default a
     /// flush-then-close), and `run` returns once every connection is gone or
     /// the grace period ([`ReactorConfig::grace_period`]) is over; what is
-    /// left then is aborted with [`Reason::Shutdown`].
+    /// left then is aborted with [`Reason::Shutdown`](crate::Reason::Shutdown).
     pub fn stop(&mut self) {
         self.core.request_stop();
     }
