@@ -243,7 +243,8 @@ impl Core {
     }
 
     /// Lets `f` append to a connection's output buffer in place (no copy).
-    #[inline]
+    /// Always inlined: a protocol's reply is mostly this and a few copies.
+    #[inline(always)]
     pub(crate) fn write_with<R>(&mut self, id: ConnId, f: impl FnOnce(&mut Vec<u8>) -> R) -> Option<R> {
         let c = conn_slot(&mut self.conns, id)?;
         if !c.writable() {

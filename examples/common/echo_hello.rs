@@ -98,6 +98,7 @@ impl Factory for HelloFactory {
 pub struct Hello;
 
 impl Hello {
+    #[inline]
     fn answer(cx: &mut Context<'_>, line: &[u8]) {
         if line == b"exit" {
             // Flushes the earlier replies; nothing more is delivered.
