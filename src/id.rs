@@ -44,7 +44,9 @@ pub struct ProducerId {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TimerId {
     pub(crate) index: u32,
-    pub(crate) generation: u32,
+    /// Never zero, so that `Option<TimerId>` (what a protocol keeps for
+    /// its timer) is as small as a `TimerId`.
+    pub(crate) generation: std::num::NonZeroU32,
 }
 
 macro_rules! id_debug {

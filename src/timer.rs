@@ -14,6 +14,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -22,7 +23,7 @@ use crate::TimerId;
 
 #[derive(Debug)]
 struct Entry<T> {
-    generation: u32,
+    generation: NonZeroU32,
     /// The deadline the timer really has.
     deadline: Instant,
     /// Sequence number of the last set/reset: orders equal deadlines.
@@ -39,7 +40,7 @@ pub(crate) struct TimerQueue<T> {
     heap: BinaryHeap<Reverse<(Instant, u64, u32)>>,
     slots: Slab<Entry<T>>,
     next_seq: u64,
-    next_generation: u32,
+    next_generation: NonZeroU32,
 }
 
 impl<T> Default for TimerQueue<T> {
@@ -50,7 +51,7 @@ impl<T> Default for TimerQueue<T> {
 
 impl<T> TimerQueue<T> {
     pub(crate) fn new() -> Self {
-        TimerQueue { heap: BinaryHeap::new(), slots: Slab::new(), next_seq: 0, next_generation: 1 }
+        TimerQueue { heap: BinaryHeap::new(), slots: Slab::new(), next_seq: 0, next_generation: NonZeroU32::MIN }
     }
 
     /// Number of timers, firing ones included.
@@ -73,7 +74,7 @@ impl<T> TimerQueue<T> {
     pub(crate) fn insert(&mut self, deadline: Instant, payload: T) -> TimerId {
         let seq = self.bump_seq();
         let generation = self.next_generation;
-        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        self.next_generation = self.next_generation.checked_add(1).unwrap_or(NonZeroU32::MIN);
         let entry = Entry { generation, deadline, seq, queued: Some((deadline, seq)), payload: Some(payload) };
         let index = self.slots.insert(entry);
         self.heap.push(Reverse((deadline, seq, index as u32)));

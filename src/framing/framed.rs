@@ -138,6 +138,10 @@ pub struct Framer<C: Decoder> {
     stopped: bool,
     /// What the decoder said about the frame being delivered.
     meta: Option<C::Meta>,
+    /// The [`Framed`] adapter's flags, here because they fit in this
+    /// struct's padding: an idle connection's protocol object stays a
+    /// size class smaller.
+    adapter: AdapterState,
 }
 
 impl<C: Decoder + fmt::Debug> fmt::Debug for Framer<C> {
@@ -354,6 +358,12 @@ pub struct Framed<C: Decoder, H> {
     /// Input not consumed yet: the unfinished frame, and while reading is
     /// paused, the frames held back.
     pending: Vec<u8>,
+}
+
+/// The adapter's flags: three bytes that would round the adapter up by a
+/// whole word if they stood beside the framer (see [`Framer`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct AdapterState {
     /// Nothing more is decoded (after malformed input or a codec fault).
     dead: bool,
     /// The codec said [`Decoded::TooLong`] and no input was used up since:
@@ -372,12 +382,9 @@ impl<C: Decoder, H: FrameHandler<C>> Framed<C, H> {
     /// Frames with `codec`, delivering to `handler`.
     pub fn new(codec: C, handler: H) -> Self {
         Framed {
-            framer: Framer { codec, raw: false, stopped: false, meta: None },
+            framer: Framer { codec, raw: false, stopped: false, meta: None, adapter: AdapterState::default() },
             handler,
             pending: Vec::new(),
-            dead: false,
-            too_long_unskipped: false,
-            eof_owed: false,
         }
     }
 
@@ -399,14 +406,14 @@ impl<C: Decoder, H: FrameHandler<C>> Framed<C, H> {
 
     /// Whether input is discarded rather than decoded.
     fn discarding(&self, cx: &Context<'_>) -> bool {
-        self.dead || self.framer.stopped || cx.is_closing()
+        self.framer.adapter.dead || self.framer.stopped || cx.is_closing()
     }
 
     /// The codec broke its contract: close rather than loop or panic.
     #[cold]
     fn codec_fault(&mut self, cx: &mut Context<'_>, why: &'static str) {
         log::warn!("framing: {why}; closing the connection");
-        self.dead = true;
+        self.framer.adapter.dead = true;
         cx.close_with(Reason::Protocol(Cow::Borrowed(why)));
     }
 
@@ -419,7 +426,7 @@ impl<C: Decoder, H: FrameHandler<C>> Framed<C, H> {
         // only once something may have changed it (a pause, a close).
         let mut open_at: Option<u32> = None;
         while pos < input.len() {
-            if self.dead || self.framer.stopped {
+            if self.framer.adapter.dead || self.framer.stopped {
                 return input.len();
             }
             let epoch = cx.input_epoch();
@@ -441,7 +448,7 @@ impl<C: Decoder, H: FrameHandler<C>> Framed<C, H> {
                     return input.len();
                 }
                 if taken > 0 {
-                    self.too_long_unskipped = false;
+                    self.framer.adapter.too_long_unskipped = false;
                 }
                 pos += taken;
                 continue;
@@ -461,7 +468,7 @@ impl<C: Decoder, H: FrameHandler<C>> Framed<C, H> {
                             return input.len();
                         }
                     };
-                    self.too_long_unskipped = false;
+                    self.framer.adapter.too_long_unskipped = false;
                     pos += consumed;
                     self.framer.meta = Some(meta);
                     self.handler.frame_received(cx, &mut self.framer, frame);
@@ -472,19 +479,19 @@ impl<C: Decoder, H: FrameHandler<C>> Framed<C, H> {
                     return input.len();
                 }
                 Decoded::Skip(n) => {
-                    self.too_long_unskipped = false;
+                    self.framer.adapter.too_long_unskipped = false;
                     pos += n.min(rest.len());
                 }
                 Decoded::TooLong(announced) => {
-                    if self.too_long_unskipped {
+                    if self.framer.adapter.too_long_unskipped {
                         self.codec_fault(cx, NO_PROGRESS);
                         return input.len();
                     }
-                    self.too_long_unskipped = true;
+                    self.framer.adapter.too_long_unskipped = true;
                     self.handler.frame_too_long(cx, &mut self.framer, announced);
                 }
                 Decoded::Malformed(why) => {
-                    self.dead = true;
+                    self.framer.adapter.dead = true;
                     self.handler.malformed(cx, &mut self.framer, why);
                     return input.len();
                 }
@@ -516,7 +523,7 @@ impl<C: Decoder, H: FrameHandler<C>> Framed<C, H> {
 
     /// Tells the handler of the peer's EOF, with the unfinished frame.
     fn deliver_eof(&mut self, cx: &mut Context<'_>) {
-        self.eof_owed = false;
+        self.framer.adapter.eof_owed = false;
         let pending = std::mem::take(&mut self.pending);
         let pending: &[u8] = if self.framer.stopped { &[] } else { &pending };
         self.handler.eof_received(cx, &mut self.framer, pending);
@@ -547,7 +554,7 @@ impl<C: Decoder, H: FrameHandler<C>> Protocol for Framed<C, H> {
     fn reading_resumed(&mut self, cx: &mut Context<'_>) {
         self.handler.reading_resumed(cx, &mut self.framer);
         self.deliver_pending(cx);
-        if self.eof_owed && !cx.is_reading_paused() && !cx.is_closing() {
+        if self.framer.adapter.eof_owed && !cx.is_reading_paused() && !cx.is_closing() {
             self.deliver_eof(cx);
         }
     }
@@ -559,7 +566,7 @@ impl<C: Decoder, H: FrameHandler<C>> Protocol for Framed<C, H> {
         if !self.discarding(cx) {
             self.deliver_pending(cx);
             if cx.is_reading_paused() && !self.pending.is_empty() && !cx.is_closing() {
-                self.eof_owed = true;
+                self.framer.adapter.eof_owed = true;
                 return;
             }
         }

@@ -29,13 +29,17 @@ pub struct Lines {
     single: Option<u8>,
     /// `\n` delimiter with an optional `\r` before it.
     lenient_cr: bool,
-    max: usize,
-    /// Bytes of the current unfinished line already searched.
-    scanned: usize,
+    /// At most `u32::MAX`: a connection's protocol object is most of what
+    /// an idle connection costs, so the fields are kept small.
+    max: u32,
+    /// Bytes of the current unfinished line already searched (a hint:
+    /// saturates rather than wraps, and a smaller value only rescans).
+    scanned: u32,
     /// Skipping an over-long line: drop input through the next delimiter.
     skipping: bool,
     /// The over-long line ended here (bytes to skip, delimiter included).
-    skip_through: Option<usize>,
+    /// Zero when not known (a skip is never empty).
+    skip_through: usize,
 }
 
 /// The default maximum line length: 16 KiB.
@@ -54,7 +58,15 @@ impl Lines {
             [byte] => Some(byte),
             _ => None,
         };
-        Lines { delimiter, single, lenient_cr, max: DEFAULT_MAX_LINE, scanned: 0, skipping: false, skip_through: None }
+        Lines {
+            delimiter,
+            single,
+            lenient_cr,
+            max: DEFAULT_MAX_LINE as u32,
+            scanned: 0,
+            skipping: false,
+            skip_through: 0,
+        }
     }
 
     /// Lines ending in `\r\n`.
@@ -76,15 +88,16 @@ impl Lines {
         Lines::with(delimiter.into(), false)
     }
 
-    /// Sets the maximum line length, delimiter not counted.
+    /// Sets the maximum line length, delimiter not counted; values over
+    /// `u32::MAX` (4 GiB - 1) are taken as `u32::MAX`.
     pub fn max_length(mut self, max: usize) -> Lines {
-        self.max = max;
+        self.max = u32::try_from(max).unwrap_or(u32::MAX);
         self
     }
 
     /// The maximum line length.
     pub fn max(&self) -> usize {
-        self.max
+        self.max as usize
     }
 
     /// The delimiter lines are sent with.
@@ -108,7 +121,7 @@ impl Lines {
     /// delimiter (or the `\r` before one).
     fn limit(&self) -> usize {
         let slack = if self.lenient_cr { 1 } else { self.delimiter.len() - 1 };
-        self.max.saturating_add(slack)
+        (self.max as usize).saturating_add(slack)
     }
 }
 
@@ -150,16 +163,22 @@ fn find_byte(byte: u8, hay: &[u8]) -> Option<usize> {
     memchr::memchr(byte, &hay[scanned..]).map(|p| p + scanned)
 }
 
+/// `n` as a scan hint: saturated, never wrapped.
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 impl Lines {
     /// Dropping an over-long line: through its delimiter when that is
     /// known, else up to what could still begin one.
     #[cold]
     fn decode_skipping(&mut self, input: &[u8], dlen: usize) -> Decoded {
-        if let Some(n) = self.skip_through.take() {
+        if self.skip_through != 0 {
+            let n = std::mem::take(&mut self.skip_through);
             self.scanned = 0;
             return Decoded::Skip(n);
         }
-        let from = self.scanned.saturating_sub(dlen - 1);
+        let from = (self.scanned as usize).saturating_sub(dlen - 1);
         if let Some(p) = self.find(input, from) {
             self.skipping = false;
             self.scanned = 0;
@@ -168,11 +187,11 @@ impl Lines {
         let keep = dlen - 1;
         match input.len().checked_sub(keep) {
             Some(n) if n > 0 => {
-                self.scanned = keep;
+                self.scanned = saturate(keep);
                 Decoded::Skip(n)
             }
             _ => {
-                self.scanned = input.len();
+                self.scanned = saturate(input.len());
                 Decoded::Incomplete
             }
         }
@@ -186,18 +205,18 @@ impl Decoder for Lines {
     // epilogue cost a fifth of a short line's whole decode.
     #[inline(always)]
     fn decode(&mut self, input: &[u8]) -> Decoded {
-        if self.skip_through.is_some() || self.skipping {
+        if self.skip_through != 0 || self.skipping {
             return self.decode_skipping(input, self.delimiter.len());
         }
         let (found, dlen) = match self.single {
             // One byte: no delimiter can straddle what was scanned.
             Some(byte) => {
-                let from = self.scanned;
+                let from = self.scanned as usize;
                 (input.get(from..).and_then(|hay| find_byte(byte, hay)).map(|p| p + from), 1)
             }
             None => {
                 let dlen = self.delimiter.len();
-                (self.find(input, self.scanned.saturating_sub(dlen - 1)), dlen)
+                (self.find(input, (self.scanned as usize).saturating_sub(dlen - 1)), dlen)
             }
         };
         match found {
@@ -207,14 +226,14 @@ impl Decoder for Lines {
                     end -= 1;
                 }
                 self.scanned = 0;
-                if end > self.max {
-                    self.skip_through = Some(p + dlen);
+                if end > self.max as usize {
+                    self.skip_through = p + dlen;
                     return Decoded::TooLong(end as u64);
                 }
                 Decoded::Frame { start: 0, end, consumed: p + dlen, meta: () }
             }
             None => {
-                self.scanned = input.len();
+                self.scanned = saturate(input.len());
                 if input.len() > self.limit() {
                     self.skipping = true;
                     return Decoded::TooLong(input.len() as u64);
@@ -227,7 +246,7 @@ impl Decoder for Lines {
     fn reset(&mut self) {
         self.scanned = 0;
         self.skipping = false;
-        self.skip_through = None;
+        self.skip_through = 0;
     }
 
     fn too_long_reason(&self) -> &'static str {
@@ -237,7 +256,7 @@ impl Decoder for Lines {
 
 impl Encoder for Lines {
     fn encode(&self, payload: &[u8], write: &mut dyn FnMut(&[u8])) -> Result<(), FrameError> {
-        if payload.len() > self.max {
+        if payload.len() > self.max as usize {
             return Err(FrameError::TooLong { len: payload.len(), max: self.max as u64 });
         }
         if self.find(payload, 0).is_some() {

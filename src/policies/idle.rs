@@ -172,3 +172,24 @@ mod tests {
         assert_eq!(h.lost(), None);
     }
 }
+/// Memory per idle connection is mostly the connection's slot and its
+/// protocol object: the usual line protocol (an idle timeout around a line
+/// framer) stays in the allocator's 128-byte class (120 bytes asked, plus
+/// the allocator's 8-byte header).
+#[cfg(test)]
+mod size {
+    use crate::framing::{FrameHandler, Framed, Framer, Lines};
+
+    struct Handler;
+
+    impl FrameHandler<Lines> for Handler {
+        fn frame_received(&mut self, _: &mut crate::Context<'_>, _: &mut Framer<Lines>, _: &[u8]) {}
+    }
+
+    #[test]
+    fn an_idle_timeout_around_a_line_framer_is_at_most_120_bytes() {
+        assert!(std::mem::size_of::<Lines>() <= 48, "Lines is {} bytes", std::mem::size_of::<Lines>());
+        let size = std::mem::size_of::<super::IdleTimeout<Framed<Lines, Handler>>>();
+        assert!(size <= 120, "IdleTimeout<Framed<Lines, _>> is {size} bytes");
+    }
+}

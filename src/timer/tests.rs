@@ -279,7 +279,7 @@ fn next_repeat_with_a_zero_interval_is_now() {
 }
 
 fn tid(index: u32) -> TimerId {
-    TimerId { index, generation: 1 }
+    TimerId { index, generation: std::num::NonZeroU32::MIN }
 }
 
 #[test]
