@@ -138,12 +138,11 @@ fn find_byte(byte: u8, hay: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     let pattern = ONES * u64::from(byte);
-    let short = &hay[..hay.len().min(WORD_SCAN)];
-    let mut words = short.chunks_exact(8);
+    let short = hay.len().min(WORD_SCAN);
     let mut at = 0;
-    for word in &mut words {
+    while at + 8 <= short {
         let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
+        bytes.copy_from_slice(&hay[at..at + 8]);
         let x = u64::from_le_bytes(bytes) ^ pattern;
         // The lowest set bit marks the first zero byte of `x` exactly
         // (a borrow can only mark bytes above it).
@@ -153,14 +152,16 @@ fn find_byte(byte: u8, hay: &[u8]) -> Option<usize> {
         }
         at += 8;
     }
-    if let Some(p) = words.remainder().iter().position(|&b| b == byte) {
-        return Some(at + p);
+    while at < short {
+        if hay[at] == byte {
+            return Some(at);
+        }
+        at += 1;
     }
-    let scanned = short.len();
-    if scanned == hay.len() {
+    if short == hay.len() {
         return None;
     }
-    memchr::memchr(byte, &hay[scanned..]).map(|p| p + scanned)
+    memchr::memchr(byte, &hay[short..]).map(|p| p + short)
 }
 
 /// `n` as a scan hint: saturated, never wrapped.
