@@ -213,8 +213,8 @@ pub(crate) struct Flushed {
 /// it: up to [`BATCH`] datagrams and [`OUTBOX_BYTES`] bytes, copied into
 /// one buffer allocated once (the outbox is boxed by its endpoint, made on
 /// the first batch and reused). A push copies the bytes and keeps the
-/// destination; the flush writes the C addresses, `iovec`s and headers
-/// and takes every pointer right before the system call, so nothing here
+/// destination; the flush writes the C addresses, `iovec`s and headers,
+/// taking every pointer right before the system call, so nothing here
 /// points into itself between flushes.
 pub(crate) struct Outbox {
     bytes: [u8; OUTBOX_BYTES],
@@ -255,7 +255,11 @@ impl Outbox {
             to: [unspecified; BATCH],
             names: [CAddr { v6: zeroed_in6() }; BATCH],
             iovecs: [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH],
-            headers: std::array::from_fn(|_| zeroed_header()),
+            headers: std::array::from_fn(|_| {
+                let mut h = zeroed_header();
+                h.msg_hdr.msg_iovlen = 1;
+                h
+            }),
             count: 0,
             next: 0,
             #[cfg(test)]
@@ -304,13 +308,20 @@ impl Outbox {
             return done;
         }
         let base = self.bytes.as_mut_ptr();
-        let parts = self.spans.iter().zip(&self.to).zip(self.names.iter_mut().zip(self.iovecs.iter_mut()));
-        for ((((start, end), to), (name, iov)), h) in parts.zip(self.headers.iter_mut()).take(count).skip(self.next) {
-            *iov = libc::iovec { iov_base: base.wrapping_add(*start as usize).cast(), iov_len: (end - start) as usize };
-            h.msg_hdr.msg_namelen = name.set(*to);
+        for i in self.next..count {
+            let (Some(&(start, end)), Some(&to), Some(name), Some(iov), Some(h)) = (
+                self.spans.get(i),
+                self.to.get(i),
+                self.names.get_mut(i),
+                self.iovecs.get_mut(i),
+                self.headers.get_mut(i),
+            ) else {
+                break;
+            };
+            *iov = libc::iovec { iov_base: base.wrapping_add(start as usize).cast(), iov_len: (end - start) as usize };
+            h.msg_hdr.msg_namelen = name.set(to);
             h.msg_hdr.msg_name = (name as *mut CAddr).cast();
             h.msg_hdr.msg_iov = iov;
-            h.msg_hdr.msg_iovlen = 1;
             #[cfg(test)]
             if self.connected {
                 h.msg_hdr.msg_name = std::ptr::null_mut();
@@ -319,8 +330,9 @@ impl Outbox {
         }
         while self.next < count {
             let start = self.next;
-            // SAFETY: headers `start..count` were filled just above, with
-            // no change to the outbox since: each points at its own
+            // SAFETY: headers `start..count` were filled just above (their
+            // `msg_iovlen` of 1 in `new`), with no change to the outbox
+            // since: each points at its own
             // `iovec` (covering initialised bytes of `bytes`, inside it)
             // and at its own C address with that address's length.
             // `&mut self` keeps all of it alive and unaliased for the
