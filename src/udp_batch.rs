@@ -9,8 +9,9 @@
 //! 140 instructions per datagram, where the system call's own share is a
 //! few), and its `sendmmsg` reports its count only through an iterator
 //! that reads addresses `sendmmsg` never writes. The `unsafe` blocks are
-//! the two system calls and the reading of a received address; each says
-//! why it is sound, and the tests below run each of them.
+//! the two system calls, the reading of a received address and the
+//! all-zero C structs; each says why it is sound, and the tests below run
+//! each of them.
 
 use std::io;
 use std::mem::{size_of, zeroed};
