@@ -8,6 +8,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::conn::{flag, Phase};
@@ -413,14 +414,25 @@ impl Core {
     }
 
     fn settle_udp(&mut self, id: UdpId) {
+        let limit = self.config.udp_queue_limit;
         let Some(u) = self.udp_mut(id) else { return };
         u.in_dirty = false;
+        // Replies of a batch in progress go before its errors and its stop.
+        u.flush_outbox(limit);
         if !u.started {
             u.started = true;
             self.call_udp(id, "started", |p, cx| p.started(cx));
         }
-        while let Some(e) = self.udp_mut(id).and_then(|u| u.errors.pop()) {
-            self.call_udp(id, "error_received", |p, cx| p.error_received(cx, &e));
+        // In the order they happened (a batch's send errors are those of
+        // its datagrams, in order).
+        loop {
+            let errors = self.udp_mut(id).map(|u| std::mem::take(&mut u.errors)).unwrap_or_default();
+            if errors.is_empty() {
+                break;
+            }
+            for e in errors {
+                self.call_udp(id, "error_received", |p, cx| p.error_received(cx, &e));
+            }
         }
         if self.udp(id).is_some_and(|u| u.closing) {
             self.call_udp(id, "stopped", |p, cx| p.stopped(cx));
@@ -444,8 +456,15 @@ impl Core {
     pub(crate) fn read_udp(&mut self, id: UdpId, scratch: &mut [u8]) {
         let drained = if self.udp(id).is_some_and(|u| u.socket.udp().is_some()) {
             let mut batch = self.udp_batch.take().unwrap_or_else(|| Box::new(crate::udp_batch::Batch::new()));
+            if let Some(u) = self.udp_mut(id) {
+                u.begin_batch();
+            }
             let drained = self.read_udp_batches(id, &mut batch);
             self.udp_batch = Some(batch);
+            let limit = self.config.udp_queue_limit;
+            if self.udp_mut(id).is_some_and(|u| u.end_batch(limit)) {
+                self.mark_udp_dirty(id);
+            }
             drained
         } else {
             self.read_udp_singly(id, scratch)
@@ -475,7 +494,8 @@ impl Core {
             // are canonical already.
             let mapped = u.local.is_ipv6();
             let Some(socket) = u.socket.udp() else { return true };
-            let count = match batch.receive(socket, budget) {
+            let want = budget.min(crate::udp_batch::BATCH);
+            let count = match batch.receive(socket.as_raw_fd(), want) {
                 Ok(count) => count,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -494,6 +514,21 @@ impl Core {
                     return true;
                 }
                 self.settle_after_datagram();
+            }
+            // The replies of this batch go out before the next is read.
+            let limit = self.config.udp_queue_limit;
+            if self.udp_mut(id).is_some_and(|u| u.flush_outbox(limit)) {
+                self.mark_udp_dirty(id);
+                self.settle();
+            }
+            // Fewer than asked: the socket's queue was empty then, and with
+            // edge-triggered epoll every datagram that arrives later raises
+            // a new event, so a read that could only say `WouldBlock` is
+            // skipped. Not for a connected socket: when an error (a
+            // refusal) stops `recvmmsg` early, Linux keeps it for the next
+            // call and raises no event, with datagrams possibly behind it.
+            if count < want && connected.is_none() {
+                return true;
             }
             budget = budget.saturating_sub(count.max(1));
         }

@@ -98,8 +98,10 @@
 //! than left untested. The minimum Rust version is the `rust-version` of
 //! `Cargo.toml`.
 
-// One `unsafe` operation in the crate: taking ownership of the descriptors
-// a service manager passed (`activation::take`, with its SAFETY note).
+// `unsafe` in two places, each block with its SAFETY note and a test:
+// taking ownership of the descriptors a service manager passed
+// (`activation::take`), and the batched datagram system calls
+// (`udp_batch`: `recvmmsg`, `sendmmsg` and reading the addresses received).
 #![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
@@ -141,6 +143,7 @@ mod timer;
 pub mod tls;
 mod transport;
 mod udp;
+#[allow(unsafe_code)]
 mod udp_batch;
 mod unix;
 

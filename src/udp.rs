@@ -3,9 +3,11 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
+use crate::udp_batch::Outbox;
 use crate::{DatagramProtocol, UdpOptions};
 
 /// The largest UDP payload (65,527 bytes over IPv6, 65,507 over IPv4)
@@ -29,6 +31,12 @@ pub(crate) struct Endpoint {
     pub(crate) sent: u64,
     /// Send errors waiting to be delivered to `error_received`.
     pub(crate) errors: Vec<io::Error>,
+    /// Replies sent during a receive batch, for one `sendmmsg` after it
+    /// (made on the first batch: an unconnected UDP socket's only).
+    pub(crate) outbox: Option<Box<Outbox>>,
+    /// Whether sends go to the outbox: set while a receive batch is
+    /// served ([`Endpoint::begin_batch`]).
+    pub(crate) batching: bool,
     pub(crate) in_ready: bool,
     pub(crate) in_dirty: bool,
     pub(crate) closing: bool,
@@ -131,6 +139,8 @@ impl Endpoint {
             dropped: 0,
             sent: 0,
             errors: Vec::new(),
+            outbox: None,
+            batching: false,
             in_ready: false,
             in_dirty: true,
             closing: false,
@@ -139,9 +149,42 @@ impl Endpoint {
         }
     }
 
-    /// Sends one datagram now, or queues it if the socket buffer is full.
-    /// Errors other than `WouldBlock` are kept for `error_received`.
+    /// Sends one datagram now, or queues it if the socket buffer is full;
+    /// during a receive batch, puts it in the outbox (sent after the
+    /// batch). Errors other than `WouldBlock` are kept for
+    /// `error_received`. Returns whether errors were recorded.
+    #[inline]
     pub(crate) fn send(&mut self, data: &[u8], to: SocketAddr, queue_limit: usize) -> bool {
+        if self.batching && self.queue.is_empty() {
+            let to = self.wire_addr(to);
+            if let Some(out) = self.outbox.as_mut() {
+                if out.push(data, to) {
+                    return false;
+                }
+            }
+            return self.send_past_outbox(data, to, queue_limit);
+        }
+        self.send_unbatched(data, to, queue_limit)
+    }
+
+    /// A datagram the outbox has no room for: the outbox goes first, then
+    /// this one joins the emptied outbox, or is sent on its own when it is
+    /// larger than an outbox holds (or queued behind a blocked flush).
+    #[cold]
+    fn send_past_outbox(&mut self, data: &[u8], to: SocketAddr, queue_limit: usize) -> bool {
+        let errors = self.flush_outbox(queue_limit);
+        if self.queue.is_empty() {
+            if let Some(out) = self.outbox.as_mut() {
+                if out.push(data, to) {
+                    return errors;
+                }
+            }
+        }
+        self.send_unbatched(data, to, queue_limit) | errors
+    }
+
+    /// [`Endpoint::send`] outside a batch: one system call.
+    fn send_unbatched(&mut self, data: &[u8], to: SocketAddr, queue_limit: usize) -> bool {
         if self.queue.is_empty() {
             match self.send_now(data, to) {
                 Ok(()) => {
@@ -155,13 +198,68 @@ impl Endpoint {
                 }
             }
         }
+        self.enqueue(data, to, queue_limit);
+        false
+    }
+
+    /// Keeps a datagram for when the socket buffer drains (bounded).
+    fn enqueue(&mut self, data: &[u8], to: SocketAddr, queue_limit: usize) {
         if self.queue.len() < queue_limit {
             self.queue.push_back((data.to_vec(), to));
         } else {
             self.dropped += 1;
             log::warn!("udp {}: send queue full, datagram to {to} dropped ({} so far)", self.local, self.dropped);
         }
-        false
+    }
+
+    /// Starts a receive batch: from here to [`Endpoint::end_batch`], sends
+    /// go to the outbox. Only an unconnected UDP socket batches its sends:
+    /// Linux reports an error of `sendmmsg` only for its first datagram,
+    /// and an error pending on the socket (a refusal a connected socket
+    /// learned of) met by a later one would be consumed unreported.
+    #[inline]
+    pub(crate) fn begin_batch(&mut self) {
+        if self.connected.is_none() && matches!(self.socket, DgramSocket::Udp(_)) {
+            self.outbox.get_or_insert_with(Outbox::new);
+            self.batching = true;
+        }
+    }
+
+    /// Ends a receive batch: sends what the outbox holds. Returns whether
+    /// errors were recorded.
+    #[inline]
+    pub(crate) fn end_batch(&mut self, queue_limit: usize) -> bool {
+        self.batching = false;
+        self.flush_outbox(queue_limit)
+    }
+
+    /// Sends what the outbox holds with as few `sendmmsg` calls as the
+    /// kernel takes; each datagram's error is kept for `error_received`
+    /// (the others still go), and what the socket has no room for joins
+    /// the send queue, in order. Returns whether errors were recorded.
+    #[inline]
+    pub(crate) fn flush_outbox(&mut self, queue_limit: usize) -> bool {
+        match self.outbox.as_ref() {
+            Some(out) if !out.is_empty() => self.flush_outbox_now(queue_limit),
+            _ => false,
+        }
+    }
+
+    fn flush_outbox_now(&mut self, queue_limit: usize) -> bool {
+        let (DgramSocket::Udp(socket), Some(out)) = (&self.socket, self.outbox.as_mut()) else { return false };
+        let errors = &mut self.errors;
+        let before = errors.len();
+        let done = out.flush(socket.as_raw_fd(), |e| errors.push(e));
+        self.sent += done.sent;
+        let recorded = self.errors.len() > before;
+        if done.blocked {
+            let mut out = self.outbox.take();
+            if let Some(out) = out.as_mut() {
+                out.take_unsent(|data, to| self.enqueue(data, to, queue_limit));
+            }
+            self.outbox = out;
+        }
+        recorded
     }
 
     #[inline(always)]

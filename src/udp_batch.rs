@@ -1,25 +1,47 @@
-//! Receiving datagrams in batches: one `recvmmsg` system call fills up to
-//! [`BATCH`] buffers, where `recv_from` took one call per datagram. Linux
-//! only (as the crate), through `nix`'s safe wrapper: no `unsafe` here.
+//! Datagrams in batches: one `recvmmsg` system call fills up to [`BATCH`]
+//! buffers where `recv_from` took one call per datagram ([`Batch`]), and
+//! the replies sent during a batch go out with one `sendmmsg`
+//! ([`Outbox`]). Linux only (as the crate).
+//!
+//! Both call `libc` directly, with headers, `iovec`s and addresses
+//! allocated once and reused: `nix`'s `recvmmsg` set up every header
+//! again on each call and walked its results through an iterator (about
+//! 140 instructions per datagram, where the system call's own share is a
+//! few), and its `sendmmsg` reports its count only through an iterator
+//! that reads addresses `sendmmsg` never writes. The `unsafe` blocks are
+//! the two system calls, the reading of a received address and the
+//! all-zero C structs; each says why it is sound, and the tests below run
+//! each of them.
 
-use std::io::{self, IoSliceMut};
-use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
-
-use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::RawFd;
 
 use crate::udp::MAX_DATAGRAM;
 
-/// Datagrams received per system call at most.
+/// Datagrams received, and sent, per system call at most.
 pub(crate) const BATCH: usize = 16;
 
-/// The reactor's batch buffers (`BATCH` × 64 KiB, made on the first
+/// The payload bytes an [`Outbox`] holds at most: a larger reply is sent
+/// on its own (after the outbox), so an endpoint never keeps more than
+/// this (plus the headers) for its replies.
+pub(crate) const OUTBOX_BYTES: usize = 64 * 1024;
+
+/// The reactor's receive buffers (`BATCH` × 64 KiB, made on the first
 /// datagram event) and the headers `recvmmsg` fills.
+///
+/// The headers point at the `iovec`s and the address slots, the `iovec`s
+/// at the buffers: all four are heap allocations made once in
+/// [`Batch::new`] and never resized, so the pointers set there stay valid
+/// for the batch's life (moving the `Batch` moves none of them). A receive
+/// only resets the address lengths the last one overwrote.
 pub(crate) struct Batch {
     buffers: Vec<u8>,
-    headers: MultiHeaders<SockaddrStorage>,
-    /// Length and sender of each datagram of the last receive.
-    got: [(usize, Option<SocketAddr>); BATCH],
+    /// Never read by Rust: the headers point at them.
+    _iovecs: Vec<libc::iovec>,
+    names: Vec<libc::sockaddr_storage>,
+    headers: Vec<libc::mmsghdr>,
     count: usize,
 }
 
@@ -29,66 +51,369 @@ impl std::fmt::Debug for Batch {
     }
 }
 
+/// An all-zero `mmsghdr` (null pointers, zero lengths).
+fn zeroed_header() -> libc::mmsghdr {
+    // SAFETY: `mmsghdr` is a C struct of integers and raw pointers, for
+    // which all-zero bytes are a valid value (null pointers, zero lengths),
+    // as C code that `memset`s it to zero relies on.
+    unsafe { zeroed() }
+}
+
+/// An all-zero `sockaddr_storage` (family `AF_UNSPEC`).
+fn zeroed_storage() -> libc::sockaddr_storage {
+    // SAFETY: `sockaddr_storage` is a C struct of integers (and padding);
+    // all-zero bytes are a valid value of it.
+    unsafe { zeroed() }
+}
+
+const STORAGE_LEN: libc::socklen_t = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+
 impl Batch {
     pub(crate) fn new() -> Batch {
-        Batch {
-            buffers: vec![0; BATCH * MAX_DATAGRAM],
-            headers: MultiHeaders::preallocate(BATCH, None),
-            got: [(0, None); BATCH],
-            count: 0,
-        }
+        let mut buffers = vec![0u8; BATCH * MAX_DATAGRAM];
+        let base = buffers.as_mut_ptr();
+        let mut iovecs: Vec<libc::iovec> = (0..BATCH)
+            .map(|i| libc::iovec { iov_base: base.wrapping_add(i * MAX_DATAGRAM).cast(), iov_len: MAX_DATAGRAM })
+            .collect();
+        let mut names: Vec<libc::sockaddr_storage> = (0..BATCH).map(|_| zeroed_storage()).collect();
+        let (iov, name) = (iovecs.as_mut_ptr(), names.as_mut_ptr());
+        let headers = (0..BATCH)
+            .map(|i| {
+                let mut h = zeroed_header();
+                h.msg_hdr.msg_iov = iov.wrapping_add(i);
+                h.msg_hdr.msg_iovlen = 1;
+                h.msg_hdr.msg_name = name.wrapping_add(i).cast();
+                h.msg_hdr.msg_namelen = STORAGE_LEN;
+                h
+            })
+            .collect();
+        Batch { buffers, _iovecs: iovecs, names, headers, count: 0 }
     }
 
     /// Receives up to `max` (at most [`BATCH`], at least 1) datagrams
     /// without blocking; returns how many. `WouldBlock` when none waits.
-    pub(crate) fn receive(&mut self, socket: &impl AsRawFd, max: usize) -> io::Result<usize> {
+    pub(crate) fn receive(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
+        // The kernel wrote the address length of each datagram of the last
+        // receive: give those slots their full size back.
+        for h in self.headers.iter_mut().take(self.count) {
+            h.msg_hdr.msg_namelen = STORAGE_LEN;
+        }
         self.count = 0;
         let max = max.clamp(1, BATCH);
-        let mut chunks = self.buffers.chunks_exact_mut(MAX_DATAGRAM);
-        let mut slices: [[IoSliceMut<'_>; 1]; BATCH] =
-            std::array::from_fn(|_| [IoSliceMut::new(chunks.next().unwrap_or_default())]);
-        let results =
-            recvmmsg(socket.as_raw_fd(), &mut self.headers, slices.iter_mut().take(max), MsgFlags::MSG_DONTWAIT, None)
-                .map_err(io::Error::from)?;
-        for (slot, msg) in self.got.iter_mut().zip(results) {
-            *slot = (msg.bytes, msg.address.and_then(|a| to_socket_addr(&a)));
-            self.count += 1;
+        // SAFETY: `headers` holds `BATCH` >= `max` initialised `mmsghdr`s,
+        // each pointing (since `new`) at one `iovec` of `_iovecs` that
+        // covers its own `MAX_DATAGRAM` bytes of `buffers`, and at its own
+        // `sockaddr_storage` of `names` with `msg_namelen` its full size
+        // (reset above): every pointer the kernel follows is valid for
+        // writes of the length given, nothing else refers to that memory
+        // during the call (`&mut self`), and none of these vectors is
+        // resized after `new`, so none has moved. A null timeout and
+        // `MSG_DONTWAIT` make the call return at once.
+        let n = unsafe {
+            libc::recvmmsg(fd, self.headers.as_mut_ptr(), max as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut())
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
         }
+        self.count = (n as usize).min(max);
         Ok(self.count)
     }
 
     /// Datagram `i` of the last receive and its sender (`None` if the
     /// kernel gave no address, which a connected socket may).
+    #[inline]
     pub(crate) fn datagram(&self, i: usize) -> Option<(&[u8], Option<SocketAddr>)> {
         if i >= self.count {
             return None;
         }
-        let (len, from) = *self.got.get(i)?;
+        let h = self.headers.get(i)?;
+        let len = (h.msg_len as usize).min(MAX_DATAGRAM);
         let start = i * MAX_DATAGRAM;
-        Some((self.buffers.get(start..start + len.min(MAX_DATAGRAM))?, from))
+        let from = storage_to_addr(self.names.get(i)?, h.msg_hdr.msg_namelen);
+        Some((self.buffers.get(start..start + len)?, from))
     }
 }
 
-/// A socket address as `std` has it.
-fn to_socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
-    if let Some(v4) = addr.as_sockaddr_in() {
-        return Some(SocketAddr::from(*v4));
+/// A received address as `std` has it; `None` for a length too short for
+/// its family, or a family other than IPv4 and IPv6.
+#[inline]
+fn storage_to_addr(s: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+    let len = len as usize;
+    match s.ss_family as libc::c_int {
+        libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
+            // SAFETY: `sockaddr_storage` is as large as, and aligned for,
+            // every socket address type (that is its purpose), and the
+            // kernel wrote an `AF_INET` address of `len` >= the size of a
+            // `sockaddr_in` into it: reading one from its start reads
+            // initialised bytes of the right type.
+            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(a.sin_addr.s_addr.to_ne_bytes());
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(a.sin_port))))
+        }
+        libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above, for an `AF_INET6` address of a
+            // `sockaddr_in6`'s size.
+            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+            let port = u16::from_be(a.sin6_port);
+            Some(SocketAddr::V6(SocketAddrV6::new(ip, port, u32::from_be(a.sin6_flowinfo), a.sin6_scope_id)))
+        }
+        _ => None,
     }
-    addr.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
 }
 
-/// Whether `addr` names a family the batch path reads (IPv4 or IPv6).
-#[cfg(test)]
-fn family_ok(addr: &SockaddrStorage) -> bool {
-    use nix::sys::socket::SockaddrLike;
-    addr.family().is_some()
+/// A destination as `sendmmsg` reads it: IPv4 or IPv6, `repr(C)` so that
+/// a pointer to it points at either (writing a field of a union is safe;
+/// only the kernel reads it, as the family and length say).
+#[repr(C)]
+#[derive(Clone, Copy)]
+union CAddr {
+    v4: libc::sockaddr_in,
+    v6: libc::sockaddr_in6,
+}
+
+impl CAddr {
+    /// Writes `addr` in C form; returns its length.
+    #[inline]
+    fn set(&mut self, addr: SocketAddr) -> libc::socklen_t {
+        match addr {
+            SocketAddr::V4(a) => {
+                self.v4 = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
+                    sin_zero: [0; 8],
+                };
+                size_of::<libc::sockaddr_in>() as libc::socklen_t
+            }
+            SocketAddr::V6(a) => {
+                self.v6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: a.flowinfo().to_be(),
+                    sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                    sin6_scope_id: a.scope_id(),
+                };
+                size_of::<libc::sockaddr_in6>() as libc::socklen_t
+            }
+        }
+    }
+}
+
+/// What [`Outbox::flush`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Flushed {
+    /// Datagrams the kernel took.
+    pub(crate) sent: u64,
+    /// Whether the socket would block before the end: the datagrams not
+    /// sent are still in the outbox (see [`Outbox::take_unsent`]).
+    pub(crate) blocked: bool,
+}
+
+/// Replies queued during a receive batch, sent with one `sendmmsg` after
+/// it: up to [`BATCH`] datagrams and [`OUTBOX_BYTES`] bytes, copied into
+/// one buffer allocated once (the outbox is boxed by its endpoint, made on
+/// the first batch and reused). A push copies the bytes and keeps the
+/// destination; the flush writes the C addresses, `iovec`s and headers,
+/// taking every pointer right before the system call, so nothing here
+/// points into itself between flushes.
+pub(crate) struct Outbox {
+    bytes: [u8; OUTBOX_BYTES],
+    /// Bytes of `bytes` in use.
+    used: usize,
+    /// Where each datagram's bytes start and end in `bytes`.
+    spans: [(u32, u32); BATCH],
+    to: [SocketAddr; BATCH],
+    names: [CAddr; BATCH],
+    iovecs: [libc::iovec; BATCH],
+    headers: [libc::mmsghdr; BATCH],
+    /// Datagrams queued.
+    count: usize,
+    /// The first datagram not sent yet (a flush that would block stops
+    /// there).
+    next: usize,
+    /// Send without addresses, to the socket's connected peer: the
+    /// tests' Unix socket pair, whose full queue makes `sendmmsg` block
+    /// (a UDP sender on loopback never blocks).
+    #[cfg(test)]
+    connected: bool,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").field("count", &self.count).field("next", &self.next).finish()
+    }
+}
+
+impl Outbox {
+    /// An empty outbox, on the heap (it is about 70 KiB).
+    pub(crate) fn new() -> Box<Outbox> {
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        Box::new(Outbox {
+            bytes: [0; OUTBOX_BYTES],
+            used: 0,
+            spans: [(0, 0); BATCH],
+            to: [unspecified; BATCH],
+            names: [CAddr { v6: zeroed_in6() }; BATCH],
+            iovecs: [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH],
+            headers: std::array::from_fn(|_| {
+                let mut h = zeroed_header();
+                h.msg_hdr.msg_iovlen = 1;
+                h
+            }),
+            count: 0,
+            next: 0,
+            #[cfg(test)]
+            connected: false,
+        })
+    }
+
+    /// Whether nothing waits to be sent.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == self.next
+    }
+
+    /// Queues a copy of `data` for `to` (the address as the socket takes
+    /// it). False, and nothing queued, when the outbox is full: [`BATCH`]
+    /// datagrams, or no room for `data` in [`OUTBOX_BYTES`].
+    #[inline]
+    pub(crate) fn push(&mut self, data: &[u8], to: SocketAddr) -> bool {
+        let (i, start) = (self.count, self.used);
+        let end = start + data.len();
+        let (Some(span), Some(dst), Some(room)) =
+            (self.spans.get_mut(i), self.to.get_mut(i), self.bytes.get_mut(start..end))
+        else {
+            return false;
+        };
+        room.copy_from_slice(data);
+        // Both fit in a u32: `end` <= OUTBOX_BYTES.
+        *span = (start as u32, end as u32);
+        *dst = to;
+        self.used = end;
+        self.count = i + 1;
+        true
+    }
+
+    /// Sends what is queued, in order, with as few `sendmmsg` calls as the
+    /// kernel allows. An error on one datagram (other than `WouldBlock`
+    /// and `Interrupted`) is handed to `error` for that datagram, which is
+    /// dropped, and the rest are still tried. When the socket would block,
+    /// stops with the rest kept (`blocked`); otherwise the outbox is empty
+    /// afterwards.
+    pub(crate) fn flush(&mut self, fd: RawFd, mut error: impl FnMut(io::Error)) -> Flushed {
+        let mut done = Flushed::default();
+        let count = self.count.min(BATCH);
+        if self.next >= count {
+            self.clear();
+            return done;
+        }
+        let base = self.bytes.as_mut_ptr();
+        for i in self.next..count {
+            let (Some(&(start, end)), Some(&to), Some(name), Some(iov), Some(h)) = (
+                self.spans.get(i),
+                self.to.get(i),
+                self.names.get_mut(i),
+                self.iovecs.get_mut(i),
+                self.headers.get_mut(i),
+            ) else {
+                break;
+            };
+            *iov = libc::iovec { iov_base: base.wrapping_add(start as usize).cast(), iov_len: (end - start) as usize };
+            h.msg_hdr.msg_namelen = name.set(to);
+            h.msg_hdr.msg_name = (name as *mut CAddr).cast();
+            h.msg_hdr.msg_iov = iov;
+            #[cfg(test)]
+            if self.connected {
+                h.msg_hdr.msg_name = std::ptr::null_mut();
+                h.msg_hdr.msg_namelen = 0;
+            }
+        }
+        while self.next < count {
+            let start = self.next;
+            // SAFETY: headers `start..count` were filled just above (their
+            // `msg_iovlen` of 1 in `new`), with no change to the outbox
+            // since: each points at its own
+            // `iovec` (covering initialised bytes of `bytes`, inside it)
+            // and at its own C address with that address's length.
+            // `&mut self` keeps all of it alive and unaliased for the
+            // call, and the kernel only reads through these pointers (it
+            // writes `msg_len` in the headers, which are ours to lend).
+            let n = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    self.headers.as_mut_ptr().wrapping_add(start),
+                    (count - start) as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n > 0 {
+                self.next += (n as usize).min(count - start);
+                done.sent += n as u64;
+                continue;
+            }
+            // Linux reports an error only when the first datagram of the
+            // call failed (after that it returns the count sent): the
+            // error is this one's.
+            let e = if n == 0 { io::Error::from(io::ErrorKind::WriteZero) } else { io::Error::last_os_error() };
+            match e.kind() {
+                io::ErrorKind::Interrupted => {}
+                io::ErrorKind::WouldBlock => {
+                    done.blocked = true;
+                    return done;
+                }
+                _ => {
+                    error(e);
+                    self.next += 1;
+                }
+            }
+        }
+        self.clear();
+        done
+    }
+
+    /// The datagrams a blocked flush left, in order, handed to `keep`;
+    /// the outbox is empty afterwards.
+    pub(crate) fn take_unsent(&mut self, mut keep: impl FnMut(&[u8], SocketAddr)) {
+        let count = self.count.min(BATCH);
+        for (&(start, end), &to) in self.spans.iter().zip(&self.to).take(count).skip(self.next) {
+            if let Some(data) = self.bytes.get(start as usize..end as usize) {
+                keep(data, to);
+            }
+        }
+        self.clear();
+    }
+
+    #[inline]
+    fn clear(&mut self) {
+        self.used = 0;
+        self.count = 0;
+        self.next = 0;
+    }
+}
+
+/// An all-zero `sockaddr_in6`.
+fn zeroed_in6() -> libc::sockaddr_in6 {
+    // SAFETY: `sockaddr_in6` is a C struct of integers; all-zero bytes
+    // are a valid value of it.
+    unsafe { zeroed() }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
     use std::time::Duration;
+
+    /// Waits (bounded) until `socket` has a datagram to read.
+    fn await_datagram(socket: &UdpSocket) {
+        socket.set_nonblocking(false).unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut peek = [0u8; 1];
+        socket.peek(&mut peek).unwrap();
+        socket.set_nonblocking(true).unwrap();
+    }
 
     #[test]
     fn a_batch_holds_each_datagram_with_its_sender() {
@@ -96,21 +421,16 @@ mod tests {
         server.set_nonblocking(true).unwrap();
         let client = UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut batch = Batch::new();
-        assert_eq!(batch.receive(&server, BATCH).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(batch.receive(server.as_raw_fd(), BATCH).unwrap_err().kind(), io::ErrorKind::WouldBlock);
         let big = vec![7u8; 65_507];
         let sent: Vec<Vec<u8>> = vec![b"one".to_vec(), Vec::new(), big.clone(), b"four".to_vec(), b"five".to_vec()];
         for d in &sent {
             client.send_to(d, server.local_addr().unwrap()).unwrap();
         }
-        // Loopback delivers at once; wait for them without sleeping blind.
-        server.set_nonblocking(false).unwrap();
-        server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut peek = [0u8; 1];
-        server.peek(&mut peek).unwrap();
-        server.set_nonblocking(true).unwrap();
+        await_datagram(&server);
         let mut got = Vec::new();
         while got.len() < sent.len() {
-            let n = batch.receive(&server, 2).unwrap();
+            let n = batch.receive(server.as_raw_fd(), 2).unwrap();
             assert!((1..=2).contains(&n));
             for i in 0..n {
                 let (data, from) = batch.datagram(i).unwrap();
@@ -120,19 +440,193 @@ mod tests {
             assert!(batch.datagram(n).is_none());
         }
         assert_eq!(got, sent);
-        assert!(family_ok(&SockaddrStorage::from(client.local_addr().unwrap())));
+    }
+
+    #[test]
+    fn senders_on_many_sockets_are_told_apart_over_reused_slots() {
+        // More datagrams than a batch from several senders, so that every
+        // slot is reused with address lengths the last receive wrote.
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        server.set_nonblocking(true).unwrap();
+        let clients: Vec<UdpSocket> = (0..5).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+        let mut batch = Batch::new();
+        let mut expected = Vec::new();
+        for round in 0..8u8 {
+            for (k, c) in clients.iter().enumerate() {
+                let payload = vec![round, k as u8];
+                c.send_to(&payload, server.local_addr().unwrap()).unwrap();
+                expected.push((payload, c.local_addr().unwrap()));
+            }
+        }
+        let mut got = Vec::new();
+        while got.len() < expected.len() {
+            await_datagram(&server);
+            let n = batch.receive(server.as_raw_fd(), BATCH).unwrap();
+            for i in 0..n {
+                let (data, from) = batch.datagram(i).unwrap();
+                got.push((data.to_vec(), from.unwrap()));
+            }
+        }
+        // One socket per sender: each sender's own order is kept.
+        for c in &clients {
+            let addr = c.local_addr().unwrap();
+            let mine =
+                |v: &Vec<(Vec<u8>, SocketAddr)>| v.iter().filter(|(_, a)| *a == addr).cloned().collect::<Vec<_>>();
+            assert_eq!(mine(&got), mine(&expected));
+        }
+        assert_eq!(got.len(), expected.len());
     }
 
     #[test]
     fn ipv6_senders_come_back_as_they_are() {
         let Ok(server) = UdpSocket::bind("[::1]:0") else { return };
-        server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let client = UdpSocket::bind("[::1]:0").unwrap();
         client.send_to(b"x", server.local_addr().unwrap()).unwrap();
-        let mut peek = [0u8; 1];
-        server.peek(&mut peek).unwrap();
+        await_datagram(&server);
         let mut batch = Batch::new();
-        assert_eq!(batch.receive(&server, BATCH).unwrap(), 1);
+        assert_eq!(batch.receive(server.as_raw_fd(), BATCH).unwrap(), 1);
         assert_eq!(batch.datagram(0).unwrap(), (&b"x"[..], Some(client.local_addr().unwrap())));
+    }
+
+    #[test]
+    fn addresses_round_trip_through_their_c_form() {
+        for addr in ["127.0.0.1:9", "10.1.2.3:65535", "[::1]:1", "[fe80::1%3]:4242", "[::ffff:192.0.2.7]:53"] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            let mut storage = zeroed_storage();
+            let mut c = CAddr { v6: zeroed_in6() };
+            let len = c.set(addr);
+            let name = &c as *const CAddr;
+            // SAFETY: `name` points at `len` initialised bytes of `c`,
+            // which lives to the end of the loop body; `storage` is a
+            // distinct local at least that large.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    name.cast::<u8>(),
+                    (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+                    len as usize,
+                )
+            };
+            assert_eq!(storage_to_addr(&storage, len), Some(addr));
+            assert_eq!(storage_to_addr(&storage, 2), None, "a short length is no address");
+        }
+        assert_eq!(storage_to_addr(&zeroed_storage(), STORAGE_LEN), None);
+    }
+
+    /// Receives `n` datagrams on a blocking `socket` (bounded in time).
+    fn receive_n(socket: &UdpSocket, n: usize) -> Vec<(Vec<u8>, SocketAddr)> {
+        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        (0..n)
+            .map(|_| {
+                let (len, from) = socket.recv_from(&mut buf).unwrap();
+                (buf[..len].to_vec(), from)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_flush_sends_each_reply_to_its_own_peer() {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_nonblocking(true).unwrap();
+        let peers: Vec<UdpSocket> = (0..3).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+        let mut out = Outbox::new();
+        for round in 0..2 {
+            for (k, p) in peers.iter().enumerate() {
+                assert!(out.push(format!("{round}:{k}").as_bytes(), p.local_addr().unwrap()));
+            }
+            assert!(out.push(b"", peers[0].local_addr().unwrap()), "an empty datagram is one too");
+            let mut errors = Vec::new();
+            let done = out.flush(sender.as_raw_fd(), |e| errors.push(e));
+            assert_eq!(done, Flushed { sent: 4, blocked: false });
+            assert!(errors.is_empty() && out.is_empty());
+            for (k, p) in peers.iter().enumerate() {
+                let mut want = vec![(format!("{round}:{k}").into_bytes(), sender.local_addr().unwrap())];
+                if k == 0 {
+                    want.push((Vec::new(), sender.local_addr().unwrap()));
+                }
+                assert_eq!(receive_n(p, want.len()), want);
+            }
+        }
+    }
+
+    #[test]
+    fn the_outbox_refuses_what_does_not_fit() {
+        let to: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut out = Outbox::new();
+        assert!(!out.push(&vec![0u8; OUTBOX_BYTES + 1], to));
+        for _ in 0..BATCH {
+            assert!(out.push(b"x", to));
+        }
+        assert!(!out.push(b"x", to), "BATCH datagrams at most");
+        let mut out = Outbox::new();
+        assert!(out.push(&vec![0u8; OUTBOX_BYTES - 1], to));
+        assert!(out.push(b"x", to));
+        assert!(!out.push(b"x", to), "OUTBOX_BYTES at most");
+    }
+
+    #[test]
+    fn an_error_on_one_datagram_is_its_own_and_the_rest_still_go() {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_nonblocking(true).unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = peer.local_addr().unwrap();
+        let v6: SocketAddr = "[::1]:9".parse().unwrap();
+        let mut out = Outbox::new();
+        assert!(out.push(b"first", to));
+        // An IPv6 destination on an IPv4 socket fails for that datagram
+        // alone (EAFNOSUPPORT), in the middle of a batch.
+        assert!(out.push(b"nowhere", v6));
+        assert!(out.push(b"second", to));
+        assert!(out.push(b"nowhere again", v6));
+        assert!(out.push(b"third", to));
+        let mut errors = Vec::new();
+        let done = out.flush(sender.as_raw_fd(), |e| errors.push(e));
+        assert_eq!(done, Flushed { sent: 3, blocked: false });
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        let from = sender.local_addr().unwrap();
+        let got = receive_n(&peer, 3);
+        assert_eq!(got, vec![(b"first".to_vec(), from), (b"second".to_vec(), from), (b"third".to_vec(), from)]);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_full_socket_buffer_keeps_the_rest_in_order() {
+        // A UDP sender on loopback never blocks (the receiver drops what
+        // does not fit), a Unix datagram one does once the receiver's
+        // queue is full: a connected pair shows the blocked flush.
+        let (sender, receiver) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        sender.set_nonblocking(true).unwrap();
+        let mut out = Outbox::new();
+        out.connected = true;
+        let mut sent = 0u64;
+        let mut kept = Vec::new();
+        for round in 0..1000u32 {
+            for k in 0..BATCH as u32 {
+                assert!(out.push(&(round * BATCH as u32 + k).to_be_bytes().repeat(64), "127.0.0.1:9".parse().unwrap()));
+            }
+            let done = out.flush(sender.as_raw_fd(), |e| panic!("unexpected error {e}"));
+            sent += done.sent;
+            if done.blocked {
+                assert!(!out.is_empty());
+                out.take_unsent(|data, _| kept.push(data.to_vec()));
+                break;
+            }
+            assert!(out.is_empty());
+        }
+        assert!(!kept.is_empty(), "the receiver's queue never filled");
+        assert!(out.is_empty());
+        let number = |d: &[u8]| u32::from_be_bytes(d[..4].try_into().unwrap());
+        // What was kept follows what was sent, in order, and what was sent
+        // arrived, in order.
+        assert_eq!(number(&kept[0]) as u64, sent);
+        for (i, d) in kept.iter().enumerate() {
+            assert_eq!(number(d) as u64, sent + i as u64);
+        }
+        receiver.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 512];
+        for i in 0..sent {
+            let n = receiver.recv(&mut buf).unwrap();
+            assert_eq!((n, number(&buf[..n]) as u64), (256, i));
+        }
     }
 }

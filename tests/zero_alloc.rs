@@ -150,3 +150,35 @@ fn the_counter_sees_the_reactors_allocations() {
     });
     assert!(n > 0, "accepting a connection allocates its protocol");
 }
+
+/// UDP echo_hello from one socket, `depth` datagrams in flight per round:
+/// the replies of each receive batch go through the endpoint's outbox
+/// (made on its first batch, then reused) and one `sendmmsg`.
+fn udp_echo_hello_client(addr: SocketAddr, measure: &dyn Fn(bool), depth: usize) {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let mut buf = [0u8; 64];
+    let round = |s: &std::net::UdpSocket, buf: &mut [u8]| {
+        for _ in 0..depth {
+            s.send_to(b"reel", addr).expect("send_to");
+        }
+        for _ in 0..depth {
+            let (n, from) = s.recv_from(buf).expect("a reply");
+            assert_eq!((&buf[..n], from), (&b"Hello, reel!"[..], addr));
+        }
+    };
+    for _ in 0..WARMUP / depth {
+        round(&s, &mut buf);
+    }
+    measure(true);
+    for _ in 0..REQUESTS / depth {
+        round(&s, &mut buf);
+    }
+    measure(false);
+}
+
+#[test]
+fn udp_echo_hello_in_batches_allocates_nothing_per_datagram() {
+    let n = count_allocations(echo_hello_server, |addr, measure| udp_echo_hello_client(addr, measure, 16));
+    assert_eq!(n, 0, "allocations on the reactor thread during {REQUESTS} datagrams, 16 in flight");
+}

@@ -9,6 +9,10 @@
 # generator to CPU 1; every reply is checked. Prints, per case, the median
 # datagrams served per second of server CPU time and reel's ratio to each
 # baseline.
+#
+# REEL_BEFORE=PATH adds a server `reel-before`: another build of the
+# echo_hello example (an earlier commit's), run interleaved with the rest,
+# to measure a change against its parent in the same run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../.."
@@ -16,7 +20,7 @@ ROUNDS=${1:-3}
 SECS=${2:-3}
 OUT=${3:-target/udp-compare.jsonl}
 DEPTHS=${DEPTHS:-"1 16 64"}
-SERVERS=${SERVERS:-"reel tokio threads mio"}
+SERVERS=${SERVERS:-"reel tokio threads mio${REEL_BEFORE:+ reel-before}"}
 
 . "$here/lib.sh"
 : > "$OUT"
@@ -30,6 +34,7 @@ for round in $(seq "$ROUNDS"); do
             port=$((port + 1))
             case $kind in
                 reel) taskset -c 0 "$B/echo_hello" --listen "127.0.0.1:$port" >"$LOG" 2>&1 & ;;
+                reel-before) taskset -c 0 "$REEL_BEFORE" --listen "127.0.0.1:$port" >"$LOG" 2>&1 & ;;
                 *) taskset -c 0 "$BIN/baseline" --kind "$kind" --proto udp_echo_hello \
                     --listen "127.0.0.1:$port" >"$LOG" 2>&1 & ;;
             esac

@@ -53,6 +53,12 @@ impl<'a> DatagramContext<'a> {
     /// (bounded) when the socket buffer is full; errors reach
     /// `error_received`. Returns false once the endpoint is closing
     /// (nothing is sent), as [`send_from`](ReactorContext::send_from) does.
+    ///
+    /// From `datagram_received` on a UDP endpoint that is not connected,
+    /// the datagram is copied and sent with the other replies of the
+    /// receive batch (up to 16, one `sendmmsg`) right after the batch's
+    /// callbacks, in the order sent; an error for it reaches
+    /// `error_received` then, and the others still go.
     pub fn send_to(&mut self, data: &[u8], to: SocketAddr) -> bool {
         self.inner.core.send_to(self.id, data, to)
     }
