@@ -81,6 +81,7 @@ impl OutBuf {
 
     /// Writes as much as `sink` takes. Returns the bytes written, and the
     /// error that stopped it, if any (`WouldBlock` included).
+    #[inline(always)]
     pub(crate) fn write_to<W: io::Write>(&mut self, sink: &mut W, pool: &mut BufferPool) -> (usize, Option<io::Error>) {
         let mut total = 0;
         while !self.is_empty() {
@@ -115,10 +116,12 @@ impl BufferPool {
         BufferPool { free: Vec::new(), max_buffers: 256, max_capacity: 256 * 1024, initial_capacity: 4096 }
     }
 
+    #[inline]
     pub(crate) fn take(&mut self) -> Vec<u8> {
         self.free.pop().unwrap_or_else(|| Vec::with_capacity(self.initial_capacity))
     }
 
+    #[inline]
     pub(crate) fn give(&mut self, mut buf: Vec<u8>) {
         if buf.capacity() == 0 || buf.capacity() > self.max_capacity || self.free.len() >= self.max_buffers {
             return;
