@@ -65,6 +65,7 @@ impl OutBuf {
     }
 
     /// Marks `n` bytes as sent; when empty, returns the storage to the pool.
+    #[inline]
     pub(crate) fn consume(&mut self, n: usize, pool: &mut BufferPool) {
         self.pos += n;
         debug_assert!(self.pos <= self.data.len());
@@ -74,6 +75,7 @@ impl OutBuf {
     }
 
     /// Drops everything queued and returns the storage to the pool.
+    #[inline]
     pub(crate) fn release(&mut self, pool: &mut BufferPool) {
         self.pos = 0;
         pool.give(std::mem::take(&mut self.data));
