@@ -306,16 +306,17 @@ pub fn parse_request(buf: &[u8]) -> Parsed<'_> {
 fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
     // Empty lines before the request line (the scan checks their limit).
     let mut start = 0;
-    loop {
-        match buf.get(start..start + 2)? {
-            [b'\n', _] => start += 1,
-            [b'\r', b'\n'] => start += 2,
-            _ => break,
-        }
+    while let Some(ending) = line_ending(buf.get(start..)?) {
+        start += ending;
     }
 
     // The request line: `method SP target SP HTTP/1.x`, then the line end.
-    let method_len = run(buf.get(start..)?, TCHAR);
+    // `GET` is taken as one word.
+    let line = buf.get(start..)?;
+    let (known_method, method_len) = match line.first_chunk::<4>()? {
+        b"GET " => (Some("GET"), 3),
+        _ => (None, run_token(line)),
+    };
     let target_start = start + method_len + 1;
     if method_len == 0 || *buf.get(target_start - 1)? != b' ' {
         return None;
@@ -325,7 +326,7 @@ fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
     if target_len == 0 || target_len > MAX_TARGET_LEN || *buf.get(version_start - 1)? != b' ' {
         return None;
     }
-    let http10 = match buf.get(version_start..version_start + 8)? {
+    let http10 = match buf.get(version_start..)?.first_chunk::<8>()? {
         b"HTTP/1.1" => false,
         b"HTTP/1.0" => true,
         _ => return None,
@@ -335,10 +336,15 @@ fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
         return None;
     }
     let section_start = line_end + line_ending(buf.get(line_end..)?)?;
-    // ASCII, so one check of both, and cuts at any byte.
-    let words = std::str::from_utf8(buf.get(start..version_start - 1)?).ok()?;
-    let method = words.get(..method_len)?;
-    let target = words.get(method_len + 1..)?;
+    // Both are ASCII (token and visible bytes): `GET /` needs no UTF-8
+    // check, anything else one check of both.
+    let (method, target) = match (known_method, buf.get(target_start..version_start - 1)?) {
+        (Some(method), b"/") => (method, "/"),
+        _ => {
+            let words = std::str::from_utf8(buf.get(start..version_start - 1)?).ok()?;
+            (words.get(..method_len)?, words.get(method_len + 1..)?)
+        }
+    };
 
     // The header fields, up to the empty line. Every byte of a field line,
     // its line ending included, lies within the section's limit.
@@ -347,10 +353,8 @@ fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
     let mut count = 0;
     let mut framing = Framing::default();
     let head_len = loop {
-        match buf.get(section_start + at..)? {
-            [b'\n', ..] => break section_start + at + 1,
-            [b'\r', b'\n', ..] => break section_start + at + 2,
-            _ => {}
+        if let Some(ending) = line_ending(buf.get(section_start + at..)?) {
+            break section_start + at + ending;
         }
         count += 1;
         if count > MAX_HEADERS {
@@ -364,7 +368,7 @@ fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
         let value = line.get(name_len + 1..)?;
         let value_len = run_value(value);
         let ending = line_ending(value.get(value_len..)?)?;
-        framing.field(line.get(..name_len)?, trim_ows(value.get(..value_len)?));
+        framing.field(line.get(..name_len)?, value.get(..value_len)?);
         at += name_len + 1 + value_len + ending;
     };
 
@@ -404,26 +408,35 @@ struct Framing<'a> {
 }
 
 impl<'a> Framing<'a> {
-    /// Notes one field (`value` trimmed).
+    /// Notes one field (`value` not trimmed yet). The four names are told
+    /// apart by their length, then compared as words in lower case.
     #[inline(always)]
     fn field(&mut self, name: &[u8], value: &'a [u8]) {
+        const HOST: u32 = u32::from_le_bytes(*b"host");
+        const CONNECTION: [u64; 2] = [word_of(b"connection", 0), word_of(b"connection", 2)];
+        const CONTENT_LENGTH: [u64; 2] = [word_of(b"content-length", 0), word_of(b"content-length", 6)];
+        const TRANSFER_ENCODING: [u64; 2] = [word_of(b"transfer-encoding", 0), word_of(b"transfer-encoding", 8)];
+        let folded = |at: usize| folded_word(name, at);
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => {
+            4 if name.first_chunk::<4>().is_some_and(|n| u32::from_le_bytes(*n) | 0x2020_2020 == HOST) => {
+                let value = trim_ows(value);
                 self.hosts += 1;
-                self.host_ok = run(value, AUTHORITY) == value.len();
+                self.host_ok = run_authority(value) == value.len();
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
+            10 if [folded(0), folded(2)] == CONNECTION => {
                 for option in value.split(|&b| b == b',') {
                     let option = trim_ows(option);
                     self.close |= option.eq_ignore_ascii_case(b"close");
                     self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
                 }
             }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
+            14 if [folded(0), folded(6)] == CONTENT_LENGTH => {
                 self.content_lengths += 1;
-                self.content_length = value;
+                self.content_length = trim_ows(value);
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => self.transfer_encoding = true,
+            17 if [folded(0), folded(8)] == TRANSFER_ENCODING && name.get(16).map(|b| b | 0x20) == Some(b'g') => {
+                self.transfer_encoding = true;
+            }
             _ => {}
         }
     }
