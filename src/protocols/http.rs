@@ -296,6 +296,11 @@ pub fn parse_request(buf: &[u8]) -> Parsed<'_> {
     }
 }
 
+/// `HTTP/1.1` as a little-endian word.
+const HTTP11: u64 = u64::from_le_bytes(*b"HTTP/1.1");
+/// `HTTP/1.0` as a little-endian word.
+const HTTP10: u64 = u64::from_le_bytes(*b"HTTP/1.0");
+
 /// The one pass: validates and splits a complete head, then applies the
 /// `Host` and framing rules. `None` when the head is incomplete, breaks a
 /// limit or is malformed (the caller's byte-by-byte scan then says which).
@@ -326,9 +331,10 @@ fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
     if target_len == 0 || target_len > MAX_TARGET_LEN || *buf.get(version_start - 1)? != b' ' {
         return None;
     }
-    let http10 = match buf.get(version_start..)?.first_chunk::<8>()? {
-        b"HTTP/1.1" => false,
-        b"HTTP/1.0" => true,
+    // The version as one word.
+    let http10 = match u64::from_le_bytes(*buf.get(version_start..)?.first_chunk::<8>()?) {
+        HTTP11 => false,
+        HTTP10 => true,
         _ => return None,
     };
     let line_end = version_start + 8;
@@ -388,9 +394,9 @@ fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
 /// bare LF; `None` for anything else or an incomplete CRLF.
 #[inline(always)]
 fn line_ending(s: &[u8]) -> Option<usize> {
-    match s {
-        [b'\n', ..] => Some(1),
-        [b'\r', b'\n', ..] => Some(2),
+    match *s.first()? {
+        b'\n' => Some(1),
+        b'\r' if s.get(1) == Some(&b'\n') => Some(2),
         _ => None,
     }
 }
