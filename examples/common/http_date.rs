@@ -2,7 +2,7 @@
 //! a per-second cache and the IMF-fixdate formatter. A submodule split out
 //! so that each file holds one concern; `http_hello` re-exports its items.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::io::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -70,18 +70,19 @@ impl DateCache {
 }
 
 impl DateCache {
-    /// Appends the usual answer, `200` with the page on a kept connection,
-    /// dated `date`.
-    pub fn write_page(&self, date: &[u8; DATE_LEN], out: &mut Vec<u8>) {
-        let mut page = self.page.borrow_mut();
+    /// The usual answer, `200` with the page on a kept connection, dated
+    /// `date` (formatted again only when the date changed). Borrowed: drop
+    /// it before asking for another date's.
+    pub fn page(&self, date: &[u8; DATE_LEN]) -> Ref<'_, Vec<u8>> {
         // The date follows "HTTP/1.1 200 OK\r\nDate: ".
         const DATE_AT: usize = 23;
-        if page.get(DATE_AT..DATE_AT + DATE_LEN) != Some(&date[..]) {
+        if self.page.borrow().get(DATE_AT..DATE_AT + DATE_LEN) != Some(&date[..]) {
+            let mut page = self.page.borrow_mut();
             page.clear();
             http::write_response(&mut page, 200, "OK", date, &[], Some(HTML), PAGE, false, false);
             debug_assert_eq!(page.get(DATE_AT..DATE_AT + DATE_LEN), Some(&date[..]));
         }
-        out.extend_from_slice(&page);
+        self.page.borrow()
     }
 }
 

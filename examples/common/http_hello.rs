@@ -36,10 +36,10 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reel::protocols::http::{self, ErrorStatus, Parsed, Request};
-use reel::{Context, Factory, ListenerId, Protocol, Reactor, Reason, TimerId};
+use reel::{ConnId, Context, Factory, ListenerId, Protocol, Reactor, Reason, TimerId};
 
 /// The default address: `127.0.0.1:12345`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:12345";
@@ -257,28 +257,53 @@ impl HelloConn {
     /// Answers what `input` holds, in order. Returns the bytes consumed and
     /// whether anything was answered; what is left is an incomplete head,
     /// or requests held back (`self.held`).
+    ///
+    /// All the answers of one call go into the output buffer through one
+    /// [`Context::write_with`], and the queued output is counted from one
+    /// [`Context::queued`] at the start: nothing is sent during a callback,
+    /// so the queue only grows by what is appended here.
     fn consume(&mut self, cx: &mut Context<'_>, input: &[u8]) -> (usize, bool) {
-        let mut pos = 0;
+        if self.done {
+            return (input.len(), false);
+        }
+        let pos = skip_body(&mut self.body_left, input, 0);
+        if pos == input.len() {
+            return (pos, false);
+        }
+        let queued = cx.queued();
+        if queued > OUTPUT_PAUSE {
+            self.held = true;
+            return (pos, false);
+        }
+        let now = cx.now();
+        let id = cx.conn_id();
+        cx.write_with(|out| self.answer_all(out, input, pos, queued, now, id)).unwrap_or((input.len(), false))
+    }
+
+    /// [`consume`](Self::consume)'s loop from `input[pos..]`, appending to
+    /// `out` (which may hold other bytes already: only what is appended is
+    /// counted on top of `queued`). The `Date` text and the prebuilt page
+    /// answer are looked up once per call, at the first answer.
+    fn answer_all(
+        &mut self,
+        out: &mut Vec<u8>,
+        input: &[u8],
+        mut pos: usize,
+        queued: usize,
+        now: Instant,
+        id: ConnId,
+    ) -> (usize, bool) {
+        let start = out.len();
         let mut answered = false;
         let mut date = None;
+        let mut page = None;
+        let dates = &*self.dates;
         loop {
-            if self.done {
-                return (input.len(), answered);
-            }
             let rest = input.get(pos..).unwrap_or_default();
-            if self.body_left > 0 {
-                let n = self.body_left.min(rest.len());
-                self.body_left -= n;
-                pos += n;
-                if self.body_left > 0 {
-                    return (pos, answered);
-                }
-                continue;
-            }
             if rest.is_empty() {
                 return (pos, answered);
             }
-            if cx.queued() > OUTPUT_PAUSE {
+            if queued + (out.len() - start) > OUTPUT_PAUSE {
                 self.held = true;
                 return (pos, answered);
             }
@@ -288,53 +313,29 @@ impl HelloConn {
                     return (pos, answered);
                 }
                 Parsed::Request(request) => {
-                    let date = *date.get_or_insert_with(|| self.dates.now_at(cx.now()));
-                    Self::answer(cx, &request, &date, &self.dates);
+                    let date = date.get_or_insert_with(|| dates.now_at(now));
+                    if is_plain_page(&request) {
+                        out.extend_from_slice(page.get_or_insert_with(|| dates.page(date)));
+                    } else {
+                        answer(out, &request, date);
+                    }
                     answered = true;
                     pos += request.head_len;
                     self.body_left = request.body_len;
-                    self.done = !request.keep_alive;
+                    if !request.keep_alive {
+                        self.done = true;
+                        return (input.len(), answered);
+                    }
+                    pos = skip_body(&mut self.body_left, input, pos);
                 }
                 Parsed::Error(status) => {
-                    log::debug!("{}: {} {}, closing", cx.conn_id(), status.code(), status.reason());
-                    let date = *date.get_or_insert_with(|| self.dates.now_at(cx.now()));
-                    cx.write_with(|out| write_error(out, status, &date));
-                    answered = true;
+                    log::debug!("{id}: {} {}, closing", status.code(), status.reason());
+                    write_error(out, status, date.get_or_insert_with(|| dates.now_at(now)));
                     self.done = true;
+                    return (input.len(), true);
                 }
             }
         }
-    }
-
-    /// Appends the answer to a valid request, formatted straight into the
-    /// connection's output buffer.
-    fn answer(cx: &mut Context<'_>, request: &Request<'_>, date: &[u8; DATE_LEN], dates: &DateCache) {
-        const ALLOW: (&str, &str) = ("Allow", "GET, HEAD");
-        const KEEP_ALIVE: (&str, &str) = ("Connection", "keep-alive");
-        let close = !request.keep_alive;
-        // An HTTP/1.0 client that asked to keep the connection expects to be
-        // told it is kept.
-        let keep_alive_10 = request.http10 && request.keep_alive;
-        let head_only = request.method == "HEAD";
-        let (status, reason, content_type, body, allow) = match (request.method, is_hello_page(request)) {
-            ("GET" | "HEAD", false) => (404, "Not Found", TEXT, &b"not found\n"[..], false),
-            ("GET" | "HEAD", true) => (200, "OK", HTML, PAGE, false),
-            _ => (405, "Method Not Allowed", TEXT, &b"method not allowed\n"[..], true),
-        };
-        if status == 200 && !close && !keep_alive_10 && !head_only {
-            cx.write_with(|out| dates.write_page(date, out));
-            return;
-        }
-        let both = [ALLOW, KEEP_ALIVE];
-        let extra: &[(&str, &str)] = match (allow, keep_alive_10) {
-            (true, true) => &both,
-            (true, false) => &both[..1],
-            (false, true) => &both[1..],
-            (false, false) => &[],
-        };
-        cx.write_with(|out| {
-            http::write_response(out, status, reason, date, extra, Some(content_type), body, head_only, close)
-        });
     }
 
     /// Answers what is in `self.input` (after more bytes arrived, or when
@@ -518,7 +519,47 @@ impl Protocol for HelloConn {
 /// `http://host`). Any other path is `404` (after the `405` of a method
 /// other than `GET` and `HEAD`).
 pub fn is_hello_page(request: &Request<'_>) -> bool {
-    request.path() == Some("/")
+    request.target == "/" || request.path() == Some("/")
+}
+
+/// Skips what is left of a body (`body_left` bytes) at `input[pos..]`;
+/// returns where the next head starts, or `input.len()` if the body goes on.
+fn skip_body(body_left: &mut usize, input: &[u8], pos: usize) -> usize {
+    let n = (*body_left).min(input.len().saturating_sub(pos));
+    *body_left -= n;
+    pos + n
+}
+
+/// Whether the answer to a request is the usual one, prebuilt once per
+/// second ([`DateCache::page`]): `200` with the page for a `GET` of `/` on
+/// HTTP/1.1 that keeps the connection.
+fn is_plain_page(request: &Request<'_>) -> bool {
+    request.method == "GET" && request.keep_alive && !request.http10 && is_hello_page(request)
+}
+
+/// Appends the answer to a valid request other than the plain page
+/// ([`is_plain_page`]), formatted straight into the output buffer `out`.
+fn answer(out: &mut Vec<u8>, request: &Request<'_>, date: &[u8; DATE_LEN]) {
+    const ALLOW: (&str, &str) = ("Allow", "GET, HEAD");
+    const KEEP_ALIVE: (&str, &str) = ("Connection", "keep-alive");
+    let close = !request.keep_alive;
+    // An HTTP/1.0 client that asked to keep the connection expects to be
+    // told it is kept.
+    let keep_alive_10 = request.http10 && request.keep_alive;
+    let head_only = request.method == "HEAD";
+    let (status, reason, content_type, body, allow) = match (request.method, is_hello_page(request)) {
+        ("GET" | "HEAD", false) => (404, "Not Found", TEXT, &b"not found\n"[..], false),
+        ("GET" | "HEAD", true) => (200, "OK", HTML, PAGE, false),
+        _ => (405, "Method Not Allowed", TEXT, &b"method not allowed\n"[..], true),
+    };
+    let both = [ALLOW, KEEP_ALIVE];
+    let extra: &[(&str, &str)] = match (allow, keep_alive_10) {
+        (true, true) => &both,
+        (true, false) => &both[..1],
+        (false, true) => &both[1..],
+        (false, false) => &[],
+    };
+    http::write_response(out, status, reason, date, extra, Some(content_type), body, head_only, close);
 }
 
 /// Appends the answer to a bad request; the connection closes after it.
