@@ -205,6 +205,20 @@ enum Guard {
     Stalled,
 }
 
+/// The connection's deadline timer. A deadline moved later does not move
+/// the timer (which would cost a timer-queue update per request): the
+/// timer fires at `fires`, sees that `due` is later, and is set again for
+/// the rest. A deadline moved earlier resets it.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    id: TimerId,
+    guard: Guard,
+    /// When the timer fires (loop time); `None` past the clock's range.
+    fires: Option<Instant>,
+    /// When `guard`'s time is up; never before `fires`.
+    due: Option<Instant>,
+}
+
 /// The hello page server for one connection.
 #[derive(Debug)]
 pub struct HelloConn {
@@ -231,7 +245,7 @@ pub struct HelloConn {
     /// this length, unless a line feed arrives.
     rescan_at: usize,
     /// The deadline timer and what it guards.
-    deadline: Option<(TimerId, Guard)>,
+    deadline: Option<Deadline>,
     /// A timer to go on answering held-back requests on the next turn.
     kick: Option<TimerId>,
 }
@@ -386,18 +400,34 @@ impl HelloConn {
     }
 
     fn guard(&self) -> Option<Guard> {
-        self.deadline.map(|(_, guard)| guard)
+        self.deadline.map(|d| d.guard)
     }
 
-    /// Sets the deadline timer to `delay` from now, guarding `guard`.
+    /// Sets the deadline to `delay` from now, guarding `guard`: the timer
+    /// only moves when the deadline comes earlier than it fires.
     fn arm(&mut self, cx: &mut Context<'_>, guard: Guard, delay: Duration) {
-        if let Some((id, _)) = self.deadline {
-            if cx.reset_timer(id, delay) {
-                self.deadline = Some((id, guard));
+        let now = cx.now();
+        let due = now.checked_add(delay);
+        if let (Some(deadline), Some(due)) = (&mut self.deadline, due) {
+            if deadline.fires.is_some_and(|fires| fires <= due) {
+                deadline.guard = guard;
+                deadline.due = Some(due);
                 return;
             }
         }
-        self.deadline = Some((cx.set_timer(delay), guard));
+        self.set_deadline(cx, guard, now, delay);
+    }
+
+    /// Sets the timer itself to `delay` from `now` (the loop time).
+    fn set_deadline(&mut self, cx: &mut Context<'_>, guard: Guard, now: Instant, delay: Duration) {
+        let due = now.checked_add(delay);
+        if let Some(deadline) = &mut self.deadline {
+            if cx.reset_timer(deadline.id, delay) {
+                *deadline = Deadline { id: deadline.id, guard, fires: due, due };
+                return;
+            }
+        }
+        self.deadline = Some(Deadline { id: cx.set_timer(delay), guard, fires: due, due });
     }
 
     /// Goes on answering held-back requests.
@@ -505,10 +535,16 @@ impl Protocol for HelloConn {
             if self.held && !self.write_paused {
                 self.go_on(cx);
             }
-        } else if let Some((id, guard)) = self.deadline {
-            if id == timer {
+        } else if let Some(deadline) = self.deadline {
+            if deadline.id == timer {
+                let now = cx.now();
+                if let Some(due) = deadline.due.filter(|&due| now < due) {
+                    // Moved later since the timer was set: wait for the rest.
+                    self.deadline = None;
+                    return self.set_deadline(cx, deadline.guard, now, due - now);
+                }
                 self.deadline = None;
-                self.deadline_passed(cx, guard);
+                self.deadline_passed(cx, deadline.guard);
             }
         }
     }
