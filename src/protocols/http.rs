@@ -427,7 +427,7 @@ impl<'a> Framing<'a> {
             4 if name.first_chunk::<4>().is_some_and(|n| u32::from_le_bytes(*n) | 0x2020_2020 == HOST) => {
                 let value = trim_ows(value);
                 self.hosts += 1;
-                self.host_ok = run_authority(value) == value.len();
+                self.host_ok = all_authority(value);
             }
             10 if [folded(0), folded(2)] == CONNECTION => {
                 for option in value.split(|&b| b == b',') {
@@ -449,6 +449,7 @@ impl<'a> Framing<'a> {
 
     /// The checks that need the whole head: `Host`, then body framing.
     /// Returns `keep_alive` and the body length.
+    #[inline(always)]
     fn check(&self, http10: bool) -> Result<(bool, usize), ErrorStatus> {
         if self.hosts > 1 || (self.hosts == 0 && !http10) || (self.hosts == 1 && !self.host_ok) {
             return Err(ErrorStatus::BadRequest);

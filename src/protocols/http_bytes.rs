@@ -136,15 +136,35 @@ const fn token_marks(x: u64) -> u64 {
     (x & HIGH) | (!alnum_or(x, (b'-', b'.'), (b'-', b'.')) & HIGH)
 }
 
-/// The run of bytes a `Host` value may hold at the front of `s`. Letters,
-/// digits, `-`, `.` and `:` (names, addresses and ports) are taken 8 bytes
-/// at a time, the other authority bytes one by one.
+/// Whether every byte of `s` is of class `class`: [`run_marked`]'s word
+/// test on each word of `s`, the last one overlapping the one before when
+/// the length is not a multiple of 8, so that no byte is looked at alone.
+/// A marked byte (which may be in the class after all) sends the whole
+/// check to the bytewise run.
 #[inline(always)]
-pub(super) fn run_authority(s: &[u8]) -> usize {
-    run_marked(s, AUTHORITY, authority_marks)
+pub(super) fn all_of(s: &[u8], class: u8, marks: fn(u64) -> u64) -> bool {
+    let Some(last) = s.last_chunk::<8>() else {
+        return run(s, class) == s.len();
+    };
+    let mut marked = marks(u64::from_le_bytes(*last));
+    let mut words = s.chunks_exact(8);
+    for word in &mut words {
+        if let Ok(word) = <[u8; 8]>::try_from(word) {
+            marked |= marks(u64::from_le_bytes(word));
+        }
+    }
+    marked == 0 || run(s, class) == s.len()
 }
 
-/// The word test of [`run_authority`].
+/// Whether `s` is made of bytes a `Host` value may hold ([`all_of`] with
+/// [`authority_marks`]).
+#[inline(always)]
+pub(super) fn all_authority(s: &[u8]) -> bool {
+    all_of(s, AUTHORITY, authority_marks)
+}
+
+/// The word test of [`all_authority`]: letters, digits, `-`, `.` and `:`
+/// (names, addresses and ports) unmarked, the other authority bytes marked.
 #[inline(always)]
 const fn authority_marks(x: u64) -> u64 {
     (x & HIGH) | (!alnum_or(x, (b'-', b'.'), (b':', b':')) & HIGH)

@@ -738,7 +738,7 @@ proptest! {
         prop_assert_eq!(run_value(&buf), run(&buf, VALUE));
         prop_assert_eq!(run_visible(&buf), run(&buf, VCHAR));
         prop_assert_eq!(run_token(&buf), run(&buf, TCHAR));
-        prop_assert_eq!(run_authority(&buf), run(&buf, AUTHORITY));
+        prop_assert_eq!(all_authority(&buf), run(&buf, AUTHORITY) == buf.len());
     }
 
     /// The same on runs made mostly of one class's bytes, from every offset
@@ -757,7 +757,10 @@ proptest! {
             prop_assert_eq!(run_value(s), run(s, VALUE));
             prop_assert_eq!(run_visible(s), run(s, VCHAR));
             prop_assert_eq!(run_token(s), run(s, TCHAR));
-            prop_assert_eq!(run_authority(s), run(s, AUTHORITY));
+            for to in 0..=s.len() {
+                let s = &s[..to];
+                prop_assert_eq!(all_authority(s), run(s, AUTHORITY) == s.len());
+            }
         }
     }
 }
@@ -771,7 +774,10 @@ fn word_runs_at_each_class_edge() {
             assert_eq!(run_value(&buf), run(&buf, VALUE), "{b:#x} at {at}");
             assert_eq!(run_visible(&buf), run(&buf, VCHAR), "{b:#x} at {at}");
             assert_eq!(run_token(&buf), run(&buf, TCHAR), "{b:#x} at {at}");
-            assert_eq!(run_authority(&buf), run(&buf, AUTHORITY), "{b:#x} at {at}");
+            for len in 0..=buf.len() {
+                let s = &buf[..len];
+                assert_eq!(all_authority(s), run(s, AUTHORITY) == len, "{b:#x} at {at} of {len}");
+            }
             // After a byte at or above 0x80 the word tests' carries may
             // disturb the bytes above it: those must not matter.
             buf[at] = 0x80 | b;
@@ -781,7 +787,7 @@ fn word_runs_at_each_class_edge() {
             assert_eq!(run_value(&buf), run(&buf, VALUE), "{b:#x} after a high byte at {at}");
             assert_eq!(run_visible(&buf), run(&buf, VCHAR), "{b:#x} after a high byte at {at}");
             assert_eq!(run_token(&buf), run(&buf, TCHAR), "{b:#x} after a high byte at {at}");
-            assert_eq!(run_authority(&buf), run(&buf, AUTHORITY), "{b:#x} after a high byte at {at}");
+            assert_eq!(all_authority(&buf), run(&buf, AUTHORITY) == buf.len(), "{b:#x} after a high byte at {at}");
         }
     }
 }
