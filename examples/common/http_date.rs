@@ -24,13 +24,21 @@ pub struct DateCache {
     /// The usual answer (`200`, the page, kept alive) for the date it holds,
     /// formatted once per second: answering is then one copy.
     page: RefCell<Vec<u8>>,
+    /// `page` holds the text `until` holds.
+    page_fresh: Cell<bool>,
 }
 
 impl DateCache {
     /// A cache that always answers `date`, so that two runs of a
     /// connection give the same bytes.
     pub fn frozen(date: [u8; DATE_LEN]) -> Self {
-        DateCache { cached: Cell::new(None), frozen: Some(date), until: Cell::new(None), page: RefCell::default() }
+        DateCache {
+            cached: Cell::new(None),
+            frozen: Some(date),
+            until: Cell::new(None),
+            page: RefCell::default(),
+            page_fresh: Cell::new(false),
+        }
     }
 
     /// The time as an IMF-fixdate at `loop_now`, the reactor's loop time
@@ -49,7 +57,21 @@ impl DateCache {
             .map_or(Duration::ZERO, |d| Duration::from_nanos(u64::from(d.subsec_nanos())));
         let until = loop_now.checked_add(Duration::from_secs(1).saturating_sub(into_second));
         self.until.set(until.map(|until| (until, text)));
+        self.page_fresh.set(false);
         text
+    }
+
+    /// [`page`](Self::page) for the date [`now_at`](Self::now_at) gives:
+    /// while the loop time has not passed the text's second, the prebuilt
+    /// answer as it is, with no date to copy or compare.
+    pub fn page_at(&self, loop_now: Instant) -> Ref<'_, Vec<u8>> {
+        let current = self.until.get().is_some_and(|(until, _)| loop_now < until);
+        if !(current && self.page_fresh.get() && self.frozen.is_none()) {
+            let date = self.now_at(loop_now);
+            drop(self.page(&date));
+            self.page_fresh.set(true);
+        }
+        self.page.borrow()
     }
 
     /// The current time as an IMF-fixdate.

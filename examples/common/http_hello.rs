@@ -215,8 +215,12 @@ struct Deadline {
     guard: Guard,
     /// When the timer fires (loop time); `None` past the clock's range.
     fires: Option<Instant>,
-    /// When `guard`'s time is up; never before `fires`.
-    due: Option<Instant>,
+    /// The delay the timer was set with (from a loop time no later than
+    /// now): a deadline at least this far from now is not earlier.
+    set_for: Duration,
+    /// `guard`'s time is up `delay` after `from` (never before `fires`).
+    from: Instant,
+    delay: Duration,
 }
 
 /// The hello page server for one connection.
@@ -327,11 +331,10 @@ impl HelloConn {
                     return (pos, answered);
                 }
                 Parsed::Request(request) => {
-                    let date = date.get_or_insert_with(|| dates.now_at(now));
                     if is_plain_page(&request) {
-                        out.extend_from_slice(page.get_or_insert_with(|| dates.page(date)));
+                        out.extend_from_slice(page.get_or_insert_with(|| dates.page_at(now)));
                     } else {
-                        answer(out, &request, date);
+                        answer(out, &request, date.get_or_insert_with(|| dates.now_at(now)));
                     }
                     answered = true;
                     pos += request.head_len;
@@ -407,11 +410,16 @@ impl HelloConn {
     /// only moves when the deadline comes earlier than it fires.
     fn arm(&mut self, cx: &mut Context<'_>, guard: Guard, delay: Duration) {
         let now = cx.now();
-        let due = now.checked_add(delay);
-        if let (Some(deadline), Some(due)) = (&mut self.deadline, due) {
-            if deadline.fires.is_some_and(|fires| fires <= due) {
+        if let Some(deadline) = &mut self.deadline {
+            // The timer fires at `t + set_for` for some loop time `t` no
+            // later than `now`: with `delay >= set_for` that is no later
+            // than `now + delay`, no clock arithmetic needed.
+            let not_later = delay >= deadline.set_for
+                || now.checked_add(delay).is_some_and(|due| deadline.fires.is_some_and(|fires| fires <= due));
+            if not_later {
                 deadline.guard = guard;
-                deadline.due = Some(due);
+                deadline.from = now;
+                deadline.delay = delay;
                 return;
             }
         }
@@ -420,14 +428,12 @@ impl HelloConn {
 
     /// Sets the timer itself to `delay` from `now` (the loop time).
     fn set_deadline(&mut self, cx: &mut Context<'_>, guard: Guard, now: Instant, delay: Duration) {
-        let due = now.checked_add(delay);
-        if let Some(deadline) = &mut self.deadline {
-            if cx.reset_timer(deadline.id, delay) {
-                *deadline = Deadline { id: deadline.id, guard, fires: due, due };
-                return;
-            }
-        }
-        self.deadline = Some(Deadline { id: cx.set_timer(delay), guard, fires: due, due });
+        let fires = now.checked_add(delay);
+        let id = match self.deadline {
+            Some(deadline) if cx.reset_timer(deadline.id, delay) => deadline.id,
+            _ => cx.set_timer(delay),
+        };
+        self.deadline = Some(Deadline { id, guard, fires, set_for: delay, from: now, delay });
     }
 
     /// Goes on answering held-back requests.
@@ -538,7 +544,8 @@ impl Protocol for HelloConn {
         } else if let Some(deadline) = self.deadline {
             if deadline.id == timer {
                 let now = cx.now();
-                if let Some(due) = deadline.due.filter(|&due| now < due) {
+                let due = deadline.from.checked_add(deadline.delay);
+                if let Some(due) = due.filter(|&due| now < due) {
                     // Moved later since the timer was set: wait for the rest.
                     self.deadline = None;
                     return self.set_deadline(cx, deadline.guard, now, due - now);
@@ -567,7 +574,7 @@ fn skip_body(body_left: &mut usize, input: &[u8], pos: usize) -> usize {
 }
 
 /// Whether the answer to a request is the usual one, prebuilt once per
-/// second ([`DateCache::page`]): `200` with the page for a `GET` of `/` on
+/// second ([`DateCache::page_at`]): `200` with the page for a `GET` of `/` on
 /// HTTP/1.1 that keeps the connection.
 fn is_plain_page(request: &Request<'_>) -> bool {
     request.method == "GET" && request.keep_alive && !request.http10 && is_hello_page(request)
