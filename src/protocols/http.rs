@@ -27,9 +27,9 @@
 //! # Parsing
 //!
 //! One pass over the head validates it and splits it into method, target
-//! and header fields at once (each byte looked up once in a class table,
-//! which also finds the line ends), and picks out the fields that decide the
-//! request's framing (`Host`, `Content-Length`, `Transfer-Encoding`,
+//! and header fields at once (8 bytes at a time where it can, the run of
+//! each class stopping at the byte that ends it, which also finds the line
+//! ends), and picks out the fields that decide the request's framing (`Host`, `Content-Length`, `Transfer-Encoding`,
 //! `Connection`). Only a head that is incomplete or wrong is looked at a
 //! second time, byte by byte, to find the first error and its status. The
 //! rules:
@@ -305,8 +305,9 @@ const HTTP10: u64 = u64::from_le_bytes(*b"HTTP/1.0");
 /// `Host` and framing rules. `None` when the head is incomplete, breaks a
 /// limit or is malformed (the caller's byte-by-byte scan then says which).
 ///
-/// Each line is walked once through the class table, which finds its end
-/// too: every byte has to be checked anyway, and heads are made of short
+/// Each line is walked once, a word of 8 bytes at a time (see
+/// `http_bytes.rs`), and the run that checks a line's bytes also finds its
+/// end: every byte has to be checked anyway, and heads are made of short
 /// lines, for which a call to a vectorised search costs more than it saves.
 fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
     // Empty lines before the request line (the scan checks their limit).
