@@ -325,16 +325,16 @@ impl HelloConn {
                 self.held = true;
                 return (pos, answered);
             }
-            match http::parse_request(rest) {
+            match &http::parse_request(rest) {
                 Parsed::Partial => {
                     self.rescan_at = rest.len() + RESCAN_STEP;
                     return (pos, answered);
                 }
                 Parsed::Request(request) => {
-                    if is_plain_page(&request) {
+                    if is_plain_page(request) {
                         out.extend_from_slice(page.get_or_insert_with(|| dates.page_at(now)));
                     } else {
-                        answer(out, &request, date.get_or_insert_with(|| dates.now_at(now)));
+                        answer(out, request, date.get_or_insert_with(|| dates.now_at(now)));
                     }
                     answered = true;
                     pos += request.head_len;
@@ -345,7 +345,7 @@ impl HelloConn {
                     }
                     pos = skip_body(&mut self.body_left, input, pos);
                 }
-                Parsed::Error(status) => {
+                &Parsed::Error(status) => {
                     log::debug!("{id}: {} {}, closing", status.code(), status.reason());
                     write_error(out, status, date.get_or_insert_with(|| dates.now_at(now)));
                     self.done = true;
