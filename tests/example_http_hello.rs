@@ -611,6 +611,42 @@ fn keep_alive_idles_out_after_thirty_seconds_then_heads_get_ten() {
     assert_eq!(h.written(), b"", "an idle close says nothing");
 }
 
+/// The idle deadline moves later with every answer without resetting the
+/// timer each time (it fires early and is set again for the rest): the
+/// connection lives on as long as requests keep coming, and closes exactly
+/// 30 s after the last answer, whatever the timer did in between.
+#[test]
+fn a_moved_deadline_fires_at_its_new_time_not_the_old_one() {
+    let mut h = Harness::new(conn());
+    for _ in 0..70 {
+        h.advance(Duration::from_millis(1_500));
+        h.feed(GET);
+        assert!(h.take_written().starts_with(b"HTTP/1.1 200 OK\r\n"));
+        assert_eq!(h.lost(), None);
+        assert_eq!(h.pending_timers(), 1, "one timer per connection");
+    }
+    // 105 s after the connection: past its first head deadline and three
+    // idle times, alive. Now silence.
+    h.advance(Duration::from_millis(29_999));
+    assert_eq!(h.lost(), None, "idle for less than 30 s");
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.lost(), Some(Reason::TimedOut));
+    // A deadline earlier than the timer moves the timer: after an answer
+    // at 0 s the timer fires at 10 s (the first head's deadline) and is set
+    // again for the idle time (30 s); a head started at 11 s is due at 21 s.
+    let mut h = Harness::new(conn());
+    h.feed(GET);
+    assert!(h.take_written().starts_with(b"HTTP/1.1 200 OK\r\n"));
+    h.advance(Duration::from_secs(11));
+    assert_eq!(h.lost(), None);
+    h.feed(b"GET / HT");
+    h.advance(Duration::from_millis(9_999));
+    assert_eq!(h.lost(), None);
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.lost(), Some(Reason::TimedOut));
+    assert!(h.written().starts_with(b"HTTP/1.1 408 Request Timeout\r\n"), "{:?}", show(&h.written()));
+}
+
 #[test]
 fn a_body_must_arrive_within_the_idle_time() {
     let mut h = Harness::new(conn());

@@ -2,7 +2,7 @@
 //! a per-second cache and the IMF-fixdate formatter. A submodule split out
 //! so that each file holds one concern; `http_hello` re-exports its items.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::io::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -24,13 +24,21 @@ pub struct DateCache {
     /// The usual answer (`200`, the page, kept alive) for the date it holds,
     /// formatted once per second: answering is then one copy.
     page: RefCell<Vec<u8>>,
+    /// `page` holds the text `until` holds.
+    page_fresh: Cell<bool>,
 }
 
 impl DateCache {
     /// A cache that always answers `date`, so that two runs of a
     /// connection give the same bytes.
     pub fn frozen(date: [u8; DATE_LEN]) -> Self {
-        DateCache { cached: Cell::new(None), frozen: Some(date), until: Cell::new(None), page: RefCell::default() }
+        DateCache {
+            cached: Cell::new(None),
+            frozen: Some(date),
+            until: Cell::new(None),
+            page: RefCell::default(),
+            page_fresh: Cell::new(false),
+        }
     }
 
     /// The time as an IMF-fixdate at `loop_now`, the reactor's loop time
@@ -49,7 +57,21 @@ impl DateCache {
             .map_or(Duration::ZERO, |d| Duration::from_nanos(u64::from(d.subsec_nanos())));
         let until = loop_now.checked_add(Duration::from_secs(1).saturating_sub(into_second));
         self.until.set(until.map(|until| (until, text)));
+        self.page_fresh.set(false);
         text
+    }
+
+    /// [`page`](Self::page) for the date [`now_at`](Self::now_at) gives:
+    /// while the loop time has not passed the text's second, the prebuilt
+    /// answer as it is, with no date to copy or compare.
+    pub fn page_at(&self, loop_now: Instant) -> Ref<'_, Vec<u8>> {
+        let current = self.until.get().is_some_and(|(until, _)| loop_now < until);
+        if !(current && self.page_fresh.get() && self.frozen.is_none()) {
+            let date = self.now_at(loop_now);
+            drop(self.page(&date));
+            self.page_fresh.set(true);
+        }
+        self.page.borrow()
     }
 
     /// The current time as an IMF-fixdate.
@@ -70,18 +92,19 @@ impl DateCache {
 }
 
 impl DateCache {
-    /// Appends the usual answer, `200` with the page on a kept connection,
-    /// dated `date`.
-    pub fn write_page(&self, date: &[u8; DATE_LEN], out: &mut Vec<u8>) {
-        let mut page = self.page.borrow_mut();
+    /// The usual answer, `200` with the page on a kept connection, dated
+    /// `date` (formatted again only when the date changed). Borrowed: drop
+    /// it before asking for another date's.
+    pub fn page(&self, date: &[u8; DATE_LEN]) -> Ref<'_, Vec<u8>> {
         // The date follows "HTTP/1.1 200 OK\r\nDate: ".
         const DATE_AT: usize = 23;
-        if page.get(DATE_AT..DATE_AT + DATE_LEN) != Some(&date[..]) {
+        if self.page.borrow().get(DATE_AT..DATE_AT + DATE_LEN) != Some(&date[..]) {
+            let mut page = self.page.borrow_mut();
             page.clear();
             http::write_response(&mut page, 200, "OK", date, &[], Some(HTML), PAGE, false, false);
             debug_assert_eq!(page.get(DATE_AT..DATE_AT + DATE_LEN), Some(&date[..]));
         }
-        out.extend_from_slice(&page);
+        self.page.borrow()
     }
 }
 

@@ -36,10 +36,10 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reel::protocols::http::{self, ErrorStatus, Parsed, Request};
-use reel::{Context, Factory, ListenerId, Protocol, Reactor, Reason, TimerId};
+use reel::{ConnId, Context, Factory, ListenerId, Protocol, Reactor, Reason, TimerId};
 
 /// The default address: `127.0.0.1:12345`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:12345";
@@ -205,6 +205,24 @@ enum Guard {
     Stalled,
 }
 
+/// The connection's deadline timer. A deadline moved later does not move
+/// the timer (which would cost a timer-queue update per request): the
+/// timer fires at `fires`, sees that `due` is later, and is set again for
+/// the rest. A deadline moved earlier resets it.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    id: TimerId,
+    guard: Guard,
+    /// When the timer fires (loop time); `None` past the clock's range.
+    fires: Option<Instant>,
+    /// The delay the timer was set with (from a loop time no later than
+    /// now): a deadline at least this far from now is not earlier.
+    set_for: Duration,
+    /// `guard`'s time is up `delay` after `from` (never before `fires`).
+    from: Instant,
+    delay: Duration,
+}
+
 /// The hello page server for one connection.
 #[derive(Debug)]
 pub struct HelloConn {
@@ -231,7 +249,7 @@ pub struct HelloConn {
     /// this length, unless a line feed arrives.
     rescan_at: usize,
     /// The deadline timer and what it guards.
-    deadline: Option<(TimerId, Guard)>,
+    deadline: Option<Deadline>,
     /// A timer to go on answering held-back requests on the next turn.
     kick: Option<TimerId>,
 }
@@ -257,84 +275,84 @@ impl HelloConn {
     /// Answers what `input` holds, in order. Returns the bytes consumed and
     /// whether anything was answered; what is left is an incomplete head,
     /// or requests held back (`self.held`).
+    ///
+    /// All the answers of one call go into the output buffer through one
+    /// [`Context::write_with`], and the queued output is counted from one
+    /// [`Context::queued`] at the start: nothing is sent during a callback,
+    /// so the queue only grows by what is appended here.
     fn consume(&mut self, cx: &mut Context<'_>, input: &[u8]) -> (usize, bool) {
-        let mut pos = 0;
+        if self.done {
+            return (input.len(), false);
+        }
+        let pos = skip_body(&mut self.body_left, input, 0);
+        if pos == input.len() {
+            return (pos, false);
+        }
+        let queued = cx.queued();
+        if queued > OUTPUT_PAUSE {
+            self.held = true;
+            return (pos, false);
+        }
+        let now = cx.now();
+        let id = cx.conn_id();
+        cx.write_with(|out| self.answer_all(out, input, pos, queued, now, id)).unwrap_or((input.len(), false))
+    }
+
+    /// [`consume`](Self::consume)'s loop from `input[pos..]`, appending to
+    /// `out` (which may hold other bytes already: only what is appended is
+    /// counted on top of `queued`). The `Date` text and the prebuilt page
+    /// answer are looked up once per call, at the first answer.
+    fn answer_all(
+        &mut self,
+        out: &mut Vec<u8>,
+        input: &[u8],
+        mut pos: usize,
+        queued: usize,
+        now: Instant,
+        id: ConnId,
+    ) -> (usize, bool) {
+        let start = out.len();
         let mut answered = false;
         let mut date = None;
+        let mut page = None;
+        let dates = &*self.dates;
         loop {
-            if self.done {
-                return (input.len(), answered);
-            }
             let rest = input.get(pos..).unwrap_or_default();
-            if self.body_left > 0 {
-                let n = self.body_left.min(rest.len());
-                self.body_left -= n;
-                pos += n;
-                if self.body_left > 0 {
-                    return (pos, answered);
-                }
-                continue;
-            }
             if rest.is_empty() {
                 return (pos, answered);
             }
-            if cx.queued() > OUTPUT_PAUSE {
+            if queued + (out.len() - start) > OUTPUT_PAUSE {
                 self.held = true;
                 return (pos, answered);
             }
-            match http::parse_request(rest) {
+            match &http::parse_request(rest) {
                 Parsed::Partial => {
                     self.rescan_at = rest.len() + RESCAN_STEP;
                     return (pos, answered);
                 }
                 Parsed::Request(request) => {
-                    let date = *date.get_or_insert_with(|| self.dates.now_at(cx.now()));
-                    Self::answer(cx, &request, &date, &self.dates);
+                    if is_plain_page(request) {
+                        out.extend_from_slice(page.get_or_insert_with(|| dates.page_at(now)));
+                    } else {
+                        answer(out, request, date.get_or_insert_with(|| dates.now_at(now)));
+                    }
                     answered = true;
                     pos += request.head_len;
                     self.body_left = request.body_len;
-                    self.done = !request.keep_alive;
+                    if !request.keep_alive {
+                        self.done = true;
+                        return (input.len(), answered);
+                    }
+                    pos = skip_body(&mut self.body_left, input, pos);
                 }
-                Parsed::Error(status) => {
-                    log::debug!("{}: {} {}, closing", cx.conn_id(), status.code(), status.reason());
-                    let date = *date.get_or_insert_with(|| self.dates.now_at(cx.now()));
-                    cx.write_with(|out| write_error(out, status, &date));
-                    answered = true;
+                &Parsed::Error(status) => {
+                    log::debug!("{id}: {} {}, closing", status.code(), status.reason());
+                    write_error(out, status, date.get_or_insert_with(|| dates.now_at(now)));
                     self.done = true;
+                    return (input.len(), true);
                 }
             }
         }
-    }
-
-    /// Appends the answer to a valid request, formatted straight into the
-    /// connection's output buffer.
-    fn answer(cx: &mut Context<'_>, request: &Request<'_>, date: &[u8; DATE_LEN], dates: &DateCache) {
-        const ALLOW: (&str, &str) = ("Allow", "GET, HEAD");
-        const KEEP_ALIVE: (&str, &str) = ("Connection", "keep-alive");
-        let close = !request.keep_alive;
-        // An HTTP/1.0 client that asked to keep the connection expects to be
-        // told it is kept.
-        let keep_alive_10 = request.http10 && request.keep_alive;
-        let head_only = request.method == "HEAD";
-        let (status, reason, content_type, body, allow) = match (request.method, is_hello_page(request)) {
-            ("GET" | "HEAD", false) => (404, "Not Found", TEXT, &b"not found\n"[..], false),
-            ("GET" | "HEAD", true) => (200, "OK", HTML, PAGE, false),
-            _ => (405, "Method Not Allowed", TEXT, &b"method not allowed\n"[..], true),
-        };
-        if status == 200 && !close && !keep_alive_10 && !head_only {
-            cx.write_with(|out| dates.write_page(date, out));
-            return;
-        }
-        let both = [ALLOW, KEEP_ALIVE];
-        let extra: &[(&str, &str)] = match (allow, keep_alive_10) {
-            (true, true) => &both,
-            (true, false) => &both[..1],
-            (false, true) => &both[1..],
-            (false, false) => &[],
-        };
-        cx.write_with(|out| {
-            http::write_response(out, status, reason, date, extra, Some(content_type), body, head_only, close)
-        });
     }
 
     /// Answers what is in `self.input` (after more bytes arrived, or when
@@ -385,18 +403,37 @@ impl HelloConn {
     }
 
     fn guard(&self) -> Option<Guard> {
-        self.deadline.map(|(_, guard)| guard)
+        self.deadline.map(|d| d.guard)
     }
 
-    /// Sets the deadline timer to `delay` from now, guarding `guard`.
+    /// Sets the deadline to `delay` from now, guarding `guard`: the timer
+    /// only moves when the deadline comes earlier than it fires.
     fn arm(&mut self, cx: &mut Context<'_>, guard: Guard, delay: Duration) {
-        if let Some((id, _)) = self.deadline {
-            if cx.reset_timer(id, delay) {
-                self.deadline = Some((id, guard));
+        let now = cx.now();
+        if let Some(deadline) = &mut self.deadline {
+            // The timer fires at `t + set_for` for some loop time `t` no
+            // later than `now`: with `delay >= set_for` that is no later
+            // than `now + delay`, no clock arithmetic needed.
+            let not_later = delay >= deadline.set_for
+                || now.checked_add(delay).is_some_and(|due| deadline.fires.is_some_and(|fires| fires <= due));
+            if not_later {
+                deadline.guard = guard;
+                deadline.from = now;
+                deadline.delay = delay;
                 return;
             }
         }
-        self.deadline = Some((cx.set_timer(delay), guard));
+        self.set_deadline(cx, guard, now, delay);
+    }
+
+    /// Sets the timer itself to `delay` from `now` (the loop time).
+    fn set_deadline(&mut self, cx: &mut Context<'_>, guard: Guard, now: Instant, delay: Duration) {
+        let fires = now.checked_add(delay);
+        let id = match self.deadline {
+            Some(deadline) if cx.reset_timer(deadline.id, delay) => deadline.id,
+            _ => cx.set_timer(delay),
+        };
+        self.deadline = Some(Deadline { id, guard, fires, set_for: delay, from: now, delay });
     }
 
     /// Goes on answering held-back requests.
@@ -504,10 +541,17 @@ impl Protocol for HelloConn {
             if self.held && !self.write_paused {
                 self.go_on(cx);
             }
-        } else if let Some((id, guard)) = self.deadline {
-            if id == timer {
+        } else if let Some(deadline) = self.deadline {
+            if deadline.id == timer {
+                let now = cx.now();
+                let due = deadline.from.checked_add(deadline.delay);
+                if let Some(due) = due.filter(|&due| now < due) {
+                    // Moved later since the timer was set: wait for the rest.
+                    self.deadline = None;
+                    return self.set_deadline(cx, deadline.guard, now, due - now);
+                }
                 self.deadline = None;
-                self.deadline_passed(cx, guard);
+                self.deadline_passed(cx, deadline.guard);
             }
         }
     }
@@ -518,7 +562,47 @@ impl Protocol for HelloConn {
 /// `http://host`). Any other path is `404` (after the `405` of a method
 /// other than `GET` and `HEAD`).
 pub fn is_hello_page(request: &Request<'_>) -> bool {
-    request.path() == Some("/")
+    request.target == "/" || request.path() == Some("/")
+}
+
+/// Skips what is left of a body (`body_left` bytes) at `input[pos..]`;
+/// returns where the next head starts, or `input.len()` if the body goes on.
+fn skip_body(body_left: &mut usize, input: &[u8], pos: usize) -> usize {
+    let n = (*body_left).min(input.len().saturating_sub(pos));
+    *body_left -= n;
+    pos + n
+}
+
+/// Whether the answer to a request is the usual one, prebuilt once per
+/// second ([`DateCache::page_at`]): `200` with the page for a `GET` of `/` on
+/// HTTP/1.1 that keeps the connection.
+fn is_plain_page(request: &Request<'_>) -> bool {
+    request.method == "GET" && request.keep_alive && !request.http10 && is_hello_page(request)
+}
+
+/// Appends the answer to a valid request other than the plain page
+/// ([`is_plain_page`]), formatted straight into the output buffer `out`.
+fn answer(out: &mut Vec<u8>, request: &Request<'_>, date: &[u8; DATE_LEN]) {
+    const ALLOW: (&str, &str) = ("Allow", "GET, HEAD");
+    const KEEP_ALIVE: (&str, &str) = ("Connection", "keep-alive");
+    let close = !request.keep_alive;
+    // An HTTP/1.0 client that asked to keep the connection expects to be
+    // told it is kept.
+    let keep_alive_10 = request.http10 && request.keep_alive;
+    let head_only = request.method == "HEAD";
+    let (status, reason, content_type, body, allow) = match (request.method, is_hello_page(request)) {
+        ("GET" | "HEAD", false) => (404, "Not Found", TEXT, &b"not found\n"[..], false),
+        ("GET" | "HEAD", true) => (200, "OK", HTML, PAGE, false),
+        _ => (405, "Method Not Allowed", TEXT, &b"method not allowed\n"[..], true),
+    };
+    let both = [ALLOW, KEEP_ALIVE];
+    let extra: &[(&str, &str)] = match (allow, keep_alive_10) {
+        (true, true) => &both,
+        (true, false) => &both[..1],
+        (false, true) => &both[1..],
+        (false, false) => &[],
+    };
+    http::write_response(out, status, reason, date, extra, Some(content_type), body, head_only, close);
 }
 
 /// Appends the answer to a bad request; the connection closes after it.

@@ -27,9 +27,9 @@
 //! # Parsing
 //!
 //! One pass over the head validates it and splits it into method, target
-//! and header fields at once (each byte looked up once in a class table,
-//! which also finds the line ends), and picks out the fields that decide the
-//! request's framing (`Host`, `Content-Length`, `Transfer-Encoding`,
+//! and header fields at once (8 bytes at a time where it can, the run of
+//! each class stopping at the byte that ends it, which also finds the line
+//! ends), and picks out the fields that decide the request's framing (`Host`, `Content-Length`, `Transfer-Encoding`,
 //! `Connection`). Only a head that is incomplete or wrong is looked at a
 //! second time, byte by byte, to find the first error and its status. The
 //! rules:
@@ -296,26 +296,33 @@ pub fn parse_request(buf: &[u8]) -> Parsed<'_> {
     }
 }
 
+/// `HTTP/1.1` as a little-endian word.
+const HTTP11: u64 = u64::from_le_bytes(*b"HTTP/1.1");
+/// `HTTP/1.0` as a little-endian word.
+const HTTP10: u64 = u64::from_le_bytes(*b"HTTP/1.0");
+
 /// The one pass: validates and splits a complete head, then applies the
 /// `Host` and framing rules. `None` when the head is incomplete, breaks a
 /// limit or is malformed (the caller's byte-by-byte scan then says which).
 ///
-/// Each line is walked once through the class table, which finds its end
-/// too: every byte has to be checked anyway, and heads are made of short
+/// Each line is walked once, a word of 8 bytes at a time (see
+/// `http_bytes.rs`), and the run that checks a line's bytes also finds its
+/// end: every byte has to be checked anyway, and heads are made of short
 /// lines, for which a call to a vectorised search costs more than it saves.
 fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
     // Empty lines before the request line (the scan checks their limit).
     let mut start = 0;
-    loop {
-        match buf.get(start..start + 2)? {
-            [b'\n', _] => start += 1,
-            [b'\r', b'\n'] => start += 2,
-            _ => break,
-        }
+    while let Some(ending) = line_ending(buf.get(start..)?) {
+        start += ending;
     }
 
     // The request line: `method SP target SP HTTP/1.x`, then the line end.
-    let method_len = run(buf.get(start..)?, TCHAR);
+    // `GET` is taken as one word.
+    let line = buf.get(start..)?;
+    let (known_method, method_len) = match line.first_chunk::<4>()? {
+        b"GET " => (Some("GET"), 3),
+        _ => (None, run_token(line)),
+    };
     let target_start = start + method_len + 1;
     if method_len == 0 || *buf.get(target_start - 1)? != b' ' {
         return None;
@@ -325,9 +332,10 @@ fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
     if target_len == 0 || target_len > MAX_TARGET_LEN || *buf.get(version_start - 1)? != b' ' {
         return None;
     }
-    let http10 = match buf.get(version_start..version_start + 8)? {
-        b"HTTP/1.1" => false,
-        b"HTTP/1.0" => true,
+    // The version as one word.
+    let http10 = match u64::from_le_bytes(*buf.get(version_start..)?.first_chunk::<8>()?) {
+        HTTP11 => false,
+        HTTP10 => true,
         _ => return None,
     };
     let line_end = version_start + 8;
@@ -335,10 +343,15 @@ fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
         return None;
     }
     let section_start = line_end + line_ending(buf.get(line_end..)?)?;
-    // ASCII, so one check of both, and cuts at any byte.
-    let words = std::str::from_utf8(buf.get(start..version_start - 1)?).ok()?;
-    let method = words.get(..method_len)?;
-    let target = words.get(method_len + 1..)?;
+    // Both are ASCII (token and visible bytes): `GET /` needs no UTF-8
+    // check, anything else one check of both.
+    let (method, target) = match (known_method, buf.get(target_start..version_start - 1)?) {
+        (Some(method), b"/") => (method, "/"),
+        _ => {
+            let words = std::str::from_utf8(buf.get(start..version_start - 1)?).ok()?;
+            (words.get(..method_len)?, words.get(method_len + 1..)?)
+        }
+    };
 
     // The header fields, up to the empty line. Every byte of a field line,
     // its line ending included, lies within the section's limit.
@@ -347,10 +360,8 @@ fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
     let mut count = 0;
     let mut framing = Framing::default();
     let head_len = loop {
-        match buf.get(section_start + at..)? {
-            [b'\n', ..] => break section_start + at + 1,
-            [b'\r', b'\n', ..] => break section_start + at + 2,
-            _ => {}
+        if let Some(ending) = line_ending(buf.get(section_start + at..)?) {
+            break section_start + at + ending;
         }
         count += 1;
         if count > MAX_HEADERS {
@@ -364,7 +375,7 @@ fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
         let value = line.get(name_len + 1..)?;
         let value_len = run_value(value);
         let ending = line_ending(value.get(value_len..)?)?;
-        framing.field(line.get(..name_len)?, trim_ows(value.get(..value_len)?));
+        framing.field(line.get(..name_len)?, value.get(..value_len)?);
         at += name_len + 1 + value_len + ending;
     };
 
@@ -384,9 +395,9 @@ fn parse_valid(buf: &[u8]) -> Option<Result<Request<'_>, ErrorStatus>> {
 /// bare LF; `None` for anything else or an incomplete CRLF.
 #[inline(always)]
 fn line_ending(s: &[u8]) -> Option<usize> {
-    match s {
-        [b'\n', ..] => Some(1),
-        [b'\r', b'\n', ..] => Some(2),
+    match *s.first()? {
+        b'\n' => Some(1),
+        b'\r' if s.get(1) == Some(&b'\n') => Some(2),
         _ => None,
     }
 }
@@ -404,32 +415,42 @@ struct Framing<'a> {
 }
 
 impl<'a> Framing<'a> {
-    /// Notes one field (`value` trimmed).
+    /// Notes one field (`value` not trimmed yet). The four names are told
+    /// apart by their length, then compared as words in lower case.
     #[inline(always)]
     fn field(&mut self, name: &[u8], value: &'a [u8]) {
+        const HOST: u32 = u32::from_le_bytes(*b"host");
+        const CONNECTION: [u64; 2] = [word_of(b"connection", 0), word_of(b"connection", 2)];
+        const CONTENT_LENGTH: [u64; 2] = [word_of(b"content-length", 0), word_of(b"content-length", 6)];
+        const TRANSFER_ENCODING: [u64; 2] = [word_of(b"transfer-encoding", 0), word_of(b"transfer-encoding", 8)];
+        let folded = |at: usize| folded_word(name, at);
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => {
+            4 if name.first_chunk::<4>().is_some_and(|n| u32::from_le_bytes(*n) | 0x2020_2020 == HOST) => {
+                let value = trim_ows(value);
                 self.hosts += 1;
-                self.host_ok = run(value, AUTHORITY) == value.len();
+                self.host_ok = all_authority(value);
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
+            10 if [folded(0), folded(2)] == CONNECTION => {
                 for option in value.split(|&b| b == b',') {
                     let option = trim_ows(option);
                     self.close |= option.eq_ignore_ascii_case(b"close");
                     self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
                 }
             }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
+            14 if [folded(0), folded(6)] == CONTENT_LENGTH => {
                 self.content_lengths += 1;
-                self.content_length = value;
+                self.content_length = trim_ows(value);
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => self.transfer_encoding = true,
+            17 if [folded(0), folded(8)] == TRANSFER_ENCODING && name.get(16).map(|b| b | 0x20) == Some(b'g') => {
+                self.transfer_encoding = true;
+            }
             _ => {}
         }
     }
 
     /// The checks that need the whole head: `Host`, then body framing.
     /// Returns `keep_alive` and the body length.
+    #[inline(always)]
     fn check(&self, http10: bool) -> Result<(bool, usize), ErrorStatus> {
         if self.hosts > 1 || (self.hosts == 0 && !http10) || (self.hosts == 1 && !self.host_ok) {
             return Err(ErrorStatus::BadRequest);
