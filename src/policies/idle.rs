@@ -16,7 +16,7 @@ use crate::{Context, Protocol, Reason, TimerId};
 /// closed on time (to the loop clock's precision).
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 /// use reel::policies::IdleTimeout;
 /// use reel::protocols::echo::Echo;
 /// use reel::testing::Harness;
