@@ -647,6 +647,33 @@ fn a_moved_deadline_fires_at_its_new_time_not_the_old_one() {
     assert!(h.written().starts_with(b"HTTP/1.1 408 Request Timeout\r\n"), "{:?}", show(&h.written()));
 }
 
+/// A head that starts in the read that ends the one before has its own
+/// 10 s from then, not what was left of the last head's (nor a body the
+/// last request's).
+#[test]
+fn a_head_begun_with_the_end_of_the_last_one_gets_its_own_ten_seconds() {
+    let mut h = Harness::new(conn());
+    h.feed(b"GET / HTTP/1.1\r\n"); // the first head starts at 0 s
+    h.advance(Duration::from_secs(5));
+    h.feed(b"Host: a\r\n\r\nGET / HT"); // ends it and starts the next at 5 s
+    assert!(h.take_written().starts_with(b"HTTP/1.1 200 OK\r\n"));
+    h.advance(Duration::from_millis(9_999));
+    assert_eq!(h.lost(), None, "the next head is due at 15 s, not at the first one's 10 s");
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.lost(), Some(Reason::TimedOut));
+    assert!(h.written().starts_with(b"HTTP/1.1 408 Request Timeout\r\n"), "{:?}", show(&h.written()));
+
+    // The same for a body: the second body's time counts from its request.
+    let mut h = Harness::new(conn());
+    h.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\na"); // a body from 0 s
+    h.advance(Duration::from_secs(20));
+    h.feed(b"bcPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\na"); // the next body from 20 s
+    h.advance(Duration::from_millis(29_999));
+    assert_eq!(h.lost(), None, "the second body is due at 50 s, not at the first one's 30 s");
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.lost(), Some(Reason::TimedOut));
+}
+
 #[test]
 fn a_body_must_arrive_within_the_idle_time() {
     let mut h = Harness::new(conn());

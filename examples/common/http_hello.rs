@@ -387,14 +387,17 @@ impl HelloConn {
             cx.close();
             return;
         }
+        // An answer ends the head or body the deadline guarded: what is
+        // left of the input (read with the answered request's end) starts
+        // the next one's.
         if self.body_left > 0 {
-            if self.guard() != Some(Guard::Body) {
+            if answered || self.guard() != Some(Guard::Body) {
                 self.arm(cx, Guard::Body, self.deadlines.idle);
             }
         } else if !self.input.is_empty() {
             // The first byte of a head starts its deadline; later ones do
             // not move it.
-            if self.guard() != Some(Guard::Head) {
+            if answered || self.guard() != Some(Guard::Head) {
                 self.arm(cx, Guard::Head, self.deadlines.head);
             }
         } else if answered || self.guard() != Some(Guard::Head) {
