@@ -97,6 +97,10 @@ pub(crate) struct Core {
     /// A framer compares it after each frame and asks the connection only
     /// when it moved (`Context::input_state`).
     pub(crate) input_epoch: u32,
+    /// Counts the rounds of serving the ready list (one per turn of the
+    /// loop, several in the harness's drain): a datagram endpoint's errors
+    /// raised while its errors are being delivered wait for the next round.
+    pub(crate) ready_round: u64,
     /// The connection whose input callback (`data_received`,
     /// `reading_resumed`, `eof_received`) is running: output it writes
     /// past its high mark is a response to its input, and flow control
@@ -148,6 +152,7 @@ impl Core {
             lingering: 0,
             grace_timer: None,
             input_epoch: 0,
+            ready_round: 0,
             answering: None,
             loop_time,
             turn: 0,

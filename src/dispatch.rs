@@ -424,15 +424,23 @@ impl Core {
             self.call_udp(id, "started", |p, cx| p.started(cx));
         }
         // In the order they happened (a batch's send errors are those of
-        // its datagrams, in order).
-        loop {
-            let errors = self.udp_mut(id).map(|u| std::mem::take(&mut u.errors)).unwrap_or_default();
-            if errors.is_empty() {
-                break;
+        // its datagrams, in order). Errors that these callbacks cause (a
+        // send that fails at once) wait for the next round of the loop:
+        // an endpoint that answers every error with another failing send
+        // must not hold the reactor here for ever.
+        let round = self.ready_round;
+        if let Some(u) = self.udp_mut(id) {
+            if errors_wait(!u.errors.is_empty(), u.closing, &mut u.errors_round, round) {
+                if !u.in_ready {
+                    u.in_ready = true;
+                    self.ready.push_back(crate::id::Source::Udp(id));
+                }
+                return;
             }
-            for e in errors {
-                self.call_udp(id, "error_received", |p, cx| p.error_received(cx, &e));
-            }
+        }
+        let errors = self.udp_mut(id).map(|u| std::mem::take(&mut u.errors)).unwrap_or_default();
+        for e in errors {
+            self.call_udp(id, "error_received", |p, cx| p.error_received(cx, &e));
         }
         if self.udp(id).is_some_and(|u| u.closing) {
             self.call_udp(id, "stopped", |p, cx| p.stopped(cx));
@@ -574,4 +582,20 @@ impl Core {
         }
         self.settle();
     }
+}
+
+/// Whether a datagram endpoint's pending errors wait for the next round of
+/// the ready list: they do when errors were already delivered in this
+/// round (so a callback that causes an error for each error it hears
+/// cannot hold the loop), unless the endpoint is closing. Notes the round
+/// when they are to be delivered now.
+pub(crate) fn errors_wait(pending: bool, closing: bool, delivered_in: &mut Option<u64>, round: u64) -> bool {
+    if !pending {
+        return false;
+    }
+    if !closing && *delivered_in == Some(round) {
+        return true;
+    }
+    *delivered_in = Some(round);
+    false
 }

@@ -422,6 +422,7 @@ impl Reactor {
     /// Serves sources cut off by a budget in an earlier dispatch. Each gets
     /// one more budget; those still not drained go back on the list.
     fn serve_ready(&mut self) {
+        self.core.ready_round = self.core.ready_round.wrapping_add(1);
         let n = self.core.ready.len();
         for _ in 0..n {
             let Some(source) = self.core.ready.pop_front() else { break };
@@ -439,7 +440,12 @@ impl Reactor {
                 Source::Udp(id) => {
                     if let Some(u) = self.core.udp_mut(id) {
                         u.in_ready = false;
+                        // Errors held back from the last round (settle_udp).
+                        let owed = !u.errors.is_empty();
                         self.core.read_udp(id, &mut self.scratch);
+                        if owed {
+                            self.core.mark_udp_dirty(id);
+                        }
                         self.core.settle();
                     }
                 }

@@ -39,6 +39,9 @@ pub(crate) struct Endpoint {
     pub(crate) batching: bool,
     pub(crate) in_ready: bool,
     pub(crate) in_dirty: bool,
+    /// The ready round (`Core::ready_round`) in which errors were last
+    /// delivered: errors raised again in the same round wait for the next.
+    pub(crate) errors_round: Option<u64>,
     pub(crate) closing: bool,
     pub(crate) started: bool,
     /// The protocol's own timers, cancelled when the endpoint closes.
@@ -142,6 +145,7 @@ impl Endpoint {
             outbox: None,
             batching: false,
             in_ready: false,
+            errors_round: None,
             in_dirty: true,
             closing: false,
             started: false,

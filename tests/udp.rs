@@ -187,3 +187,43 @@ fn send_on_an_unconnected_endpoint_is_an_error() {
     util::run(&mut reactor);
     assert_eq!(*result.borrow(), [io::ErrorKind::NotConnected]);
 }
+
+/// Answers every error with another send that fails at once (a datagram
+/// too large for UDP), and stops the reactor from a timer.
+struct FailsForever {
+    errors: Rc<std::cell::Cell<usize>>,
+}
+
+impl DatagramProtocol for FailsForever {
+    fn started(&mut self, cx: &mut DatagramContext<'_>) {
+        cx.set_timer(Duration::from_millis(50));
+        cx.send_to(&vec![0u8; 70_000], cx.local_addr());
+    }
+    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, _data: &[u8], _from: SocketAddr) {}
+    fn error_received(&mut self, cx: &mut DatagramContext<'_>, _error: &io::Error) {
+        self.errors.set(self.errors.get() + 1);
+        cx.send_to(&vec![0u8; 70_000], cx.local_addr());
+    }
+    fn timer_fired(&mut self, cx: &mut DatagramContext<'_>, _timer: TimerId) {
+        cx.stop();
+    }
+}
+
+/// Found by review: an endpoint whose `error_received` sends a datagram
+/// that fails at once held the reactor in its settle phase for ever (no
+/// timer, no other source served). The errors its callbacks cause now
+/// wait for the next turn: the loop goes on, and the timer stops it.
+#[test]
+fn an_endpoint_that_fails_on_every_error_does_not_hold_the_loop() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reactor = util::reactor();
+        let errors = Rc::new(std::cell::Cell::new(0));
+        reactor.listen_udp("127.0.0.1:0", FailsForever { errors: Rc::clone(&errors) }).expect("bind");
+        let result = reactor.run();
+        let _ = tx.send((result.is_ok(), errors.get()));
+    });
+    let (ok, errors) = rx.recv_timeout(Duration::from_secs(10)).expect("the reactor never came back to its timer");
+    assert!(ok);
+    assert!(errors >= 1, "error_received was called {errors} times");
+}

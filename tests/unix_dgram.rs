@@ -155,3 +155,43 @@ fn a_stale_datagram_socket_file_is_replaced_and_a_live_one_refused() {
     reactor.context().close_unix_datagram(id);
     let _ = std::fs::remove_file(&live);
 }
+
+/// Answers every error with another send that fails at once (to a path
+/// nobody bound).
+struct FailsForever {
+    nowhere: PathBuf,
+    errors: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+impl UnixDatagramProtocol for FailsForever {
+    fn started(&mut self, cx: &mut UnixDatagramContext<'_>) {
+        cx.send_to(b"x", self.nowhere.as_path());
+    }
+    fn datagram_received(&mut self, _cx: &mut UnixDatagramContext<'_>, _data: &[u8], _from: &UnixAddr) {}
+    fn error_received(&mut self, cx: &mut UnixDatagramContext<'_>, _error: &io::Error) {
+        self.errors.set(self.errors.get() + 1);
+        cx.send_to(b"x", self.nowhere.as_path());
+    }
+}
+
+/// As for UDP (tests/udp.rs): an endpoint that causes an error for each
+/// error it hears does not hold the loop; a timer still stops it.
+#[test]
+fn an_endpoint_that_fails_on_every_error_does_not_hold_the_loop() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let local = temp_path("fails-forever");
+    let nowhere = temp_path("nobody-here");
+    std::thread::spawn(move || {
+        let mut reactor = util::reactor();
+        let errors = std::rc::Rc::new(std::cell::Cell::new(0));
+        let protocol = FailsForever { nowhere, errors: errors.clone() };
+        reactor.context().bind_unix_datagram(&local, protocol).expect("bind");
+        reactor.call_later(std::time::Duration::from_millis(50), |cx| cx.stop());
+        let result = reactor.run();
+        let _ = tx.send((result.is_ok(), errors.get()));
+    });
+    let (ok, errors) =
+        rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the reactor never came back to its timer");
+    assert!(ok);
+    assert!(errors >= 1, "error_received was called {errors} times");
+}

@@ -71,6 +71,9 @@ pub(crate) struct UnixEndpoint {
     errors: Vec<io::Error>,
     in_dirty: bool,
     in_ready: bool,
+    /// The ready round in which errors were last delivered (see
+    /// `dispatch::errors_wait`).
+    errors_round: Option<u64>,
     closing: bool,
     started: bool,
     _file: Option<super::SocketFile>,
@@ -336,6 +339,7 @@ impl Core {
             errors: Vec::new(),
             in_dirty: true,
             in_ready: false,
+            errors_round: None,
             closing: false,
             started: false,
             _file: file,
@@ -411,7 +415,20 @@ impl Core {
             u.started = true;
             self.call_unix_dgram(id, |p, cx| p.started(cx));
         }
-        while let Some(e) = self.unix_dgram_mut(id).and_then(|u| u.errors.pop()) {
+        // In the order they happened; those these callbacks cause wait for
+        // the next round (as for UDP endpoints: `settle_udp`).
+        let round = self.ready_round;
+        if let Some(u) = self.unix_dgram_mut(id) {
+            if crate::dispatch::errors_wait(!u.errors.is_empty(), u.closing, &mut u.errors_round, round) {
+                if !u.in_ready {
+                    u.in_ready = true;
+                    self.ready.push_back(Source::UnixDgram(id));
+                }
+                return;
+            }
+        }
+        let errors = self.unix_dgram_mut(id).map(|u| std::mem::take(&mut u.errors)).unwrap_or_default();
+        for e in errors {
             self.call_unix_dgram(id, |p, cx| p.error_received(cx, &e));
         }
         if self.unix_dgram(id).is_some_and(|u| u.closing) {
@@ -457,7 +474,12 @@ impl Core {
     pub(crate) fn unix_dgram_ready(&mut self, id: UnixDgramId, scratch: &mut [u8]) {
         if let Some(u) = self.unix_dgram_mut(id) {
             u.in_ready = false;
+            // Errors held back from the last round (settle_unix_dgram).
+            let owed = !u.errors.is_empty();
             self.read_unix_dgram(id, scratch);
+            if owed {
+                self.mark_unix_dirty(id);
+            }
             self.settle();
         }
     }
