@@ -388,16 +388,26 @@ impl Core {
                 self.settle_udp(id);
             } else if let Some(id) = self.dirty_unix.pop() {
                 self.settle_unix_dgram(id);
-            } else if let Some((id, mut protocol, reason)) = self.failed.pop() {
-                let result = {
-                    let mut cx = Context::new(self, id);
-                    catch_unwind(AssertUnwindSafe(|| protocol.connection_failed(&mut cx, reason)))
-                };
-                if let Err(payload) = result {
-                    log_panic("connection_failed", payload.as_ref());
-                }
+            } else if !self.failed.is_empty() {
+                self.report_failed();
             } else {
                 return;
+            }
+        }
+    }
+
+    /// Tells one client protocol whose connection could not be made (out
+    /// of line: the settle loop's frame stays small for the common case).
+    #[cold]
+    #[inline(never)]
+    fn report_failed(&mut self) {
+        if let Some((id, mut protocol, reason)) = self.failed.pop() {
+            let result = {
+                let mut cx = Context::new(self, id);
+                catch_unwind(AssertUnwindSafe(|| protocol.connection_failed(&mut cx, reason)))
+            };
+            if let Err(payload) = result {
+                log_panic("connection_failed", payload.as_ref());
             }
         }
     }
