@@ -73,20 +73,32 @@ impl Core {
             let mut cx = Context::new(self, id);
             catch_unwind(AssertUnwindSafe(|| f(protocol.as_mut(), &mut cx)))
         };
-        let panicked = result.is_err();
-        if let Err(payload) = result {
-            log_panic(&format!("{id}: protocol callback"), payload.as_ref());
+        match result {
+            Ok(()) => {
+                if let Some(c) = conn_slot(&mut self.conns, id) {
+                    c.protocol = Some(protocol);
+                }
+            }
+            Err(payload) => self.protocol_panicked(id, protocol, payload),
         }
+        true
+    }
+
+    /// A connection's protocol callback panicked: logged, the protocol put
+    /// back (for `connection_lost`), the connection ended. Out of line.
+    #[cold]
+    #[inline(never)]
+    fn protocol_panicked(&mut self, id: ConnId, protocol: Box<dyn Protocol>, payload: Box<dyn std::any::Any + Send>) {
+        log_panic(&format!("{id}: protocol callback"), payload.as_ref());
         if let Some(c) = conn_slot(&mut self.conns, id) {
             c.protocol = Some(protocol);
-            if panicked && c.phase != Phase::Lingering {
+            if c.phase != Phase::Lingering {
                 c.reason = Some(Reason::ProtocolPanicked);
                 c.out.release(&mut self.pool);
                 c.set(flag::DOOMED | flag::GAVE_UP);
                 self.mark_dirty(id);
             }
         }
-        true
     }
 
     /// Calls `f` on an endpoint's protocol. A panic is logged; the endpoint
@@ -287,7 +299,9 @@ impl Core {
     /// An error or hang-up was reported. Reading notices it when the
     /// connection is read; this notices it when it is not (half-closed by
     /// the peer, paused, or flushing with nothing to read), so that a reset
-    /// ends the connection in every phase.
+    /// ends the connection in every phase. Cold: not on the path of a
+    /// plain read.
+    #[cold]
     pub(crate) fn hang_up(&mut self, id: ConnId) {
         let Some(c) = self.conn_mut(id) else { return };
         if c.has(flag::DOOMED) || c.phase == Phase::Connecting {
@@ -312,6 +326,7 @@ impl Core {
     }
 
     /// A connecting socket reported something: connected, or failed.
+    #[cold]
     fn finish_connect(&mut self, id: ConnId) {
         if !self.dials.is_empty() {
             // A host name's second attempt may be the one that answered.
