@@ -17,6 +17,14 @@ use crate::id::Source;
 use crate::transport::Stream;
 use crate::{ConnId, Context, DatagramContext, DatagramProtocol, Protocol, ReactorContext, Reason, UdpId};
 
+/// Logs a datagram protocol's caught panic (the endpoint goes on). Out of
+/// line: not on the path of a datagram.
+#[cold]
+#[inline(never)]
+fn datagram_protocol_panicked(id: UdpId, payload: Box<dyn std::any::Any + Send>) {
+    log_panic(&format!("{id}: datagram protocol callback"), payload.as_ref());
+}
+
 /// Logs a caught panic payload.
 pub(crate) fn log_panic(what: &str, payload: &(dyn std::any::Any + Send)) {
     let msg = payload
@@ -121,7 +129,7 @@ impl Core {
             self.took(started, format_args!("{id}: {what}"));
         }
         if let Err(payload) = result {
-            log_panic(&format!("{id}: datagram protocol callback"), payload.as_ref());
+            datagram_protocol_panicked(id, payload);
         }
         if let Some(u) = self.udp_mut(id) {
             u.protocol = Some(protocol);
@@ -150,7 +158,7 @@ impl Core {
             self.took(started, format_args!("{id}: datagram_received"));
         }
         if let Err(payload) = result {
-            log_panic(&format!("{id}: datagram protocol callback"), payload.as_ref());
+            datagram_protocol_panicked(id, payload);
         }
         if let Some(u) = self.udp_mut(id) {
             u.protocol = Some(protocol);
