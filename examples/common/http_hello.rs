@@ -38,7 +38,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use reel::protocols::http::{self, ErrorStatus, Parsed, Request};
+use reel::protocols::http::{self, Parsed};
 use reel::{ConnId, Context, Factory, ListenerId, Protocol, Reactor, Reason, TimerId};
 
 /// The default address: `127.0.0.1:12345`.
@@ -143,6 +143,10 @@ pub fn start_with(reactor: &mut Reactor, args: &crate::common::ServerArgs, deadl
 #[path = "http_date.rs"]
 mod date;
 pub use date::*;
+
+#[path = "http_answer.rs"]
+mod answer;
+use answer::{answer, is_plain_page, write_error};
 
 #[path = "http_background.rs"]
 mod background;
@@ -560,63 +564,10 @@ impl Protocol for HelloConn {
     }
 }
 
-/// Whether a request is for the hello page: path `/` with an optional query
-/// string (`/`, `/?x=1`), in origin form or absolute form (`http://host/`,
-/// `http://host`). Any other path is `404` (after the `405` of a method
-/// other than `GET` and `HEAD`).
-pub fn is_hello_page(request: &Request<'_>) -> bool {
-    request.target == "/" || request.path() == Some("/")
-}
-
 /// Skips what is left of a body (`body_left` bytes) at `input[pos..]`;
 /// returns where the next head starts, or `input.len()` if the body goes on.
 fn skip_body(body_left: &mut usize, input: &[u8], pos: usize) -> usize {
     let n = (*body_left).min(input.len().saturating_sub(pos));
     *body_left -= n;
     pos + n
-}
-
-/// Whether the answer to a request is the usual one, prebuilt once per
-/// second ([`DateCache::page_at`]): `200` with the page for a `GET` of `/` on
-/// HTTP/1.1 that keeps the connection.
-fn is_plain_page(request: &Request<'_>) -> bool {
-    request.method == "GET" && request.keep_alive && !request.http10 && is_hello_page(request)
-}
-
-/// Appends the answer to a valid request other than the plain page
-/// ([`is_plain_page`]), formatted straight into the output buffer `out`.
-fn answer(out: &mut Vec<u8>, request: &Request<'_>, date: &[u8; DATE_LEN]) {
-    const ALLOW: (&str, &str) = ("Allow", "GET, HEAD");
-    const KEEP_ALIVE: (&str, &str) = ("Connection", "keep-alive");
-    let close = !request.keep_alive;
-    // An HTTP/1.0 client that asked to keep the connection expects to be
-    // told it is kept.
-    let keep_alive_10 = request.http10 && request.keep_alive;
-    let head_only = request.method == "HEAD";
-    let (status, reason, content_type, body, allow) = match (request.method, is_hello_page(request)) {
-        ("GET" | "HEAD", false) => (404, "Not Found", TEXT, &b"not found\n"[..], false),
-        ("GET" | "HEAD", true) => (200, "OK", HTML, PAGE, false),
-        _ => (405, "Method Not Allowed", TEXT, &b"method not allowed\n"[..], true),
-    };
-    let both = [ALLOW, KEEP_ALIVE];
-    let extra: &[(&str, &str)] = match (allow, keep_alive_10) {
-        (true, true) => &both,
-        (true, false) => &both[..1],
-        (false, true) => &both[1..],
-        (false, false) => &[],
-    };
-    http::write_response(out, status, reason, date, extra, Some(content_type), body, head_only, close);
-}
-
-/// Appends the answer to a bad request; the connection closes after it.
-pub fn write_error(out: &mut Vec<u8>, status: ErrorStatus, date: &[u8]) {
-    let body: &[u8] = match status {
-        ErrorStatus::BadRequest => b"bad request\n",
-        ErrorStatus::PayloadTooLarge => b"content too large\n",
-        ErrorStatus::UriTooLong => b"uri too long\n",
-        ErrorStatus::HeaderFieldsTooLarge => b"request header fields too large\n",
-        ErrorStatus::NotImplemented => b"not implemented\n",
-        ErrorStatus::VersionNotSupported => b"http version not supported\n",
-    };
-    http::write_response(out, status.code(), status.reason(), date, &[], Some(TEXT), body, false, true);
 }
