@@ -11,6 +11,7 @@ use super::{DATE_LEN, HTML, PAGE, TEXT};
 /// string (`/`, `/?x=1`), in origin form or absolute form (`http://host/`,
 /// `http://host`). Any other path is `404` (after the `405` of a method
 /// other than `GET` and `HEAD`).
+#[inline]
 pub(super) fn is_hello_page(request: &Request<'_>) -> bool {
     request.target == "/" || request.path() == Some("/")
 }
@@ -18,6 +19,7 @@ pub(super) fn is_hello_page(request: &Request<'_>) -> bool {
 /// Whether the answer to a request is the usual one, prebuilt once per
 /// second ([`super::DateCache::page_at`]): `200` with the page for a `GET` of `/` on
 /// HTTP/1.1 that keeps the connection.
+#[inline]
 pub(super) fn is_plain_page(request: &Request<'_>) -> bool {
     request.method == "GET" && request.keep_alive && !request.http10 && is_hello_page(request)
 }
