@@ -549,8 +549,6 @@ use scan::{scan_head, Scan};
 
 #[path = "http_response.rs"]
 mod response;
-#[cfg(test)]
-use response::push_decimal;
 pub use response::write_response;
 
 #[cfg(test)]

@@ -82,3 +82,96 @@ pub(super) fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
     }
     out.extend_from_slice(digits.get(start..).unwrap_or_default());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{push_decimal, write_response};
+
+    const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
+    #[test]
+    fn response_page() {
+        let mut out = b"previous".to_vec();
+        write_response(
+            &mut out,
+            200,
+            "OK",
+            DATE,
+            &[],
+            Some("text/html; charset=utf-8"),
+            b"<h1>Hello</h1>",
+            false,
+            false,
+        );
+        assert_eq!(
+            out,
+            b"previousHTTP/1.1 200 OK\r\n\
+            Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+            Content-Length: 14\r\n\
+            Content-Type: text/html; charset=utf-8\r\n\
+            \r\n\
+            <h1>Hello</h1>"
+        );
+    }
+
+    #[test]
+    fn response_head_only() {
+        let mut out = Vec::new();
+        write_response(&mut out, 200, "OK", DATE, &[], None, b"0123456789", true, false);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\n\
+            Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+            Content-Length: 10\r\n\
+            \r\n"
+        );
+    }
+
+    #[test]
+    fn response_error_close() {
+        let mut out = Vec::new();
+        write_response(
+            &mut out,
+            405,
+            "Method Not Allowed",
+            DATE,
+            &[("Allow", "GET, HEAD"), ("X-A", "")],
+            Some("text/plain; charset=utf-8"),
+            b"method not allowed\n",
+            false,
+            true,
+        );
+        assert_eq!(
+            out,
+            b"HTTP/1.1 405 Method Not Allowed\r\n\
+            Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+            Content-Length: 19\r\n\
+            Connection: close\r\n\
+            Content-Type: text/plain; charset=utf-8\r\n\
+            Allow: GET, HEAD\r\n\
+            X-A: \r\n\
+            \r\n\
+            method not allowed\n"
+        );
+    }
+
+    #[test]
+    fn response_parses_back() {
+        let mut out = Vec::new();
+        let body = vec![b'x'; 1_234_567];
+        write_response(&mut out, 599, "", b"", &[], None, &body, false, true);
+        assert!(out.starts_with(b"HTTP/1.1 599 \r\nDate: \r\nContent-Length: 1234567\r\n"));
+        let mut headers = [httparse::EMPTY_HEADER; 4];
+        let mut response = httparse::Response::new(&mut headers);
+        assert_eq!(response.parse(&out), Ok(httparse::Status::Complete(out.len() - body.len())));
+    }
+
+    #[test]
+    fn decimal() {
+        for n in [0, 7, 10, 99, 100, 65_535, 1_000_000, usize::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+}
