@@ -24,6 +24,8 @@ pub(super) enum Scan {
 /// Checks the head's syntax and limits byte by byte, deciding each error at
 /// the byte that makes it visible: the slow path, for heads the one pass
 /// did not accept.
+#[cold]
+#[inline(never)]
 pub(super) fn scan_head(buf: &[u8]) -> Scan {
     use ErrorStatus::{BadRequest, HeaderFieldsTooLarge, UriTooLong, VersionNotSupported};
 
