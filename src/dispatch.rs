@@ -15,6 +15,7 @@ use crate::transport::Stream;
 use crate::{ConnId, Context, Protocol, ReactorContext, Reason};
 
 mod datagram;
+mod plain;
 
 pub(crate) use self::datagram::errors_wait;
 
@@ -153,8 +154,12 @@ impl Core {
     /// in the kernel (back-pressure), except that a closing or lingering
     /// connection reads and discards, to see the peer's end.
     pub(crate) fn read_conn(&mut self, id: ConnId, scratch: &mut [u8]) {
-        let mut reads = 0;
-        let mut bytes = 0;
+        self.read_conn_after(id, scratch, 0, 0);
+    }
+
+    /// [`read_conn`](Self::read_conn) after `reads` reads of `bytes` bytes
+    /// in this dispatch already (the common path's first read).
+    pub(crate) fn read_conn_after(&mut self, id: ConnId, scratch: &mut [u8], mut reads: usize, mut bytes: usize) {
         let (read_budget, byte_budget) = (self.config.read_budget, self.config.read_byte_budget);
         loop {
             let Some(c) = self.conn_mut(id) else { return };
@@ -211,6 +216,9 @@ impl Core {
 
     /// A readiness event for a connection.
     pub(crate) fn conn_event(&mut self, id: ConnId, event: &mio::event::Event, scratch: &mut [u8]) {
+        if plain::is_plain_read(event) && self.plain_read(id, scratch) {
+            return;
+        }
         let Some(c) = self.conn_mut(id) else {
             log::trace!("{id}: stale event dropped");
             return;

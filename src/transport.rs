@@ -159,6 +159,18 @@ impl Stream {
         }
     }
 
+    /// The socket of a TCP or Unix stream connection (the common path
+    /// reads and writes it directly).
+    #[inline]
+    pub(crate) fn socket(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        match self {
+            Stream::Tcp(s) => Some(s.as_fd()),
+            Stream::Unix(s) => Some(s.as_fd()),
+            _ => None,
+        }
+    }
+
     /// Whether a short read means the stream is drained until the next
     /// readiness edge. Not for a terminal (a read returns one line however
     /// much was pasted) nor for transports the harness drives.
