@@ -25,6 +25,7 @@ impl OutBuf {
     }
 
     /// The unsent bytes.
+    #[inline]
     pub(crate) fn pending(&self) -> &[u8] {
         &self.data[self.pos..]
     }
@@ -102,10 +103,16 @@ impl OutBuf {
 }
 
 /// Spare output storage shared by all connections of a reactor.
+///
+/// A buffer given back waits in `hot` (when it is free), apart from the list: a
+/// request/response connection gives its buffer back after each flush
+/// and takes one again at its next answer, and the slot makes that pair
+/// a few moves instead of a push and a pop.
 #[derive(Debug)]
 pub(crate) struct BufferPool {
+    hot: Option<Vec<u8>>,
     free: Vec<Vec<u8>>,
-    /// Buffers kept at most.
+    /// Buffers kept at most (the hot one included).
     max_buffers: usize,
     /// Larger buffers are freed rather than kept.
     max_capacity: usize,
@@ -115,21 +122,47 @@ pub(crate) struct BufferPool {
 
 impl BufferPool {
     pub(crate) fn new() -> Self {
-        BufferPool { free: Vec::new(), max_buffers: 256, max_capacity: 256 * 1024, initial_capacity: 4096 }
+        BufferPool { hot: None, free: Vec::new(), max_buffers: 256, max_capacity: 256 * 1024, initial_capacity: 4096 }
     }
 
     #[inline]
     pub(crate) fn take(&mut self) -> Vec<u8> {
+        match self.hot.take() {
+            Some(buf) => buf,
+            None => self.take_listed(),
+        }
+    }
+
+    /// A buffer from the list, or a new one.
+    #[inline(never)]
+    fn take_listed(&mut self) -> Vec<u8> {
         self.free.pop().unwrap_or_else(|| Vec::with_capacity(self.initial_capacity))
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn give(&mut self, mut buf: Vec<u8>) {
-        if buf.capacity() == 0 || buf.capacity() > self.max_capacity || self.free.len() >= self.max_buffers {
+        if buf.capacity() == 0 || buf.capacity() > self.max_capacity {
             return;
         }
         buf.clear();
-        self.free.push(buf);
+        match self.hot {
+            None => self.hot = Some(buf),
+            Some(_) => self.give_listed(buf),
+        }
+    }
+
+    /// Keeps a buffer on the list, if there is room.
+    #[inline(never)]
+    fn give_listed(&mut self, buf: Vec<u8>) {
+        if self.free.len() + 1 < self.max_buffers {
+            self.free.push(buf);
+        }
+    }
+
+    /// Buffers kept, the hot one included.
+    #[cfg(test)]
+    pub(crate) fn kept(&self) -> usize {
+        self.free.len() + usize::from(self.hot.is_some())
     }
 }
 
@@ -318,10 +351,10 @@ mod tests {
         out.release(&mut pool);
         assert!(out.is_empty() && !out.has_storage());
         assert_eq!(out.len(), 0);
-        assert_eq!(pool.free.len(), 1);
+        assert_eq!(pool.kept(), 1);
         out.push(b"new", &mut pool);
         assert_eq!(out.pending(), b"new", "the pooled storage came back empty");
-        assert!(pool.free.is_empty());
+        assert!(pool.kept() == 0);
     }
 
     #[test]
@@ -342,20 +375,20 @@ mod tests {
     fn the_pool_keeps_neither_huge_nor_empty_buffers_nor_too_many() {
         let mut pool = BufferPool::new();
         pool.give(Vec::new());
-        assert_eq!(pool.free.len(), 0, "no storage, nothing to keep");
+        assert_eq!(pool.kept(), 0, "no storage, nothing to keep");
         let largest = Vec::with_capacity(pool.max_capacity);
         assert_eq!(largest.capacity(), pool.max_capacity);
         pool.give(largest);
-        assert_eq!(pool.free.len(), 1, "the largest size kept");
+        assert_eq!(pool.kept(), 1, "the largest size kept");
         pool.give(Vec::with_capacity(pool.max_capacity + 1));
-        assert_eq!(pool.free.len(), 1, "a larger one is freed");
+        assert_eq!(pool.kept(), 1, "a larger one is freed");
         pool.give(Vec::with_capacity(1));
-        assert_eq!(pool.free.len(), 2);
-        while pool.free.len() < pool.max_buffers {
+        assert_eq!(pool.kept(), 2);
+        while pool.kept() < pool.max_buffers {
             pool.give(Vec::with_capacity(16));
         }
         pool.give(Vec::with_capacity(16));
-        assert_eq!(pool.free.len(), pool.max_buffers, "at most max_buffers kept");
+        assert_eq!(pool.kept(), pool.max_buffers, "at most max_buffers kept");
     }
 
     #[test]
@@ -374,5 +407,19 @@ mod tests {
         out.write_to(&mut sink, &mut pool);
         assert_eq!(sink.taken, data);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn the_pool_hands_back_its_hot_buffer_first() {
+        let mut pool = BufferPool::new();
+        let a = pool.take();
+        let b = pool.take();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        pool.give(a);
+        pool.give(b);
+        assert_eq!(pool.kept(), 2);
+        assert_eq!(pool.take().as_ptr(), pa, "the hot slot's buffer first");
+        assert_eq!(pool.take().as_ptr(), pb, "then the list's");
+        assert_eq!(pool.kept(), 0);
     }
 }

@@ -347,7 +347,19 @@ impl Core {
 
     /// Applies everything callbacks asked for, until nothing is left:
     /// flush dirty connections, deliver water-mark changes, end connections.
+    #[inline]
     pub(crate) fn settle(&mut self) {
+        // Most dispatches leave nothing to settle (the common path flushes
+        // its own answer): four length checks, inlined.
+        if self.dirty.is_empty() && self.dirty_udp.is_empty() && self.dirty_unix.is_empty() && self.failed.is_empty() {
+            return;
+        }
+        self.settle_lists();
+    }
+
+    /// [`settle`](Self::settle) when a list has entries.
+    #[inline(never)]
+    fn settle_lists(&mut self) {
         loop {
             if let Some(id) = self.pop_dirty() {
                 self.settle_conn(id);

@@ -86,7 +86,10 @@ impl Core {
             return self.protocol_panicked(id, protocol, payload);
         }
         let Some(c) = conn_slot(&mut self.conns, id) else { return };
-        c.protocol = Some(protocol);
+        // The slot is empty (the protocol was out): no drop to call.
+        if let Some(other) = c.protocol.replace(protocol) {
+            drop_displaced(other);
+        }
         // Answered, and nothing else: the connection is the dirty list's
         // only entry, still open and plain.
         if c.flags & !PLAIN != flag::IN_DIRTY
@@ -109,4 +112,12 @@ impl Core {
             }
         }
     }
+}
+
+/// Drops a protocol found in a slot that should have been empty (never
+/// happens: nothing puts a protocol into the slot of one that is out).
+#[cold]
+#[inline(never)]
+fn drop_displaced(protocol: Box<dyn crate::Protocol>) {
+    drop(protocol);
 }
