@@ -418,8 +418,10 @@ mod tests {
         pool.give(a);
         pool.give(b);
         assert_eq!(pool.kept(), 2);
-        assert_eq!(pool.take().as_ptr(), pa, "the hot slot's buffer first");
-        assert_eq!(pool.take().as_ptr(), pb, "then the list's");
+        let (first, second) = (pool.take(), pool.take());
+        assert_eq!(first.as_ptr(), pa, "the hot slot's buffer first");
+        assert_eq!(second.as_ptr(), pb, "then the list's");
         assert_eq!(pool.kept(), 0);
+        drop((first, second));
     }
 }
