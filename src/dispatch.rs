@@ -219,6 +219,13 @@ impl Core {
         if plain::is_plain_read(event) && self.plain_read(id, scratch) {
             return;
         }
+        self.conn_event_general(id, event, scratch);
+    }
+
+    /// [`conn_event`](Self::conn_event) for every event the common path
+    /// does not take (out of line: the common path's frame stays small).
+    #[inline(never)]
+    fn conn_event_general(&mut self, id: ConnId, event: &mio::event::Event, scratch: &mut [u8]) {
         let Some(c) = self.conn_mut(id) else {
             log::trace!("{id}: stale event dropped");
             return;
