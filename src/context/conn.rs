@@ -198,6 +198,7 @@ impl Context<'_> {
     }
 
     /// Bytes queued and not yet sent on this connection.
+    #[inline]
     pub fn queued(&self) -> usize {
         let id = self.this_conn();
         self.inner.core.conn(id).map_or(0, |c| c.out.len())
