@@ -172,7 +172,8 @@ impl Outbox {
         let Some(room) = self.bytes.get_mut(start..start + data.len()) else { return false };
         // The entry before the copy: `to` is read before the call to
         // `memcpy`, not kept across it.
-        if let (Some(iov), Some(h), Some(name)) = (self.iovecs.get_mut(i), self.headers.get_mut(i), self.names.get_mut(i))
+        if let (Some(iov), Some(h), Some(name)) =
+            (self.iovecs.get_mut(i), self.headers.get_mut(i), self.names.get_mut(i))
         {
             *iov = libc::iovec { iov_base: self.base.wrapping_add(start).cast(), iov_len: data.len() };
             h.msg_hdr.msg_namelen = name.set(to);
