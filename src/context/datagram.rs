@@ -59,7 +59,13 @@ impl<'a> DatagramContext<'a> {
     /// receive batch (up to 16, one `sendmmsg`) right after the batch's
     /// callbacks, in the order sent; an error for it reaches
     /// `error_received` then, and the others still go.
+    #[inline]
     pub fn send_to(&mut self, data: &[u8], to: SocketAddr) -> bool {
+        // A reply during a receive batch joins the outbox here, inlined
+        // into the callback; anything else takes the general path.
+        if self.inner.core.udp_mut(self.id).is_some_and(|u| u.push_batched(data, to)) {
+            return true;
+        }
         self.inner.core.send_to(self.id, data, to)
     }
 

@@ -21,9 +21,28 @@ pub(super) union CAddr {
 
 impl CAddr {
     /// Writes `addr` in C form; returns its length.
-    #[inline]
+    #[cfg(test)]
     pub(super) fn set(&mut self, addr: SocketAddr) -> libc::socklen_t {
+        self.set_as(&addr, false)
+    }
+
+    /// [`CAddr::set`], an IPv4 address as its IPv4-mapped IPv6 one when
+    /// `mapped` (what a dual-stack socket sends to), written as such
+    /// rather than made into a new `SocketAddr` first.
+    #[inline]
+    pub(super) fn set_as(&mut self, addr: &SocketAddr, mapped: bool) -> libc::socklen_t {
         match addr {
+            SocketAddr::V4(a) if mapped => {
+                let [a0, a1, a2, a3] = a.ip().octets();
+                self.v6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: 0,
+                    sin6_addr: libc::in6_addr { s6_addr: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a0, a1, a2, a3] },
+                    sin6_scope_id: 0,
+                };
+                size_of::<libc::sockaddr_in6>() as libc::socklen_t
+            }
             SocketAddr::V4(a) => {
                 self.v4 = libc::sockaddr_in {
                     sin_family: libc::AF_INET as libc::sa_family_t,
@@ -162,6 +181,13 @@ impl Outbox {
     /// datagrams, or no room for `data` in [`OUTBOX_BYTES`].
     #[inline]
     pub(crate) fn push(&mut self, data: &[u8], to: SocketAddr) -> bool {
+        self.push_to(data, &to, false)
+    }
+
+    /// [`Outbox::push`] for an endpoint that may be dual stack: with
+    /// `mapped`, an IPv4 `to` goes to its IPv4-mapped IPv6 address.
+    #[inline]
+    pub(crate) fn push_to(&mut self, data: &[u8], to: &SocketAddr, mapped: bool) -> bool {
         let i = self.count;
         // `i` checked first, against the arrays' constant length: the
         // lookups below then compile to no test at all.
@@ -176,7 +202,7 @@ impl Outbox {
             (self.iovecs.get_mut(i), self.headers.get_mut(i), self.names.get_mut(i))
         {
             *iov = libc::iovec { iov_base: self.base.wrapping_add(start).cast(), iov_len: data.len() };
-            h.msg_hdr.msg_namelen = name.set(to);
+            h.msg_hdr.msg_namelen = name.set_as(to, mapped);
         }
         room.copy_from_slice(data);
         self.used = start + data.len();
