@@ -145,13 +145,13 @@ impl Batch {
     /// Datagram `i` of the last receive and its sender (`None` if the
     /// kernel gave no address, which a connected socket may).
     #[inline]
-    pub(crate) fn datagram(&self, i: usize) -> Option<(&[u8], Option<SocketAddr>)> {
+    pub(crate) fn datagram(&self, i: usize) -> Option<(&[u8], Option<&SocketAddr>)> {
         if i >= self.count {
             return None;
         }
         let len = (self.headers.get(i)?.msg_len as usize).min(MAX_DATAGRAM);
         let start = i * MAX_DATAGRAM;
-        Some((self.buffers.get(start..start + len)?, *self.senders.get(i)?))
+        Some((self.buffers.get(start..start + len)?, self.senders.get(i)?.as_ref()))
     }
 }
 
@@ -224,7 +224,7 @@ mod tests {
             assert!((1..=2).contains(&n));
             for i in 0..n {
                 let (data, from) = batch.datagram(i).unwrap();
-                assert_eq!(from, Some(client.local_addr().unwrap()));
+                assert_eq!(from, Some(&client.local_addr().unwrap()));
                 got.push(data.to_vec());
             }
             assert!(batch.datagram(n).is_none());
@@ -254,7 +254,7 @@ mod tests {
             let n = batch.receive(server.as_raw_fd(), BATCH).unwrap();
             for i in 0..n {
                 let (data, from) = batch.datagram(i).unwrap();
-                got.push((data.to_vec(), from.unwrap()));
+                got.push((data.to_vec(), *from.unwrap()));
             }
         }
         // One socket per sender: each sender's own order is kept.
@@ -275,7 +275,7 @@ mod tests {
         await_datagram(&server);
         let mut batch = Batch::new();
         assert_eq!(batch.receive(server.as_raw_fd(), BATCH).unwrap(), 1);
-        assert_eq!(batch.datagram(0).unwrap(), (&b"x"[..], Some(client.local_addr().unwrap())));
+        assert_eq!(batch.datagram(0).unwrap(), (&b"x"[..], Some(&client.local_addr().unwrap())));
     }
 
     #[test]

@@ -274,7 +274,7 @@ impl Core {
             let Some((data, Some(from))) = batch.datagram(i) else { continue };
             self.counters.datagrams_in += 1;
             log::trace!("{id}: datagram of {} bytes from {from}", data.len());
-            protocol.datagram_received(&mut DatagramContext::new(self, id), data, from);
+            protocol.datagram_received(&mut DatagramContext::new(self, id), data, *from);
             if self.unsettled() {
                 return;
             }
@@ -289,7 +289,7 @@ impl Core {
         for i in first..count {
             let Some((data, from)) = batch.datagram(i) else { break };
             let Some(from) = from else { continue };
-            if !self.deliver_datagram(id, data, from) {
+            if !self.deliver_datagram(id, data, *from) {
                 return false;
             }
             self.settle_after_datagram();
