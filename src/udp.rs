@@ -46,6 +46,9 @@ pub(crate) struct Endpoint {
     pub(crate) started: bool,
     /// The protocol's own timers, cancelled when the endpoint closes.
     pub(crate) timers: crate::timer::OwnedTimers,
+    /// Where a datagram sent in parts is joined when it cannot go to the
+    /// outbox (kept, so that joining allocates only once).
+    pub(crate) joined: Vec<u8>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -150,6 +153,7 @@ impl Endpoint {
             closing: false,
             started: false,
             timers: Default::default(),
+            joined: Vec::new(),
         }
     }
 
@@ -187,6 +191,19 @@ impl Endpoint {
         let mapped = self.local.is_ipv6();
         match self.outbox.as_mut() {
             Some(out) => out.push_to(data, &to, mapped),
+            None => false,
+        }
+    }
+
+    /// [`Endpoint::push_batched`] for a datagram made of `parts`.
+    #[inline]
+    pub(crate) fn push_parts_batched(&mut self, parts: &[&[u8]], to: SocketAddr) -> bool {
+        if !self.batching || self.closing || !self.queue.is_empty() {
+            return false;
+        }
+        let mapped = self.local.is_ipv6();
+        match self.outbox.as_mut() {
+            Some(out) => out.push_parts_to(parts, &to, mapped),
             None => false,
         }
     }

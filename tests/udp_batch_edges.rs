@@ -246,3 +246,63 @@ fn what_a_callback_leaves_to_settle_is_settled_before_the_next_datagram_of_its_b
     let want: Vec<&[u8]> = vec![b"re:a", b"re:shut", b"re:b", b"re:c", b"re:after"];
     assert_eq!(got, want);
 }
+
+/// Answers `X` with `<X>` sent in three parts; on `started` (outside any
+/// receive batch, so joined first) greets `greet` the same way.
+struct Parts {
+    greet: SocketAddr,
+}
+
+impl DatagramProtocol for Parts {
+    fn started(&mut self, cx: &mut DatagramContext<'_>) {
+        assert!(cx.send_parts_to(&[b"hel", b"", b"lo"], self.greet));
+    }
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+        if data == b"fill" {
+            assert!(cx.send_parts_to(&[&[b'f'; 10_000]], from));
+            return;
+        }
+        if data == b"big" {
+            // More than the outbox has room for after `fill`: the outbox
+            // goes first, then this one, in order.
+            let third = [b'x'; 21_000];
+            assert!(cx.send_parts_to(&[&third, &third, &third], from));
+            return;
+        }
+        assert!(cx.send_parts_to(&[b"<", data, b">"], from));
+        if data == b"close" {
+            cx.close();
+            assert!(!cx.send_parts_to(&[b"late"], from), "a closing endpoint refuses to send");
+        }
+    }
+}
+
+#[test]
+fn a_datagram_sent_in_parts_arrives_whole_in_and_out_of_batches() {
+    let mut reactor = util::reactor();
+    let peer = client("127.0.0.1:0");
+    let id = reactor.listen_udp("127.0.0.1:0", Parts { greet: peer.local_addr().unwrap() }).unwrap();
+    let to = reactor.udp_addr(id).unwrap();
+    let sent = ["a", "fill", "big", "", "close", "never"];
+    // Queued before the reactor reads: one batch.
+    for d in sent {
+        peer.send_to(d.as_bytes(), to).unwrap();
+    }
+    let c = util::client(&reactor, move || {
+        let got: Vec<Vec<u8>> = (0..6).map(|_| recv(&peer).expect("a datagram").0).collect();
+        peer.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
+        (got, recv(&peer).ok().map(|(d, _)| d))
+    });
+    util::run(&mut reactor);
+    let (got, more) = c.join();
+    let want: Vec<Vec<u8>> = vec![
+        b"hello".to_vec(),
+        b"<a>".to_vec(),
+        vec![b'f'; 10_000],
+        vec![b'x'; 63_000],
+        b"<>".to_vec(),
+        b"<close>".to_vec(),
+    ];
+    assert!(got == want, "{:?}", got.iter().map(|d| d.len()).collect::<Vec<_>>());
+    assert_eq!(more, None, "nothing after the close");
+}

@@ -210,6 +210,40 @@ impl Outbox {
         true
     }
 
+    /// [`Outbox::push_to`] for one datagram made of `parts`, in order,
+    /// each copied straight into place (kept apart from `push_to`, whose
+    /// one copy compiles smaller).
+    #[inline]
+    pub(crate) fn push_parts_to(&mut self, parts: &[&[u8]], to: &SocketAddr, mapped: bool) -> bool {
+        let i = self.count;
+        // `i` checked first, against the arrays' constant length: the
+        // lookups below then compile to no test at all.
+        if i >= BATCH {
+            return false;
+        }
+        let start = self.used;
+        let len = parts.iter().fold(0usize, |n, p| n.saturating_add(p.len()));
+        let Some(room) = self.bytes.get_mut(start..start.saturating_add(len)) else { return false };
+        // The entry before the copy: `to` is read before the calls to
+        // `memcpy`, not kept across them.
+        if let (Some(iov), Some(h), Some(name)) =
+            (self.iovecs.get_mut(i), self.headers.get_mut(i), self.names.get_mut(i))
+        {
+            *iov = libc::iovec { iov_base: self.base.wrapping_add(start).cast(), iov_len: len };
+            h.msg_hdr.msg_namelen = name.set_as(to, mapped);
+        }
+        let mut rest = room;
+        for part in parts {
+            // Always some: `room` is the parts' total length.
+            let Some((here, after)) = rest.split_at_mut_checked(part.len()) else { break };
+            here.copy_from_slice(part);
+            rest = after;
+        }
+        self.used = start + len;
+        self.count = i + 1;
+        true
+    }
+
     /// Sends what is queued, in order, with as few `sendmmsg` calls as the
     /// kernel allows. An error on one datagram (other than `WouldBlock`
     /// and `Interrupted`) is handed to `error` for that datagram, which is
