@@ -303,6 +303,27 @@ mod tests {
     }
 
     #[test]
+    fn a_flush_of_one_datagram_sends_it_or_reports_its_error() {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_nonblocking(true).unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut out = Outbox::new();
+        for round in 0..3u8 {
+            assert!(out.push(&[round], peer.local_addr().unwrap()));
+            let done = out.flush(sender.as_raw_fd(), |e| panic!("unexpected error {e}"));
+            assert_eq!(done, Flushed { sent: 1, blocked: false });
+            assert!(out.is_empty());
+            assert_eq!(receive_n(&peer, 1), vec![(vec![round], sender.local_addr().unwrap())]);
+        }
+        // An IPv6 destination on an IPv4 socket: its own error, nothing sent.
+        assert!(out.push(b"nowhere", "[::1]:9".parse().unwrap()));
+        let mut errors = Vec::new();
+        assert_eq!(out.flush(sender.as_raw_fd(), |e| errors.push(e)), Flushed { sent: 0, blocked: false });
+        assert_eq!(errors.len(), 1);
+        assert!(out.is_empty());
+    }
+
+    #[test]
     fn a_dual_stack_socket_s_ipv4_destinations_are_written_mapped() {
         let mut c = CAddr { v6: zeroed_in6() };
         for (addr, mapped, written) in [

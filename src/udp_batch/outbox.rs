@@ -262,6 +262,29 @@ impl Outbox {
         }
         while self.next < count {
             let start = self.next;
+            if count - start == 1 {
+                // One datagram (a reply with one datagram in flight): a
+                // `sendto`, the kernel's shorter path, rather than a
+                // `sendmmsg` of one.
+                match self.send_one(fd, start) {
+                    Ok(()) => {
+                        self.next += 1;
+                        done.sent += 1;
+                    }
+                    Err(e) => match e.kind() {
+                        io::ErrorKind::Interrupted => {}
+                        io::ErrorKind::WouldBlock => {
+                            done.blocked = true;
+                            return done;
+                        }
+                        _ => {
+                            error(e);
+                            self.next += 1;
+                        }
+                    },
+                }
+                continue;
+            }
             // SAFETY: headers `start..count` were written by `push` (their
             // `iovec` and name pointers and `msg_iovlen` of 1 in `new`):
             // each points at its own `iovec`, covering bytes of `bytes`
@@ -302,6 +325,31 @@ impl Outbox {
         }
         self.clear();
         done
+    }
+
+    /// Sends datagram `i` alone with `sendto`.
+    fn send_one(&mut self, fd: RawFd, i: usize) -> io::Result<()> {
+        let (Some(iov), Some(h)) = (self.iovecs.get(i), self.headers.get(i)) else { return Ok(()) };
+        // SAFETY: `push` wrote entry `i` (it is below `count`): its
+        // `iovec` covers initialised bytes of `bytes`, and its header's
+        // name points at its own C address with that address's length
+        // (a null name, in the tests' connected mode, with any length, is
+        // no address to Linux). All of it is owned by `self`, unchanged
+        // during the call, and the kernel only reads it.
+        let n = unsafe {
+            libc::sendto(
+                fd,
+                iov.iov_base,
+                iov.iov_len,
+                libc::MSG_DONTWAIT,
+                h.msg_hdr.msg_name.cast(),
+                h.msg_hdr.msg_namelen,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// The datagrams a blocked flush left, in order, handed to `keep`;
