@@ -101,7 +101,8 @@
 // `unsafe` in two places, each block with its SAFETY note and a test:
 // taking ownership of the descriptors a service manager passed
 // (`activation::take`), and the batched datagram system calls
-// (`udp_batch`: `recvmmsg`, `sendmmsg` and reading the addresses received).
+// (`udp_batch`: `recvmmsg`, `sendmmsg`/`sendto` and reading the addresses
+// received or queued).
 #![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 

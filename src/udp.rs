@@ -46,6 +46,9 @@ pub(crate) struct Endpoint {
     pub(crate) started: bool,
     /// The protocol's own timers, cancelled when the endpoint closes.
     pub(crate) timers: crate::timer::OwnedTimers,
+    /// Where a datagram sent in parts is joined when it cannot go to the
+    /// outbox (kept, so that joining allocates only once).
+    pub(crate) joined: Vec<u8>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -150,6 +153,7 @@ impl Endpoint {
             closing: false,
             started: false,
             timers: Default::default(),
+            joined: Vec::new(),
         }
     }
 
@@ -160,15 +164,48 @@ impl Endpoint {
     #[inline]
     pub(crate) fn send(&mut self, data: &[u8], to: SocketAddr, queue_limit: usize) -> bool {
         if self.batching && self.queue.is_empty() {
-            let to = self.wire_addr(to);
+            let mapped = self.local.is_ipv6();
             if let Some(out) = self.outbox.as_mut() {
-                if out.push(data, to) {
+                if out.push_to(data, &to, mapped) {
                     return false;
                 }
             }
-            return self.send_past_outbox(data, to, queue_limit);
+            return self.send_past_outbox(data, self.wire_addr(to), queue_limit);
         }
         self.send_unbatched(data, to, queue_limit)
+    }
+
+    /// [`Endpoint::send`]'s common case on its own, small enough to be
+    /// inlined into a protocol's callback: during a receive batch of an
+    /// open endpoint with nothing queued, the datagram joins the outbox.
+    /// False, and nothing done, in every other case, which
+    /// [`Core::send_to`](crate::core::Core) then handles (an outbox
+    /// that is full included).
+    #[inline]
+    pub(crate) fn push_batched(&mut self, data: &[u8], to: SocketAddr) -> bool {
+        if !self.batching || self.closing || !self.queue.is_empty() {
+            return false;
+        }
+        // No new `SocketAddr` for a dual-stack endpoint's IPv4 peer (as
+        // `wire_addr` makes): the outbox writes the mapped C address.
+        let mapped = self.local.is_ipv6();
+        match self.outbox.as_mut() {
+            Some(out) => out.push_to(data, &to, mapped),
+            None => false,
+        }
+    }
+
+    /// [`Endpoint::push_batched`] for a datagram made of `parts`.
+    #[inline]
+    pub(crate) fn push_parts_batched(&mut self, parts: &[&[u8]], to: SocketAddr) -> bool {
+        if !self.batching || self.closing || !self.queue.is_empty() {
+            return false;
+        }
+        let mapped = self.local.is_ipv6();
+        match self.outbox.as_mut() {
+            Some(out) => out.push_parts_to(parts, &to, mapped),
+            None => false,
+        }
     }
 
     /// A datagram the outbox has no room for: the outbox goes first, then

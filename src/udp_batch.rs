@@ -9,9 +9,10 @@
 //! 140 instructions per datagram, where the system call's own share is a
 //! few), and its `sendmmsg` reports its count only through an iterator
 //! that reads addresses `sendmmsg` never writes. The `unsafe` blocks are
-//! the two system calls, the reading of a received address and the
-//! all-zero C structs; each says why it is sound, and the tests below run
-//! each of them.
+//! the system calls (`recvmmsg`, `sendmmsg`, and `sendto` for an outbox
+//! of one), the reading of a received or queued address and the all-zero
+//! C structs; each says why it is sound, and the tests below run each of
+//! them.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -42,6 +43,9 @@ pub(crate) struct Batch {
     _iovecs: Vec<libc::iovec>,
     names: Vec<libc::sockaddr_storage>,
     headers: Vec<libc::mmsghdr>,
+    /// The sender of each datagram of the last receive, read from
+    /// `names` right after it, in one pass.
+    senders: [Option<SocketAddr>; BATCH],
     count: usize,
 }
 
@@ -87,17 +91,12 @@ impl Batch {
                 h
             })
             .collect();
-        Batch { buffers, _iovecs: iovecs, names, headers, count: 0 }
+        Batch { buffers, _iovecs: iovecs, names, headers, senders: [None; BATCH], count: 0 }
     }
 
     /// Receives up to `max` (at most [`BATCH`], at least 1) datagrams
     /// without blocking; returns how many. `WouldBlock` when none waits.
     pub(crate) fn receive(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
-        // The kernel wrote the address length of each datagram of the last
-        // receive: give those slots their full size back.
-        for h in self.headers.iter_mut().take(self.count) {
-            h.msg_hdr.msg_namelen = STORAGE_LEN;
-        }
         self.count = 0;
         let max = max.clamp(1, BATCH);
         // SAFETY: `headers` holds `BATCH` >= `max` initialised `mmsghdr`s,
@@ -116,21 +115,44 @@ impl Batch {
             return Err(io::Error::last_os_error());
         }
         self.count = (n as usize).min(max);
+        // Each sender read in `std` form, and the address length the
+        // kernel wrote given its full size back for the next receive.
+        for ((h, name), sender) in self.headers.iter_mut().zip(&self.names).zip(&mut self.senders).take(self.count) {
+            *sender = storage_to_addr(name, h.msg_hdr.msg_namelen);
+            h.msg_hdr.msg_namelen = STORAGE_LEN;
+        }
         Ok(self.count)
+    }
+
+    /// Puts the senders of the last receive as the endpoint reports them:
+    /// IPv4-mapped IPv6 ones as IPv4 when `mapped` (only an IPv6 socket
+    /// hears them), and a datagram the kernel gave no address for from
+    /// `connected` (the peer of a connected socket), if any.
+    #[inline]
+    pub(crate) fn resolve_senders(&mut self, mapped: bool, connected: Option<SocketAddr>) {
+        if !mapped && connected.is_none() {
+            return;
+        }
+        for sender in self.senders.iter_mut().take(self.count) {
+            if mapped {
+                *sender = sender.map(crate::tcp::canonical);
+            }
+            if sender.is_none() {
+                *sender = connected;
+            }
+        }
     }
 
     /// Datagram `i` of the last receive and its sender (`None` if the
     /// kernel gave no address, which a connected socket may).
     #[inline]
-    pub(crate) fn datagram(&self, i: usize) -> Option<(&[u8], Option<SocketAddr>)> {
+    pub(crate) fn datagram(&self, i: usize) -> Option<(&[u8], Option<&SocketAddr>)> {
         if i >= self.count {
             return None;
         }
-        let h = self.headers.get(i)?;
-        let len = (h.msg_len as usize).min(MAX_DATAGRAM);
+        let len = (self.headers.get(i)?.msg_len as usize).min(MAX_DATAGRAM);
         let start = i * MAX_DATAGRAM;
-        let from = storage_to_addr(self.names.get(i)?, h.msg_hdr.msg_namelen);
-        Some((self.buffers.get(start..start + len)?, from))
+        Some((self.buffers.get(start..start + len)?, self.senders.get(i)?.as_ref()))
     }
 }
 
@@ -203,7 +225,7 @@ mod tests {
             assert!((1..=2).contains(&n));
             for i in 0..n {
                 let (data, from) = batch.datagram(i).unwrap();
-                assert_eq!(from, Some(client.local_addr().unwrap()));
+                assert_eq!(from, Some(&client.local_addr().unwrap()));
                 got.push(data.to_vec());
             }
             assert!(batch.datagram(n).is_none());
@@ -233,7 +255,7 @@ mod tests {
             let n = batch.receive(server.as_raw_fd(), BATCH).unwrap();
             for i in 0..n {
                 let (data, from) = batch.datagram(i).unwrap();
-                got.push((data.to_vec(), from.unwrap()));
+                got.push((data.to_vec(), *from.unwrap()));
             }
         }
         // One socket per sender: each sender's own order is kept.
@@ -254,7 +276,7 @@ mod tests {
         await_datagram(&server);
         let mut batch = Batch::new();
         assert_eq!(batch.receive(server.as_raw_fd(), BATCH).unwrap(), 1);
-        assert_eq!(batch.datagram(0).unwrap(), (&b"x"[..], Some(client.local_addr().unwrap())));
+        assert_eq!(batch.datagram(0).unwrap(), (&b"x"[..], Some(&client.local_addr().unwrap())));
     }
 
     #[test]
@@ -279,6 +301,56 @@ mod tests {
             assert_eq!(storage_to_addr(&storage, 2), None, "a short length is no address");
         }
         assert_eq!(storage_to_addr(&zeroed_storage(), STORAGE_LEN), None);
+    }
+
+    #[test]
+    fn a_flush_of_one_datagram_sends_it_or_reports_its_error() {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_nonblocking(true).unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut out = Outbox::new();
+        for round in 0..3u8 {
+            assert!(out.push(&[round], peer.local_addr().unwrap()));
+            let done = out.flush(sender.as_raw_fd(), |e| panic!("unexpected error {e}"));
+            assert_eq!(done, Flushed { sent: 1, blocked: false });
+            assert!(out.is_empty());
+            assert_eq!(receive_n(&peer, 1), vec![(vec![round], sender.local_addr().unwrap())]);
+        }
+        // An IPv6 destination on an IPv4 socket: its own error, nothing sent.
+        assert!(out.push(b"nowhere", "[::1]:9".parse().unwrap()));
+        let mut errors = Vec::new();
+        assert_eq!(out.flush(sender.as_raw_fd(), |e| errors.push(e)), Flushed { sent: 0, blocked: false });
+        assert_eq!(errors.len(), 1);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_dual_stack_socket_s_ipv4_destinations_are_written_mapped() {
+        let mut c = CAddr { v6: zeroed_in6() };
+        for (addr, mapped, written) in [
+            ("192.0.2.7:53", true, "[::ffff:192.0.2.7]:53"),
+            ("192.0.2.7:53", false, "192.0.2.7:53"),
+            ("[2001:db8::1]:9", true, "[2001:db8::1]:9"),
+            ("[fe80::1%3]:4242", true, "[fe80::1%3]:4242"),
+        ] {
+            let len = c.set_as(&addr.parse().unwrap(), mapped);
+            assert_eq!(c.get(len), Some(written.parse().unwrap()), "{addr} mapped: {mapped}");
+        }
+        assert_eq!(c.get(0), None, "nothing written");
+    }
+
+    #[test]
+    fn a_dual_stack_socket_sends_to_ipv4_peers_from_the_outbox() {
+        let opts = crate::UdpOptions { dual_stack: true, ..Default::default() };
+        let Ok(sender) = crate::udp::bind_udp("[::]:0".parse().unwrap(), &opts) else { return };
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut out = Outbox::new();
+        assert!(out.push_to(b"mapped", &peer.local_addr().unwrap(), true));
+        let done = out.flush(sender.as_raw_fd(), |e| panic!("unexpected error {e}"));
+        assert_eq!(done, Flushed { sent: 1, blocked: false });
+        let got = receive_n(&peer, 1);
+        assert_eq!(got[0].0, b"mapped");
+        assert_eq!(got[0].1.port(), sender.local_addr().unwrap().port());
     }
 
     /// Receives `n` datagrams on a blocking `socket` (bounded in time).
@@ -377,7 +449,10 @@ mod tests {
             sent += done.sent;
             if done.blocked {
                 assert!(!out.is_empty());
-                out.take_unsent(|data, _| kept.push(data.to_vec()));
+                out.take_unsent(|data, to| {
+                    assert_eq!(to, "127.0.0.1:9".parse().unwrap(), "each kept with its destination");
+                    kept.push(data.to_vec())
+                });
                 break;
             }
             assert!(out.is_empty());

@@ -159,3 +159,150 @@ fn datagrams_an_endpoint_sends_itself_from_a_batch_are_all_read() {
     util::run(&mut reactor);
     c.join();
 }
+
+/// Answers `re:X`; `panic` panics before answering, `shut` closes the
+/// endpoint `other` (from inside the batch, so that something is left to
+/// settle) and answers `shut`. Each event goes to `log` in order.
+struct Moody {
+    log: util::Log<String>,
+    other: Rc<std::cell::Cell<Option<reel::UdpId>>>,
+}
+
+impl DatagramProtocol for Moody {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+        let data = String::from_utf8_lossy(data).into_owned();
+        self.log.borrow_mut().push(data.clone());
+        match data.as_str() {
+            "panic" => panic!("a datagram callback panics (on purpose)"),
+            "shut" => {
+                let other = self.other.get().expect("the other endpoint");
+                assert!(cx.close_udp(other));
+            }
+            _ => {}
+        }
+        cx.send_to(format!("re:{data}").as_bytes(), from);
+    }
+}
+
+/// Notes its `stopped` in the shared log.
+struct Other {
+    log: util::Log<String>,
+}
+
+impl DatagramProtocol for Other {
+    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, _data: &[u8], _from: SocketAddr) {}
+    fn stopped(&mut self, _cx: &mut DatagramContext<'_>) {
+        self.log.borrow_mut().push("other stopped".into());
+    }
+}
+
+/// Queues `sent` on a [`Moody`] endpoint before the reactor reads (one
+/// batch), then one more datagram; returns the log and the replies.
+fn moody_batch(config: reel::ReactorConfig, sent: &[&str]) -> (Vec<String>, Vec<Vec<u8>>) {
+    let mut reactor = util::reactor_with(config);
+    let log = util::log();
+    let other_id = Rc::new(std::cell::Cell::new(None));
+    let moody = Moody { log: Rc::clone(&log), other: Rc::clone(&other_id) };
+    let id = reactor.listen_udp("127.0.0.1:0", moody).unwrap();
+    other_id.set(Some(reactor.listen_udp("127.0.0.1:0", Other { log: Rc::clone(&log) }).unwrap()));
+    let to = reactor.udp_addr(id).unwrap();
+    let peer = client("127.0.0.1:0");
+    for d in sent {
+        peer.send_to(d.as_bytes(), to).unwrap();
+    }
+    let answers = sent.iter().filter(|d| **d != "panic").count();
+    let c = util::client(&reactor, move || {
+        let mut got: Vec<Vec<u8>> = (0..answers).map(|_| recv(&peer).expect("a reply").0).collect();
+        // The endpoint goes on after the batch.
+        peer.send_to(b"after", to).unwrap();
+        got.push(recv(&peer).expect("the reply after the batch").0);
+        got
+    });
+    util::run(&mut reactor);
+    let got = c.join();
+    let log = log.borrow().clone();
+    (log, got)
+}
+
+#[test]
+fn a_panic_in_the_middle_of_a_batch_is_that_datagram_s_alone() {
+    let sent = ["a", "b", "panic", "c", "panic", "d"];
+    for slow_callback in [None, Some(std::time::Duration::from_secs(60))] {
+        // Without and with the slow-callback warning (callbacks timed one
+        // by one): the same callbacks, in the same order.
+        let config = reel::ReactorConfig { slow_callback, ..util::config() };
+        let (log, got) = moody_batch(config, &sent);
+        // (The other endpoint stops with the reactor.)
+        assert_eq!(log, ["a", "b", "panic", "c", "panic", "d", "after", "other stopped"], "{slow_callback:?}");
+        let want: Vec<&[u8]> = vec![b"re:a", b"re:b", b"re:c", b"re:d", b"re:after"];
+        assert_eq!(got, want, "{slow_callback:?}");
+    }
+}
+
+#[test]
+fn what_a_callback_leaves_to_settle_is_settled_before_the_next_datagram_of_its_batch() {
+    let (log, got) = moody_batch(util::config(), &["a", "shut", "b", "panic", "c"]);
+    assert_eq!(log, ["a", "shut", "other stopped", "b", "panic", "c", "after"]);
+    let want: Vec<&[u8]> = vec![b"re:a", b"re:shut", b"re:b", b"re:c", b"re:after"];
+    assert_eq!(got, want);
+}
+
+/// Answers `X` with `<X>` sent in three parts; on `started` (outside any
+/// receive batch, so joined first) greets `greet` the same way.
+struct Parts {
+    greet: SocketAddr,
+}
+
+impl DatagramProtocol for Parts {
+    fn started(&mut self, cx: &mut DatagramContext<'_>) {
+        assert!(cx.send_parts_to(&[b"hel", b"", b"lo"], self.greet));
+    }
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+        if data == b"fill" {
+            assert!(cx.send_parts_to(&[&[b'f'; 10_000]], from));
+            return;
+        }
+        if data == b"big" {
+            // More than the outbox has room for after `fill`: the outbox
+            // goes first, then this one, in order.
+            let third = [b'x'; 21_000];
+            assert!(cx.send_parts_to(&[&third, &third, &third], from));
+            return;
+        }
+        assert!(cx.send_parts_to(&[b"<", data, b">"], from));
+        if data == b"close" {
+            cx.close();
+            assert!(!cx.send_parts_to(&[b"late"], from), "a closing endpoint refuses to send");
+        }
+    }
+}
+
+#[test]
+fn a_datagram_sent_in_parts_arrives_whole_in_and_out_of_batches() {
+    let mut reactor = util::reactor();
+    let peer = client("127.0.0.1:0");
+    let id = reactor.listen_udp("127.0.0.1:0", Parts { greet: peer.local_addr().unwrap() }).unwrap();
+    let to = reactor.udp_addr(id).unwrap();
+    let sent = ["a", "fill", "big", "", "close", "never"];
+    // Queued before the reactor reads: one batch.
+    for d in sent {
+        peer.send_to(d.as_bytes(), to).unwrap();
+    }
+    let c = util::client(&reactor, move || {
+        let got: Vec<Vec<u8>> = (0..6).map(|_| recv(&peer).expect("a datagram").0).collect();
+        peer.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
+        (got, recv(&peer).ok().map(|(d, _)| d))
+    });
+    util::run(&mut reactor);
+    let (got, more) = c.join();
+    let want: Vec<Vec<u8>> = vec![
+        b"hello".to_vec(),
+        b"<a>".to_vec(),
+        vec![b'f'; 10_000],
+        vec![b'x'; 63_000],
+        b"<>".to_vec(),
+        b"<close>".to_vec(),
+    ];
+    assert!(got == want, "{:?}", got.iter().map(|d| d.len()).collect::<Vec<_>>());
+    assert_eq!(more, None, "nothing after the close");
+}

@@ -62,16 +62,8 @@ pub fn start(reactor: &mut Reactor, args: &ServerArgs) -> SocketAddr {
     }
     let tcp = common::listen(reactor, args, factory, common::listen_options(args));
     let bound = reactor.listener_addr(tcp).unwrap_or(args.listen);
-    common::listen_udp(reactor, bound, UdpHello::default());
+    common::listen_udp(reactor, bound, UdpHello);
     bound
-}
-
-/// Puts `Hello, X!` in `reply` (reused: no allocation once it has grown).
-fn hello_into(reply: &mut Vec<u8>, name: &[u8]) {
-    reply.clear();
-    reply.extend_from_slice(b"Hello, ");
-    reply.extend_from_slice(name);
-    reply.push(b'!');
 }
 
 /// Builds a [`Hello`] per connection, framed and with the idle timeout, and
@@ -144,10 +136,7 @@ impl FrameHandler<Lines> for Hello {
 
 /// The UDP side: datagram `X` (trailing CR and LF dropped) → `Hello, X!`.
 #[derive(Debug, Default, Clone)]
-pub struct UdpHello {
-    /// The reply being built, reused from datagram to datagram.
-    reply: Vec<u8>,
-}
+pub struct UdpHello;
 
 impl DatagramProtocol for UdpHello {
     fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
@@ -156,8 +145,8 @@ impl DatagramProtocol for UdpHello {
             return;
         }
         let end = data.iter().rposition(|&b| b != b'\r' && b != b'\n').map_or(0, |i| i + 1);
-        hello_into(&mut self.reply, &data[..end]);
-        cx.send_to(&self.reply, from);
+        // Written straight into the reactor's batch of replies.
+        cx.send_parts_to(&[b"Hello, ", &data[..end], b"!"], from);
     }
 }
 

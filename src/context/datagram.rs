@@ -59,8 +59,55 @@ impl<'a> DatagramContext<'a> {
     /// receive batch (up to 16, one `sendmmsg`) right after the batch's
     /// callbacks, in the order sent; an error for it reaches
     /// `error_received` then, and the others still go.
+    #[inline]
     pub fn send_to(&mut self, data: &[u8], to: SocketAddr) -> bool {
+        // A reply during a receive batch joins the outbox here, inlined
+        // into the callback; anything else takes the general path.
+        if self.inner.core.udp_mut(self.id).is_some_and(|u| u.push_batched(data, to)) {
+            return true;
+        }
         self.inner.core.send_to(self.id, data, to)
+    }
+
+    /// Sends one datagram made of `parts`, in order, to `to`, as
+    /// [`send_to`](Self::send_to) does with their concatenation: the
+    /// parts are copied straight into the batch's outbox (no buffer to
+    /// fill first, one copy of each byte).
+    ///
+    /// ```
+    /// # use std::net::SocketAddr;
+    /// # use reel::{DatagramContext, DatagramProtocol};
+    /// struct Hello;
+    /// impl DatagramProtocol for Hello {
+    ///     fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, name: &[u8], from: SocketAddr) {
+    ///         cx.send_parts_to(&[b"Hello, ", name, b"!"], from);
+    ///     }
+    /// }
+    /// ```
+    #[inline]
+    pub fn send_parts_to(&mut self, parts: &[&[u8]], to: SocketAddr) -> bool {
+        if self.inner.core.udp_mut(self.id).is_some_and(|u| u.push_parts_batched(parts, to)) {
+            return true;
+        }
+        self.send_joined(parts, to)
+    }
+
+    /// [`DatagramContext::send_parts_to`] outside the outbox: the parts
+    /// joined in the endpoint's reused buffer, then sent as one.
+    #[cold]
+    #[inline(never)]
+    fn send_joined(&mut self, parts: &[&[u8]], to: SocketAddr) -> bool {
+        let Some(u) = self.inner.core.udp_mut(self.id) else { return false };
+        let mut joined = std::mem::take(&mut u.joined);
+        joined.clear();
+        for part in parts {
+            joined.extend_from_slice(part);
+        }
+        let sent = self.inner.core.send_to(self.id, &joined, to);
+        if let Some(u) = self.inner.core.udp_mut(self.id) {
+            u.joined = joined;
+        }
+        sent
     }
 
     /// Sends a datagram to the peer of a connected endpoint

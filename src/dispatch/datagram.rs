@@ -76,10 +76,15 @@ impl Core {
     /// loops (after a TCP callback something is mostly dirty).
     #[inline]
     fn settle_after_datagram(&mut self) {
-        if !(self.dirty.is_empty() && self.dirty_udp.is_empty() && self.dirty_unix.is_empty() && self.failed.is_empty())
-        {
+        if self.unsettled() {
             self.settle();
         }
+    }
+
+    /// Whether a callback left something for [`Core::settle`].
+    #[inline]
+    fn unsettled(&self) -> bool {
+        !(self.dirty.is_empty() && self.dirty_udp.is_empty() && self.dirty_unix.is_empty() && self.failed.is_empty())
     }
 
     pub(super) fn settle_udp(&mut self, id: UdpId) {
@@ -183,14 +188,9 @@ impl Core {
                     continue;
                 }
             };
-            for i in 0..count {
-                let Some((data, from)) = batch.datagram(i) else { break };
-                let from = if mapped { from.map(crate::tcp::canonical) } else { from };
-                let Some(from) = from.or(connected) else { continue };
-                if !self.deliver_datagram(id, data, from) {
-                    return true;
-                }
-                self.settle_after_datagram();
+            batch.resolve_senders(mapped, connected);
+            if !self.deliver_batch(id, batch, count) {
+                return true;
             }
             // The replies of this batch go out before the next is read.
             let limit = self.config.udp_queue_limit;
@@ -210,6 +210,91 @@ impl Core {
             budget = budget.saturating_sub(count.max(1));
         }
         false
+    }
+
+    /// Hands datagrams `0..count` of a receive batch to the endpoint's
+    /// protocol, each its own `datagram_received` followed by a settle
+    /// phase when a callback left something to settle. False, and the
+    /// rest of the batch dropped, once the endpoint is gone or closing.
+    ///
+    /// The protocol is taken out of the endpoint, and a panic caught, once
+    /// for a run of datagrams rather than once for each: a run ends when a
+    /// callback leaves something to settle (a close, a send error, a
+    /// write to a connection...), and the protocol is put back before
+    /// that settle phase, which may call it (`error_received`,
+    /// `stopped`). Nothing else can reach the endpoint meanwhile: only
+    /// its own callbacks run, and whatever they change is on the dirty
+    /// lists (closing always is), so that an endpoint still in a run is
+    /// there and open. A panic in one callback is logged as before and
+    /// the run goes on with the next datagram. With the slow-callback
+    /// warning on, each callback is timed on its own
+    /// ([`Core::deliver_singly`]).
+    #[inline]
+    fn deliver_batch(&mut self, id: UdpId, batch: &crate::udp_batch::Batch, count: usize) -> bool {
+        let mut next = 0;
+        if self.config.slow_callback.is_some() {
+            return self.deliver_singly(id, batch, next, count);
+        }
+        while next < count {
+            let Some(u) = self.udp_mut(id) else { return false };
+            if u.closing {
+                return false;
+            }
+            let Some(mut protocol) = u.protocol.take() else {
+                return self.deliver_singly(id, batch, next, count);
+            };
+            let result =
+                catch_unwind(AssertUnwindSafe(|| self.deliver_run(id, protocol.as_mut(), batch, &mut next, count)));
+            if let Err(payload) = result {
+                datagram_protocol_panicked(id, payload);
+            }
+            if let Some(u) = self.udp_mut(id) {
+                u.protocol = Some(protocol);
+            }
+            self.settle_after_datagram();
+        }
+        true
+    }
+
+    /// [`Core::deliver_batch`]'s run: calls `protocol` for datagrams from
+    /// `*next` on (`*next` past each before its call, so that a panic
+    /// resumes after it) until one leaves something to settle.
+    #[inline]
+    fn deliver_run(
+        &mut self,
+        id: UdpId,
+        protocol: &mut dyn DatagramProtocol,
+        batch: &crate::udp_batch::Batch,
+        next: &mut usize,
+        count: usize,
+    ) {
+        while *next < count {
+            let i = *next;
+            *next = i + 1;
+            let Some((data, Some(from))) = batch.datagram(i) else { continue };
+            self.counters.datagrams_in += 1;
+            log::trace!("{id}: datagram of {} bytes from {from}", data.len());
+            protocol.datagram_received(&mut DatagramContext::new(self, id), data, *from);
+            if self.unsettled() {
+                return;
+            }
+        }
+    }
+
+    /// [`Core::deliver_batch`] from datagram `first` on, one at a time:
+    /// the protocol taken and put back, and the callback timed, for each.
+    #[cold]
+    #[inline(never)]
+    fn deliver_singly(&mut self, id: UdpId, batch: &crate::udp_batch::Batch, first: usize, count: usize) -> bool {
+        for i in first..count {
+            let Some((data, from)) = batch.datagram(i) else { break };
+            let Some(from) = from else { continue };
+            if !self.deliver_datagram(id, data, *from) {
+                return false;
+            }
+            self.settle_after_datagram();
+        }
+        true
     }
 
     /// [`Core::read_udp`] for an in-memory endpoint: one datagram per call;

@@ -7,7 +7,7 @@ use std::mem::{size_of, zeroed};
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
-use super::{zeroed_header, BATCH, OUTBOX_BYTES};
+use super::{storage_to_addr, zeroed_header, zeroed_storage, BATCH, OUTBOX_BYTES};
 
 /// A destination as `sendmmsg` reads it: IPv4 or IPv6, `repr(C)` so that
 /// a pointer to it points at either (writing a field of a union is safe;
@@ -21,9 +21,28 @@ pub(super) union CAddr {
 
 impl CAddr {
     /// Writes `addr` in C form; returns its length.
-    #[inline]
+    #[cfg(test)]
     pub(super) fn set(&mut self, addr: SocketAddr) -> libc::socklen_t {
+        self.set_as(&addr, false)
+    }
+
+    /// [`CAddr::set`], an IPv4 address as its IPv4-mapped IPv6 one when
+    /// `mapped` (what a dual-stack socket sends to), written as such
+    /// rather than made into a new `SocketAddr` first.
+    #[inline]
+    pub(super) fn set_as(&mut self, addr: &SocketAddr, mapped: bool) -> libc::socklen_t {
         match addr {
+            SocketAddr::V4(a) if mapped => {
+                let [a0, a1, a2, a3] = a.ip().octets();
+                self.v6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: 0,
+                    sin6_addr: libc::in6_addr { s6_addr: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a0, a1, a2, a3] },
+                    sin6_scope_id: 0,
+                };
+                size_of::<libc::sockaddr_in6>() as libc::socklen_t
+            }
             SocketAddr::V4(a) => {
                 self.v4 = libc::sockaddr_in {
                     sin_family: libc::AF_INET as libc::sa_family_t,
@@ -45,6 +64,27 @@ impl CAddr {
             }
         }
     }
+
+    /// The address [`CAddr::set`] wrote with length `len`, back in `std`
+    /// form (`None` if nothing valid was written).
+    pub(super) fn get(&self, len: libc::socklen_t) -> Option<SocketAddr> {
+        let mut storage = zeroed_storage();
+        let len = (len as usize).min(size_of::<CAddr>());
+        // SAFETY: both are plain C data: `self` is `size_of::<CAddr>()`
+        // bytes, all initialised (every `CAddr` is made whole, from an
+        // all-zero `sockaddr_in6`, and `set` writes whole members), and
+        // `storage` is a distinct local at least that large (a
+        // `sockaddr_storage` holds every address type); `len` is at most
+        // the size of a `CAddr`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (self as *const CAddr).cast::<u8>(),
+                (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+                len,
+            );
+        }
+        storage_to_addr(&storage, len as libc::socklen_t)
+    }
 }
 
 /// What [`Outbox::flush`] did.
@@ -59,21 +99,29 @@ pub(crate) struct Flushed {
 
 /// Replies queued during a receive batch, sent with one `sendmmsg` after
 /// it: up to [`BATCH`] datagrams and [`OUTBOX_BYTES`] bytes, copied into
-/// one buffer allocated once (the outbox is boxed by its endpoint, made on
-/// the first batch and reused). A push copies the bytes and keeps the
-/// destination; the flush writes the C addresses, `iovec`s and headers,
-/// taking every pointer right before the system call, so nothing here
-/// points into itself between flushes.
+/// one buffer allocated once (the outbox is made on an endpoint's first
+/// batch and reused).
+///
+/// A push copies the bytes and writes the datagram's `sendmmsg` entry
+/// whole (its `iovec` and C address), so that a flush is the system call
+/// alone. The headers point at the `iovec`s and the C addresses, the
+/// `iovec`s into the bytes: all four are heap allocations made once in
+/// [`Outbox::new`] and never resized, so the pointers stay valid for the
+/// outbox's life (moving the `Outbox` moves none of them), as the
+/// receive half's [`Batch`](super::Batch) does.
 pub(crate) struct Outbox {
-    bytes: [u8; OUTBOX_BYTES],
+    /// [`OUTBOX_BYTES`] long.
+    bytes: Box<[u8]>,
+    /// Where `bytes` starts, taken once: each `iovec` points at
+    /// `base + start` for its datagram.
+    base: *mut u8,
     /// Bytes of `bytes` in use.
     used: usize,
-    /// Where each datagram's bytes start and end in `bytes`.
-    spans: [(u32, u32); BATCH],
-    to: [SocketAddr; BATCH],
-    names: [CAddr; BATCH],
-    iovecs: [libc::iovec; BATCH],
-    headers: [libc::mmsghdr; BATCH],
+    /// Never read by Rust but in [`Outbox::take_unsent`]: the headers
+    /// point at them.
+    names: Box<[CAddr; BATCH]>,
+    iovecs: Box<[libc::iovec; BATCH]>,
+    headers: Box<[libc::mmsghdr; BATCH]>,
     /// Datagrams queued.
     count: usize,
     /// The first datagram not sent yet (a flush that would block stops
@@ -93,21 +141,28 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl Outbox {
-    /// An empty outbox, on the heap (it is about 70 KiB).
+    /// An empty outbox (its bytes, about 64 KiB, and its headers on the
+    /// heap).
     pub(crate) fn new() -> Box<Outbox> {
-        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        let mut bytes = vec![0u8; OUTBOX_BYTES].into_boxed_slice();
+        let base = bytes.as_mut_ptr();
+        let mut names = Box::new([CAddr { v6: zeroed_in6() }; BATCH]);
+        let mut iovecs = Box::new([libc::iovec { iov_base: base.cast(), iov_len: 0 }; BATCH]);
+        let (name, iov) = (names.as_mut_ptr(), iovecs.as_mut_ptr());
+        let headers = Box::new(std::array::from_fn(|i| {
+            let mut h = zeroed_header();
+            h.msg_hdr.msg_iov = iov.wrapping_add(i);
+            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_name = name.wrapping_add(i).cast();
+            h
+        }));
         Box::new(Outbox {
-            bytes: [0; OUTBOX_BYTES],
+            bytes,
+            base,
             used: 0,
-            spans: [(0, 0); BATCH],
-            to: [unspecified; BATCH],
-            names: [CAddr { v6: zeroed_in6() }; BATCH],
-            iovecs: [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH],
-            headers: std::array::from_fn(|_| {
-                let mut h = zeroed_header();
-                h.msg_hdr.msg_iovlen = 1;
-                h
-            }),
+            names,
+            iovecs,
+            headers,
             count: 0,
             next: 0,
             #[cfg(test)]
@@ -126,18 +181,65 @@ impl Outbox {
     /// datagrams, or no room for `data` in [`OUTBOX_BYTES`].
     #[inline]
     pub(crate) fn push(&mut self, data: &[u8], to: SocketAddr) -> bool {
-        let (i, start) = (self.count, self.used);
-        let end = start + data.len();
-        let (Some(span), Some(dst), Some(room)) =
-            (self.spans.get_mut(i), self.to.get_mut(i), self.bytes.get_mut(start..end))
-        else {
+        self.push_to(data, &to, false)
+    }
+
+    /// [`Outbox::push`] for an endpoint that may be dual stack: with
+    /// `mapped`, an IPv4 `to` goes to its IPv4-mapped IPv6 address.
+    #[inline]
+    pub(crate) fn push_to(&mut self, data: &[u8], to: &SocketAddr, mapped: bool) -> bool {
+        let i = self.count;
+        // `i` checked first, against the arrays' constant length: the
+        // lookups below then compile to no test at all.
+        if i >= BATCH {
             return false;
-        };
+        }
+        let start = self.used;
+        let Some(room) = self.bytes.get_mut(start..start + data.len()) else { return false };
+        // The entry before the copy: `to` is read before the call to
+        // `memcpy`, not kept across it.
+        if let (Some(iov), Some(h), Some(name)) =
+            (self.iovecs.get_mut(i), self.headers.get_mut(i), self.names.get_mut(i))
+        {
+            *iov = libc::iovec { iov_base: self.base.wrapping_add(start).cast(), iov_len: data.len() };
+            h.msg_hdr.msg_namelen = name.set_as(to, mapped);
+        }
         room.copy_from_slice(data);
-        // Both fit in a u32: `end` <= OUTBOX_BYTES.
-        *span = (start as u32, end as u32);
-        *dst = to;
-        self.used = end;
+        self.used = start + data.len();
+        self.count = i + 1;
+        true
+    }
+
+    /// [`Outbox::push_to`] for one datagram made of `parts`, in order,
+    /// each copied straight into place (kept apart from `push_to`, whose
+    /// one copy compiles smaller).
+    #[inline]
+    pub(crate) fn push_parts_to(&mut self, parts: &[&[u8]], to: &SocketAddr, mapped: bool) -> bool {
+        let i = self.count;
+        // `i` checked first, against the arrays' constant length: the
+        // lookups below then compile to no test at all.
+        if i >= BATCH {
+            return false;
+        }
+        let start = self.used;
+        let len = parts.iter().fold(0usize, |n, p| n.saturating_add(p.len()));
+        let Some(room) = self.bytes.get_mut(start..start.saturating_add(len)) else { return false };
+        // The entry before the copy: `to` is read before the calls to
+        // `memcpy`, not kept across them.
+        if let (Some(iov), Some(h), Some(name)) =
+            (self.iovecs.get_mut(i), self.headers.get_mut(i), self.names.get_mut(i))
+        {
+            *iov = libc::iovec { iov_base: self.base.wrapping_add(start).cast(), iov_len: len };
+            h.msg_hdr.msg_namelen = name.set_as(to, mapped);
+        }
+        let mut rest = room;
+        for part in parts {
+            // Always some: `room` is the parts' total length.
+            let Some((here, after)) = rest.split_at_mut_checked(part.len()) else { break };
+            here.copy_from_slice(part);
+            rest = after;
+        }
+        self.used = start + len;
         self.count = i + 1;
         true
     }
@@ -151,41 +253,47 @@ impl Outbox {
     pub(crate) fn flush(&mut self, fd: RawFd, mut error: impl FnMut(io::Error)) -> Flushed {
         let mut done = Flushed::default();
         let count = self.count.min(BATCH);
-        if self.next >= count {
-            self.clear();
-            return done;
-        }
-        let base = self.bytes.as_mut_ptr();
-        for i in self.next..count {
-            let (Some(&(start, end)), Some(&to), Some(name), Some(iov), Some(h)) = (
-                self.spans.get(i),
-                self.to.get(i),
-                self.names.get_mut(i),
-                self.iovecs.get_mut(i),
-                self.headers.get_mut(i),
-            ) else {
-                break;
-            };
-            *iov = libc::iovec { iov_base: base.wrapping_add(start as usize).cast(), iov_len: (end - start) as usize };
-            h.msg_hdr.msg_namelen = name.set(to);
-            h.msg_hdr.msg_name = (name as *mut CAddr).cast();
-            h.msg_hdr.msg_iov = iov;
-            #[cfg(test)]
-            if self.connected {
+        #[cfg(test)]
+        if self.connected {
+            // (Linux ignores the length of a null name.)
+            for h in self.headers.iter_mut() {
                 h.msg_hdr.msg_name = std::ptr::null_mut();
-                h.msg_hdr.msg_namelen = 0;
             }
         }
         while self.next < count {
             let start = self.next;
-            // SAFETY: headers `start..count` were filled just above (their
-            // `msg_iovlen` of 1 in `new`), with no change to the outbox
-            // since: each points at its own
-            // `iovec` (covering initialised bytes of `bytes`, inside it)
-            // and at its own C address with that address's length.
-            // `&mut self` keeps all of it alive and unaliased for the
-            // call, and the kernel only reads through these pointers (it
-            // writes `msg_len` in the headers, which are ours to lend).
+            if count - start == 1 {
+                // One datagram (a reply with one datagram in flight): a
+                // `sendto`, the kernel's shorter path, rather than a
+                // `sendmmsg` of one.
+                match self.send_one(fd, start) {
+                    Ok(()) => {
+                        self.next += 1;
+                        done.sent += 1;
+                    }
+                    Err(e) => match e.kind() {
+                        io::ErrorKind::Interrupted => {}
+                        io::ErrorKind::WouldBlock => {
+                            done.blocked = true;
+                            return done;
+                        }
+                        _ => {
+                            error(e);
+                            self.next += 1;
+                        }
+                    },
+                }
+                continue;
+            }
+            // SAFETY: headers `start..count` were written by `push` (their
+            // `iovec` and name pointers and `msg_iovlen` of 1 in `new`):
+            // each points at its own `iovec`, covering bytes of `bytes`
+            // that `push` initialised (inside it), and at its own C
+            // address with that address's length. These are heap
+            // allocations that are never resized, kept alive by `self`,
+            // and `&mut self` keeps them unaliased for the call; the
+            // kernel only reads through these pointers (it writes
+            // `msg_len` in the headers, which are ours to lend).
             let n = unsafe {
                 libc::sendmmsg(
                     fd,
@@ -219,14 +327,46 @@ impl Outbox {
         done
     }
 
+    /// Sends datagram `i` alone with `sendto`.
+    fn send_one(&mut self, fd: RawFd, i: usize) -> io::Result<()> {
+        let (Some(iov), Some(h)) = (self.iovecs.get(i), self.headers.get(i)) else { return Ok(()) };
+        // SAFETY: `push` wrote entry `i` (it is below `count`): its
+        // `iovec` covers initialised bytes of `bytes`, and its header's
+        // name points at its own C address with that address's length
+        // (a null name, in the tests' connected mode, with any length, is
+        // no address to Linux). All of it is owned by `self`, unchanged
+        // during the call, and the kernel only reads it.
+        let n = unsafe {
+            libc::sendto(
+                fd,
+                iov.iov_base,
+                iov.iov_len,
+                libc::MSG_DONTWAIT,
+                h.msg_hdr.msg_name.cast(),
+                h.msg_hdr.msg_namelen,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// The datagrams a blocked flush left, in order, handed to `keep`;
     /// the outbox is empty afterwards.
     pub(crate) fn take_unsent(&mut self, mut keep: impl FnMut(&[u8], SocketAddr)) {
         let count = self.count.min(BATCH);
-        for (&(start, end), &to) in self.spans.iter().zip(&self.to).take(count).skip(self.next) {
-            if let Some(data) = self.bytes.get(start as usize..end as usize) {
-                keep(data, to);
-            }
+        let base = self.base as usize;
+        for i in self.next..count {
+            let (Some(iov), Some(h), Some(name)) = (self.iovecs.get(i), self.headers.get(i), self.names.get(i)) else {
+                break;
+            };
+            let start = (iov.iov_base as usize).wrapping_sub(base);
+            let (Some(data), Some(to)) = (self.bytes.get(start..start + iov.iov_len), name.get(h.msg_hdr.msg_namelen))
+            else {
+                continue;
+            };
+            keep(data, to);
         }
         self.clear();
     }
