@@ -385,3 +385,31 @@ fn a_unix_stream_connection_takes_the_common_path_and_closes() {
     assert_eq!((stats.bytes_in, stats.bytes_out), (total + 6, total + 4));
     assert_eq!(lost(&seen), [reel::Reason::Closed]);
 }
+
+/// Writes nothing (an empty slice) when connected, then echoes.
+struct EmptyFirst;
+
+impl Protocol for EmptyFirst {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        cx.write(b"");
+    }
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        cx.write(data);
+    }
+}
+
+#[test]
+fn an_empty_write_on_the_general_path_holds_no_storage_either() {
+    // The common path sends an empty queue and so releases its storage;
+    // the settle phase (here after `connection_made`) must not keep it:
+    // the debug build's invariant check fails the test if it does.
+    let mut reactor = util::reactor();
+    let lid = reactor.listen_tcp("127.0.0.1:0", |_| Box::new(EmptyFirst) as Box<dyn Protocol>).expect("listen");
+    let addr = reactor.listener_addr(lid).expect("address");
+    let client = util::client(&reactor, move || {
+        let mut s = util::connect(addr);
+        util::echo_round_trips(&mut s, "after an empty write", 3);
+    });
+    util::run(&mut reactor);
+    client.join();
+}
