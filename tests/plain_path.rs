@@ -413,3 +413,125 @@ fn an_empty_write_on_the_general_path_holds_no_storage_either() {
     util::run(&mut reactor);
     client.join();
 }
+
+/// The server side of [`a_reset_after_the_read_is_not_taken_for_an_eof`]:
+/// `go` aborts the client connection `victim`; `ping` is answered with an
+/// empty write (the connection marked dirty with nothing to send).
+struct Target {
+    victim: Rc<std::cell::Cell<Option<ConnId>>>,
+    made: Rc<std::cell::Cell<usize>>,
+    pinged: bool,
+    seen: util::Log<&'static str>,
+}
+
+impl Protocol for Target {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        made_one(cx, &self.made, &self.victim);
+    }
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        match data {
+            b"go" => {
+                self.seen.borrow_mut().push("go");
+                if let Some(victim) = self.victim.get() {
+                    cx.abort_conn(victim);
+                }
+            }
+            _ => {
+                self.seen.borrow_mut().push("ping");
+                self.pinged = true;
+                cx.write(b"");
+            }
+        }
+    }
+    fn eof_received(&mut self, cx: &mut Context<'_>) {
+        if self.pinged {
+            self.seen.borrow_mut().push("eof");
+        }
+        cx.close();
+    }
+    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: reel::Reason) {
+        if self.pinged {
+            self.seen.borrow_mut().push(if reason == reel::Reason::Reset { "reset" } else { "other end" });
+            cx.stop();
+        }
+    }
+}
+
+/// A client connection of the same test: counts itself made.
+struct Dialer {
+    made: Rc<std::cell::Cell<usize>>,
+    victim: Rc<std::cell::Cell<Option<ConnId>>>,
+}
+
+impl Protocol for Dialer {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        made_one(cx, &self.made, &self.victim);
+    }
+    fn data_received(&mut self, _cx: &mut Context<'_>, _data: &[u8]) {}
+}
+
+/// Once all four ends are made: the victim's peer becomes readable
+/// (`ping`) in the same batch of events as the other server connection
+/// (`go`).
+fn made_one(cx: &mut Context<'_>, made: &std::cell::Cell<usize>, victim: &std::cell::Cell<Option<ConnId>>) {
+    made.set(made.get() + 1);
+    if made.get() == 4 {
+        let (victim, other) = (victim.get(), OTHER.with(std::cell::Cell::get));
+        cx.call_later(std::time::Duration::ZERO, move |cx| {
+            if let (Some(victim), Some(other)) = (victim, other) {
+                cx.write_to(other, b"go");
+                cx.write_to(victim, b"ping");
+            }
+        });
+    }
+}
+
+thread_local! {
+    /// The client connection that sends `go`.
+    static OTHER: std::cell::Cell<Option<ConnId>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs the scenario of [`a_reset_after_the_read_is_not_taken_for_an_eof`]
+/// on a reactor with `config`; what the victim's peer saw.
+fn reset_after_the_read(config: reel::ReactorConfig) -> Vec<&'static str> {
+    let mut reactor = util::reactor_with(config);
+    let seen = util::log();
+    let victim = Rc::new(std::cell::Cell::new(None));
+    let made = Rc::new(std::cell::Cell::new(0));
+    let (s2, v2, m2) = (Rc::clone(&seen), Rc::clone(&victim), Rc::clone(&made));
+    let lid = reactor
+        .listen_tcp("127.0.0.1:0", move |_| {
+            Box::new(Target { victim: Rc::clone(&v2), made: Rc::clone(&m2), pinged: false, seen: Rc::clone(&s2) })
+                as Box<dyn Protocol>
+        })
+        .expect("listen");
+    let addr = reactor.listener_addr(lid).expect("address");
+    // Accepted first, so served first in a batch of events.
+    let o = reactor.connect_tcp(addr, Dialer { made: Rc::clone(&made), victim: Rc::clone(&victim) });
+    OTHER.with(|c| c.set(Some(o)));
+    let v = reactor.connect_tcp(addr, Dialer { made: Rc::clone(&made), victim: Rc::clone(&victim) });
+    victim.set(Some(v));
+    util::run(&mut reactor);
+    let seen = seen.borrow().clone();
+    seen
+}
+
+#[test]
+fn a_reset_after_the_read_is_not_taken_for_an_eof() {
+    // The victim's peer reads `ping` after the victim's reset has arrived
+    // (the abort ran earlier in the same batch of events). Its answer
+    // queues nothing: a send of the empty queue would take the socket's
+    // pending reset, and the next read would see a clean end of stream
+    // (`eof_received`) where the general path sees the reset.
+    //
+    // The debug mode (a slow-callback threshold) times every callback and
+    // so takes the general path: the reference.
+    let general = reel::ReactorConfig { slow_callback: Some(std::time::Duration::from_secs(60)), ..util::config() };
+    for (path, config) in [("general", general), ("common", util::config())] {
+        let seen = reset_after_the_read(config);
+        // The events of one batch come in the order their sockets were
+        // accepted (the other's first): `go` is served before `ping`.
+        assert_eq!(seen[..2], ["go", "ping"], "{path} path: the test's premise, the abort first");
+        assert_eq!(seen[2..], ["reset"], "{path} path: the victim's peer heard of its reset, and only of that");
+    }
+}
