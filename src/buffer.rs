@@ -39,6 +39,10 @@ impl OutBuf {
     #[inline]
     pub(crate) fn push(&mut self, bytes: &[u8], pool: &mut BufferPool) {
         if !self.has_storage() {
+            if bytes.is_empty() {
+                // Nothing queued holds no storage (an empty write).
+                return;
+            }
             self.data = pool.take();
         } else if self.pos > 0
             && self.pos >= self.data.len() / 2
@@ -231,6 +235,17 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn an_empty_push_takes_no_storage() {
+        let mut pool = BufferPool::new();
+        let mut out = OutBuf::default();
+        out.push(b"", &mut pool);
+        assert!(out.is_empty() && !out.has_storage());
+        out.push(b"x", &mut pool);
+        out.push(b"", &mut pool);
+        assert_eq!(out.pending(), b"x");
     }
 
     #[test]

@@ -99,18 +99,24 @@ impl Core {
         {
             return;
         }
-        let Some(fd) = c.stream.socket() else { return };
-        // An error or a short write is the settle phase's to handle: it
-        // writes again and sees it.
-        if let Ok(k) = rustix::net::send(fd, c.out.pending(), SendFlags::NOSIGNAL) {
+        // Marked with nothing queued (an empty write): nothing to send, as
+        // in the settle phase. A send of nothing would still take a pending
+        // error (a reset that came after the read), and the next read
+        // would see a clean end of stream instead.
+        if !c.out.is_empty() {
+            let Some(fd) = c.stream.socket() else { return };
+            // An error or a short write is the settle phase's to handle: it
+            // writes again and sees it.
+            let Ok(k) = rustix::net::send(fd, c.out.pending(), SendFlags::NOSIGNAL) else { return };
             log::trace!("{id}: wrote {k} bytes");
             self.counters.bytes_out += k as u64;
             c.out.consume(k, &mut self.pool);
-            if c.out.is_empty() {
-                c.clear(flag::IN_DIRTY);
-                self.dirty.clear();
+            if !c.out.is_empty() {
+                return;
             }
         }
+        c.clear(flag::IN_DIRTY);
+        self.dirty.clear();
     }
 }
 
