@@ -141,7 +141,10 @@ impl Core {
             dirty: Vec::new(),
             dirty_udp: Vec::new(),
             udp_batch: None,
-            ready: VecDeque::new(),
+            // Room from the start: its first use comes whenever a source
+            // first outlasts its budget, which may be long after warm-up
+            // (tests/zero_alloc.rs saw it mid-measurement).
+            ready: VecDeque::with_capacity(64),
             failed: Vec::new(),
             next_generation: 1,
             state: RunState::Running,
