@@ -160,7 +160,9 @@ impl Core {
     /// [`read_conn`](Self::read_conn) after `reads` reads of `bytes` bytes
     /// in this dispatch already (the common path's first read).
     pub(crate) fn read_conn_after(&mut self, id: ConnId, scratch: &mut [u8], mut reads: usize, mut bytes: usize) {
-        let (read_budget, byte_budget) = (self.config.read_budget, self.config.read_byte_budget);
+        // A budget of 0 means one read, as for datagrams: never reading would
+        // keep the connection on the ready list for ever.
+        let (read_budget, byte_budget) = (self.config.read_budget.max(1), self.config.read_byte_budget.max(1));
         loop {
             let Some(c) = self.conn_mut(id) else { return };
             let discarding = c.phase == Phase::Lingering || c.phase == Phase::Closing;

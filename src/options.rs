@@ -216,10 +216,11 @@ pub struct ReactorConfig {
     /// whole (a datagram is never silently truncated).
     pub read_buffer_size: usize,
     /// Reads per connection per turn before others get their turn.
-    /// Default 16.
+    /// Default 16; 0 counts as 1.
     pub read_budget: usize,
-    /// Bytes per connection per turn before others get their turn.
-    /// Default 256 KiB.
+    /// Bytes per connection per turn before others get their turn (the
+    /// read that passes it is the turn's last). Default 256 KiB; 0 counts
+    /// as 1.
     pub read_byte_budget: usize,
     /// Accepts per listener per turn. Default 64.
     pub accept_budget: usize,

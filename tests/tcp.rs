@@ -586,3 +586,28 @@ fn write_to_relays_between_connections_and_refuses_stale_ids() {
     assert_eq!(util::slot_index(a), util::slot_index(c), "C was meant to reuse A's slot: {a:?} vs {c:?}");
     assert_eq!(room.stale_writes, vec![(a, false)]);
 }
+
+// ----- budgets ---------------------------------------------------------------------
+
+/// Budgets of zero still read: one read per turn, as for datagrams (before,
+/// the connection sat on the ready list for ever, the loop spinning).
+#[test]
+fn zero_read_budgets_still_read_one_read_per_turn() {
+    let cfg = reel::ReactorConfig { read_budget: 0, read_byte_budget: 0, ..util::config() };
+    let mut reactor = util::reactor_with(cfg);
+    let lid = reactor.listen_tcp("127.0.0.1:0", util::echo_factory()).expect("listen");
+    let addr = reactor.listener_addr(lid).expect("listener address");
+    let client = util::client(&reactor, move || {
+        let mut s = util::connect(addr);
+        util::echo_round_trips(&mut s, "budget", 20);
+        // More than one read's worth at once: served a read per turn.
+        let big = util::pattern(0, 256 * 1024);
+        let mut writer = s.try_clone().expect("clone");
+        std::thread::scope(|scope| {
+            scope.spawn(|| util::write_all(&mut writer, &big));
+            util::check_pattern(&util::read_n(&mut s, big.len()), big.len());
+        });
+    });
+    util::run(&mut reactor);
+    client.join();
+}
