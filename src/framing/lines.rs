@@ -35,12 +35,16 @@ pub struct Lines {
     /// Bytes of the current unfinished line already searched (a hint:
     /// saturates rather than wraps, and a smaller value only rescans).
     scanned: u32,
-    /// Skipping an over-long line: drop input through the next delimiter.
-    skipping: bool,
-    /// The over-long line ended here (bytes to skip, delimiter included).
-    /// Zero when not known (a skip is never empty).
-    skip_through: usize,
+    /// Skipping an over-long line: zero when not, `SKIP_TO_DELIMITER`
+    /// while dropping input through the next delimiter, else the bytes to
+    /// drop (the over-long line ended there, delimiter included; a skip is
+    /// never empty). One field, so that the common case is one test.
+    skip: usize,
 }
+
+/// `Lines::skip`: drop input through the next delimiter, wherever it is
+/// (a skip that long cannot be known: it would be past any input).
+const SKIP_TO_DELIMITER: usize = usize::MAX;
 
 /// The default maximum line length: 16 KiB.
 pub const DEFAULT_MAX_LINE: usize = 16 * 1024;
@@ -58,15 +62,7 @@ impl Lines {
             [byte] => Some(byte),
             _ => None,
         };
-        Lines {
-            delimiter,
-            single,
-            lenient_cr,
-            max: DEFAULT_MAX_LINE as u32,
-            scanned: 0,
-            skipping: false,
-            skip_through: 0,
-        }
+        Lines { delimiter, single, lenient_cr, max: DEFAULT_MAX_LINE as u32, scanned: 0, skip: 0 }
     }
 
     /// Lines ending in `\r\n`.
@@ -174,14 +170,14 @@ impl Lines {
     /// known, else up to what could still begin one.
     #[cold]
     fn decode_skipping(&mut self, input: &[u8], dlen: usize) -> Decoded {
-        if self.skip_through != 0 {
-            let n = std::mem::take(&mut self.skip_through);
+        if self.skip != SKIP_TO_DELIMITER {
+            let n = std::mem::take(&mut self.skip);
             self.scanned = 0;
             return Decoded::Skip(n);
         }
         let from = (self.scanned as usize).saturating_sub(dlen - 1);
         if let Some(p) = self.find(input, from) {
-            self.skipping = false;
+            self.skip = 0;
             self.scanned = 0;
             return Decoded::Skip(p + dlen);
         }
@@ -206,7 +202,7 @@ impl Decoder for Lines {
     // epilogue cost a fifth of a short line's whole decode.
     #[inline(always)]
     fn decode(&mut self, input: &[u8]) -> Decoded {
-        if self.skip_through != 0 || self.skipping {
+        if self.skip != 0 {
             return self.decode_skipping(input, self.delimiter.len());
         }
         let (found, dlen) = match self.single {
@@ -223,12 +219,13 @@ impl Decoder for Lines {
         match found {
             Some(p) => {
                 let mut end = p;
-                if self.lenient_cr && end > 0 && input.get(end - 1) == Some(&b'\r') {
+                // At 0, `wrapping_sub` makes an index `get` refuses.
+                if self.lenient_cr && input.get(p.wrapping_sub(1)) == Some(&b'\r') {
                     end -= 1;
                 }
                 self.scanned = 0;
                 if end > self.max as usize {
-                    self.skip_through = p + dlen;
+                    self.skip = p + dlen;
                     return Decoded::TooLong(end as u64);
                 }
                 Decoded::Frame { start: 0, end, consumed: p + dlen, meta: () }
@@ -236,7 +233,7 @@ impl Decoder for Lines {
             None => {
                 self.scanned = saturate(input.len());
                 if input.len() > self.limit() {
-                    self.skipping = true;
+                    self.skip = SKIP_TO_DELIMITER;
                     return Decoded::TooLong(input.len() as u64);
                 }
                 Decoded::Incomplete
@@ -246,8 +243,7 @@ impl Decoder for Lines {
 
     fn reset(&mut self) {
         self.scanned = 0;
-        self.skipping = false;
-        self.skip_through = 0;
+        self.skip = 0;
     }
 
     fn too_long_reason(&self) -> &'static str {
