@@ -215,6 +215,35 @@ impl Decoder for Lines {
     // epilogue cost a fifth of a short line's whole decode.
     #[inline(always)]
     fn decode(&mut self, input: &[u8]) -> Decoded {
+        // The common case, a line at the start of a read or after another
+        // one: a one-byte delimiter, not skipping, nothing scanned yet (one
+        // test for the last two).
+        if let Some(byte) = self.single {
+            if self.skip | self.scanned as usize == 0 {
+                return match find_byte(byte, input) {
+                    Some(p) => self.line_ends_at(input, p, 1),
+                    None => self.no_line_end(input),
+                };
+            }
+        }
+        self.decode_resumed(input)
+    }
+
+    fn reset(&mut self) {
+        self.scanned = 0;
+        self.skip = 0;
+    }
+
+    fn too_long_reason(&self) -> &'static str {
+        "line too long"
+    }
+}
+
+impl Lines {
+    /// [`Decoder::decode`] skipping, or going on with a line partly
+    /// scanned, or with a delimiter of several bytes.
+    #[inline(never)]
+    fn decode_resumed(&mut self, input: &[u8]) -> Decoded {
         if self.skip != 0 {
             return self.decode_skipping(input, self.delimiter.len());
         }
@@ -231,36 +260,38 @@ impl Decoder for Lines {
         };
         match found {
             Some(p) => {
-                let mut end = p;
-                // At 0, `wrapping_sub` makes an index `get` refuses.
-                if self.lenient_cr && input.get(p.wrapping_sub(1)) == Some(&b'\r') {
-                    end -= 1;
-                }
                 self.scanned = 0;
-                if end > self.max as usize {
-                    self.skip = p + dlen;
-                    return Decoded::TooLong(end as u64);
-                }
-                Decoded::Frame { start: 0, end, consumed: p + dlen, meta: () }
+                self.line_ends_at(input, p, dlen)
             }
-            None => {
-                self.scanned = saturate(input.len());
-                if input.len() > self.limit() {
-                    self.skip = SKIP_TO_DELIMITER;
-                    return Decoded::TooLong(input.len() as u64);
-                }
-                Decoded::Incomplete
-            }
+            None => self.no_line_end(input),
         }
     }
 
-    fn reset(&mut self) {
-        self.scanned = 0;
-        self.skip = 0;
+    /// The line's delimiter (`dlen` bytes) is at `p`; nothing is scanned.
+    #[inline(always)]
+    fn line_ends_at(&mut self, input: &[u8], p: usize, dlen: usize) -> Decoded {
+        let mut end = p;
+        // At 0, `wrapping_sub` makes an index `get` refuses.
+        if self.lenient_cr && input.get(p.wrapping_sub(1)) == Some(&b'\r') {
+            end -= 1;
+        }
+        if end > self.max as usize {
+            self.skip = p + dlen;
+            return Decoded::TooLong(end as u64);
+        }
+        Decoded::Frame { start: 0, end, consumed: p + dlen, meta: () }
     }
 
-    fn too_long_reason(&self) -> &'static str {
-        "line too long"
+    /// No delimiter in `input`: remember how far it was scanned, and refuse
+    /// the line if it is surely too long.
+    #[inline]
+    fn no_line_end(&mut self, input: &[u8]) -> Decoded {
+        self.scanned = saturate(input.len());
+        if input.len() > self.limit() {
+            self.skip = SKIP_TO_DELIMITER;
+            return Decoded::TooLong(input.len() as u64);
+        }
+        Decoded::Incomplete
     }
 }
 
