@@ -478,7 +478,9 @@ impl<C: Decoder, H: FrameHandler<C>> Framed<C, H> {
                         if pos >= input.len() {
                             return pos;
                         }
-                        if cx.input_epoch() != epoch || self.framer.raw || self.framer.stopped {
+                        // `|`, not `||`: the two flags side by side are
+                        // loaded and tested together.
+                        if cx.input_epoch() != epoch || (self.framer.raw | self.framer.stopped) {
                             break;
                         }
                     }
