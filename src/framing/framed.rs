@@ -462,15 +462,17 @@ impl<C: Decoder, H: FrameHandler<C>> Framed<C, H> {
                 let rest = &input[pos..];
                 match self.framer.codec.decode(rest) {
                     Decoded::Frame { start, end, consumed, meta } => {
-                        // `start <= end <= consumed <= rest.len()`, and
-                        // `consumed != 0` (progress), in three compares:
-                        // `consumed - 1` wraps when it is 0.
-                        if consumed.wrapping_sub(1) >= rest.len() || end > consumed || start > end {
-                            let why = if consumed == 0 { NO_PROGRESS } else { OUT_OF_BOUNDS };
-                            self.codec_fault(cx, why);
-                            return input.len();
-                        }
-                        let frame = &rest[start..end];
+                        // `get` checks what indexing would; a frame past
+                        // what the codec consumed is out of bounds too, and
+                        // an empty one made no progress.
+                        let frame = match rest.get(start..end) {
+                            Some(frame) if end <= consumed && consumed <= rest.len() && consumed != 0 => frame,
+                            _ => {
+                                let why = if consumed == 0 { NO_PROGRESS } else { OUT_OF_BOUNDS };
+                                self.codec_fault(cx, why);
+                                return input.len();
+                            }
+                        };
                         self.framer.adapter.too_long_unskipped = false;
                         pos += consumed;
                         self.framer.meta = Some(meta);
