@@ -420,29 +420,31 @@ impl<C: Decoder, H: FrameHandler<C>> Framed<C, H> {
     /// Decodes and delivers what `input` holds; returns the bytes used (all
     /// of them when the rest is to be discarded). Stops at a frame boundary
     /// when reading is paused, leaving the rest unused.
+    ///
+    /// Two loops: the outer one asks everything (the adapter's and the
+    /// framer's flags, the connection's input state, raw mode); the inner
+    /// one delivers frames while none of that can have changed, and after
+    /// each frame re-checks only what a handler can change: raw mode and
+    /// stopped delivery (through the framer), and the connection's input
+    /// state (a pause, a close, a hand-over), through `input_epoch`, which
+    /// moves whenever that may have changed.
     fn process(&mut self, cx: &mut Context<'_>, input: &[u8]) -> usize {
         let mut pos = 0;
-        // The epoch at which the input was last seen open: asked again
-        // only once something may have changed it (a pause, a close).
-        let mut open_at: Option<u32> = None;
         while pos < input.len() {
             if self.framer.adapter.dead || self.framer.stopped {
                 return input.len();
             }
-            let epoch = cx.input_epoch();
-            if open_at != Some(epoch) {
-                match cx.input_state() {
-                    InputState::Open => open_at = Some(epoch),
-                    InputState::Paused => return pos,
-                    InputState::Discarded => return input.len(),
-                    InputState::Handover => {
-                        cx.hand_over_input(&input[pos..]);
-                        return input.len();
-                    }
+            match cx.input_state() {
+                InputState::Open => {}
+                InputState::Paused => return pos,
+                InputState::Discarded => return input.len(),
+                InputState::Handover => {
+                    cx.hand_over_input(&input[pos..]);
+                    return input.len();
                 }
             }
-            let rest = &input[pos..];
             if self.framer.raw {
+                let rest = &input[pos..];
                 let taken = self.handler.raw_data_received(cx, &mut self.framer, rest).min(rest.len());
                 if self.framer.raw && !cx.is_reading_paused() {
                     return input.len();
@@ -453,47 +455,61 @@ impl<C: Decoder, H: FrameHandler<C>> Framed<C, H> {
                 pos += taken;
                 continue;
             }
-            match self.framer.codec.decode(rest) {
-                Decoded::Frame { start, end, consumed, meta } => {
-                    if consumed == 0 {
+            // The input is open and the framer in frame mode: deliver
+            // frames until something a handler can change moved.
+            let epoch = cx.input_epoch();
+            loop {
+                let rest = &input[pos..];
+                match self.framer.codec.decode(rest) {
+                    Decoded::Frame { start, end, consumed, meta } => {
+                        // `get` checks what indexing would; a frame past
+                        // what the codec consumed is out of bounds too, and
+                        // an empty one made no progress.
+                        let frame = match rest.get(start..end) {
+                            Some(frame) if end <= consumed && consumed <= rest.len() && consumed != 0 => frame,
+                            _ => {
+                                let why = if consumed == 0 { NO_PROGRESS } else { OUT_OF_BOUNDS };
+                                self.codec_fault(cx, why);
+                                return input.len();
+                            }
+                        };
+                        self.framer.adapter.too_long_unskipped = false;
+                        pos += consumed;
+                        self.framer.meta = Some(meta);
+                        self.handler.frame_received(cx, &mut self.framer, frame);
+                        if pos >= input.len() {
+                            return pos;
+                        }
+                        // `|`, not `||`: the two flags side by side are
+                        // loaded and tested together.
+                        if cx.input_epoch() != epoch || (self.framer.raw | self.framer.stopped) {
+                            break;
+                        }
+                    }
+                    Decoded::Incomplete => return pos,
+                    Decoded::Skip(0) => {
                         self.codec_fault(cx, NO_PROGRESS);
                         return input.len();
                     }
-                    // `get` checks what indexing would; a frame past what
-                    // the codec consumed is out of bounds too.
-                    let frame = match rest.get(start..end) {
-                        Some(frame) if end <= consumed && consumed <= rest.len() => frame,
-                        _ => {
-                            self.codec_fault(cx, OUT_OF_BOUNDS);
+                    Decoded::Skip(n) => {
+                        self.framer.adapter.too_long_unskipped = false;
+                        pos += n.min(rest.len());
+                        break;
+                    }
+                    Decoded::TooLong(announced) => {
+                        if self.framer.adapter.too_long_unskipped {
+                            self.codec_fault(cx, NO_PROGRESS);
                             return input.len();
                         }
-                    };
-                    self.framer.adapter.too_long_unskipped = false;
-                    pos += consumed;
-                    self.framer.meta = Some(meta);
-                    self.handler.frame_received(cx, &mut self.framer, frame);
-                }
-                Decoded::Incomplete => return pos,
-                Decoded::Skip(0) => {
-                    self.codec_fault(cx, NO_PROGRESS);
-                    return input.len();
-                }
-                Decoded::Skip(n) => {
-                    self.framer.adapter.too_long_unskipped = false;
-                    pos += n.min(rest.len());
-                }
-                Decoded::TooLong(announced) => {
-                    if self.framer.adapter.too_long_unskipped {
-                        self.codec_fault(cx, NO_PROGRESS);
+                        self.framer.adapter.too_long_unskipped = true;
+                        self.handler.frame_too_long(cx, &mut self.framer, announced);
+                        break;
+                    }
+                    Decoded::Malformed(why) => {
+                        self.framer.adapter.dead = true;
+                        self.handler.malformed(cx, &mut self.framer, why);
                         return input.len();
                     }
-                    self.framer.adapter.too_long_unskipped = true;
-                    self.handler.frame_too_long(cx, &mut self.framer, announced);
-                }
-                Decoded::Malformed(why) => {
-                    self.framer.adapter.dead = true;
-                    self.handler.malformed(cx, &mut self.framer, why);
-                    return input.len();
                 }
             }
         }

@@ -35,12 +35,16 @@ pub struct Lines {
     /// Bytes of the current unfinished line already searched (a hint:
     /// saturates rather than wraps, and a smaller value only rescans).
     scanned: u32,
-    /// Skipping an over-long line: drop input through the next delimiter.
-    skipping: bool,
-    /// The over-long line ended here (bytes to skip, delimiter included).
-    /// Zero when not known (a skip is never empty).
-    skip_through: usize,
+    /// Skipping an over-long line: zero when not, `SKIP_TO_DELIMITER`
+    /// while dropping input through the next delimiter, else the bytes to
+    /// drop (the over-long line ended there, delimiter included; a skip is
+    /// never empty). One field, so that the common case is one test.
+    skip: usize,
 }
+
+/// `Lines::skip`: drop input through the next delimiter, wherever it is
+/// (a skip that long cannot be known: it would be past any input).
+const SKIP_TO_DELIMITER: usize = usize::MAX;
 
 /// The default maximum line length: 16 KiB.
 pub const DEFAULT_MAX_LINE: usize = 16 * 1024;
@@ -58,15 +62,7 @@ impl Lines {
             [byte] => Some(byte),
             _ => None,
         };
-        Lines {
-            delimiter,
-            single,
-            lenient_cr,
-            max: DEFAULT_MAX_LINE as u32,
-            scanned: 0,
-            skipping: false,
-            skip_through: 0,
-        }
+        Lines { delimiter, single, lenient_cr, max: DEFAULT_MAX_LINE as u32, scanned: 0, skip: 0 }
     }
 
     /// Lines ending in `\r\n`.
@@ -130,7 +126,10 @@ impl Lines {
 /// instructions) costs more than the whole line's word-at-a-time scan.
 const WORD_SCAN: usize = 64;
 
-/// The first `byte` in `hay`: the first [`WORD_SCAN`] bytes eight at a
+/// The first `byte` in `hay`. On x86-64, sixteen bytes or more go to
+/// `memchr`'s SSE2 search directly (no run-time dispatch: SSE2 is part of
+/// x86-64), whose first compare of sixteen bytes finds a short line. Else
+/// (and always on other targets) the first [`WORD_SCAN`] bytes eight at a
 /// time (a word's zero-byte test after XOR with the byte repeated), the
 /// rest through `memchr`'s vector loop.
 #[inline]
@@ -138,6 +137,19 @@ fn find_byte(byte: u8, hay: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     let pattern = ONES * u64::from(byte);
+    // Sixteen bytes or more on x86-64: SSE2 (part of every x86-64) through
+    // `memchr`'s vector search called directly, without the run-time
+    // dispatch of `memchr::memchr`: its first unaligned sixteen-byte
+    // compare finds most lines.
+    #[cfg(target_arch = "x86_64")]
+    if hay.len() >= 16 {
+        use memchr::arch::x86_64::sse2::memchr::One;
+        // `\n` spelled as a constant: its vector is loaded, not built.
+        let one = if byte == b'\n' { One::new(b'\n') } else { One::new(byte) };
+        if let Some(one) = one {
+            return one.find(hay);
+        }
+    }
     let short = hay.len().min(WORD_SCAN);
     let mut at = 0;
     while at + 8 <= short {
@@ -174,14 +186,14 @@ impl Lines {
     /// known, else up to what could still begin one.
     #[cold]
     fn decode_skipping(&mut self, input: &[u8], dlen: usize) -> Decoded {
-        if self.skip_through != 0 {
-            let n = std::mem::take(&mut self.skip_through);
+        if self.skip != SKIP_TO_DELIMITER {
+            let n = std::mem::take(&mut self.skip);
             self.scanned = 0;
             return Decoded::Skip(n);
         }
         let from = (self.scanned as usize).saturating_sub(dlen - 1);
         if let Some(p) = self.find(input, from) {
-            self.skipping = false;
+            self.skip = 0;
             self.scanned = 0;
             return Decoded::Skip(p + dlen);
         }
@@ -206,7 +218,36 @@ impl Decoder for Lines {
     // epilogue cost a fifth of a short line's whole decode.
     #[inline(always)]
     fn decode(&mut self, input: &[u8]) -> Decoded {
-        if self.skip_through != 0 || self.skipping {
+        // The common case, a line at the start of a read or after another
+        // one: a one-byte delimiter, not skipping, nothing scanned yet (one
+        // test for the last two).
+        if let Some(byte) = self.single {
+            if self.skip | self.scanned as usize == 0 {
+                return match find_byte(byte, input) {
+                    Some(p) => self.line_ends_at(input, p, 1),
+                    None => self.no_line_end(input),
+                };
+            }
+        }
+        self.decode_resumed(input)
+    }
+
+    fn reset(&mut self) {
+        self.scanned = 0;
+        self.skip = 0;
+    }
+
+    fn too_long_reason(&self) -> &'static str {
+        "line too long"
+    }
+}
+
+impl Lines {
+    /// [`Decoder::decode`] skipping, or going on with a line partly
+    /// scanned, or with a delimiter of several bytes.
+    #[inline(never)]
+    fn decode_resumed(&mut self, input: &[u8]) -> Decoded {
+        if self.skip != 0 {
             return self.decode_skipping(input, self.delimiter.len());
         }
         let (found, dlen) = match self.single {
@@ -222,36 +263,38 @@ impl Decoder for Lines {
         };
         match found {
             Some(p) => {
-                let mut end = p;
-                if self.lenient_cr && end > 0 && input.get(end - 1) == Some(&b'\r') {
-                    end -= 1;
-                }
                 self.scanned = 0;
-                if end > self.max as usize {
-                    self.skip_through = p + dlen;
-                    return Decoded::TooLong(end as u64);
-                }
-                Decoded::Frame { start: 0, end, consumed: p + dlen, meta: () }
+                self.line_ends_at(input, p, dlen)
             }
-            None => {
-                self.scanned = saturate(input.len());
-                if input.len() > self.limit() {
-                    self.skipping = true;
-                    return Decoded::TooLong(input.len() as u64);
-                }
-                Decoded::Incomplete
-            }
+            None => self.no_line_end(input),
         }
     }
 
-    fn reset(&mut self) {
-        self.scanned = 0;
-        self.skipping = false;
-        self.skip_through = 0;
+    /// The line's delimiter (`dlen` bytes) is at `p`; nothing is scanned.
+    #[inline(always)]
+    fn line_ends_at(&mut self, input: &[u8], p: usize, dlen: usize) -> Decoded {
+        let mut end = p;
+        // At 0, `wrapping_sub` makes an index `get` refuses.
+        if self.lenient_cr && input.get(p.wrapping_sub(1)) == Some(&b'\r') {
+            end -= 1;
+        }
+        if end > self.max as usize {
+            self.skip = p + dlen;
+            return Decoded::TooLong(end as u64);
+        }
+        Decoded::Frame { start: 0, end, consumed: p + dlen, meta: () }
     }
 
-    fn too_long_reason(&self) -> &'static str {
-        "line too long"
+    /// No delimiter in `input`: remember how far it was scanned, and refuse
+    /// the line if it is surely too long.
+    #[inline]
+    fn no_line_end(&mut self, input: &[u8]) -> Decoded {
+        self.scanned = saturate(input.len());
+        if input.len() > self.limit() {
+            self.skip = SKIP_TO_DELIMITER;
+            return Decoded::TooLong(input.len() as u64);
+        }
+        Decoded::Incomplete
     }
 }
 

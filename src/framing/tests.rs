@@ -315,6 +315,7 @@ proptest! {
     }
 }
 
+mod batch;
 mod edges;
 mod hardening;
 mod pausing;
