@@ -261,13 +261,21 @@ impl Core {
         }
         let r = f(c.out.append_target(&mut self.pool));
         if c.out.is_empty() {
-            c.out.release(&mut self.pool);
+            Self::wrote_nothing(c, &mut self.pool);
         } else if c.above_high() {
             self.write_above_high(id);
         } else {
             push_dirty(&mut self.dirty, c, id);
         }
         Some(r)
+    }
+
+    /// A `write_with` that appended nothing: the storage goes back (out
+    /// of line, to keep the inlined write small).
+    #[cold]
+    #[inline(never)]
+    fn wrote_nothing(c: &mut Conn, pool: &mut crate::buffer::BufferPool) {
+        c.out.release(pool);
     }
 
     #[cold]
