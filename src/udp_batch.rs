@@ -178,7 +178,7 @@ fn storage_to_addr(s: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<S
             let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
             let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
             let port = u16::from_be(a.sin6_port);
-            Some(SocketAddr::V6(SocketAddrV6::new(ip, port, u32::from_be(a.sin6_flowinfo), a.sin6_scope_id)))
+            Some(SocketAddr::V6(SocketAddrV6::new(ip, port, a.sin6_flowinfo, a.sin6_scope_id)))
         }
         _ => None,
     }
@@ -322,6 +322,33 @@ mod tests {
         assert_eq!(out.flush(sender.as_raw_fd(), |e| errors.push(e)), Flushed { sent: 0, blocked: false });
         assert_eq!(errors.len(), 1);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn flow_information_is_kept_as_std_socket2_and_mio_keep_it() {
+        // `sin6_flowinfo` holds `SocketAddrV6::flowinfo` as it is, not
+        // byte-swapped, in `std`, `socket2` and `mio` alike: the batch
+        // paths must agree with them, or an address's flow label differs
+        // between a reply that leaves with `sendmmsg` and one that leaves
+        // from the send queue (through `mio`).
+        let addr = SocketAddr::V6(SocketAddrV6::new("2001:db8::1".parse().unwrap(), 9, 0x000a_bcde, 3));
+        let theirs = socket2::SockAddr::from(addr);
+        let mut storage = zeroed_storage();
+        // SAFETY: `theirs` points at a `sockaddr_storage`-sized C address
+        // of which its first `len` bytes are written; `storage` is a
+        // distinct local of that size.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                theirs.as_ptr().cast::<u8>(),
+                (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+                theirs.len() as usize,
+            )
+        };
+        assert_eq!(storage_to_addr(&storage, theirs.len()), Some(addr), "read as socket2 writes it");
+        let mut c = CAddr { v6: zeroed_in6() };
+        let len = c.set_as(&addr, true);
+        assert_eq!(len, theirs.len());
+        assert_eq!(c.get(len), Some(addr), "written as read");
     }
 
     #[test]
