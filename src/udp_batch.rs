@@ -463,6 +463,16 @@ mod tests {
         // does not fit), a Unix datagram one does once the receiver's
         // queue is full: a connected pair shows the blocked flush.
         let (sender, receiver) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        // A destination of its own for each datagram (IPv4 and IPv6, some
+        // IPv4 ones written mapped), never sent to (the pair is connected).
+        let destination = |n: u32| -> SocketAddr {
+            let port = (n % 60_000) as u16 + 1;
+            match n % 3 {
+                0 => SocketAddr::from(([127, 0, 0, (n % 250) as u8 + 1], port)),
+                1 => SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, port, 0, n % 7)),
+                _ => SocketAddr::from(([10, (n >> 8) as u8, n as u8, 1], port)),
+            }
+        };
         sender.set_nonblocking(true).unwrap();
         let mut out = Outbox::new();
         out.connected = true;
@@ -470,14 +480,21 @@ mod tests {
         let mut kept = Vec::new();
         for round in 0..1000u32 {
             for k in 0..BATCH as u32 {
-                assert!(out.push(&(round * BATCH as u32 + k).to_be_bytes().repeat(64), "127.0.0.1:9".parse().unwrap()));
+                let n = round * BATCH as u32 + k;
+                assert!(out.push_to(&n.to_be_bytes().repeat(64), &destination(n), n % 2 == 0));
             }
             let done = out.flush(sender.as_raw_fd(), |e| panic!("unexpected error {e}"));
             sent += done.sent;
             if done.blocked {
                 assert!(!out.is_empty());
                 out.take_unsent(|data, to| {
-                    assert_eq!(to, "127.0.0.1:9".parse().unwrap(), "each kept with its destination");
+                    let n = u32::from_be_bytes(data[..4].try_into().unwrap());
+                    let want = match destination(n) {
+                        // Written mapped (as for a dual-stack socket): kept so.
+                        SocketAddr::V4(v4) if n % 2 == 0 => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+                        other => other,
+                    };
+                    assert_eq!(to, want, "each kept with its own destination");
                     kept.push(data.to_vec())
                 });
                 break;
