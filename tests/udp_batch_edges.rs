@@ -390,3 +390,36 @@ fn endpoints_opened_timers_set_and_sends_from_others_in_the_middle_of_a_batch() 
     assert_eq!(ups.len(), SPAWNED, "each new endpoint started and greeted once");
     assert_eq!(others.iter().filter(|(d, _)| d == "relayed").count(), 1);
 }
+
+#[test]
+fn a_dual_stack_endpoint_sends_in_parts_to_ipv4_and_ipv6_peers_in_and_out_of_batches() {
+    let mut reactor = util::reactor();
+    let v4 = client("127.0.0.1:0");
+    let Ok(v6) = UdpSocket::bind("[::1]:0") else { return };
+    v6.set_read_timeout(Some(util::IO_TIMEOUT)).unwrap();
+    let opts = UdpOptions { dual_stack: true, ..Default::default() };
+    // `started` (outside any batch) greets the IPv4 peer through the
+    // joined path, written to its mapped address.
+    let Ok(id) = reactor.listen_udp_with("[::]:0", Parts { greet: v4.local_addr().unwrap() }, &opts) else { return };
+    let port = reactor.udp_addr(id).unwrap().port();
+    let to4: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let to6: SocketAddr = format!("[::1]:{port}").parse().unwrap();
+    let c = util::client(&reactor, move || {
+        assert_eq!(recv(&v4).expect("the greeting"), (b"hello".to_vec(), to4));
+        for round in 0..3 {
+            // Both peers' datagrams in flight at once: read in batches.
+            for i in 0..10 {
+                v4.send_to(format!("4:{round}.{i}").as_bytes(), to4).unwrap();
+                v6.send_to(format!("6:{round}.{i}").as_bytes(), to6).unwrap();
+            }
+            for i in 0..10 {
+                assert_eq!(recv(&v4).expect("a reply"), (format!("<4:{round}.{i}>").into_bytes(), to4));
+                assert_eq!(recv(&v6).expect("a reply"), (format!("<6:{round}.{i}>").into_bytes(), to6));
+            }
+        }
+        v4.send_to(b"close", to4).unwrap();
+        recv(&v4).expect("the last reply").0
+    });
+    util::run(&mut reactor);
+    assert_eq!(c.join(), b"<close>");
+}
