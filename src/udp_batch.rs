@@ -178,7 +178,7 @@ fn storage_to_addr(s: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<S
             let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
             let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
             let port = u16::from_be(a.sin6_port);
-            Some(SocketAddr::V6(SocketAddrV6::new(ip, port, u32::from_be(a.sin6_flowinfo), a.sin6_scope_id)))
+            Some(SocketAddr::V6(SocketAddrV6::new(ip, port, a.sin6_flowinfo, a.sin6_scope_id)))
         }
         _ => None,
     }
@@ -325,6 +325,33 @@ mod tests {
     }
 
     #[test]
+    fn flow_information_is_kept_as_std_socket2_and_mio_keep_it() {
+        // `sin6_flowinfo` holds `SocketAddrV6::flowinfo` as it is, not
+        // byte-swapped, in `std`, `socket2` and `mio` alike: the batch
+        // paths must agree with them, or an address's flow label differs
+        // between a reply that leaves with `sendmmsg` and one that leaves
+        // from the send queue (through `mio`).
+        let addr = SocketAddr::V6(SocketAddrV6::new("2001:db8::1".parse().unwrap(), 9, 0x000a_bcde, 3));
+        let theirs = socket2::SockAddr::from(addr);
+        let mut storage = zeroed_storage();
+        // SAFETY: `theirs` points at a `sockaddr_storage`-sized C address
+        // of which its first `len` bytes are written; `storage` is a
+        // distinct local of that size.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                theirs.as_ptr().cast::<u8>(),
+                (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+                theirs.len() as usize,
+            )
+        };
+        assert_eq!(storage_to_addr(&storage, theirs.len()), Some(addr), "read as socket2 writes it");
+        let mut c = CAddr { v6: zeroed_in6() };
+        let len = c.set_as(&addr, true);
+        assert_eq!(len, theirs.len());
+        assert_eq!(c.get(len), Some(addr), "written as read");
+    }
+
+    #[test]
     fn a_dual_stack_socket_s_ipv4_destinations_are_written_mapped() {
         let mut c = CAddr { v6: zeroed_in6() };
         for (addr, mapped, written) in [
@@ -436,6 +463,16 @@ mod tests {
         // does not fit), a Unix datagram one does once the receiver's
         // queue is full: a connected pair shows the blocked flush.
         let (sender, receiver) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        // A destination of its own for each datagram (IPv4 and IPv6, some
+        // IPv4 ones written mapped), never sent to (the pair is connected).
+        let destination = |n: u32| -> SocketAddr {
+            let port = (n % 60_000) as u16 + 1;
+            match n % 3 {
+                0 => SocketAddr::from(([127, 0, 0, (n % 250) as u8 + 1], port)),
+                1 => SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, port, 0, n % 7)),
+                _ => SocketAddr::from(([10, (n >> 8) as u8, n as u8, 1], port)),
+            }
+        };
         sender.set_nonblocking(true).unwrap();
         let mut out = Outbox::new();
         out.connected = true;
@@ -443,14 +480,21 @@ mod tests {
         let mut kept = Vec::new();
         for round in 0..1000u32 {
             for k in 0..BATCH as u32 {
-                assert!(out.push(&(round * BATCH as u32 + k).to_be_bytes().repeat(64), "127.0.0.1:9".parse().unwrap()));
+                let n = round * BATCH as u32 + k;
+                assert!(out.push_to(&n.to_be_bytes().repeat(64), &destination(n), n % 2 == 0));
             }
             let done = out.flush(sender.as_raw_fd(), |e| panic!("unexpected error {e}"));
             sent += done.sent;
             if done.blocked {
                 assert!(!out.is_empty());
                 out.take_unsent(|data, to| {
-                    assert_eq!(to, "127.0.0.1:9".parse().unwrap(), "each kept with its destination");
+                    let n = u32::from_be_bytes(data[..4].try_into().unwrap());
+                    let want = match destination(n) {
+                        // Written mapped (as for a dual-stack socket): kept so.
+                        SocketAddr::V4(v4) if n % 2 == 0 => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+                        other => other,
+                    };
+                    assert_eq!(to, want, "each kept with its own destination");
                     kept.push(data.to_vec())
                 });
                 break;

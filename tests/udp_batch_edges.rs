@@ -1,6 +1,7 @@
 //! Batched datagrams at their edges: a dual-stack endpoint's replies to
-//! IPv4 peers, an endpoint that closes in the middle of a batch, and one
-//! that sends to itself from inside a batch.
+//! IPv4 peers, an endpoint that closes in the middle of a batch, one that
+//! sends to itself from inside a batch, and one that opens endpoints, sets
+//! timers and sends from another endpoint there.
 
 mod util;
 
@@ -305,4 +306,120 @@ fn a_datagram_sent_in_parts_arrives_whole_in_and_out_of_batches() {
     ];
     assert!(got == want, "{:?}", got.iter().map(|d| d.len()).collect::<Vec<_>>());
     assert_eq!(more, None, "nothing after the close");
+}
+
+/// Greets `peer` with `up` once started (each a new endpoint opened from
+/// inside another's receive batch).
+struct Greeter {
+    peer: SocketAddr,
+}
+
+impl DatagramProtocol for Greeter {
+    fn started(&mut self, cx: &mut DatagramContext<'_>) {
+        assert!(cx.send_to(b"up", self.peer));
+    }
+    fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, _data: &[u8], _from: SocketAddr) {}
+}
+
+/// Answers `re:X`; `spawn` opens [`SPAWNED`] endpoints (the endpoint
+/// table grows while this protocol is out of its endpoint), `relay` has
+/// the first of them answer too (a send from another endpoint while this
+/// one's batch is in progress), `timer` sets a timer that answers `tick`,
+/// `stop` stops the reactor after answering.
+struct Spawner {
+    spawned: Vec<reel::UdpId>,
+    peer: Option<SocketAddr>,
+}
+
+const SPAWNED: usize = 40;
+
+impl DatagramProtocol for Spawner {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+        self.peer = Some(from);
+        match data {
+            b"spawn" => {
+                for _ in 0..SPAWNED {
+                    self.spawned.push(cx.listen_udp("127.0.0.1:0", Greeter { peer: from }).expect("bind"));
+                }
+            }
+            b"relay" => assert!(cx.send_from(self.spawned[0], b"relayed", from)),
+            b"timer" => {
+                cx.set_timer(std::time::Duration::ZERO);
+            }
+            b"stop" => cx.stop(),
+            _ => {}
+        }
+        assert!(cx.send_to(&[b"re:".as_slice(), data].concat(), from));
+    }
+    fn timer_fired(&mut self, cx: &mut DatagramContext<'_>, _timer: reel::TimerId) {
+        let peer = self.peer.expect("a peer before the timer");
+        assert!(cx.send_to(b"tick", peer));
+    }
+}
+
+#[test]
+fn endpoints_opened_timers_set_and_sends_from_others_in_the_middle_of_a_batch() {
+    let mut reactor = util::reactor();
+    let id = reactor.listen_udp("127.0.0.1:0", Spawner { spawned: Vec::new(), peer: None }).unwrap();
+    let to = reactor.udp_addr(id).unwrap();
+    let peer = client("127.0.0.1:0");
+    // All queued before the reactor reads: one batch.
+    for d in ["a", "spawn", "b", "relay", "timer", "c"] {
+        peer.send_to(d.as_bytes(), to).unwrap();
+    }
+    let c = util::client(&reactor, move || {
+        let mut mine = Vec::new();
+        let mut others = Vec::new();
+        while mine.len() < 7 || others.len() < SPAWNED + 1 {
+            let (d, from) = recv(&peer).expect("a datagram");
+            if from == to {
+                mine.push(String::from_utf8(d).unwrap());
+            } else {
+                others.push((String::from_utf8(d).unwrap(), from));
+            }
+        }
+        peer.send_to(b"stop", to).unwrap();
+        mine.push(String::from_utf8(recv(&peer).expect("re:stop").0).unwrap());
+        (mine, others)
+    });
+    util::run(&mut reactor);
+    let (mine, others) = c.join();
+    assert_eq!(mine, ["re:a", "re:spawn", "re:b", "re:relay", "re:timer", "re:c", "tick", "re:stop"]);
+    let ups: std::collections::HashSet<SocketAddr> =
+        others.iter().filter(|(d, _)| d == "up").map(|(_, from)| *from).collect();
+    assert_eq!(ups.len(), SPAWNED, "each new endpoint started and greeted once");
+    assert_eq!(others.iter().filter(|(d, _)| d == "relayed").count(), 1);
+}
+
+#[test]
+fn a_dual_stack_endpoint_sends_in_parts_to_ipv4_and_ipv6_peers_in_and_out_of_batches() {
+    let mut reactor = util::reactor();
+    let v4 = client("127.0.0.1:0");
+    let Ok(v6) = UdpSocket::bind("[::1]:0") else { return };
+    v6.set_read_timeout(Some(util::IO_TIMEOUT)).unwrap();
+    let opts = UdpOptions { dual_stack: true, ..Default::default() };
+    // `started` (outside any batch) greets the IPv4 peer through the
+    // joined path, written to its mapped address.
+    let Ok(id) = reactor.listen_udp_with("[::]:0", Parts { greet: v4.local_addr().unwrap() }, &opts) else { return };
+    let port = reactor.udp_addr(id).unwrap().port();
+    let to4: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let to6: SocketAddr = format!("[::1]:{port}").parse().unwrap();
+    let c = util::client(&reactor, move || {
+        assert_eq!(recv(&v4).expect("the greeting"), (b"hello".to_vec(), to4));
+        for round in 0..3 {
+            // Both peers' datagrams in flight at once: read in batches.
+            for i in 0..10 {
+                v4.send_to(format!("4:{round}.{i}").as_bytes(), to4).unwrap();
+                v6.send_to(format!("6:{round}.{i}").as_bytes(), to6).unwrap();
+            }
+            for i in 0..10 {
+                assert_eq!(recv(&v4).expect("a reply"), (format!("<4:{round}.{i}>").into_bytes(), to4));
+                assert_eq!(recv(&v6).expect("a reply"), (format!("<6:{round}.{i}>").into_bytes(), to6));
+            }
+        }
+        v4.send_to(b"close", to4).unwrap();
+        recv(&v4).expect("the last reply").0
+    });
+    util::run(&mut reactor);
+    assert_eq!(c.join(), b"<close>");
 }

@@ -56,7 +56,8 @@ impl CAddr {
                 self.v6 = libc::sockaddr_in6 {
                     sin6_family: libc::AF_INET6 as libc::sa_family_t,
                     sin6_port: a.port().to_be(),
-                    sin6_flowinfo: a.flowinfo().to_be(),
+                    // As it is, not byte-swapped: as `std`, `socket2` and `mio` write it.
+                    sin6_flowinfo: a.flowinfo(),
                     sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
                     sin6_scope_id: a.scope_id(),
                 };
