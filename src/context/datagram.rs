@@ -104,8 +104,12 @@ impl<'a> DatagramContext<'a> {
             joined.extend_from_slice(part);
         }
         let sent = self.inner.core.send_to(self.id, &joined, to);
-        if let Some(u) = self.inner.core.udp_mut(self.id) {
-            u.joined = joined;
+        // Kept for the next join, unless an oversized datagram (refused by
+        // the kernel anyway) grew it past the largest one that can be sent.
+        if joined.capacity() <= crate::udp::MAX_DATAGRAM {
+            if let Some(u) = self.inner.core.udp_mut(self.id) {
+                u.joined = joined;
+            }
         }
         sent
     }
