@@ -17,7 +17,13 @@ use super::{storage_to_addr, zeroed_header, zeroed_storage, BATCH, OUTBOX_BYTES}
 pub(super) union CAddr {
     pub(super) v4: libc::sockaddr_in,
     pub(super) v6: libc::sockaddr_in6,
+    /// The same bytes as words, to compare two destinations.
+    words: [u32; 7],
 }
+
+// `words` covers the whole union: a `sockaddr_in6`, the larger member.
+const _: () = assert!(size_of::<[u32; 7]>() == size_of::<libc::sockaddr_in6>());
+const _: () = assert!(size_of::<CAddr>() == size_of::<libc::sockaddr_in6>());
 
 impl CAddr {
     /// Writes `addr` in C form; returns its length.
@@ -65,6 +71,26 @@ impl CAddr {
         }
     }
 
+    /// Whether `self` and `other`, both written with length `len` (16 for
+    /// IPv4, 28 for IPv6), are the same destination, compared as words
+    /// (an IPv4 address's first 16 bytes only: the rest may be left over
+    /// from an IPv6 one).
+    #[inline]
+    pub(super) fn same(&self, other: &CAddr, len: libc::socklen_t) -> bool {
+        // SAFETY: every byte of a `CAddr` is initialised: each is made
+        // whole (from an all-zero `sockaddr_in6`, which covers the union,
+        // asserted above), and `set_as` writes whole members of C structs
+        // without padding (`sockaddr_in`: 2 + 2 + 4 + 8 bytes;
+        // `sockaddr_in6`: 2 + 2 + 4 + 16 + 4), which leaves the other
+        // bytes as they were. Any bytes are a valid `[u32; 7]`.
+        let (a, b) = unsafe { (&self.words, &other.words) };
+        if len as usize == size_of::<libc::sockaddr_in>() {
+            a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3]
+        } else {
+            a == b
+        }
+    }
+
     /// The address [`CAddr::set`] wrote with length `len`, back in `std`
     /// form (`None` if nothing valid was written).
     pub(super) fn get(&self, len: libc::socklen_t) -> Option<SocketAddr> {
@@ -85,6 +111,89 @@ impl CAddr {
         }
         storage_to_addr(&storage, len as libc::socklen_t)
     }
+}
+
+/// The segments of one grouped send at most (the kernel's
+/// `UDP_MAX_SEGMENTS` before Linux 6.2; 128 since).
+pub(super) const GSO_MAX_SEGMENTS: usize = 64;
+
+/// The payload bytes of one grouped send at most: the largest IPv4 UDP
+/// payload (IPv6 allows 20 more; one figure keeps both simple).
+pub(super) const GSO_MAX_BYTES: usize = 65_507;
+
+/// The segment size that fits any path a datagram may take: IPv6's
+/// minimum MTU (1,280) less its and UDP's headers (48). Grouped sends
+/// with larger segments are tried until the kernel refuses one because
+/// the segment and its headers exceed the path MTU (`EINVAL`, or
+/// `EMSGSIZE` from the IPv6 path with a socket MTU); after that the
+/// endpoint groups only segments up to this size.
+pub(super) const GSO_SAFE_SEGMENT: usize = 1_232;
+
+/// The length of a `UDP_SEGMENT` control message (header and its `u16`)
+/// and the room it takes in a control buffer.
+// SAFETY: `CMSG_LEN` and `CMSG_SPACE` are arithmetic on their argument
+// (alignment of lengths); they read no memory.
+const CONTROL_LEN: usize = unsafe { libc::CMSG_LEN(size_of::<u16>() as libc::c_uint) } as usize;
+// SAFETY: as above.
+const CONTROL_SPACE: usize = unsafe { libc::CMSG_SPACE(size_of::<u16>() as libc::c_uint) } as usize;
+// SAFETY: as above.
+const CONTROL_DATA: usize = unsafe { libc::CMSG_LEN(0) } as usize;
+
+/// The control buffer of a grouped send: one `cmsghdr` (`SOL_UDP`,
+/// `UDP_SEGMENT`) followed by the segment size, laid out as `CMSG_DATA`
+/// and `CMSG_SPACE` say (asserted below, and walked with
+/// `CMSG_FIRSTHDR`, `CMSG_DATA` and `CMSG_NXTHDR` in a test), so that a
+/// flush writes the size as a field, with no pointer arithmetic.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(super) struct SegmentControl {
+    pub(super) header: libc::cmsghdr,
+    pub(super) size: u16,
+    _pad: [u8; CONTROL_SPACE - CONTROL_LEN],
+}
+
+const _: () = assert!(std::mem::offset_of!(SegmentControl, size) == CONTROL_DATA);
+const _: () = assert!(size_of::<SegmentControl>() == CONTROL_SPACE);
+
+impl SegmentControl {
+    pub(super) fn new() -> SegmentControl {
+        // SAFETY: `SegmentControl` is C data (a `cmsghdr` of integers,
+        // possibly with padding fields, a `u16` and bytes): all-zero
+        // bytes are a valid value of it.
+        let mut c: SegmentControl = unsafe { zeroed() };
+        c.header.cmsg_len = CONTROL_LEN as _;
+        c.header.cmsg_level = libc::SOL_UDP;
+        c.header.cmsg_type = libc::UDP_SEGMENT;
+        c
+    }
+}
+
+/// Whether an endpoint sends runs of datagrams as one (UDP GSO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Gso {
+    /// Not asked yet: the first flush with two datagrams or more asks
+    /// the socket (`getsockopt(SOL_UDP, UDP_SEGMENT)`).
+    Unknown,
+    On,
+    /// The kernel has no UDP GSO (or not on this socket, a Unix one), or
+    /// the device refused a grouped send (`EIO`, `ENOPROTOOPT`).
+    Off,
+}
+
+/// Whether the socket `fd` takes `UDP_SEGMENT`: Linux 4.18 and later
+/// answer its `getsockopt` on a UDP socket; an older kernel, or another
+/// kind of socket, refuses it (and would ignore the control message,
+/// sending a group as one datagram: never risked).
+fn gso_supported(fd: RawFd) -> bool {
+    let mut value: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are locals valid for writes of their
+    // sizes, and `len` says how large `value` is: the kernel writes at
+    // most that many bytes there, and the new length into `len`.
+    let r = unsafe {
+        libc::getsockopt(fd, libc::SOL_UDP, libc::UDP_SEGMENT, (&mut value as *mut libc::c_int).cast(), &mut len)
+    };
+    r == 0
 }
 
 /// What [`Outbox::flush`] did.
@@ -127,6 +236,23 @@ pub(crate) struct Outbox {
     /// The first datagram not sent yet (a flush that would block stops
     /// there).
     next: usize,
+    /// The `sendmmsg` entries of a grouped flush ([`Outbox::plan`]): one
+    /// per run of datagrams to one destination, each pointing (since
+    /// `new`) at its own `iovec` of `send_iovecs` and its own control
+    /// buffer of `controls`, used when its `msg_controllen` is set.
+    sends: Box<[libc::mmsghdr; BATCH]>,
+    /// Never read by Rust: the entries of `sends` point at them.
+    send_iovecs: Box<[libc::iovec; BATCH]>,
+    controls: Box<[SegmentControl; BATCH]>,
+    /// For each entry of `sends`, the datagram after its last.
+    ends: [usize; BATCH],
+    pub(super) gso: Gso,
+    /// The largest segment grouped ([`GSO_SAFE_SEGMENT`] once a grouped
+    /// send of larger ones was refused with `EINVAL`).
+    pub(super) gso_segment_max: usize,
+    /// Grouped sends (entries with `UDP_SEGMENT`) the kernel took.
+    #[cfg(test)]
+    pub(super) grouped: u64,
     /// Send without addresses, to the socket's connected peer: the
     /// tests' Unix socket pair, whose full queue makes `sendmmsg` block
     /// (a UDP sender on loopback never blocks).
@@ -156,6 +282,16 @@ impl Outbox {
             h.msg_hdr.msg_name = name.wrapping_add(i).cast();
             h
         }));
+        let mut send_iovecs = Box::new([libc::iovec { iov_base: base.cast(), iov_len: 0 }; BATCH]);
+        let mut controls = Box::new([SegmentControl::new(); BATCH]);
+        let (iov, control) = (send_iovecs.as_mut_ptr(), controls.as_mut_ptr());
+        let sends = Box::new(std::array::from_fn(|i| {
+            let mut h = zeroed_header();
+            h.msg_hdr.msg_iov = iov.wrapping_add(i);
+            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_control = control.wrapping_add(i).cast();
+            h
+        }));
         Box::new(Outbox {
             bytes,
             base,
@@ -165,6 +301,14 @@ impl Outbox {
             headers,
             count: 0,
             next: 0,
+            sends,
+            send_iovecs,
+            controls,
+            ends: [0; BATCH],
+            gso: Gso::Unknown,
+            gso_segment_max: GSO_MAX_BYTES,
+            #[cfg(test)]
+            grouped: 0,
             #[cfg(test)]
             connected: false,
         })
@@ -285,6 +429,15 @@ impl Outbox {
                 }
                 continue;
             }
+            if self.gso != Gso::Off {
+                if let Some(entries) = self.plan(fd, start, count) {
+                    if self.send_planned(fd, start, entries, &mut done, &mut error) {
+                        done.blocked = true;
+                        return done;
+                    }
+                    continue;
+                }
+            }
             // SAFETY: headers `start..count` were written by `push` (their
             // `iovec` and name pointers and `msg_iovlen` of 1 in `new`):
             // each points at its own `iovec`, covering bytes of `bytes`
@@ -325,6 +478,192 @@ impl Outbox {
         }
         self.clear();
         done
+    }
+
+    /// Plans a grouped send of datagrams `start..count` (at least two)
+    /// into `sends`: each run of consecutive datagrams to one destination,
+    /// of one size but for a last one that may be shorter (and none
+    /// empty), at most [`GSO_MAX_SEGMENTS`] and [`GSO_MAX_BYTES`], becomes
+    /// one entry with a `UDP_SEGMENT` control message; every other
+    /// datagram an entry of its own. The outbox's order is the order of
+    /// the entries, so each destination's datagrams (and their errors)
+    /// keep theirs. Returns the number of entries, or `None` when no run
+    /// has two datagrams (the plain `sendmmsg` of `headers` does then) or
+    /// the socket has no GSO (asked on the first plan).
+    fn plan(&mut self, fd: RawFd, start: usize, count: usize) -> Option<usize> {
+        if self.gso == Gso::Unknown {
+            self.gso = if gso_supported(fd) { Gso::On } else { Gso::Off };
+            if self.gso == Gso::Off {
+                return None;
+            }
+        }
+        let mut entries = 0;
+        let mut grouped = false;
+        let mut i = start;
+        while i < count {
+            let first = i;
+            let (Some(iov), Some(h), Some(name)) =
+                (self.iovecs.get(first), self.headers.get(first), self.names.get(first))
+            else {
+                break;
+            };
+            let (size, namelen) = (iov.iov_len, h.msg_hdr.msg_namelen);
+            let mut total = size;
+            i += 1;
+            if size > 0 && size <= self.gso_segment_max {
+                while i < count && i - first < GSO_MAX_SEGMENTS {
+                    let (Some(next_iov), Some(next_h), Some(next_name)) =
+                        (self.iovecs.get(i), self.headers.get(i), self.names.get(i))
+                    else {
+                        break;
+                    };
+                    let len = next_iov.iov_len;
+                    if len == 0
+                        || len > size
+                        || total + len > GSO_MAX_BYTES
+                        || next_h.msg_hdr.msg_namelen != namelen
+                        || !next_name.same(name, namelen)
+                    {
+                        break;
+                    }
+                    total += len;
+                    i += 1;
+                    if len < size {
+                        break;
+                    }
+                }
+            }
+            let (Some(send), Some(send_iov), Some(control), Some(end)) = (
+                self.sends.get_mut(entries),
+                self.send_iovecs.get_mut(entries),
+                self.controls.get_mut(entries),
+                self.ends.get_mut(entries),
+            ) else {
+                break;
+            };
+            // The run's bytes are contiguous: each push appends to `bytes`.
+            *send_iov = libc::iovec { iov_base: iov.iov_base, iov_len: total };
+            send.msg_hdr.msg_name = h.msg_hdr.msg_name;
+            send.msg_hdr.msg_namelen = namelen;
+            if i - first > 1 {
+                grouped = true;
+                control.size = size as u16;
+                send.msg_hdr.msg_controllen = CONTROL_SPACE as _;
+            } else {
+                send.msg_hdr.msg_controllen = 0;
+            }
+            *end = i;
+            entries += 1;
+        }
+        grouped.then_some(entries)
+    }
+
+    /// Sends the `entries` that [`Outbox::plan`] made from datagram
+    /// `start` on, with one `sendmsg` (one entry) or `sendmmsg`. A grouped
+    /// entry the kernel refuses is sent again one datagram at a time, so
+    /// that errors stay each datagram's own, in order; a refusal that says
+    /// the device or kernel cannot segment (`EIO`, `ENOPROTOOPT`) ends
+    /// grouping on this endpoint, one that says the segment is too large
+    /// for the path (`EINVAL`, `EMSGSIZE`) ends it for segments above
+    /// [`GSO_SAFE_SEGMENT`]. Returns whether the socket would block (the
+    /// unsent rest kept from `next`).
+    fn send_planned(
+        &mut self,
+        fd: RawFd,
+        start: usize,
+        entries: usize,
+        done: &mut Flushed,
+        error: &mut impl FnMut(io::Error),
+    ) -> bool {
+        let entries = entries.min(BATCH);
+        let n = if entries == 1 {
+            let Some(send) = self.sends.first() else { return false };
+            // SAFETY: `plan` wrote entry 0: its name points at a C address
+            // of `names` with its length (or is null, the tests' connected
+            // mode), its `iovec` (of `send_iovecs`, pointed at in `new`)
+            // covers the bytes of consecutive datagrams that `push`
+            // initialised inside `bytes`, and its control, when
+            // `msg_controllen` is not zero, is its own `SegmentControl`,
+            // whole and as long as that length. All of it is owned by
+            // `self`, never resized, unchanged during the call, and only
+            // read by the kernel.
+            let r = unsafe { libc::sendmsg(fd, &send.msg_hdr, libc::MSG_DONTWAIT) };
+            if r < 0 {
+                -1
+            } else {
+                1
+            }
+        } else {
+            // SAFETY: as for `sendmsg` above, for entries `0..entries`,
+            // all written by `plan`; the kernel also writes `msg_len` in
+            // them, which are ours to lend (`&mut self`).
+            unsafe { libc::sendmmsg(fd, self.sends.as_mut_ptr(), entries as libc::c_uint, libc::MSG_DONTWAIT) }
+        };
+        if n > 0 {
+            let n = (n as usize).min(entries);
+            let end = self.ends.get(n - 1).copied().unwrap_or(start + 1);
+            #[cfg(test)]
+            {
+                let mut from = start;
+                for &e in self.ends.iter().take(n) {
+                    self.grouped += u64::from(e - from > 1);
+                    from = e;
+                }
+            }
+            done.sent += (end - start) as u64;
+            self.next = end;
+            return false;
+        }
+        // An error is the first entry's (as in `flush`).
+        let e = if n == 0 { io::Error::from(io::ErrorKind::WriteZero) } else { io::Error::last_os_error() };
+        match e.kind() {
+            io::ErrorKind::Interrupted => return false,
+            io::ErrorKind::WouldBlock => return true,
+            _ => {}
+        }
+        let end = self.ends.first().copied().unwrap_or(start + 1).min(self.count);
+        if end - start == 1 {
+            error(e);
+            self.next = end;
+            return false;
+        }
+        self.refused(&e, start);
+        for i in start..end {
+            loop {
+                match self.send_one(fd, i) {
+                    Ok(()) => done.sent += 1,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.next = i;
+                        return true;
+                    }
+                    Err(e) => error(e),
+                }
+                break;
+            }
+            self.next = i + 1;
+        }
+        false
+    }
+
+    /// What a refused grouped send starting at datagram `first` says about
+    /// grouping on this endpoint (see [`Outbox::send_planned`]).
+    #[cold]
+    fn refused(&mut self, e: &io::Error, first: usize) {
+        let size = self.iovecs.get(first).map_or(0, |iov| iov.iov_len);
+        match e.raw_os_error() {
+            Some(libc::EIO | libc::ENOPROTOOPT | libc::EOPNOTSUPP) => {
+                log::debug!("udp: grouped send refused ({e}): sending datagrams one by one from now on");
+                self.gso = Gso::Off;
+            }
+            Some(libc::EINVAL | libc::EMSGSIZE)
+                if size > GSO_SAFE_SEGMENT && self.gso_segment_max > GSO_SAFE_SEGMENT =>
+            {
+                log::debug!("udp: grouped send of {size}-byte segments refused ({e}): grouping up to {GSO_SAFE_SEGMENT} bytes from now on");
+                self.gso_segment_max = GSO_SAFE_SEGMENT;
+            }
+            _ => {}
+        }
     }
 
     /// Sends datagram `i` alone with `sendto`.
