@@ -17,13 +17,18 @@ use super::{storage_to_addr, zeroed_header, zeroed_storage, BATCH, OUTBOX_BYTES}
 pub(super) union CAddr {
     pub(super) v4: libc::sockaddr_in,
     pub(super) v6: libc::sockaddr_in6,
-    /// The same bytes as words, to compare two destinations.
+    /// The same bytes as words, to compare two destinations: the first
+    /// 16 (a `sockaddr_in`, or the start of a `sockaddr_in6`) as two
+    /// `u64`s, all 28 (a `sockaddr_in6`) as seven `u32`s.
+    head: [u64; 2],
     words: [u32; 7],
 }
 
-// `words` covers the whole union: a `sockaddr_in6`, the larger member.
+// `words` covers the bytes of a `sockaddr_in6`, the larger address, and
+// `head` those of a `sockaddr_in` (the union is 4 bytes longer, for
+// `head`'s alignment: bytes never read).
 const _: () = assert!(size_of::<[u32; 7]>() == size_of::<libc::sockaddr_in6>());
-const _: () = assert!(size_of::<CAddr>() == size_of::<libc::sockaddr_in6>());
+const _: () = assert!(size_of::<[u64; 2]>() == size_of::<libc::sockaddr_in>());
 
 impl CAddr {
     /// Writes `addr` in C form; returns its length.
@@ -71,24 +76,29 @@ impl CAddr {
         }
     }
 
-    /// Whether `self` and `other`, both written with length `len` (16 for
-    /// IPv4, 28 for IPv6), are the same destination, compared as words
-    /// (an IPv4 address's first 16 bytes only: the rest may be left over
-    /// from an IPv6 one).
+    /// Whether `self` and `other` have the same first 16 bytes: the
+    /// whole of an IPv4 address, and the family, so that equal ones are
+    /// of one kind (and length).
     #[inline]
-    pub(super) fn same(&self, other: &CAddr, len: libc::socklen_t) -> bool {
-        // SAFETY: every byte of a `CAddr` is initialised: each is made
-        // whole (from an all-zero `sockaddr_in6`, which covers the union,
-        // asserted above), and `set_as` writes whole members of C structs
-        // without padding (`sockaddr_in`: 2 + 2 + 4 + 8 bytes;
-        // `sockaddr_in6`: 2 + 2 + 4 + 16 + 4), which leaves the other
-        // bytes as they were. Any bytes are a valid `[u32; 7]`.
+    pub(super) fn same_head(&self, other: &CAddr) -> bool {
+        // SAFETY: the first 28 bytes of a `CAddr` are initialised: each is
+        // made from an all-zero `sockaddr_in6` (28 bytes), and `set_as`
+        // writes whole members of C structs without padding
+        // (`sockaddr_in`: 2 + 2 + 4 + 8 bytes; `sockaddr_in6`: 2 + 2 + 4
+        // + 16 + 4), which leaves the other bytes as they were. `head`
+        // reads the first 16 of them, and any bytes are valid `u64`s.
+        let (a, b) = unsafe { (&self.head, &other.head) };
+        ((a[0] ^ b[0]) | (a[1] ^ b[1])) == 0
+    }
+
+    /// Whether `self` and `other`, of the same family (see
+    /// [`CAddr::same_head`]), are the same IPv6 address: all 28 bytes.
+    #[inline]
+    pub(super) fn same_v6(&self, other: &CAddr) -> bool {
+        // SAFETY: as in `same_head`: `words` reads the first 28 bytes,
+        // all initialised.
         let (a, b) = unsafe { (&self.words, &other.words) };
-        if len as usize == size_of::<libc::sockaddr_in>() {
-            a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3]
-        } else {
-            a == b
-        }
+        a == b
     }
 
     /// The address [`CAddr::set`] wrote with length `len`, back in `std`
@@ -502,37 +512,14 @@ impl Outbox {
         let mut i = start;
         while i < count {
             let first = i;
-            let (Some(iov), Some(h), Some(name)) =
-                (self.iovecs.get(first), self.headers.get(first), self.names.get(first))
-            else {
-                break;
-            };
+            let (Some(iov), Some(h)) = (self.iovecs.get(first), self.headers.get(first)) else { break };
             let (size, namelen) = (iov.iov_len, h.msg_hdr.msg_namelen);
-            let mut total = size;
-            i += 1;
-            if size > 0 && size <= self.gso_segment_max {
-                while i < count && i - first < GSO_MAX_SEGMENTS {
-                    let (Some(next_iov), Some(next_h), Some(next_name)) =
-                        (self.iovecs.get(i), self.headers.get(i), self.names.get(i))
-                    else {
-                        break;
-                    };
-                    let len = next_iov.iov_len;
-                    if len == 0
-                        || len > size
-                        || total + len > GSO_MAX_BYTES
-                        || next_h.msg_hdr.msg_namelen != namelen
-                        || !next_name.same(name, namelen)
-                    {
-                        break;
-                    }
-                    total += len;
-                    i += 1;
-                    if len < size {
-                        break;
-                    }
-                }
-            }
+            let (segments, total) = if size > 0 && size <= self.gso_segment_max {
+                self.run(first, count, size, namelen)
+            } else {
+                (1, size)
+            };
+            i = first + segments;
             let (Some(send), Some(send_iov), Some(control), Some(end)) = (
                 self.sends.get_mut(entries),
                 self.send_iovecs.get_mut(entries),
@@ -556,6 +543,41 @@ impl Outbox {
             entries += 1;
         }
         grouped.then_some(entries)
+    }
+
+    /// The run of datagrams from `first` (of `size` bytes, not empty, to
+    /// an address of length `namelen`) that one grouped send can carry,
+    /// before `count`: how many (at least 1) and their bytes. Datagrams
+    /// of `size` bytes to the same address, at most [`GSO_MAX_SEGMENTS`]
+    /// and [`GSO_MAX_BYTES`], and then one shorter (not empty) if it fits.
+    #[inline]
+    fn run(&self, first: usize, count: usize, size: usize, namelen: libc::socklen_t) -> (usize, usize) {
+        let end = count.min(first + GSO_MAX_SEGMENTS);
+        let full = end.min(first + GSO_MAX_BYTES / size);
+        let Some(name) = self.names.get(first) else { return (1, size) };
+        let v6 = namelen as usize != size_of::<libc::sockaddr_in>();
+        let same = |next: &CAddr| next.same_head(name) && (!v6 || next.same_v6(name));
+        let mut i = first + 1;
+        if let (Some(iovecs), Some(names)) = (self.iovecs.get(i..full), self.names.get(i..full)) {
+            // Two loops, so that the common one (IPv4) tests nothing else.
+            let run = if v6 {
+                iovecs.iter().zip(names).take_while(|(iov, next)| iov.iov_len == size && same(next)).count()
+            } else {
+                iovecs.iter().zip(names).take_while(|(iov, next)| iov.iov_len == size && next.same_head(name)).count()
+            };
+            i += run;
+        }
+        let mut total = (i - first) * size;
+        if i < end {
+            if let (Some(iov), Some(next)) = (self.iovecs.get(i), self.names.get(i)) {
+                let len = iov.iov_len;
+                if len > 0 && len < size && total + len <= GSO_MAX_BYTES && same(next) {
+                    total += len;
+                    i += 1;
+                }
+            }
+        }
+        (i - first, total)
     }
 
     /// Sends the `entries` that [`Outbox::plan`] made from datagram
