@@ -658,6 +658,40 @@ mod tests {
     }
 
     #[test]
+    fn a_socket_that_refuses_groups_it_could_send_alone_stops_grouping() {
+        // `SO_NO_CHECK` (no UDP checksum) makes the kernel refuse a grouped
+        // send (EINVAL) that it takes one datagram at a time.
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_nonblocking(true).unwrap();
+        // `<asm-generic/socket.h>`'s (x86, Arm, RISC-V; not in `libc`).
+        const SO_NO_CHECK: libc::c_int = 11;
+        let on: libc::c_int = 1;
+        // SAFETY: `on` is a local `c_int`, valid for reads of the length
+        // given, on an open socket.
+        let r = unsafe {
+            libc::setsockopt(
+                sender.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_NO_CHECK,
+                (&on as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "SO_NO_CHECK: {}", io::Error::last_os_error());
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (to, from) = (peer.local_addr().unwrap(), sender.local_addr().unwrap());
+        let mut out = Outbox::new();
+        let sends: Vec<_> = (0..4u8).map(|i| (vec![i; 12], to)).collect();
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+        assert_eq!((done, errors), (Flushed { sent: 4, blocked: false }, vec![]));
+        assert_eq!((out.gso, out.grouped), (Gso::Off, 0));
+        assert_eq!(receive_n(&peer, 4), sends.iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends[..2]);
+        assert_eq!((done, errors, out.grouped), (Flushed { sent: 2, blocked: false }, vec![], 0));
+        assert_eq!(receive_n(&peer, 2).len(), 2);
+    }
+
+    #[test]
     fn grouped_sends_go_over_ipv6_and_from_a_dual_stack_socket_to_ipv4() {
         let opts = crate::UdpOptions { dual_stack: true, ..Default::default() };
         let Ok(sender) = crate::udp::bind_udp("[::]:0".parse().unwrap(), &opts) else { return };

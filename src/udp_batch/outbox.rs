@@ -133,10 +133,11 @@ pub(super) const GSO_MAX_BYTES: usize = 65_507;
 
 /// The segment size that fits any path a datagram may take: IPv6's
 /// minimum MTU (1,280) less its and UDP's headers (48). Grouped sends
-/// with larger segments are tried until the kernel refuses one because
-/// the segment and its headers exceed the path MTU (`EINVAL`, or
-/// `EMSGSIZE` from the IPv6 path with a socket MTU); after that the
-/// endpoint groups only segments up to this size.
+/// with larger segments are tried until the kernel refuses one that then
+/// goes out one datagram at a time (the segment and its headers exceed
+/// the path MTU: `EINVAL`, or `EMSGSIZE` from the IPv6 path with a
+/// socket MTU); after that the endpoint groups only segments up to this
+/// size.
 pub(super) const GSO_SAFE_SEGMENT: usize = 1_232;
 
 /// The length of a `UDP_SEGMENT` control message (header and its `u16`)
@@ -186,7 +187,9 @@ pub(super) enum Gso {
     Unknown,
     On,
     /// The kernel has no UDP GSO (or not on this socket, a Unix one), or
-    /// the device refused a grouped send (`EIO`, `ENOPROTOOPT`).
+    /// the device refused a grouped send (`EIO`, `ENOPROTOOPT`), or the
+    /// socket refused one of small segments whose datagrams then went
+    /// alone (see [`Outbox::grouping_refused`]).
     Off,
 }
 
@@ -585,9 +588,8 @@ impl Outbox {
     /// entry the kernel refuses is sent again one datagram at a time, so
     /// that errors stay each datagram's own, in order; a refusal that says
     /// the device or kernel cannot segment (`EIO`, `ENOPROTOOPT`) ends
-    /// grouping on this endpoint, one that says the segment is too large
-    /// for the path (`EINVAL`, `EMSGSIZE`) ends it for segments above
-    /// [`GSO_SAFE_SEGMENT`]. Returns whether the socket would block (the
+    /// grouping on this endpoint, and so may one whose datagrams then all
+    /// go alone ([`Outbox::grouping_refused`]). Returns whether the socket would block (the
     /// unsent rest kept from `next`).
     fn send_planned(
         &mut self,
@@ -649,7 +651,13 @@ impl Outbox {
             self.next = end;
             return false;
         }
-        self.refused(&e, start);
+        if matches!(e.raw_os_error(), Some(libc::EIO | libc::ENOPROTOOPT | libc::EOPNOTSUPP)) {
+            // The device cannot checksum a grouped send, or the kernel
+            // cannot segment one.
+            log::debug!("udp: grouped send refused ({e}): datagrams go one by one from now on");
+            self.gso = Gso::Off;
+        }
+        let mut failed = false;
         for i in start..end {
             loop {
                 match self.send_one(fd, i) {
@@ -659,32 +667,41 @@ impl Outbox {
                         self.next = i;
                         return true;
                     }
-                    Err(e) => error(e),
+                    Err(e) => {
+                        failed = true;
+                        error(e);
+                    }
                 }
                 break;
             }
             self.next = i + 1;
         }
+        if !failed {
+            self.grouping_refused(&e, start);
+        }
         false
     }
 
-    /// What a refused grouped send starting at datagram `first` says about
-    /// grouping on this endpoint (see [`Outbox::send_planned`]).
+    /// A grouped send from datagram `first` was refused with `e`, and its
+    /// datagrams then went one by one without an error: the refusal was
+    /// the group's own (a segment and its headers larger than the path
+    /// MTU: `EINVAL`, or `EMSGSIZE` from IPv6 with a socket MTU; or a
+    /// socket that cannot segment, such as one with `SO_NO_CHECK`). Larger
+    /// segments than [`GSO_SAFE_SEGMENT`] are not grouped any more; a
+    /// refused group of smaller ones ends grouping on this endpoint.
+    /// (When a datagram of the group fails alone too, the refusal was its
+    /// destination's, such as port 0, and says nothing of grouping.)
     #[cold]
-    fn refused(&mut self, e: &io::Error, first: usize) {
+    fn grouping_refused(&mut self, e: &io::Error, first: usize) {
         let size = self.iovecs.get(first).map_or(0, |iov| iov.iov_len);
-        match e.raw_os_error() {
-            Some(libc::EIO | libc::ENOPROTOOPT | libc::EOPNOTSUPP) => {
-                log::debug!("udp: grouped send refused ({e}): sending datagrams one by one from now on");
-                self.gso = Gso::Off;
-            }
-            Some(libc::EINVAL | libc::EMSGSIZE)
-                if size > GSO_SAFE_SEGMENT && self.gso_segment_max > GSO_SAFE_SEGMENT =>
-            {
-                log::debug!("udp: grouped send of {size}-byte segments refused ({e}): grouping up to {GSO_SAFE_SEGMENT} bytes from now on");
-                self.gso_segment_max = GSO_SAFE_SEGMENT;
-            }
-            _ => {}
+        if size > GSO_SAFE_SEGMENT && self.gso_segment_max > GSO_SAFE_SEGMENT {
+            log::debug!(
+                "udp: grouped send of {size}-byte segments refused ({e}): grouping up to {GSO_SAFE_SEGMENT} bytes from now on"
+            );
+            self.gso_segment_max = GSO_SAFE_SEGMENT;
+        } else if self.gso == Gso::On {
+            log::debug!("udp: grouped send of {size}-byte segments refused ({e}): datagrams go one by one from now on");
+            self.gso = Gso::Off;
         }
     }
 
