@@ -9,10 +9,12 @@
 //! 140 instructions per datagram, where the system call's own share is a
 //! few), and its `sendmmsg` reports its count only through an iterator
 //! that reads addresses `sendmmsg` never writes. The `unsafe` blocks are
-//! the system calls (`recvmmsg`, `sendmmsg`, and `sendto` for an outbox
-//! of one), the reading of a received or queued address and the all-zero
-//! C structs; each says why it is sound, and the tests below run each of
-//! them.
+//! the system calls (`recvmmsg`, `sendmmsg`, `sendmsg` for one grouped
+//! send, `sendto` for an outbox of one, the `getsockopt` that asks for
+//! UDP GSO), the reading of a received or queued address (and of a queued
+//! one as words, to compare destinations), `libc`'s `CMSG_*` length
+//! helpers in constants, and the all-zero C structs; each says why it is
+//! sound, and the tests below run each of them.
 
 use std::io;
 use std::mem::{size_of, zeroed};

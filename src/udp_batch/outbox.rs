@@ -1,6 +1,8 @@
 //! The send half of datagram batching: replies queued during a receive
-//! batch and sent with one `sendmmsg` (see the parent module for the
-//! receive half and for why `libc` is called directly).
+//! batch and sent with one `sendmmsg`, each run of equal-size datagrams
+//! to one peer as one entry with a `UDP_SEGMENT` control message (UDP
+//! GSO; see [`Outbox::flush`]), and the parent module for the receive
+//! half and for why `libc` is called directly.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -105,13 +107,14 @@ impl CAddr {
     /// form (`None` if nothing valid was written).
     pub(super) fn get(&self, len: libc::socklen_t) -> Option<SocketAddr> {
         let mut storage = zeroed_storage();
-        let len = (len as usize).min(size_of::<CAddr>());
-        // SAFETY: both are plain C data: `self` is `size_of::<CAddr>()`
-        // bytes, all initialised (every `CAddr` is made whole, from an
-        // all-zero `sockaddr_in6`, and `set` writes whole members), and
+        let len = (len as usize).min(size_of::<libc::sockaddr_in6>());
+        // SAFETY: both are plain C data: the first 28 bytes of `self` (a
+        // `sockaddr_in6`'s size) are initialised (every `CAddr` is made
+        // from an all-zero `sockaddr_in6`, and `set` writes whole members;
+        // the 4 bytes after them, `head`'s alignment, are never read), and
         // `storage` is a distinct local at least that large (a
         // `sockaddr_storage` holds every address type); `len` is at most
-        // the size of a `CAddr`.
+        // 28.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 (self as *const CAddr).cast::<u8>(),
@@ -407,6 +410,11 @@ impl Outbox {
     /// dropped, and the rest are still tried. When the socket would block,
     /// stops with the rest kept (`blocked`); otherwise the outbox is empty
     /// afterwards.
+    ///
+    /// Where the socket takes UDP GSO, runs of datagrams to one peer go
+    /// as one grouped entry each ([`Outbox::plan`], [`Outbox::send_planned`]);
+    /// a refused group is sent again one datagram at a time, so that the
+    /// above holds for each datagram of it.
     pub(crate) fn flush(&mut self, fd: RawFd, mut error: impl FnMut(io::Error)) -> Flushed {
         let mut done = Flushed::default();
         let count = self.count.min(BATCH);
