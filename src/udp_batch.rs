@@ -9,10 +9,12 @@
 //! 140 instructions per datagram, where the system call's own share is a
 //! few), and its `sendmmsg` reports its count only through an iterator
 //! that reads addresses `sendmmsg` never writes. The `unsafe` blocks are
-//! the system calls (`recvmmsg`, `sendmmsg`, and `sendto` for an outbox
-//! of one), the reading of a received or queued address and the all-zero
-//! C structs; each says why it is sound, and the tests below run each of
-//! them.
+//! the system calls (`recvmmsg`, `sendmmsg`, `sendmsg` for one grouped
+//! send, `sendto` for an outbox of one, the `getsockopt` that asks for
+//! UDP GSO), the reading of a received or queued address (and of a queued
+//! one as words, to compare destinations), `libc`'s `CMSG_*` length
+//! helpers in constants, and the all-zero C structs; each says why it is
+//! sound, and the tests below run each of them.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -188,7 +190,7 @@ mod outbox;
 
 pub(crate) use self::outbox::Outbox;
 #[cfg(test)]
-use self::outbox::{zeroed_in6, CAddr, Flushed};
+use self::outbox::{zeroed_in6, CAddr, Flushed, Gso, SegmentControl, GSO_MAX_BYTES, GSO_SAFE_SEGMENT};
 
 #[cfg(test)]
 mod tests {
@@ -515,6 +517,249 @@ mod tests {
         for i in 0..sent {
             let n = receiver.recv(&mut buf).unwrap();
             assert_eq!((n, number(&buf[..n]) as u64), (256, i));
+        }
+        // A Unix socket takes no `UDP_SEGMENT` (it would ignore the control
+        // message and send a group as one datagram): never grouped.
+        assert_eq!((out.gso, out.grouped), (Gso::Off, 0));
+    }
+
+    /// Pushes each `(payload, destination)` and flushes once; returns the
+    /// errors (their OS numbers), in order.
+    fn push_and_flush(out: &mut Outbox, fd: RawFd, sends: &[(Vec<u8>, SocketAddr)]) -> (Flushed, Vec<Option<i32>>) {
+        for (data, to) in sends {
+            assert!(out.push_to(data, to, false), "room for {} bytes", data.len());
+        }
+        let mut errors = Vec::new();
+        let done = out.flush(fd, |e| errors.push(e.raw_os_error()));
+        assert!(out.is_empty());
+        (done, errors)
+    }
+
+    #[test]
+    fn the_segment_control_message_is_where_the_cmsg_helpers_look() {
+        let mut control = SegmentControl::new();
+        control.size = 1234;
+        let mut msg: libc::msghdr = zeroed_header().msg_hdr;
+        msg.msg_control = (&mut control as *mut SegmentControl).cast();
+        msg.msg_controllen = size_of::<SegmentControl>() as _;
+        // SAFETY: `msg` points at `control`, alive and unaliased for this
+        // block, with its full length: the helpers read the header inside
+        // it, and the data pointer is read as the `u16` it was written as
+        // (unaligned reads make no claim on alignment).
+        unsafe {
+            let first = libc::CMSG_FIRSTHDR(&msg);
+            assert_eq!(first.cast::<u8>(), (&mut control as *mut SegmentControl).cast::<u8>());
+            assert_eq!(((*first).cmsg_level, (*first).cmsg_type), (libc::SOL_UDP, libc::UDP_SEGMENT));
+            assert_eq!((*first).cmsg_len as usize, libc::CMSG_LEN(2) as usize);
+            let data = libc::CMSG_DATA(first);
+            assert_eq!(data.cast::<u16>().read_unaligned(), 1234);
+            assert!(libc::CMSG_NXTHDR(&msg, first).is_null(), "one control message");
+        }
+    }
+
+    #[test]
+    fn equal_datagrams_to_one_peer_leave_as_one_send_and_arrive_one_by_one() {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_nonblocking(true).unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = peer.local_addr().unwrap();
+        let from = sender.local_addr().unwrap();
+        let mut out = Outbox::new();
+        // Fifteen of 12 bytes and a shorter last one: one group.
+        let mut sends: Vec<(Vec<u8>, SocketAddr)> =
+            (0..15).map(|i| (format!("datagram #{i:02}").into_bytes(), to)).collect();
+        sends.push((b"last".to_vec(), to));
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+        assert_eq!((done, errors, out.gso, out.grouped), (Flushed { sent: 16, blocked: false }, vec![], Gso::On, 1));
+        let want: Vec<_> = sends.iter().map(|(d, _)| (d.clone(), from)).collect();
+        assert_eq!(receive_n(&peer, 16), want);
+    }
+
+    #[test]
+    fn runs_end_at_a_longer_datagram_an_empty_one_and_another_peer() {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_nonblocking(true).unwrap();
+        let (a, b) = (UdpSocket::bind("127.0.0.1:0").unwrap(), UdpSocket::bind("127.0.0.1:0").unwrap());
+        let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        let d = |s: &str, to| (s.as_bytes().to_vec(), to);
+        // Runs: [aaa1 aaa2 aaa3] [aaaa4 aaaa5 a6] [] [b7 b8] [a9] [a10]:
+        // a longer one starts a new run, as do an empty one (never
+        // grouped: GSO has no empty segment) and another peer.
+        let sends = vec![
+            d("aaa1", to_a),
+            d("aaa2", to_a),
+            d("aaa3", to_a),
+            d("aaaa4", to_a),
+            d("aaaa5", to_a),
+            d("a6", to_a),
+            d("", to_a),
+            d("b7", to_b),
+            d("b8", to_b),
+            d("a9", to_a),
+            d("a10", to_a),
+        ];
+        let mut out = Outbox::new();
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+        assert_eq!((done, errors), (Flushed { sent: 11, blocked: false }, vec![]));
+        assert_eq!(out.grouped, 3, "three runs of two or more");
+        let from = sender.local_addr().unwrap();
+        let mine = |to| sends.iter().filter(|(_, t)| *t == to).map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>();
+        assert_eq!(receive_n(&a, 9), mine(to_a));
+        assert_eq!(receive_n(&b, 2), mine(to_b));
+    }
+
+    #[test]
+    fn a_run_is_cut_at_the_largest_send_and_the_rest_is_its_own() {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_nonblocking(true).unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = peer.local_addr().unwrap();
+        // 16 × 4,095 bytes (65,520) fit the outbox but not one send
+        // (65,507 at most): 15 go grouped, the 16th alone.
+        let sends: Vec<_> = (0..16u8).map(|i| (vec![i; 4_095], to)).collect();
+        const { assert!(16 * 4_095 > GSO_MAX_BYTES && 15 * 4_095 <= GSO_MAX_BYTES) };
+        let mut out = Outbox::new();
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+        assert_eq!((done, errors, out.grouped), (Flushed { sent: 16, blocked: false }, vec![], 1));
+        let from = sender.local_addr().unwrap();
+        assert_eq!(receive_n(&peer, 16), sends.iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_refused_group_is_sent_again_one_by_one_with_each_error_its_own() {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_nonblocking(true).unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = peer.local_addr().unwrap();
+        let port_zero: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let v6: SocketAddr = "[::1]:9".parse().unwrap();
+        let d = |s: &str, to| (s.as_bytes().to_vec(), to);
+        // A run to port 0 (EINVAL for each) and one to an IPv6 address
+        // from an IPv4 socket (EAFNOSUPPORT for each), between good runs.
+        let sends = vec![
+            d("ok1", to),
+            d("ok2", to),
+            d("zero1", port_zero),
+            d("zero2", port_zero),
+            d("zero3", port_zero),
+            d("ok3", to),
+            d("ok4", to),
+            d("v6no1", v6),
+            d("v6no2", v6),
+            d("ok5", to),
+        ];
+        let mut out = Outbox::new();
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+        assert_eq!(done, Flushed { sent: 5, blocked: false });
+        let (inval, afnosupport) = (Some(libc::EINVAL), Some(libc::EAFNOSUPPORT));
+        assert_eq!(errors, vec![inval, inval, inval, afnosupport, afnosupport], "one per datagram, in order");
+        let from = sender.local_addr().unwrap();
+        let good: Vec<_> = ["ok1", "ok2", "ok3", "ok4", "ok5"].iter().map(|s| (s.as_bytes().to_vec(), from)).collect();
+        assert_eq!(receive_n(&peer, 5), good);
+        // Errors that say nothing about segmenting leave grouping on.
+        assert_eq!((out.gso, out.grouped), (Gso::On, 2));
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &[d("ok6", to), d("ok7", to)]);
+        assert_eq!((done, errors, out.grouped), (Flushed { sent: 2, blocked: false }, vec![], 3));
+        assert_eq!(receive_n(&peer, 2), vec![(b"ok6".to_vec(), from), (b"ok7".to_vec(), from)]);
+    }
+
+    #[test]
+    fn segments_too_large_for_the_path_go_one_by_one_and_larger_ones_stop_grouping() {
+        // `IPV6_MTU` makes the socket's path MTU 1,280: a segment of 1,300
+        // bytes and its 48 bytes of headers exceed it (EINVAL for the
+        // group), while each datagram alone is fragmented and delivered.
+        let Ok(sender) = UdpSocket::bind("[::1]:0") else { return };
+        sender.set_nonblocking(true).unwrap();
+        let mtu: libc::c_int = 1280;
+        // SAFETY: `mtu` is a local `c_int`, valid for reads of the length
+        // given, on an open socket.
+        let r = unsafe {
+            libc::setsockopt(
+                sender.as_raw_fd(),
+                libc::IPPROTO_IPV6,
+                libc::IPV6_MTU,
+                (&mtu as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "IPV6_MTU: {}", io::Error::last_os_error());
+        let peer = UdpSocket::bind("[::1]:0").unwrap();
+        let to = peer.local_addr().unwrap();
+        let from = sender.local_addr().unwrap();
+        let mut out = Outbox::new();
+        let big: Vec<_> = (0..4u8).map(|i| (vec![i; 1_300], to)).collect();
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &big);
+        assert_eq!((done, errors), (Flushed { sent: 4, blocked: false }, vec![]));
+        assert_eq!(receive_n(&peer, 4), big.iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+        assert_eq!((out.gso, out.grouped, out.gso_segment_max), (Gso::On, 0, GSO_SAFE_SEGMENT));
+        // Smaller segments are still grouped; larger ones now go singly
+        // without a refused try first.
+        let small: Vec<_> = (0..4u8).map(|i| (vec![i; GSO_SAFE_SEGMENT], to)).collect();
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &small);
+        assert_eq!((done, errors, out.grouped), (Flushed { sent: 4, blocked: false }, vec![], 1));
+        assert_eq!(receive_n(&peer, 4), small.iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &big);
+        assert_eq!((done, errors, out.grouped), (Flushed { sent: 4, blocked: false }, vec![], 1));
+        assert_eq!(receive_n(&peer, 4).len(), 4);
+    }
+
+    #[test]
+    fn a_socket_that_refuses_groups_it_could_send_alone_stops_grouping() {
+        // `SO_NO_CHECK` (no UDP checksum) makes the kernel refuse a grouped
+        // send (EINVAL) that it takes one datagram at a time.
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_nonblocking(true).unwrap();
+        // `<asm-generic/socket.h>`'s (x86, Arm, RISC-V; not in `libc`).
+        const SO_NO_CHECK: libc::c_int = 11;
+        let on: libc::c_int = 1;
+        // SAFETY: `on` is a local `c_int`, valid for reads of the length
+        // given, on an open socket.
+        let r = unsafe {
+            libc::setsockopt(
+                sender.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_NO_CHECK,
+                (&on as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "SO_NO_CHECK: {}", io::Error::last_os_error());
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (to, from) = (peer.local_addr().unwrap(), sender.local_addr().unwrap());
+        let mut out = Outbox::new();
+        let sends: Vec<_> = (0..4u8).map(|i| (vec![i; 12], to)).collect();
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+        assert_eq!((done, errors), (Flushed { sent: 4, blocked: false }, vec![]));
+        assert_eq!((out.gso, out.grouped), (Gso::Off, 0));
+        assert_eq!(receive_n(&peer, 4), sends.iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends[..2]);
+        assert_eq!((done, errors, out.grouped), (Flushed { sent: 2, blocked: false }, vec![], 0));
+        assert_eq!(receive_n(&peer, 2).len(), 2);
+    }
+
+    #[test]
+    fn grouped_sends_go_over_ipv6_and_from_a_dual_stack_socket_to_ipv4() {
+        let opts = crate::UdpOptions { dual_stack: true, ..Default::default() };
+        let Ok(sender) = crate::udp::bind_udp("[::]:0".parse().unwrap(), &opts) else { return };
+        let port = sender.local_addr().unwrap().port();
+        let peer4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let peer6 = UdpSocket::bind("[::1]:0").unwrap();
+        let mut out = Outbox::new();
+        let mut sends = Vec::new();
+        for k in 0..5u8 {
+            assert!(out.push_to(&[4, k], &peer4.local_addr().unwrap(), true));
+            sends.push(vec![4, k]);
+        }
+        for k in 0..5u8 {
+            assert!(out.push_to(&[6, k, k], &peer6.local_addr().unwrap(), true));
+        }
+        let done = out.flush(sender.as_raw_fd(), |e| panic!("unexpected error {e}"));
+        assert_eq!((done, out.grouped), (Flushed { sent: 10, blocked: false }, 2));
+        for (k, (data, from)) in receive_n(&peer4, 5).into_iter().enumerate() {
+            assert_eq!((data, from.ip(), from.port()), (vec![4, k as u8], "127.0.0.1".parse().unwrap(), port));
+        }
+        for (k, (data, from)) in receive_n(&peer6, 5).into_iter().enumerate() {
+            assert_eq!((data, from.ip(), from.port()), (vec![6, k as u8, k as u8], "::1".parse().unwrap(), port));
         }
     }
 }

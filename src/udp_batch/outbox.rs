@@ -1,6 +1,8 @@
 //! The send half of datagram batching: replies queued during a receive
-//! batch and sent with one `sendmmsg` (see the parent module for the
-//! receive half and for why `libc` is called directly).
+//! batch and sent with one `sendmmsg`, each run of equal-size datagrams
+//! to one peer as one entry with a `UDP_SEGMENT` control message (UDP
+//! GSO; see [`Outbox::flush`]), and the parent module for the receive
+//! half and for why `libc` is called directly.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -17,7 +19,18 @@ use super::{storage_to_addr, zeroed_header, zeroed_storage, BATCH, OUTBOX_BYTES}
 pub(super) union CAddr {
     pub(super) v4: libc::sockaddr_in,
     pub(super) v6: libc::sockaddr_in6,
+    /// The same bytes as words, to compare two destinations: the first
+    /// 16 (a `sockaddr_in`, or the start of a `sockaddr_in6`) as two
+    /// `u64`s, all 28 (a `sockaddr_in6`) as seven `u32`s.
+    head: [u64; 2],
+    words: [u32; 7],
 }
+
+// `words` covers the bytes of a `sockaddr_in6`, the larger address, and
+// `head` those of a `sockaddr_in` (the union is 4 bytes longer, for
+// `head`'s alignment: bytes never read).
+const _: () = assert!(size_of::<[u32; 7]>() == size_of::<libc::sockaddr_in6>());
+const _: () = assert!(size_of::<[u64; 2]>() == size_of::<libc::sockaddr_in>());
 
 impl CAddr {
     /// Writes `addr` in C form; returns its length.
@@ -66,17 +79,43 @@ impl CAddr {
         }
     }
 
+    /// Whether `self` and `other` have the same first 16 bytes: the
+    /// whole of an IPv4 address, and the family, so that equal ones are
+    /// of one kind (and length).
+    #[inline]
+    pub(super) fn same_head(&self, other: &CAddr) -> bool {
+        // SAFETY: the first 28 bytes of a `CAddr` are initialised: each is
+        // made from an all-zero `sockaddr_in6` (28 bytes), and `set_as`
+        // writes whole members of C structs without padding
+        // (`sockaddr_in`: 2 + 2 + 4 + 8 bytes; `sockaddr_in6`: 2 + 2 + 4
+        // + 16 + 4), which leaves the other bytes as they were. `head`
+        // reads the first 16 of them, and any bytes are valid `u64`s.
+        let (a, b) = unsafe { (&self.head, &other.head) };
+        ((a[0] ^ b[0]) | (a[1] ^ b[1])) == 0
+    }
+
+    /// Whether `self` and `other`, of the same family (see
+    /// [`CAddr::same_head`]), are the same IPv6 address: all 28 bytes.
+    #[inline]
+    pub(super) fn same_v6(&self, other: &CAddr) -> bool {
+        // SAFETY: as in `same_head`: `words` reads the first 28 bytes,
+        // all initialised.
+        let (a, b) = unsafe { (&self.words, &other.words) };
+        a == b
+    }
+
     /// The address [`CAddr::set`] wrote with length `len`, back in `std`
     /// form (`None` if nothing valid was written).
     pub(super) fn get(&self, len: libc::socklen_t) -> Option<SocketAddr> {
         let mut storage = zeroed_storage();
-        let len = (len as usize).min(size_of::<CAddr>());
-        // SAFETY: both are plain C data: `self` is `size_of::<CAddr>()`
-        // bytes, all initialised (every `CAddr` is made whole, from an
-        // all-zero `sockaddr_in6`, and `set` writes whole members), and
+        let len = (len as usize).min(size_of::<libc::sockaddr_in6>());
+        // SAFETY: both are plain C data: the first 28 bytes of `self` (a
+        // `sockaddr_in6`'s size) are initialised (every `CAddr` is made
+        // from an all-zero `sockaddr_in6`, and `set` writes whole members;
+        // the 4 bytes after them, `head`'s alignment, are never read), and
         // `storage` is a distinct local at least that large (a
         // `sockaddr_storage` holds every address type); `len` is at most
-        // the size of a `CAddr`.
+        // 28.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 (self as *const CAddr).cast::<u8>(),
@@ -86,6 +125,92 @@ impl CAddr {
         }
         storage_to_addr(&storage, len as libc::socklen_t)
     }
+}
+
+/// The segments of one grouped send at most (the kernel's
+/// `UDP_MAX_SEGMENTS` before Linux 6.2; 128 since).
+pub(super) const GSO_MAX_SEGMENTS: usize = 64;
+
+/// The payload bytes of one grouped send at most: the largest IPv4 UDP
+/// payload (IPv6 allows 20 more; one figure keeps both simple).
+pub(super) const GSO_MAX_BYTES: usize = 65_507;
+
+/// The segment size that fits any path a datagram may take: IPv6's
+/// minimum MTU (1,280) less its and UDP's headers (48). Grouped sends
+/// with larger segments are tried until the kernel refuses one that then
+/// goes out one datagram at a time (the segment and its headers exceed
+/// the path MTU: `EINVAL`, or `EMSGSIZE` from the IPv6 path with a
+/// socket MTU); after that the endpoint groups only segments up to this
+/// size.
+pub(super) const GSO_SAFE_SEGMENT: usize = 1_232;
+
+/// The length of a `UDP_SEGMENT` control message (header and its `u16`)
+/// and the room it takes in a control buffer.
+// SAFETY: `CMSG_LEN` and `CMSG_SPACE` are arithmetic on their argument
+// (alignment of lengths); they read no memory.
+const CONTROL_LEN: usize = unsafe { libc::CMSG_LEN(size_of::<u16>() as libc::c_uint) } as usize;
+// SAFETY: as above.
+const CONTROL_SPACE: usize = unsafe { libc::CMSG_SPACE(size_of::<u16>() as libc::c_uint) } as usize;
+// SAFETY: as above.
+const CONTROL_DATA: usize = unsafe { libc::CMSG_LEN(0) } as usize;
+
+/// The control buffer of a grouped send: one `cmsghdr` (`SOL_UDP`,
+/// `UDP_SEGMENT`) followed by the segment size, laid out as `CMSG_DATA`
+/// and `CMSG_SPACE` say (asserted below, and walked with
+/// `CMSG_FIRSTHDR`, `CMSG_DATA` and `CMSG_NXTHDR` in a test), so that a
+/// flush writes the size as a field, with no pointer arithmetic.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(super) struct SegmentControl {
+    pub(super) header: libc::cmsghdr,
+    pub(super) size: u16,
+    _pad: [u8; CONTROL_SPACE - CONTROL_LEN],
+}
+
+const _: () = assert!(std::mem::offset_of!(SegmentControl, size) == CONTROL_DATA);
+const _: () = assert!(size_of::<SegmentControl>() == CONTROL_SPACE);
+
+impl SegmentControl {
+    pub(super) fn new() -> SegmentControl {
+        // SAFETY: `SegmentControl` is C data (a `cmsghdr` of integers,
+        // possibly with padding fields, a `u16` and bytes): all-zero
+        // bytes are a valid value of it.
+        let mut c: SegmentControl = unsafe { zeroed() };
+        c.header.cmsg_len = CONTROL_LEN as _;
+        c.header.cmsg_level = libc::SOL_UDP;
+        c.header.cmsg_type = libc::UDP_SEGMENT;
+        c
+    }
+}
+
+/// Whether an endpoint sends runs of datagrams as one (UDP GSO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Gso {
+    /// Not asked yet: the first flush with two datagrams or more asks
+    /// the socket (`getsockopt(SOL_UDP, UDP_SEGMENT)`).
+    Unknown,
+    On,
+    /// The kernel has no UDP GSO (or not on this socket, a Unix one), or
+    /// the device refused a grouped send (`EIO`, `ENOPROTOOPT`), or the
+    /// socket refused one of small segments whose datagrams then went
+    /// alone (see [`Outbox::grouping_refused`]).
+    Off,
+}
+
+/// Whether the socket `fd` takes `UDP_SEGMENT`: Linux 4.18 and later
+/// answer its `getsockopt` on a UDP socket; an older kernel, or another
+/// kind of socket, refuses it (and would ignore the control message,
+/// sending a group as one datagram: never risked).
+fn gso_supported(fd: RawFd) -> bool {
+    let mut value: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are locals valid for writes of their
+    // sizes, and `len` says how large `value` is: the kernel writes at
+    // most that many bytes there, and the new length into `len`.
+    let r = unsafe {
+        libc::getsockopt(fd, libc::SOL_UDP, libc::UDP_SEGMENT, (&mut value as *mut libc::c_int).cast(), &mut len)
+    };
+    r == 0
 }
 
 /// What [`Outbox::flush`] did.
@@ -128,6 +253,23 @@ pub(crate) struct Outbox {
     /// The first datagram not sent yet (a flush that would block stops
     /// there).
     next: usize,
+    /// The `sendmmsg` entries of a grouped flush ([`Outbox::plan`]): one
+    /// per run of datagrams to one destination, each pointing (since
+    /// `new`) at its own `iovec` of `send_iovecs` and its own control
+    /// buffer of `controls`, used when its `msg_controllen` is set.
+    sends: Box<[libc::mmsghdr; BATCH]>,
+    /// Never read by Rust: the entries of `sends` point at them.
+    send_iovecs: Box<[libc::iovec; BATCH]>,
+    controls: Box<[SegmentControl; BATCH]>,
+    /// For each entry of `sends`, the datagram after its last.
+    ends: [usize; BATCH],
+    pub(super) gso: Gso,
+    /// The largest segment grouped ([`GSO_SAFE_SEGMENT`] once a grouped
+    /// send of larger ones was refused with `EINVAL`).
+    pub(super) gso_segment_max: usize,
+    /// Grouped sends (entries with `UDP_SEGMENT`) the kernel took.
+    #[cfg(test)]
+    pub(super) grouped: u64,
     /// Send without addresses, to the socket's connected peer: the
     /// tests' Unix socket pair, whose full queue makes `sendmmsg` block
     /// (a UDP sender on loopback never blocks).
@@ -157,6 +299,16 @@ impl Outbox {
             h.msg_hdr.msg_name = name.wrapping_add(i).cast();
             h
         }));
+        let mut send_iovecs = Box::new([libc::iovec { iov_base: base.cast(), iov_len: 0 }; BATCH]);
+        let mut controls = Box::new([SegmentControl::new(); BATCH]);
+        let (iov, control) = (send_iovecs.as_mut_ptr(), controls.as_mut_ptr());
+        let sends = Box::new(std::array::from_fn(|i| {
+            let mut h = zeroed_header();
+            h.msg_hdr.msg_iov = iov.wrapping_add(i);
+            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_control = control.wrapping_add(i).cast();
+            h
+        }));
         Box::new(Outbox {
             bytes,
             base,
@@ -166,6 +318,14 @@ impl Outbox {
             headers,
             count: 0,
             next: 0,
+            sends,
+            send_iovecs,
+            controls,
+            ends: [0; BATCH],
+            gso: Gso::Unknown,
+            gso_segment_max: GSO_MAX_BYTES,
+            #[cfg(test)]
+            grouped: 0,
             #[cfg(test)]
             connected: false,
         })
@@ -251,6 +411,11 @@ impl Outbox {
     /// dropped, and the rest are still tried. When the socket would block,
     /// stops with the rest kept (`blocked`); otherwise the outbox is empty
     /// afterwards.
+    ///
+    /// Where the socket takes UDP GSO, runs of datagrams to one peer go
+    /// as one grouped entry each ([`Outbox::plan`], [`Outbox::send_planned`]);
+    /// a refused group is sent again one datagram at a time, so that the
+    /// above holds for each datagram of it.
     pub(crate) fn flush(&mut self, fd: RawFd, mut error: impl FnMut(io::Error)) -> Flushed {
         let mut done = Flushed::default();
         let count = self.count.min(BATCH);
@@ -285,6 +450,15 @@ impl Outbox {
                     },
                 }
                 continue;
+            }
+            if self.gso != Gso::Off {
+                if let Some(entries) = self.plan(fd, start, count) {
+                    if self.send_planned(fd, start, entries, &mut done, &mut error) {
+                        done.blocked = true;
+                        return done;
+                    }
+                    continue;
+                }
             }
             // SAFETY: headers `start..count` were written by `push` (their
             // `iovec` and name pointers and `msg_iovlen` of 1 in `new`):
@@ -326,6 +500,218 @@ impl Outbox {
         }
         self.clear();
         done
+    }
+
+    /// Plans a grouped send of datagrams `start..count` (at least two)
+    /// into `sends`: each run of consecutive datagrams to one destination,
+    /// of one size but for a last one that may be shorter (and none
+    /// empty), at most [`GSO_MAX_SEGMENTS`] and [`GSO_MAX_BYTES`], becomes
+    /// one entry with a `UDP_SEGMENT` control message; every other
+    /// datagram an entry of its own. The outbox's order is the order of
+    /// the entries, so each destination's datagrams (and their errors)
+    /// keep theirs. Returns the number of entries, or `None` when no run
+    /// has two datagrams (the plain `sendmmsg` of `headers` does then) or
+    /// the socket has no GSO (asked on the first plan).
+    fn plan(&mut self, fd: RawFd, start: usize, count: usize) -> Option<usize> {
+        if self.gso == Gso::Unknown {
+            self.gso = if gso_supported(fd) { Gso::On } else { Gso::Off };
+            if self.gso == Gso::Off {
+                return None;
+            }
+        }
+        let mut entries = 0;
+        let mut grouped = false;
+        let mut i = start;
+        while i < count {
+            let first = i;
+            let (Some(iov), Some(h)) = (self.iovecs.get(first), self.headers.get(first)) else { break };
+            let (size, namelen) = (iov.iov_len, h.msg_hdr.msg_namelen);
+            let (segments, total) = if size > 0 && size <= self.gso_segment_max {
+                self.run(first, count, size, namelen)
+            } else {
+                (1, size)
+            };
+            i = first + segments;
+            let (Some(send), Some(send_iov), Some(control), Some(end)) = (
+                self.sends.get_mut(entries),
+                self.send_iovecs.get_mut(entries),
+                self.controls.get_mut(entries),
+                self.ends.get_mut(entries),
+            ) else {
+                break;
+            };
+            // The run's bytes are contiguous: each push appends to `bytes`.
+            *send_iov = libc::iovec { iov_base: iov.iov_base, iov_len: total };
+            send.msg_hdr.msg_name = h.msg_hdr.msg_name;
+            send.msg_hdr.msg_namelen = namelen;
+            if i - first > 1 {
+                grouped = true;
+                control.size = size as u16;
+                send.msg_hdr.msg_controllen = CONTROL_SPACE as _;
+            } else {
+                send.msg_hdr.msg_controllen = 0;
+            }
+            *end = i;
+            entries += 1;
+        }
+        grouped.then_some(entries)
+    }
+
+    /// The run of datagrams from `first` (of `size` bytes, not empty, to
+    /// an address of length `namelen`) that one grouped send can carry,
+    /// before `count`: how many (at least 1) and their bytes. Datagrams
+    /// of `size` bytes to the same address, at most [`GSO_MAX_SEGMENTS`]
+    /// and [`GSO_MAX_BYTES`], and then one shorter (not empty) if it fits.
+    #[inline]
+    fn run(&self, first: usize, count: usize, size: usize, namelen: libc::socklen_t) -> (usize, usize) {
+        let end = count.min(first + GSO_MAX_SEGMENTS);
+        let full = end.min(first + GSO_MAX_BYTES / size);
+        let Some(name) = self.names.get(first) else { return (1, size) };
+        let v6 = namelen as usize != size_of::<libc::sockaddr_in>();
+        let same = |next: &CAddr| next.same_head(name) && (!v6 || next.same_v6(name));
+        let mut i = first + 1;
+        if let (Some(iovecs), Some(names)) = (self.iovecs.get(i..full), self.names.get(i..full)) {
+            // Two loops, so that the common one (IPv4) tests nothing else.
+            let run = if v6 {
+                iovecs.iter().zip(names).take_while(|(iov, next)| iov.iov_len == size && same(next)).count()
+            } else {
+                iovecs.iter().zip(names).take_while(|(iov, next)| iov.iov_len == size && next.same_head(name)).count()
+            };
+            i += run;
+        }
+        let mut total = (i - first) * size;
+        if i < end {
+            if let (Some(iov), Some(next)) = (self.iovecs.get(i), self.names.get(i)) {
+                let len = iov.iov_len;
+                if len > 0 && len < size && total + len <= GSO_MAX_BYTES && same(next) {
+                    total += len;
+                    i += 1;
+                }
+            }
+        }
+        (i - first, total)
+    }
+
+    /// Sends the `entries` that [`Outbox::plan`] made from datagram
+    /// `start` on, with one `sendmsg` (one entry) or `sendmmsg`. A grouped
+    /// entry the kernel refuses is sent again one datagram at a time, so
+    /// that errors stay each datagram's own, in order; a refusal that says
+    /// the device or kernel cannot segment (`EIO`, `ENOPROTOOPT`) ends
+    /// grouping on this endpoint, and so may one whose datagrams then all
+    /// go alone ([`Outbox::grouping_refused`]). Returns whether the socket would block (the
+    /// unsent rest kept from `next`).
+    fn send_planned(
+        &mut self,
+        fd: RawFd,
+        start: usize,
+        entries: usize,
+        done: &mut Flushed,
+        error: &mut impl FnMut(io::Error),
+    ) -> bool {
+        let entries = entries.min(BATCH);
+        let n = if entries == 1 {
+            let Some(send) = self.sends.first() else { return false };
+            // SAFETY: `plan` wrote entry 0: its name points at a C address
+            // of `names` with its length (or is null, the tests' connected
+            // mode), its `iovec` (of `send_iovecs`, pointed at in `new`)
+            // covers the bytes of consecutive datagrams that `push`
+            // initialised inside `bytes`, and its control, when
+            // `msg_controllen` is not zero, is its own `SegmentControl`,
+            // whole and as long as that length. All of it is owned by
+            // `self`, never resized, unchanged during the call, and only
+            // read by the kernel.
+            let r = unsafe { libc::sendmsg(fd, &send.msg_hdr, libc::MSG_DONTWAIT) };
+            if r < 0 {
+                -1
+            } else {
+                1
+            }
+        } else {
+            // SAFETY: as for `sendmsg` above, for entries `0..entries`,
+            // all written by `plan`; the kernel also writes `msg_len` in
+            // them, which are ours to lend (`&mut self`).
+            unsafe { libc::sendmmsg(fd, self.sends.as_mut_ptr(), entries as libc::c_uint, libc::MSG_DONTWAIT) }
+        };
+        if n > 0 {
+            let n = (n as usize).min(entries);
+            let end = self.ends.get(n - 1).copied().unwrap_or(start + 1);
+            #[cfg(test)]
+            {
+                let mut from = start;
+                for &e in self.ends.iter().take(n) {
+                    self.grouped += u64::from(e - from > 1);
+                    from = e;
+                }
+            }
+            done.sent += (end - start) as u64;
+            self.next = end;
+            return false;
+        }
+        // An error is the first entry's (as in `flush`).
+        let e = if n == 0 { io::Error::from(io::ErrorKind::WriteZero) } else { io::Error::last_os_error() };
+        match e.kind() {
+            io::ErrorKind::Interrupted => return false,
+            io::ErrorKind::WouldBlock => return true,
+            _ => {}
+        }
+        let end = self.ends.first().copied().unwrap_or(start + 1).min(self.count);
+        if end - start == 1 {
+            error(e);
+            self.next = end;
+            return false;
+        }
+        if matches!(e.raw_os_error(), Some(libc::EIO | libc::ENOPROTOOPT | libc::EOPNOTSUPP)) {
+            // The device cannot checksum a grouped send, or the kernel
+            // cannot segment one.
+            log::debug!("udp: grouped send refused ({e}): datagrams go one by one from now on");
+            self.gso = Gso::Off;
+        }
+        let mut failed = false;
+        for i in start..end {
+            loop {
+                match self.send_one(fd, i) {
+                    Ok(()) => done.sent += 1,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.next = i;
+                        return true;
+                    }
+                    Err(e) => {
+                        failed = true;
+                        error(e);
+                    }
+                }
+                break;
+            }
+            self.next = i + 1;
+        }
+        if !failed {
+            self.grouping_refused(&e, start);
+        }
+        false
+    }
+
+    /// A grouped send from datagram `first` was refused with `e`, and its
+    /// datagrams then went one by one without an error: the refusal was
+    /// the group's own (a segment and its headers larger than the path
+    /// MTU: `EINVAL`, or `EMSGSIZE` from IPv6 with a socket MTU; or a
+    /// socket that cannot segment, such as one with `SO_NO_CHECK`). Larger
+    /// segments than [`GSO_SAFE_SEGMENT`] are not grouped any more; a
+    /// refused group of smaller ones ends grouping on this endpoint.
+    /// (When a datagram of the group fails alone too, the refusal was its
+    /// destination's, such as port 0, and says nothing of grouping.)
+    #[cold]
+    fn grouping_refused(&mut self, e: &io::Error, first: usize) {
+        let size = self.iovecs.get(first).map_or(0, |iov| iov.iov_len);
+        if size > GSO_SAFE_SEGMENT && self.gso_segment_max > GSO_SAFE_SEGMENT {
+            log::debug!(
+                "udp: grouped send of {size}-byte segments refused ({e}): grouping up to {GSO_SAFE_SEGMENT} bytes from now on"
+            );
+            self.gso_segment_max = GSO_SAFE_SEGMENT;
+        } else if self.gso == Gso::On {
+            log::debug!("udp: grouped send of {size}-byte segments refused ({e}): datagrams go one by one from now on");
+            self.gso = Gso::Off;
+        }
     }
 
     /// Sends datagram `i` alone with `sendto`.
