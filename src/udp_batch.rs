@@ -762,4 +762,69 @@ mod tests {
             assert_eq!((data, from.ip(), from.port()), (vec![6, k as u8, k as u8], "::1".parse().unwrap(), port));
         }
     }
+
+    #[test]
+    fn an_error_pending_on_the_socket_met_by_a_group_is_its_first_datagrams_as_without_groups() {
+        // With `IP_RECVERR`, a refusal (ICMP port unreachable) is kept
+        // pending on an unconnected socket and returned by its next send:
+        // without groups, the first datagram of the next `sendmmsg` gets
+        // it (reported, and that datagram dropped). A group meeting it
+        // must do the same, not take the refusal for the grouping's fault
+        // (which reported nothing and stopped grouping for good).
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_nonblocking(true).unwrap();
+        let on: libc::c_int = 1;
+        // SAFETY: `on` is a local `c_int`, valid for reads of the length
+        // given, on an open socket.
+        let r = unsafe {
+            libc::setsockopt(
+                sender.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_RECVERR,
+                (&on as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "IP_RECVERR: {}", io::Error::last_os_error());
+        let closed = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        sender.send_to(b"to nobody", closed).unwrap();
+        // The refusal arrives: the socket polls as in error (bounded).
+        let mut pfd = libc::pollfd { fd: sender.as_raw_fd(), events: 0, revents: 0 };
+        // SAFETY: `pfd` is one local `pollfd`, valid for reads and writes.
+        let r = unsafe { libc::poll(&mut pfd, 1, 5_000) };
+        assert_eq!((r, pfd.revents & libc::POLLERR), (1, libc::POLLERR), "no refusal arrived");
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (to, from) = (peer.local_addr().unwrap(), sender.local_addr().unwrap());
+        let sends: Vec<_> = (0..4u8).map(|i| (vec![i; 12], to)).collect();
+        let mut out = Outbox::new();
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+        assert_eq!((done, errors), (Flushed { sent: 3, blocked: false }, vec![Some(libc::ECONNREFUSED)]));
+        assert_eq!(receive_n(&peer, 3), sends[1..].iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+        // Grouping goes on: the refusal was not the group's.
+        assert_eq!((out.gso, out.gso_segment_max), (Gso::On, GSO_MAX_BYTES));
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends[..2]);
+        assert_eq!((done, errors, out.grouped), (Flushed { sent: 2, blocked: false }, vec![], 2));
+        assert_eq!(receive_n(&peer, 2).len(), 2);
+    }
+
+    #[test]
+    fn a_run_of_exactly_65_507_bytes_is_one_send_and_one_byte_more_is_not() {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_nonblocking(true).unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (to, from) = (peer.local_addr().unwrap(), sender.local_addr().unwrap());
+        let mut out = Outbox::new();
+        // A full outbox (16 datagrams): 15 of 4,100 bytes and a shorter
+        // last of 4,007 make exactly 65,507 (the largest IPv4 payload):
+        // one send; with one byte more, the last goes alone.
+        const { assert!(BATCH == 16 && 15 * 4_100 + 4_007 == GSO_MAX_BYTES) };
+        for (last, grouped) in [(4_007, 1), (4_008, 2)] {
+            let mut sends: Vec<_> = (0..15u8).map(|i| (vec![i; 4_100], to)).collect();
+            sends.push((vec![99; last], to));
+            let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+            assert_eq!((done, errors, out.grouped), (Flushed { sent: 16, blocked: false }, vec![], grouped));
+            assert_eq!(receive_n(&peer, 16), sends.iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+        }
+        assert_eq!(out.gso, Gso::On);
+    }
 }

@@ -594,12 +594,15 @@ impl Outbox {
 
     /// Sends the `entries` that [`Outbox::plan`] made from datagram
     /// `start` on, with one `sendmsg` (one entry) or `sendmmsg`. A grouped
-    /// entry the kernel refuses is sent again one datagram at a time, so
-    /// that errors stay each datagram's own, in order; a refusal that says
-    /// the device or kernel cannot segment (`EIO`, `ENOPROTOOPT`) ends
-    /// grouping on this endpoint, and so may one whose datagrams then all
-    /// go alone ([`Outbox::grouping_refused`]). Returns whether the socket would block (the
-    /// unsent rest kept from `next`).
+    /// entry the kernel refuses with an error a group can cause (`EINVAL`,
+    /// `EMSGSIZE`, `EIO`, `ENOPROTOOPT`, `EOPNOTSUPP`) is sent again one
+    /// datagram at a time, so that errors stay each datagram's own, in
+    /// order; any other error is its first datagram's, as without groups.
+    /// A refusal that says the device or kernel cannot segment (`EIO`,
+    /// `ENOPROTOOPT`, `EOPNOTSUPP`) ends grouping on this endpoint, and so
+    /// may one whose datagrams then all go alone
+    /// ([`Outbox::grouping_refused`]). Returns whether the socket would
+    /// block (the unsent rest kept from `next`).
     fn send_planned(
         &mut self,
         fd: RawFd,
@@ -655,9 +658,18 @@ impl Outbox {
             _ => {}
         }
         let end = self.ends.first().copied().unwrap_or(start + 1).min(self.count);
-        if end - start == 1 {
+        // Only these can be the grouping's fault (`udp_send_skb`,
+        // `udp_cmsg_send`, the IPv6 path with a socket MTU); any other
+        // error (a refusal pending on the socket, `ENOBUFS`, ...) is the
+        // first datagram's, as without groups: reported, that datagram
+        // dropped, and the rest planned again.
+        let grouping = matches!(
+            e.raw_os_error(),
+            Some(libc::EINVAL | libc::EMSGSIZE | libc::EIO | libc::ENOPROTOOPT | libc::EOPNOTSUPP)
+        );
+        if end - start == 1 || !grouping {
             error(e);
-            self.next = end;
+            self.next = start + 1;
             return false;
         }
         if matches!(e.raw_os_error(), Some(libc::EIO | libc::ENOPROTOOPT | libc::EOPNOTSUPP)) {
