@@ -405,6 +405,35 @@ impl Outbox {
         true
     }
 
+    /// Applies the result of one send of datagrams from `next` on: moves
+    /// past those sent, or past the one that failed (its error handed to
+    /// `error`). Returns true when the socket would block (the rest kept).
+    fn sent_or_failed(
+        &mut self,
+        sent: io::Result<usize>,
+        done: &mut Flushed,
+        error: &mut impl FnMut(io::Error),
+    ) -> bool {
+        match sent {
+            Ok(n) => {
+                self.next += n;
+                done.sent += n as u64;
+            }
+            Err(e) => match e.kind() {
+                io::ErrorKind::Interrupted => {}
+                io::ErrorKind::WouldBlock => {
+                    done.blocked = true;
+                    return true;
+                }
+                _ => {
+                    error(e);
+                    self.next += 1;
+                }
+            },
+        }
+        false
+    }
+
     /// Sends what is queued, in order, with as few `sendmmsg` calls as the
     /// kernel allows. An error on one datagram (other than `WouldBlock`
     /// and `Interrupted`) is handed to `error` for that datagram, which is
@@ -432,22 +461,9 @@ impl Outbox {
                 // One datagram (a reply with one datagram in flight): a
                 // `sendto`, the kernel's shorter path, rather than a
                 // `sendmmsg` of one.
-                match self.send_one(fd, start) {
-                    Ok(()) => {
-                        self.next += 1;
-                        done.sent += 1;
-                    }
-                    Err(e) => match e.kind() {
-                        io::ErrorKind::Interrupted => {}
-                        io::ErrorKind::WouldBlock => {
-                            done.blocked = true;
-                            return done;
-                        }
-                        _ => {
-                            error(e);
-                            self.next += 1;
-                        }
-                    },
+                let sent = self.send_one(fd, start).map(|()| 1);
+                if self.sent_or_failed(sent, &mut done, &mut error) {
+                    return done;
                 }
                 continue;
             }
@@ -477,25 +493,16 @@ impl Outbox {
                     libc::MSG_DONTWAIT,
                 )
             };
-            if n > 0 {
-                self.next += (n as usize).min(count - start);
-                done.sent += n as u64;
-                continue;
-            }
             // Linux reports an error only when the first datagram of the
             // call failed (after that it returns the count sent): the
             // error is this one's.
-            let e = if n == 0 { io::Error::from(io::ErrorKind::WriteZero) } else { io::Error::last_os_error() };
-            match e.kind() {
-                io::ErrorKind::Interrupted => {}
-                io::ErrorKind::WouldBlock => {
-                    done.blocked = true;
-                    return done;
-                }
-                _ => {
-                    error(e);
-                    self.next += 1;
-                }
+            let sent = match n {
+                n if n > 0 => Ok((n as usize).min(count - start)),
+                0 => Err(io::Error::from(io::ErrorKind::WriteZero)),
+                _ => Err(io::Error::last_os_error()),
+            };
+            if self.sent_or_failed(sent, &mut done, &mut error) {
+                return done;
             }
         }
         self.clear();
