@@ -259,10 +259,14 @@ impl Core {
             Self::write_refused(c, id, 0);
             return None;
         }
-        let r = f(c.out.append_target(&mut self.pool));
-        if c.out.is_empty() {
+        let out = c.out.append_target(&mut self.pool);
+        let r = f(out);
+        // `append_target` dropped the sent prefix: the vector's length is
+        // what is queued (one load, where `OutBuf::len` is a subtraction).
+        let queued = out.len();
+        if queued == 0 {
             Self::wrote_nothing(c, &mut self.pool);
-        } else if c.above_high() {
+        } else if queued > c.limits.high_water as usize {
             self.write_above_high(id);
         } else {
             push_dirty(&mut self.dirty, c, id);
