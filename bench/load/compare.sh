@@ -9,6 +9,8 @@
 # is pinned to CPU 0 and the load generator to CPU 1. Every reply is checked
 # byte for byte by the load generator; a run with errors is reported.
 # Prints a Markdown table of medians (bench/load/summarize.py).
+# SERVERS may name `reel-before` with REEL_BEFORE=DIR holding another
+# build's echo_hello and http_hello, to compare two commits.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../.."
