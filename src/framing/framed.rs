@@ -1,4 +1,9 @@
-//! The generic framing adapter: buffering, modes, and the handler trait.
+//! The generic framing adapter: [`Framed`] (buffering, modes, delivery)
+//! and [`Framer`], the handler's side of it.
+//!
+//! The codec traits ([`Decoder`], [`Encoder`], [`Codec`], with [`Decoded`]
+//! and [`FrameError`]) are in `framed/codec.rs`, the handler trait
+//! ([`FrameHandler`]) in `framed/handler.rs`; all are re-exported here.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -6,127 +11,11 @@ use std::fmt;
 use crate::context::InputState;
 use crate::{ConnId, Context, Protocol, ReactorContext, Reason, TimerId};
 
-/// What a decoder found at the front of the unconsumed input; `M` is what
-/// it learned about a frame while finding it ([`Decoder::Meta`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decoded<M = ()> {
-    /// A frame: its payload is `input[start..end]`; `consumed` bytes
-    /// (header, payload, delimiter) are used up.
-    Frame {
-        /// Where the payload starts.
-        start: usize,
-        /// Where the payload ends.
-        end: usize,
-        /// Bytes used up, delimiters and headers included.
-        consumed: usize,
-        /// What the decoder learned about the frame (say, where each
-        /// argument of a command starts), handed to the handler through
-        /// [`Framer::meta`]: no second parse, no allocation.
-        meta: M,
-    },
-    /// Not enough input yet: keep it and call again with more. Partial
-    /// input is not an error.
-    Incomplete,
-    /// These many bytes are to be dropped (the rest of an over-long frame
-    /// being skipped).
-    Skip(usize),
-    /// The frame is longer than the maximum; `announced` is its length as
-    /// far as known. The codec skips it if the connection stays open.
-    TooLong(u64),
-    /// The input cannot be a frame.
-    Malformed(&'static str),
-}
+mod codec;
+mod handler;
 
-/// Why a frame could not be sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FrameError {
-    /// Longer than the codec's maximum or than its length prefix can say.
-    TooLong {
-        /// The payload's length.
-        len: usize,
-        /// The most the codec can send.
-        max: u64,
-    },
-    /// A line payload contains the delimiter.
-    ContainsDelimiter,
-}
-
-impl fmt::Display for FrameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FrameError::TooLong { len, max } => write!(f, "frame of {len} bytes is longer than the maximum of {max}"),
-            FrameError::ContainsDelimiter => f.write_str("line contains the delimiter"),
-        }
-    }
-}
-
-impl std::error::Error for FrameError {}
-
-/// Where frames end in a byte stream: the reading half of a codec.
-///
-/// A protocol whose requests and replies differ (RESP, HTTP) implements
-/// this for what it reads, and [`Encoder`] only if it writes the same
-/// kind of frame; [`Framed`] needs only a decoder. See the codec chapter
-/// of the guide (`docs/guide/codecs.md`) for one built step by step.
-pub trait Decoder {
-    /// What the decoder learns about a frame while finding it, handed to
-    /// the handler with the frame ([`Framer::meta`]): where each argument
-    /// starts, a type tag, a parsed number. `()` when there is nothing to
-    /// tell. Returned by value inside [`Decoded::Frame`], so a fixed-size
-    /// type costs no allocation.
-    type Meta;
-
-    /// Looks at the unconsumed input (which always starts at a frame
-    /// boundary) and says what is there. Called again with the same start
-    /// and more bytes after [`Decoded::Incomplete`]: a decoder may remember
-    /// how far it scanned, so that total work stays linear in the input.
-    fn decode(&mut self, input: &[u8]) -> Decoded<Self::Meta>;
-
-    /// Forgets any scanning state (after a mode switch).
-    fn reset(&mut self);
-
-    /// The words for a frame that is too long, e.g. `"line too long"`.
-    fn too_long_reason(&self) -> &'static str {
-        "frame too long"
-    }
-}
-
-/// How to write a frame: the writing half of a codec.
-pub trait Encoder {
-    /// Writes `payload` as one frame through `write` (in pieces: a header,
-    /// the payload, a delimiter).
-    ///
-    /// # Errors
-    ///
-    /// When the payload cannot be framed (too long, or a line containing
-    /// its delimiter); nothing has been written then.
-    fn encode(&self, payload: &[u8], write: &mut dyn FnMut(&[u8])) -> Result<(), FrameError>;
-
-    /// Queues `payload` as one frame on connection `to`, any connection of
-    /// the reactor (a broadcast, a relay). `Ok(false)` when `to` is gone
-    /// or closing (nothing is written), as
-    /// [`write_to`](ReactorContext::write_to).
-    ///
-    /// # Errors
-    ///
-    /// When the payload cannot be framed.
-    fn encode_to(&self, cx: &mut ReactorContext<'_>, to: ConnId, payload: &[u8]) -> Result<bool, FrameError> {
-        if !cx.is_open(to) {
-            return Ok(false);
-        }
-        let mut all = true;
-        self.encode(payload, &mut |bytes| all &= cx.write_to(to, bytes))?;
-        Ok(all)
-    }
-}
-
-/// A codec that both decodes and encodes the same kind of frame (lines,
-/// length-prefixed frames, netstrings). Implemented for every type that
-/// is both a [`Decoder`] and an [`Encoder`].
-pub trait Codec: Decoder + Encoder {}
-
-impl<T: Decoder + Encoder> Codec for T {}
+pub use self::codec::{Codec, Decoded, Decoder, Encoder, FrameError};
+pub use self::handler::FrameHandler;
 
 /// The framer's side of things that a handler may use: send frames, switch
 /// between frame mode and raw mode, reach the codec and what it learned
@@ -233,106 +122,6 @@ impl<C: Decoder> Framer<C> {
     /// The codec, to change its settings.
     pub fn codec_mut(&mut self) -> &mut C {
         &mut self.codec
-    }
-}
-
-/// What a framed protocol implements: Twisted's `lineReceived` /
-/// `stringReceived`, plus the connection's other callbacks, forwarded.
-///
-/// The contract of [`Protocol`] holds, and on top of it:
-///
-/// - `frame_received` gets exactly one whole frame per call, never a part,
-///   whatever the chunking;
-/// - no frame is delivered once the connection is closing, nor after
-///   [`Framer::stop_delivery`];
-/// - **pausing works at frame granularity**: once reading is paused
-///   ([`Context::pause_reading`] from the handler, or flow control because
-///   queued output passed the high water mark during a write), no further
-///   frame (nor raw data) is delivered, even if the current read holds
-///   more. Those bytes stay buffered and are delivered, in order, when
-///   reading resumes, before anything newer; delivery stops again if the
-///   handler pauses again.
-pub trait FrameHandler<C: Decoder> {
-    /// A whole frame arrived.
-    fn frame_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, frame: &[u8]);
-
-    /// Bytes arrived in raw mode. Returns how many of them it took: if it
-    /// switched back to frame mode with
-    /// [`Framer::set_frame_mode`], the rest is decoded as frames at once;
-    /// if it paused reading, the rest is kept and delivered again when
-    /// reading resumes; otherwise all of `data` counts as taken. The
-    /// default takes (and drops) everything.
-    fn raw_data_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, data: &[u8]) -> usize {
-        let _ = (cx, framer);
-        data.len()
-    }
-
-    /// A frame longer than the codec's maximum began (`announced` is its
-    /// length as far as known). The default closes the connection with
-    /// [`Reason::Protocol`] and the codec's words (`"line too long"`); an
-    /// override may send a farewell first. If the connection stays open,
-    /// the over-long frame is skipped and framing goes on after it.
-    fn frame_too_long(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, announced: u64) {
-        let _ = announced;
-        cx.close_with(Reason::Protocol(Cow::Borrowed(framer.codec().too_long_reason())));
-    }
-
-    /// The input cannot be parsed. The default closes the connection with
-    /// [`Reason::Protocol`] and `why`. Nothing more is decoded either way.
-    fn malformed(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, why: &'static str) {
-        let _ = framer;
-        cx.close_with(Reason::Protocol(Cow::Borrowed(why)));
-    }
-
-    /// See [`Protocol::connection_made`].
-    fn connection_made(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>) {
-        let _ = (cx, framer);
-    }
-
-    /// See [`Protocol::eof_received`]; `pending` is the unfinished frame's
-    /// bytes. The default closes.
-    fn eof_received(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, pending: &[u8]) {
-        let _ = (framer, pending);
-        cx.close();
-    }
-
-    /// See [`Protocol::connection_lost`].
-    fn connection_lost(&mut self, cx: &mut Context<'_>, reason: Reason) {
-        let _ = (cx, reason);
-    }
-
-    /// See [`Protocol::connection_failed`]: a framed client connection
-    /// could not be established; called instead of every other method.
-    fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
-        let _ = (cx, reason);
-    }
-
-    /// See [`Protocol::pause_writing`].
-    fn pause_writing(&mut self, cx: &mut Context<'_>) {
-        let _ = cx;
-    }
-
-    /// See [`Protocol::resume_writing`].
-    fn resume_writing(&mut self, cx: &mut Context<'_>) {
-        let _ = cx;
-    }
-
-    /// See [`Protocol::reading_resumed`]. Called before the frames held
-    /// back during the pause are delivered; pausing again here holds them
-    /// back further.
-    fn reading_resumed(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>) {
-        let _ = (cx, framer);
-    }
-
-    /// See [`Protocol::timer_fired`].
-    fn timer_fired(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>, timer: TimerId) {
-        let _ = (cx, framer, timer);
-    }
-
-    /// See [`Protocol::stop_requested`]. The default closes.
-    fn stop_requested(&mut self, cx: &mut Context<'_>, framer: &mut Framer<C>) {
-        let _ = framer;
-        cx.close();
     }
 }
 
