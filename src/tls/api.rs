@@ -170,7 +170,7 @@ impl Reactor {
     /// would not be TLS).
     ///
     /// To serve a certificate per server name, give `config` a
-    /// [`rustls::server::ResolvesServerCertUsingSni`](super::rustls::server::ResolvesServerCertUsingSni)
+    /// [`rustls::server::ResolvesServerCertUsingSni`]
     /// as its `cert_resolver`; the name asked for is in
     /// [`TlsInfo::server_name`].
     ///
