@@ -434,4 +434,25 @@ mod tests {
         let u = reactor.core.udp(id).unwrap();
         assert_eq!((u.sent, u.write_interest), (2, false), "drained: readable events alone again");
     }
+
+    #[test]
+    fn datagrams_in_the_send_queue_of_a_closing_endpoint_are_counted_as_dropped() {
+        let mut reactor = Reactor::new().unwrap();
+        let id = reactor.listen_udp("127.0.0.1:0", Quiet).unwrap();
+        reactor.turn(Some(Duration::ZERO)).unwrap();
+        let to: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        // As sends the socket had no room for leave them (see above), one
+        // over a limit of 2: dropped at once.
+        let u = reactor.core.udp_mut(id).unwrap();
+        for data in [&b"one"[..], b"two", b"three"] {
+            u.enqueue(data, to, 2);
+        }
+        assert_eq!(reactor.udp_dropped(id), Some(1));
+        assert_eq!(reactor.stats().datagrams_dropped, 1, "queued ones are not dropped while it is open");
+        assert!(reactor.context().close_udp(id));
+        reactor.turn(Some(Duration::ZERO)).unwrap();
+        assert!(reactor.core.udp(id).is_none(), "closed");
+        let stats = reactor.stats();
+        assert_eq!((stats.endpoints, stats.datagrams_out, stats.datagrams_dropped), (0, 0, 3));
+    }
 }

@@ -124,11 +124,17 @@ impl Core {
             self.cancel_all(owned);
             let mut u = self.udps.remove(id.index as usize);
             self.counters.datagrams_out += u.sent;
-            self.counters.datagrams_dropped += u.dropped;
+            // What still waits in the send queue is never sent: dropped too.
+            let unsent = u.queue.len() as u64;
+            self.counters.datagrams_dropped += u.dropped + unsent;
             if let Err(e) = u.socket.deregister(&self.registry) {
                 log::trace!("{id}: deregister failed: {e}");
             }
-            log::debug!("{id}: udp endpoint on {} closed", u.local);
+            if unsent > 0 {
+                log::debug!("{id}: udp endpoint on {} closed, {unsent} queued datagrams dropped", u.local);
+            } else {
+                log::debug!("{id}: udp endpoint on {} closed", u.local);
+            }
         }
     }
 
