@@ -281,7 +281,12 @@ impl Endpoint {
     #[inline]
     pub(crate) fn begin_batch(&mut self) {
         if self.connected.is_none() && matches!(self.socket, DgramSocket::Udp(_)) {
-            self.outbox.get_or_insert_with(Outbox::new);
+            let local = self.local;
+            self.outbox.get_or_insert_with(|| {
+                let mut out = Outbox::new();
+                out.local = Some(local);
+                out
+            });
             self.batching = true;
         }
     }

@@ -726,7 +726,9 @@ mod tests {
         assert_eq!(r, 0, "SO_NO_CHECK: {}", io::Error::last_os_error());
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
         let (to, from) = (peer.local_addr().unwrap(), sender.local_addr().unwrap());
+        crate::test_log::capture();
         let mut out = Outbox::new();
+        out.local = Some(from);
         let sends: Vec<_> = (0..4u8).map(|i| (vec![i; 12], to)).collect();
         let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
         assert_eq!((done, errors), (Flushed { sent: 4, blocked: false }, vec![]));
@@ -735,6 +737,94 @@ mod tests {
         let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends[..2]);
         assert_eq!((done, errors, out.grouped), (Flushed { sent: 2, blocked: false }, vec![], 0));
         assert_eq!(receive_n(&peer, 2).len(), 2);
+        // Said once, with the endpoint's address.
+        let said = crate::test_log::records_here();
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert_eq!(said[0].0, log::Level::Info);
+        assert!(said[0].1.starts_with(&format!("udp {from}: ")) && said[0].1.contains("UDP GSO off"), "{said:?}");
+    }
+
+    /// Makes `socket` (IPv4, `IP_RECVERR` on) keep an ICMP destination
+    /// unreachable error of `code` pending, as if its last datagram to
+    /// port 9 had drawn it, with a forged ICMP message sent to it over
+    /// loopback through a raw socket. False, and nothing done, without
+    /// the privilege for a raw socket.
+    fn pend_icmp_error(socket: &UdpSocket, code: u8) -> bool {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let Ok(raw) = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)) else { return false };
+        fn checksum(bytes: &[u8]) -> u16 {
+            let mut sum: u32 =
+                bytes.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
+            while sum > 0xffff {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            !(sum as u16)
+        }
+        let port = socket.local_addr().unwrap().port();
+        let localhost = [127, 0, 0, 1];
+        // The datagram it answers: an IPv4 header (UDP, loopback to
+        // loopback) and the first 8 bytes after it (a UDP header).
+        let mut inner = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0];
+        inner.extend_from_slice(&localhost);
+        inner.extend_from_slice(&localhost);
+        let sum = checksum(&inner);
+        inner[10..12].copy_from_slice(&sum.to_be_bytes());
+        inner.extend_from_slice(&port.to_be_bytes());
+        inner.extend_from_slice(&[0, 9, 0, 8, 0, 0]);
+        let mut icmp = vec![3, code, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&inner);
+        let sum = checksum(&icmp);
+        icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+        let to: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        raw.send_to(&icmp, &to.into()).unwrap();
+        // It arrives: the socket polls as in error (bounded).
+        let mut pfd = libc::pollfd { fd: socket.as_raw_fd(), events: 0, revents: 0 };
+        // SAFETY: `pfd` is one local `pollfd`, valid for reads and writes.
+        let r = unsafe { libc::poll(&mut pfd, 1, 5_000) };
+        assert_eq!((r, pfd.revents & libc::POLLERR), (1, libc::POLLERR), "no ICMP error arrived");
+        true
+    }
+
+    #[test]
+    fn a_pending_error_that_a_group_could_also_cause_is_reported_and_leaves_grouping_on() {
+        // ICMP protocol unreachable (`ENOPROTOOPT`) and source route
+        // failed (`EOPNOTSUPP`), kept pending by an `IP_RECVERR` socket,
+        // are consumed by the next send, here a group's: the same errors
+        // as a device that cannot segment. Grouping stays on and the error
+        // is reported. (Fragmentation needed, `EMSGSIZE`, is not forged:
+        // it would lower loopback's path MTU for the whole machine.)
+        for (code, errno) in [(2, libc::ENOPROTOOPT), (5, libc::EOPNOTSUPP)] {
+            let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+            sender.set_nonblocking(true).unwrap();
+            let on: libc::c_int = 1;
+            // SAFETY: `on` is a local `c_int`, valid for reads of the
+            // length given, on an open socket.
+            let r = unsafe {
+                libc::setsockopt(
+                    sender.as_raw_fd(),
+                    libc::IPPROTO_IP,
+                    libc::IP_RECVERR,
+                    (&on as *const libc::c_int).cast(),
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(r, 0, "IP_RECVERR: {}", io::Error::last_os_error());
+            if !pend_icmp_error(&sender, code) {
+                eprintln!("no raw socket (CAP_NET_RAW): skipped");
+                return;
+            }
+            let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let (to, from) = (peer.local_addr().unwrap(), sender.local_addr().unwrap());
+            let sends: Vec<_> = (0..4u8).map(|i| (vec![i; 12], to)).collect();
+            let mut out = Outbox::new();
+            let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+            assert_eq!((done, errors), (Flushed { sent: 4, blocked: false }, vec![Some(errno)]), "code {code}");
+            assert_eq!(receive_n(&peer, 4), sends.iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+            assert_eq!((out.gso, out.gso_segment_max, out.grouped), (Gso::On, GSO_MAX_BYTES, 1), "code {code}");
+            let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends[..2]);
+            assert_eq!((done, errors, out.grouped), (Flushed { sent: 2, blocked: false }, vec![], 2));
+            assert_eq!(receive_n(&peer, 2).len(), 2);
+        }
     }
 
     #[test]

@@ -267,6 +267,9 @@ pub(crate) struct Outbox {
     /// The largest segment grouped ([`GSO_SAFE_SEGMENT`] once a grouped
     /// send of larger ones was refused with `EINVAL`).
     pub(super) gso_segment_max: usize,
+    /// The endpoint's address, for the one log line that says grouping
+    /// was turned off (set by the endpoint that made the outbox).
+    pub(crate) local: Option<SocketAddr>,
     /// Grouped sends (entries with `UDP_SEGMENT`) the kernel took.
     #[cfg(test)]
     pub(super) grouped: u64,
@@ -324,6 +327,7 @@ impl Outbox {
             ends: [0; BATCH],
             gso: Gso::Unknown,
             gso_segment_max: GSO_MAX_BYTES,
+            local: None,
             #[cfg(test)]
             grouped: 0,
             #[cfg(test)]
@@ -605,11 +609,16 @@ impl Outbox {
     /// `EMSGSIZE`, `EIO`, `ENOPROTOOPT`, `EOPNOTSUPP`) is sent again one
     /// datagram at a time, so that errors stay each datagram's own, in
     /// order; any other error is its first datagram's, as without groups.
-    /// A refusal that says the device or kernel cannot segment (`EIO`,
-    /// `ENOPROTOOPT`, `EOPNOTSUPP`) ends grouping on this endpoint, and so
-    /// may one whose datagrams then all go alone
-    /// ([`Outbox::grouping_refused`]). Returns whether the socket would
-    /// block (the unsent rest kept from `next`).
+    /// Three of them (`EMSGSIZE`, `ENOPROTOOPT`, `EOPNOTSUPP`) are also
+    /// what an ICMP error kept pending on an `IP_RECVERR` socket becomes,
+    /// consumed by whichever send meets it: the group is tried once more
+    /// first, and taken then, the error is reported (as without groups)
+    /// and grouping left as it was. A refusal of the group's own that says
+    /// the device or kernel cannot segment (`EIO`, `ENOPROTOOPT`,
+    /// `EOPNOTSUPP`) ends grouping on this endpoint, and so may one whose
+    /// datagrams then all go alone ([`Outbox::grouping_refused`]); either
+    /// is logged once ([`Outbox::grouping_off`]). Returns whether the
+    /// socket would block (the unsent rest kept from `next`).
     fn send_planned(
         &mut self,
         fd: RawFd,
@@ -620,21 +629,9 @@ impl Outbox {
     ) -> bool {
         let entries = entries.min(BATCH);
         let n = if entries == 1 {
-            let Some(send) = self.sends.first() else { return false };
-            // SAFETY: `plan` wrote entry 0: its name points at a C address
-            // of `names` with its length (or is null, the tests' connected
-            // mode), its `iovec` (of `send_iovecs`, pointed at in `new`)
-            // covers the bytes of consecutive datagrams that `push`
-            // initialised inside `bytes`, and its control, when
-            // `msg_controllen` is not zero, is its own `SegmentControl`,
-            // whole and as long as that length. All of it is owned by
-            // `self`, never resized, unchanged during the call, and only
-            // read by the kernel.
-            let r = unsafe { libc::sendmsg(fd, &send.msg_hdr, libc::MSG_DONTWAIT) };
-            if r < 0 {
-                -1
-            } else {
-                1
+            match self.send_first_entry(fd) {
+                Ok(()) => 1,
+                Err(_) => -1,
             }
         } else {
             // SAFETY: as for `sendmsg` above, for entries `0..entries`,
@@ -643,18 +640,7 @@ impl Outbox {
             unsafe { libc::sendmmsg(fd, self.sends.as_mut_ptr(), entries as libc::c_uint, libc::MSG_DONTWAIT) }
         };
         if n > 0 {
-            let n = (n as usize).min(entries);
-            let end = self.ends.get(n - 1).copied().unwrap_or(start + 1);
-            #[cfg(test)]
-            {
-                let mut from = start;
-                for &e in self.ends.iter().take(n) {
-                    self.grouped += u64::from(e - from > 1);
-                    from = e;
-                }
-            }
-            done.sent += (end - start) as u64;
-            self.next = end;
+            self.entries_sent(start, (n as usize).min(entries), done);
             return false;
         }
         // An error is the first entry's (as in `flush`).
@@ -665,25 +651,46 @@ impl Outbox {
             _ => {}
         }
         let end = self.ends.first().copied().unwrap_or(start + 1).min(self.count);
-        // Only these can be the grouping's fault (`udp_send_skb`,
-        // `udp_cmsg_send`, the IPv6 path with a socket MTU); any other
-        // error (a refusal pending on the socket, `ENOBUFS`, ...) is the
-        // first datagram's, as without groups: reported, that datagram
-        // dropped, and the rest planned again.
-        let grouping = matches!(
-            e.raw_os_error(),
-            Some(libc::EINVAL | libc::EMSGSIZE | libc::EIO | libc::ENOPROTOOPT | libc::EOPNOTSUPP)
-        );
-        if end - start == 1 || !grouping {
+        if end - start == 1 || !may_be_the_groups(&e) {
+            // Any other error (a refusal pending on the socket, `ENOBUFS`,
+            // ...) is the first datagram's, as without groups: reported,
+            // that datagram dropped, and the rest planned again.
             error(e);
             self.next = start + 1;
             return false;
         }
+        let e = if may_be_pending(&e) {
+            // The socket's or the group's? A pending error is consumed by
+            // the send that meets it: the group is tried once more.
+            match self.send_group_again(fd) {
+                Ok(()) => {
+                    // Taken: the refusal was the socket's, an ICMP error
+                    // an `IP_RECVERR` socket kept, and says nothing of
+                    // grouping. Reported, as without groups (where the
+                    // datagram that met it fails with it; here the second
+                    // try sent the group whole).
+                    self.entries_sent(start, 1, done);
+                    error(e);
+                    return false;
+                }
+                // Nothing sent: the next flush plans the group again.
+                Err(again) if again.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(again) if !may_be_the_groups(&again) => {
+                    // A new error, not the group's: the first datagram's.
+                    error(again);
+                    self.next = start + 1;
+                    return false;
+                }
+                // Refused again: the group's own.
+                Err(again) => again,
+            }
+        } else {
+            e
+        };
         if matches!(e.raw_os_error(), Some(libc::EIO | libc::ENOPROTOOPT | libc::EOPNOTSUPP)) {
             // The device cannot checksum a grouped send, or the kernel
             // cannot segment one.
-            log::debug!("udp: grouped send refused ({e}): datagrams go one by one from now on");
-            self.gso = Gso::Off;
+            self.grouping_off(&e, start);
         }
         let mut failed = false;
         for i in start..end {
@@ -721,15 +728,84 @@ impl Outbox {
     /// destination's, such as port 0, and says nothing of grouping.)
     #[cold]
     fn grouping_refused(&mut self, e: &io::Error, first: usize) {
-        let size = self.iovecs.get(first).map_or(0, |iov| iov.iov_len);
+        let size = self.segment_size(first);
         if size > GSO_SAFE_SEGMENT && self.gso_segment_max > GSO_SAFE_SEGMENT {
             log::debug!(
-                "udp: grouped send of {size}-byte segments refused ({e}): grouping up to {GSO_SAFE_SEGMENT} bytes from now on"
+                "udp {}: grouped send of {size}-byte segments refused ({e}): grouping up to {GSO_SAFE_SEGMENT} bytes from now on",
+                Local(self.local)
             );
             self.gso_segment_max = GSO_SAFE_SEGMENT;
-        } else if self.gso == Gso::On {
-            log::debug!("udp: grouped send of {size}-byte segments refused ({e}): datagrams go one by one from now on");
-            self.gso = Gso::Off;
+        } else {
+            self.grouping_off(e, first);
+        }
+    }
+
+    /// Ends grouping on this endpoint after a refused group from datagram
+    /// `first` (`e`); said once, at `info` level, with the endpoint's
+    /// address.
+    #[cold]
+    fn grouping_off(&mut self, e: &io::Error, first: usize) {
+        if self.gso == Gso::On {
+            log::info!(
+                "udp {}: grouped send of {}-byte segments refused ({e}): UDP GSO off, datagrams go one by one from now on",
+                Local(self.local),
+                self.segment_size(first)
+            );
+        }
+        self.gso = Gso::Off;
+    }
+
+    /// The size of datagram `i` (the segment size of a group it starts).
+    fn segment_size(&self, i: usize) -> usize {
+        self.iovecs.get(i).map_or(0, |iov| iov.iov_len)
+    }
+
+    /// Moves past the first `n` entries of a planned send (the kernel took
+    /// them): their datagrams are sent.
+    fn entries_sent(&mut self, start: usize, n: usize, done: &mut Flushed) {
+        let end = match n.checked_sub(1) {
+            Some(last) => self.ends.get(last).copied().unwrap_or(start + 1),
+            None => start,
+        };
+        #[cfg(test)]
+        {
+            let mut from = start;
+            for &e in self.ends.iter().take(n) {
+                self.grouped += u64::from(e - from > 1);
+                from = e;
+            }
+        }
+        done.sent += (end - start) as u64;
+        self.next = end;
+    }
+
+    /// Sends entry 0 of the planned sends with one `sendmsg`.
+    fn send_first_entry(&self, fd: RawFd) -> io::Result<()> {
+        let Some(send) = self.sends.first() else { return Ok(()) };
+        // SAFETY: `plan` wrote entry 0: its name points at a C address of
+        // `names` with its length (or is null, the tests' connected mode),
+        // its `iovec` (of `send_iovecs`, pointed at in `new`) covers the
+        // bytes of consecutive datagrams that `push` initialised inside
+        // `bytes`, and its control, when `msg_controllen` is not zero, is
+        // its own `SegmentControl`, whole and as long as that length. All
+        // of it is owned by `self`, never resized, unchanged during the
+        // call, and only read by the kernel.
+        let r = unsafe { libc::sendmsg(fd, &send.msg_hdr, libc::MSG_DONTWAIT) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// [`Outbox::send_first_entry`] again, for a refused group: its
+    /// datagrams have not moved (the entry is as `plan` wrote it).
+    #[cold]
+    fn send_group_again(&self, fd: RawFd) -> io::Result<()> {
+        loop {
+            match self.send_first_entry(fd) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
         }
     }
 
@@ -782,6 +858,34 @@ impl Outbox {
         self.used = 0;
         self.count = 0;
         self.next = 0;
+    }
+}
+
+/// Whether a refused grouped send's error can be the grouping's fault:
+/// only these (`udp_send_skb`, `udp_cmsg_send`, the IPv6 path with a
+/// socket MTU).
+fn may_be_the_groups(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EMSGSIZE | libc::EIO | libc::ENOPROTOOPT | libc::EOPNOTSUPP))
+}
+
+/// Whether such an error can also be one kept pending on the socket,
+/// which any send meets: an ICMP error on an `IP_RECVERR` socket
+/// (fragmentation needed or packet too big `EMSGSIZE`, protocol
+/// unreachable `ENOPROTOOPT`, source route failed `EOPNOTSUPP`).
+fn may_be_pending(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMSGSIZE | libc::ENOPROTOOPT | libc::EOPNOTSUPP))
+}
+
+/// An endpoint's address in a log line (`?` when unknown: an outbox of
+/// the unit tests).
+struct Local(Option<SocketAddr>);
+
+impl std::fmt::Display for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(a) => write!(f, "{a}"),
+            None => f.write_str("?"),
+        }
     }
 }
 
