@@ -260,6 +260,9 @@ impl Endpoint {
             self.queue.push_back((data.to_vec(), to));
         } else {
             self.dropped += 1;
+            // `to` may be the IPv4-mapped address a dual-stack socket
+            // sends to (a blocked flush's rest): said as the peer is known.
+            let to = crate::tcp::canonical(to);
             log::warn!("udp {}: send queue full, datagram to {to} dropped ({} so far)", self.local, self.dropped);
         }
         self.interest_stale()
@@ -459,5 +462,28 @@ mod tests {
         assert!(reactor.core.udp(id).is_none(), "closed");
         let stats = reactor.stats();
         assert_eq!((stats.endpoints, stats.datagrams_out, stats.datagrams_dropped), (0, 0, 3));
+    }
+
+    #[test]
+    fn a_datagram_dropped_by_a_full_queue_is_logged_with_its_peer_as_known() {
+        // A dual-stack endpoint's blocked flush leaves its rest with the
+        // IPv4-mapped addresses it sends to; the warning names the peer.
+        let opts = crate::UdpOptions { dual_stack: true, ..Default::default() };
+        let mut reactor = Reactor::new().unwrap();
+        let Ok(id) = reactor.listen_udp_with("[::]:0", Quiet, &opts) else { return };
+        let local = reactor.udp_addr(id).unwrap();
+        crate::test_log::capture();
+        let u = reactor.core.udp_mut(id).unwrap();
+        for to in ["[::ffff:192.0.2.7]:9", "[2001:db8::1]:9"] {
+            u.enqueue(b"x", to.parse().unwrap(), 0);
+        }
+        let said: Vec<_> = crate::test_log::records_here().into_iter().map(|(_, m)| m).collect();
+        assert_eq!(
+            said,
+            [
+                format!("udp {local}: send queue full, datagram to 192.0.2.7:9 dropped (1 so far)"),
+                format!("udp {local}: send queue full, datagram to [2001:db8::1]:9 dropped (2 so far)"),
+            ]
+        );
     }
 }
