@@ -215,23 +215,27 @@ impl Outbox {
         error: &mut impl FnMut(io::Error),
     ) -> bool {
         let entries = entries.min(BATCH);
-        let n = if entries == 1 {
-            match self.send_first_entry(fd) {
-                Ok(()) => 1,
-                Err(_) => -1,
-            }
+        let sent = if entries == 1 {
+            self.send_first_entry(fd).map(|()| 1)
         } else {
-            // SAFETY: as for `sendmsg` above, for entries `0..entries`,
+            // SAFETY: as in `send_first_entry`, for entries `0..entries`,
             // all written by `plan`; the kernel also writes `msg_len` in
             // them, which are ours to lend (`&mut self`).
-            unsafe { libc::sendmmsg(fd, self.sends.as_mut_ptr(), entries as libc::c_uint, libc::MSG_DONTWAIT) }
+            let n = unsafe { libc::sendmmsg(fd, self.sends.as_mut_ptr(), entries as libc::c_uint, libc::MSG_DONTWAIT) };
+            // An error is the first entry's (as in `flush`).
+            match n {
+                n if n > 0 => Ok((n as usize).min(entries)),
+                0 => Err(io::Error::from(io::ErrorKind::WriteZero)),
+                _ => Err(io::Error::last_os_error()),
+            }
         };
-        if n > 0 {
-            self.entries_sent(start, (n as usize).min(entries), done);
-            return false;
-        }
-        // An error is the first entry's (as in `flush`).
-        let e = if n == 0 { io::Error::from(io::ErrorKind::WriteZero) } else { io::Error::last_os_error() };
+        let e = match sent {
+            Ok(n) => {
+                self.entries_sent(start, n, done);
+                return false;
+            }
+            Err(e) => e,
+        };
         match e.kind() {
             io::ErrorKind::Interrupted => return false,
             io::ErrorKind::WouldBlock => return true,
