@@ -139,6 +139,8 @@ mod signals;
 mod sources;
 mod stats;
 mod tcp;
+#[cfg(test)]
+mod test_log;
 pub mod testing;
 mod timer;
 pub mod tls;

@@ -141,7 +141,9 @@ impl Core {
         let generation = self.generation();
         let entry = self.udps.vacant_entry();
         let id = UdpId { index: checked_index(entry.key())?, generation };
-        self.registry.register(&mut socket, Source::Udp(id).token(), Interest::READABLE | Interest::WRITABLE)?;
+        // Writable events only while datagrams wait in the send queue
+        // (`sync_udp_interest`).
+        self.registry.register(&mut socket, Source::Udp(id).token(), Interest::READABLE)?;
         entry.insert(Endpoint::new(generation, crate::udp::DgramSocket::Udp(socket), protocol, local, remote));
         // `started` is delivered in the settle phase.
         self.dirty_udp.push(id);
@@ -169,6 +171,29 @@ impl Core {
         self.made(id);
         log::debug!("{id}: reading standard input");
         Ok(id)
+    }
+
+    /// Polls an endpoint's socket for writable events while datagrams wait
+    /// in its send queue, and for readable ones alone otherwise (a UDP
+    /// socket raises a writable edge for every datagram sent: see
+    /// `Endpoint::write_interest`). Adding the interest reports the socket
+    /// at once if it is writable already (`EPOLL_CTL_MOD` polls it), so a
+    /// queue that could be flushed now is not left waiting. A failed change
+    /// is logged and tried again at the endpoint's next settle.
+    pub(crate) fn sync_udp_interest(&mut self, id: UdpId) {
+        let Some(u) = self.udps.get_mut(id.index as usize).filter(|u| u.generation == id.generation) else { return };
+        if !u.interest_stale() {
+            return;
+        }
+        let want = !u.queue.is_empty();
+        if let crate::udp::DgramSocket::Udp(socket) = &mut u.socket {
+            let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            if let Err(e) = self.registry.reregister(socket, Source::Udp(id).token(), interest) {
+                log::warn!("{id}: cannot change what the socket is polled for: {e}");
+                return;
+            }
+        }
+        u.write_interest = want;
     }
 
     pub(crate) fn mark_udp_dirty(&mut self, id: UdpId) {

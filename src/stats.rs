@@ -24,8 +24,8 @@ pub(crate) struct Counters {
     pub(crate) bytes_out: u64,
     pub(crate) datagrams_in: u64,
     pub(crate) datagrams_out: u64,
-    /// Datagrams dropped by endpoints closed since (the open ones keep
-    /// their own count).
+    /// Datagrams dropped by endpoints closed since, those left in their
+    /// send queues included (the open ones keep their own count).
     pub(crate) datagrams_dropped: u64,
     pub(crate) accepted: u64,
     pub(crate) refused: u64,
@@ -83,7 +83,8 @@ pub struct Stats {
     pub datagrams_in: u64,
     /// Datagrams sent (queued ones once they leave).
     pub datagrams_out: u64,
-    /// Datagrams dropped because an endpoint's send queue was full.
+    /// Datagrams dropped because an endpoint's send queue was full, or
+    /// still in its send queue when it closed.
     pub datagrams_dropped: u64,
     /// Clients accepted by the listeners.
     pub accepted: u64,

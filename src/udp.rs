@@ -25,6 +25,13 @@ pub(crate) struct Endpoint {
     pub(crate) connected: Option<SocketAddr>,
     /// Datagrams waiting for the socket buffer to drain (bounded).
     pub(crate) queue: VecDeque<(Vec<u8>, SocketAddr)>,
+    /// Whether the socket is registered for writable events as well as
+    /// readable ones: only while `queue` holds datagrams
+    /// (`Core::sync_udp_interest`). A UDP socket raises a writable edge
+    /// each time a sent datagram's buffer is freed (on loopback, within
+    /// the send itself), which without a queue to flush was one more
+    /// `epoll_wait` for about every other reply at one datagram in flight.
+    pub(crate) write_interest: bool,
     /// Datagrams dropped because the queue was full.
     pub(crate) dropped: u64,
     /// Datagrams sent.
@@ -142,6 +149,7 @@ impl Endpoint {
             local,
             connected,
             queue: VecDeque::new(),
+            write_interest: false,
             dropped: 0,
             sent: 0,
             errors: Vec::new(),
@@ -160,7 +168,9 @@ impl Endpoint {
     /// Sends one datagram now, or queues it if the socket buffer is full;
     /// during a receive batch, puts it in the outbox (sent after the
     /// batch). Errors other than `WouldBlock` are kept for
-    /// `error_received`. Returns whether errors were recorded.
+    /// `error_received`. Returns whether the endpoint needs settling:
+    /// errors were recorded, or its queue went from empty to holding
+    /// datagrams (the socket is to be polled for writable events).
     #[inline]
     pub(crate) fn send(&mut self, data: &[u8], to: SocketAddr, queue_limit: usize) -> bool {
         if self.batching && self.queue.is_empty() {
@@ -239,18 +249,31 @@ impl Endpoint {
                 }
             }
         }
-        self.enqueue(data, to, queue_limit);
-        false
+        self.enqueue(data, to, queue_limit)
     }
 
     /// Keeps a datagram for when the socket buffer drains (bounded).
-    fn enqueue(&mut self, data: &[u8], to: SocketAddr, queue_limit: usize) {
+    /// Returns whether the socket's poll interest is to change (see
+    /// [`Endpoint::interest_stale`]).
+    pub(crate) fn enqueue(&mut self, data: &[u8], to: SocketAddr, queue_limit: usize) -> bool {
         if self.queue.len() < queue_limit {
             self.queue.push_back((data.to_vec(), to));
         } else {
             self.dropped += 1;
+            // `to` may be the IPv4-mapped address a dual-stack socket
+            // sends to (a blocked flush's rest): said as the peer is known.
+            let to = crate::tcp::canonical(to);
             log::warn!("udp {}: send queue full, datagram to {to} dropped ({} so far)", self.local, self.dropped);
         }
+        self.interest_stale()
+    }
+
+    /// Whether the socket's registration no longer fits its queue: polled
+    /// for writable events with nothing queued, or not with datagrams
+    /// queued (`Core::sync_udp_interest` puts it right).
+    #[inline]
+    pub(crate) fn interest_stale(&self) -> bool {
+        self.queue.is_empty() == self.write_interest
     }
 
     /// Starts a receive batch: from here to [`Endpoint::end_batch`], sends
@@ -261,13 +284,18 @@ impl Endpoint {
     #[inline]
     pub(crate) fn begin_batch(&mut self) {
         if self.connected.is_none() && matches!(self.socket, DgramSocket::Udp(_)) {
-            self.outbox.get_or_insert_with(Outbox::new);
+            let local = self.local;
+            self.outbox.get_or_insert_with(|| {
+                let mut out = Outbox::new();
+                out.local = Some(local);
+                out
+            });
             self.batching = true;
         }
     }
 
     /// Ends a receive batch: sends what the outbox holds. Returns whether
-    /// errors were recorded.
+    /// the endpoint needs settling (as [`Endpoint::flush_outbox`]).
     #[inline]
     pub(crate) fn end_batch(&mut self, queue_limit: usize) -> bool {
         self.batching = false;
@@ -277,7 +305,9 @@ impl Endpoint {
     /// Sends what the outbox holds with as few `sendmmsg` calls as the
     /// kernel takes; each datagram's error is kept for `error_received`
     /// (the others still go), and what the socket has no room for joins
-    /// the send queue, in order. Returns whether errors were recorded.
+    /// the send queue, in order. Returns whether the endpoint needs
+    /// settling: errors were recorded, or datagrams joined an empty queue
+    /// (see [`Endpoint::send`]).
     #[inline]
     pub(crate) fn flush_outbox(&mut self, queue_limit: usize) -> bool {
         match self.outbox.as_ref() {
@@ -296,9 +326,12 @@ impl Endpoint {
         if done.blocked {
             let mut out = self.outbox.take();
             if let Some(out) = out.as_mut() {
-                out.take_unsent(|data, to| self.enqueue(data, to, queue_limit));
+                out.take_unsent(|data, to| {
+                    self.enqueue(data, to, queue_limit);
+                });
             }
             self.outbox = out;
+            return recorded || self.interest_stale();
         }
         recorded
     }
@@ -362,5 +395,95 @@ impl Endpoint {
             self.queue.pop_front();
         }
         errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{SocketAddr, UdpSocket};
+    use std::time::{Duration, Instant};
+
+    use crate::{DatagramContext, DatagramProtocol, Reactor};
+
+    struct Quiet;
+
+    impl DatagramProtocol for Quiet {
+        fn datagram_received(&mut self, _cx: &mut DatagramContext<'_>, _data: &[u8], _from: SocketAddr) {}
+    }
+
+    #[test]
+    fn the_socket_is_polled_for_writable_events_only_while_datagrams_wait_in_its_queue() {
+        let mut reactor = Reactor::new().unwrap();
+        let id = reactor.listen_udp("127.0.0.1:0", Quiet).unwrap();
+        reactor.turn(Some(Duration::ZERO)).unwrap();
+        assert!(!reactor.core.udp(id).unwrap().write_interest, "readable events alone to begin with");
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let to = peer.local_addr().unwrap();
+        // What a send the socket had no room for leaves (`send_unbatched`
+        // after `WouldBlock`; a UDP socket on loopback never blocks, so
+        // the queue is filled here as that path fills it).
+        let u = reactor.core.udp_mut(id).unwrap();
+        assert!(u.enqueue(b"one", to, 8), "a first queued datagram asks for writable events");
+        u.enqueue(b"two", to, 8);
+        reactor.core.mark_udp_dirty(id);
+        // The settle phase adds the interest; the socket, writable, is
+        // reported at once and its queue flushed, in order.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !reactor.core.udp(id).unwrap().queue.is_empty() {
+            assert!(Instant::now() < deadline, "the queue was never flushed");
+            reactor.turn(Some(Duration::from_millis(100))).unwrap();
+        }
+        let mut buf = [0u8; 16];
+        for want in [&b"one"[..], b"two"] {
+            let (n, _) = peer.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], want);
+        }
+        let u = reactor.core.udp(id).unwrap();
+        assert_eq!((u.sent, u.write_interest), (2, false), "drained: readable events alone again");
+    }
+
+    #[test]
+    fn datagrams_in_the_send_queue_of_a_closing_endpoint_are_counted_as_dropped() {
+        let mut reactor = Reactor::new().unwrap();
+        let id = reactor.listen_udp("127.0.0.1:0", Quiet).unwrap();
+        reactor.turn(Some(Duration::ZERO)).unwrap();
+        let to: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        // As sends the socket had no room for leave them (see above), one
+        // over a limit of 2: dropped at once.
+        let u = reactor.core.udp_mut(id).unwrap();
+        for data in [&b"one"[..], b"two", b"three"] {
+            u.enqueue(data, to, 2);
+        }
+        assert_eq!(reactor.udp_dropped(id), Some(1));
+        assert_eq!(reactor.stats().datagrams_dropped, 1, "queued ones are not dropped while it is open");
+        assert!(reactor.context().close_udp(id));
+        reactor.turn(Some(Duration::ZERO)).unwrap();
+        assert!(reactor.core.udp(id).is_none(), "closed");
+        let stats = reactor.stats();
+        assert_eq!((stats.endpoints, stats.datagrams_out, stats.datagrams_dropped), (0, 0, 3));
+    }
+
+    #[test]
+    fn a_datagram_dropped_by_a_full_queue_is_logged_with_its_peer_as_known() {
+        // A dual-stack endpoint's blocked flush leaves its rest with the
+        // IPv4-mapped addresses it sends to; the warning names the peer.
+        let opts = crate::UdpOptions { dual_stack: true, ..Default::default() };
+        let mut reactor = Reactor::new().unwrap();
+        let Ok(id) = reactor.listen_udp_with("[::]:0", Quiet, &opts) else { return };
+        let local = reactor.udp_addr(id).unwrap();
+        crate::test_log::capture();
+        let u = reactor.core.udp_mut(id).unwrap();
+        for to in ["[::ffff:192.0.2.7]:9", "[2001:db8::1]:9"] {
+            u.enqueue(b"x", to.parse().unwrap(), 0);
+        }
+        let said: Vec<_> = crate::test_log::records_here().into_iter().map(|(_, m)| m).collect();
+        assert_eq!(
+            said,
+            [
+                format!("udp {local}: send queue full, datagram to 192.0.2.7:9 dropped (1 so far)"),
+                format!("udp {local}: send queue full, datagram to [2001:db8::1]:9 dropped (2 so far)"),
+            ]
+        );
     }
 }

@@ -187,6 +187,51 @@ fn a_datagram_endpoint_runs_in_memory() {
     assert!(server.is_stopped());
     assert!(!server.is_udp_open(udp));
     assert_eq!(*stopped.borrow(), 1);
+    // The 1,024 still queued at the stop were never sent: dropped too.
+    assert_eq!(server.stats().datagrams_dropped, 1040);
+}
+
+/// Sends each datagram back to its sender; closes on "close".
+struct EchoUdp;
+
+impl DatagramProtocol for EchoUdp {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+        if data == b"close" {
+            cx.close();
+        } else {
+            cx.send_to(data, from);
+        }
+    }
+}
+
+#[test]
+fn datagrams_still_queued_when_an_endpoint_closes_are_counted_as_dropped() {
+    let (mut server, _) = relay();
+    let from: SocketAddr = "192.0.2.7:7".parse().unwrap();
+    let mut counts = Vec::new();
+    for (round, close_from_inside) in [(0u8, false), (1, true)] {
+        let udp = server.bind_udp(SocketAddr::from(([127, 0, 0, 1], 9000 + u16::from(round))), EchoUdp);
+        server.send_datagram(udp, from, b"sent");
+        // The socket buffer is full: the replies wait in the send queue.
+        server.fail_sends(udp, Some(io::ErrorKind::WouldBlock));
+        for i in 0..5u8 {
+            server.send_datagram(udp, from, &[round, i]);
+        }
+        let stats = server.stats();
+        counts.push((stats.endpoints, stats.datagrams_out, stats.datagrams_dropped));
+        if close_from_inside {
+            server.send_datagram(udp, from, b"close");
+        } else {
+            assert!(server.with_reactor(|cx| cx.close_udp(udp)));
+        }
+        assert!(!server.is_udp_open(udp));
+        let stats = server.stats();
+        counts.push((stats.endpoints, stats.datagrams_out, stats.datagrams_dropped));
+        assert_eq!(server.take_sent(udp), vec![Datagram { to: from, data: b"sent".to_vec() }]);
+    }
+    // (endpoints open, datagrams out, dropped): queued ones are not
+    // dropped while the endpoint is open, and are once it closed.
+    assert_eq!(counts, vec![(1, 1, 0), (0, 1, 5), (1, 2, 5), (0, 2, 10)]);
 }
 
 /// Sets a timer when made, writes `size` bytes on each input, pauses

@@ -93,6 +93,8 @@ impl Core {
         u.in_dirty = false;
         // Replies of a batch in progress go before its errors and its stop.
         u.flush_outbox(limit);
+        self.sync_udp_interest(id);
+        let Some(u) = self.udp_mut(id) else { return };
         if !u.started {
             u.started = true;
             self.call_udp(id, "started", |p, cx| p.started(cx));
@@ -122,11 +124,17 @@ impl Core {
             self.cancel_all(owned);
             let mut u = self.udps.remove(id.index as usize);
             self.counters.datagrams_out += u.sent;
-            self.counters.datagrams_dropped += u.dropped;
+            // What still waits in the send queue is never sent: dropped too.
+            let unsent = u.queue.len() as u64;
+            self.counters.datagrams_dropped += u.dropped + unsent;
             if let Err(e) = u.socket.deregister(&self.registry) {
                 log::trace!("{id}: deregister failed: {e}");
             }
-            log::debug!("{id}: udp endpoint on {} closed", u.local);
+            if unsent > 0 {
+                log::debug!("{id}: udp endpoint on {} closed, {unsent} queued datagrams dropped", u.local);
+            } else {
+                log::debug!("{id}: udp endpoint on {} closed", u.local);
+            }
         }
     }
 
@@ -328,8 +336,12 @@ impl Core {
     /// A readiness event for a datagram endpoint.
     pub(crate) fn udp_event(&mut self, id: UdpId, event: &mio::event::Event, scratch: &mut [u8]) {
         let Some(u) = self.udp_mut(id) else { return };
-        if event.is_writable() && !u.queue.is_empty() && u.flush_queue() {
-            self.mark_udp_dirty(id);
+        if event.is_writable() && !u.queue.is_empty() {
+            if u.flush_queue() {
+                self.mark_udp_dirty(id);
+            }
+            // Drained: readable events alone again.
+            self.sync_udp_interest(id);
         }
         if event.is_readable() || event.is_error() {
             self.read_udp(id, scratch);

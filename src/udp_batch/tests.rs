@@ -1,0 +1,725 @@
+//! The unit tests of datagram batching: the receive batch, the outbox and
+//! its grouped (GSO) sends, over real loopback sockets.
+
+use super::*;
+use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+/// Waits (bounded) until `socket` has a datagram to read.
+fn await_datagram(socket: &UdpSocket) {
+    socket.set_nonblocking(false).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut peek = [0u8; 1];
+    socket.peek(&mut peek).unwrap();
+    socket.set_nonblocking(true).unwrap();
+}
+
+#[test]
+fn a_batch_holds_each_datagram_with_its_sender() {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    server.set_nonblocking(true).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut batch = Batch::new();
+    assert_eq!(batch.receive(server.as_raw_fd(), BATCH).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    let big = vec![7u8; 65_507];
+    let sent: Vec<Vec<u8>> = vec![b"one".to_vec(), Vec::new(), big.clone(), b"four".to_vec(), b"five".to_vec()];
+    for d in &sent {
+        client.send_to(d, server.local_addr().unwrap()).unwrap();
+    }
+    await_datagram(&server);
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        let n = batch.receive(server.as_raw_fd(), 2).unwrap();
+        assert!((1..=2).contains(&n));
+        for i in 0..n {
+            let (data, from) = batch.datagram(i).unwrap();
+            assert_eq!(from, Some(&client.local_addr().unwrap()));
+            got.push(data.to_vec());
+        }
+        assert!(batch.datagram(n).is_none());
+    }
+    assert_eq!(got, sent);
+}
+
+#[test]
+fn senders_on_many_sockets_are_told_apart_over_reused_slots() {
+    // More datagrams than a batch from several senders, so that every
+    // slot is reused with address lengths the last receive wrote.
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    server.set_nonblocking(true).unwrap();
+    let clients: Vec<UdpSocket> = (0..5).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    let mut batch = Batch::new();
+    let mut expected = Vec::new();
+    for round in 0..8u8 {
+        for (k, c) in clients.iter().enumerate() {
+            let payload = vec![round, k as u8];
+            c.send_to(&payload, server.local_addr().unwrap()).unwrap();
+            expected.push((payload, c.local_addr().unwrap()));
+        }
+    }
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        await_datagram(&server);
+        let n = batch.receive(server.as_raw_fd(), BATCH).unwrap();
+        for i in 0..n {
+            let (data, from) = batch.datagram(i).unwrap();
+            got.push((data.to_vec(), *from.unwrap()));
+        }
+    }
+    // One socket per sender: each sender's own order is kept.
+    for c in &clients {
+        let addr = c.local_addr().unwrap();
+        let mine = |v: &Vec<(Vec<u8>, SocketAddr)>| v.iter().filter(|(_, a)| *a == addr).cloned().collect::<Vec<_>>();
+        assert_eq!(mine(&got), mine(&expected));
+    }
+    assert_eq!(got.len(), expected.len());
+}
+
+#[test]
+fn ipv6_senders_come_back_as_they_are() {
+    let Ok(server) = UdpSocket::bind("[::1]:0") else { return };
+    let client = UdpSocket::bind("[::1]:0").unwrap();
+    client.send_to(b"x", server.local_addr().unwrap()).unwrap();
+    await_datagram(&server);
+    let mut batch = Batch::new();
+    assert_eq!(batch.receive(server.as_raw_fd(), BATCH).unwrap(), 1);
+    assert_eq!(batch.datagram(0).unwrap(), (&b"x"[..], Some(&client.local_addr().unwrap())));
+}
+
+#[test]
+fn addresses_round_trip_through_their_c_form() {
+    for addr in ["127.0.0.1:9", "10.1.2.3:65535", "[::1]:1", "[fe80::1%3]:4242", "[::ffff:192.0.2.7]:53"] {
+        let addr: SocketAddr = addr.parse().unwrap();
+        let mut storage = zeroed_storage();
+        let mut c = CAddr { v6: zeroed_in6() };
+        let len = c.set(addr);
+        let name = &c as *const CAddr;
+        // SAFETY: `name` points at `len` initialised bytes of `c`,
+        // which lives to the end of the loop body; `storage` is a
+        // distinct local at least that large.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                name.cast::<u8>(),
+                (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+                len as usize,
+            )
+        };
+        assert_eq!(storage_to_addr(&storage, len), Some(addr));
+        assert_eq!(storage_to_addr(&storage, 2), None, "a short length is no address");
+    }
+    assert_eq!(storage_to_addr(&zeroed_storage(), STORAGE_LEN), None);
+}
+
+#[test]
+fn a_flush_of_one_datagram_sends_it_or_reports_its_error() {
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.set_nonblocking(true).unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut out = Outbox::new();
+    for round in 0..3u8 {
+        assert!(out.push(&[round], peer.local_addr().unwrap()));
+        let done = out.flush(sender.as_raw_fd(), |e| panic!("unexpected error {e}"));
+        assert_eq!(done, Flushed { sent: 1, blocked: false });
+        assert!(out.is_empty());
+        assert_eq!(receive_n(&peer, 1), vec![(vec![round], sender.local_addr().unwrap())]);
+    }
+    // An IPv6 destination on an IPv4 socket: its own error, nothing sent.
+    assert!(out.push(b"nowhere", "[::1]:9".parse().unwrap()));
+    let mut errors = Vec::new();
+    assert_eq!(out.flush(sender.as_raw_fd(), |e| errors.push(e)), Flushed { sent: 0, blocked: false });
+    assert_eq!(errors.len(), 1);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn flow_information_is_kept_as_std_socket2_and_mio_keep_it() {
+    // `sin6_flowinfo` holds `SocketAddrV6::flowinfo` as it is, not
+    // byte-swapped, in `std`, `socket2` and `mio` alike: the batch
+    // paths must agree with them, or an address's flow label differs
+    // between a reply that leaves with `sendmmsg` and one that leaves
+    // from the send queue (through `mio`).
+    let addr = SocketAddr::V6(SocketAddrV6::new("2001:db8::1".parse().unwrap(), 9, 0x000a_bcde, 3));
+    let theirs = socket2::SockAddr::from(addr);
+    let mut storage = zeroed_storage();
+    // SAFETY: `theirs` points at a `sockaddr_storage`-sized C address
+    // of which its first `len` bytes are written; `storage` is a
+    // distinct local of that size.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            theirs.as_ptr().cast::<u8>(),
+            (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+            theirs.len() as usize,
+        )
+    };
+    assert_eq!(storage_to_addr(&storage, theirs.len()), Some(addr), "read as socket2 writes it");
+    let mut c = CAddr { v6: zeroed_in6() };
+    let len = c.set_as(&addr, true);
+    assert_eq!(len, theirs.len());
+    assert_eq!(c.get(len), Some(addr), "written as read");
+}
+
+#[test]
+fn a_dual_stack_socket_s_ipv4_destinations_are_written_mapped() {
+    let mut c = CAddr { v6: zeroed_in6() };
+    for (addr, mapped, written) in [
+        ("192.0.2.7:53", true, "[::ffff:192.0.2.7]:53"),
+        ("192.0.2.7:53", false, "192.0.2.7:53"),
+        ("[2001:db8::1]:9", true, "[2001:db8::1]:9"),
+        ("[fe80::1%3]:4242", true, "[fe80::1%3]:4242"),
+    ] {
+        let len = c.set_as(&addr.parse().unwrap(), mapped);
+        assert_eq!(c.get(len), Some(written.parse().unwrap()), "{addr} mapped: {mapped}");
+    }
+    assert_eq!(c.get(0), None, "nothing written");
+}
+
+#[test]
+fn a_dual_stack_socket_sends_to_ipv4_peers_from_the_outbox() {
+    let opts = crate::UdpOptions { dual_stack: true, ..Default::default() };
+    let Ok(sender) = crate::udp::bind_udp("[::]:0".parse().unwrap(), &opts) else { return };
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut out = Outbox::new();
+    assert!(out.push_to(b"mapped", &peer.local_addr().unwrap(), true));
+    let done = out.flush(sender.as_raw_fd(), |e| panic!("unexpected error {e}"));
+    assert_eq!(done, Flushed { sent: 1, blocked: false });
+    let got = receive_n(&peer, 1);
+    assert_eq!(got[0].0, b"mapped");
+    assert_eq!(got[0].1.port(), sender.local_addr().unwrap().port());
+}
+
+/// Receives `n` datagrams on a blocking `socket` (bounded in time).
+fn receive_n(socket: &UdpSocket, n: usize) -> Vec<(Vec<u8>, SocketAddr)> {
+    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    (0..n)
+        .map(|_| {
+            let (len, from) = socket.recv_from(&mut buf).unwrap();
+            (buf[..len].to_vec(), from)
+        })
+        .collect()
+}
+
+#[test]
+fn one_flush_sends_each_reply_to_its_own_peer() {
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.set_nonblocking(true).unwrap();
+    let peers: Vec<UdpSocket> = (0..3).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    let mut out = Outbox::new();
+    for round in 0..2 {
+        for (k, p) in peers.iter().enumerate() {
+            assert!(out.push(format!("{round}:{k}").as_bytes(), p.local_addr().unwrap()));
+        }
+        assert!(out.push(b"", peers[0].local_addr().unwrap()), "an empty datagram is one too");
+        let mut errors = Vec::new();
+        let done = out.flush(sender.as_raw_fd(), |e| errors.push(e));
+        assert_eq!(done, Flushed { sent: 4, blocked: false });
+        assert!(errors.is_empty() && out.is_empty());
+        for (k, p) in peers.iter().enumerate() {
+            let mut want = vec![(format!("{round}:{k}").into_bytes(), sender.local_addr().unwrap())];
+            if k == 0 {
+                want.push((Vec::new(), sender.local_addr().unwrap()));
+            }
+            assert_eq!(receive_n(p, want.len()), want);
+        }
+    }
+}
+
+#[test]
+fn the_outbox_refuses_what_does_not_fit() {
+    let to: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut out = Outbox::new();
+    assert!(!out.push(&vec![0u8; OUTBOX_BYTES + 1], to));
+    for _ in 0..BATCH {
+        assert!(out.push(b"x", to));
+    }
+    assert!(!out.push(b"x", to), "BATCH datagrams at most");
+    let mut out = Outbox::new();
+    assert!(out.push(&vec![0u8; OUTBOX_BYTES - 1], to));
+    assert!(out.push(b"x", to));
+    assert!(!out.push(b"x", to), "OUTBOX_BYTES at most");
+}
+
+#[test]
+fn an_error_on_one_datagram_is_its_own_and_the_rest_still_go() {
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.set_nonblocking(true).unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = peer.local_addr().unwrap();
+    let v6: SocketAddr = "[::1]:9".parse().unwrap();
+    let mut out = Outbox::new();
+    assert!(out.push(b"first", to));
+    // An IPv6 destination on an IPv4 socket fails for that datagram
+    // alone (EAFNOSUPPORT), in the middle of a batch.
+    assert!(out.push(b"nowhere", v6));
+    assert!(out.push(b"second", to));
+    assert!(out.push(b"nowhere again", v6));
+    assert!(out.push(b"third", to));
+    let mut errors = Vec::new();
+    let done = out.flush(sender.as_raw_fd(), |e| errors.push(e));
+    assert_eq!(done, Flushed { sent: 3, blocked: false });
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    let from = sender.local_addr().unwrap();
+    let got = receive_n(&peer, 3);
+    assert_eq!(got, vec![(b"first".to_vec(), from), (b"second".to_vec(), from), (b"third".to_vec(), from)]);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn a_full_socket_buffer_keeps_the_rest_in_order() {
+    // A UDP sender on loopback never blocks (the receiver drops what
+    // does not fit), a Unix datagram one does once the receiver's
+    // queue is full: a connected pair shows the blocked flush.
+    let (sender, receiver) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    // A destination of its own for each datagram (IPv4 and IPv6, some
+    // IPv4 ones written mapped), never sent to (the pair is connected).
+    let destination = |n: u32| -> SocketAddr {
+        let port = (n % 60_000) as u16 + 1;
+        match n % 3 {
+            0 => SocketAddr::from(([127, 0, 0, (n % 250) as u8 + 1], port)),
+            1 => SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, port, 0, n % 7)),
+            _ => SocketAddr::from(([10, (n >> 8) as u8, n as u8, 1], port)),
+        }
+    };
+    sender.set_nonblocking(true).unwrap();
+    let mut out = Outbox::new();
+    out.connected = true;
+    let mut sent = 0u64;
+    let mut kept = Vec::new();
+    for round in 0..1000u32 {
+        for k in 0..BATCH as u32 {
+            let n = round * BATCH as u32 + k;
+            assert!(out.push_to(&n.to_be_bytes().repeat(64), &destination(n), n % 2 == 0));
+        }
+        let done = out.flush(sender.as_raw_fd(), |e| panic!("unexpected error {e}"));
+        sent += done.sent;
+        if done.blocked {
+            assert!(!out.is_empty());
+            out.take_unsent(|data, to| {
+                let n = u32::from_be_bytes(data[..4].try_into().unwrap());
+                let want = match destination(n) {
+                    // Written mapped (as for a dual-stack socket): kept so.
+                    SocketAddr::V4(v4) if n % 2 == 0 => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+                    other => other,
+                };
+                assert_eq!(to, want, "each kept with its own destination");
+                kept.push(data.to_vec())
+            });
+            break;
+        }
+        assert!(out.is_empty());
+    }
+    assert!(!kept.is_empty(), "the receiver's queue never filled");
+    assert!(out.is_empty());
+    let number = |d: &[u8]| u32::from_be_bytes(d[..4].try_into().unwrap());
+    // What was kept follows what was sent, in order, and what was sent
+    // arrived, in order.
+    assert_eq!(number(&kept[0]) as u64, sent);
+    for (i, d) in kept.iter().enumerate() {
+        assert_eq!(number(d) as u64, sent + i as u64);
+    }
+    receiver.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 512];
+    for i in 0..sent {
+        let n = receiver.recv(&mut buf).unwrap();
+        assert_eq!((n, number(&buf[..n]) as u64), (256, i));
+    }
+    // A Unix socket takes no `UDP_SEGMENT` (it would ignore the control
+    // message and send a group as one datagram): never grouped.
+    assert_eq!((out.gso, out.grouped), (Gso::Off, 0));
+}
+
+/// Pushes each `(payload, destination)` and flushes once; returns the
+/// errors (their OS numbers), in order.
+fn push_and_flush(out: &mut Outbox, fd: RawFd, sends: &[(Vec<u8>, SocketAddr)]) -> (Flushed, Vec<Option<i32>>) {
+    for (data, to) in sends {
+        assert!(out.push_to(data, to, false), "room for {} bytes", data.len());
+    }
+    let mut errors = Vec::new();
+    let done = out.flush(fd, |e| errors.push(e.raw_os_error()));
+    assert!(out.is_empty());
+    (done, errors)
+}
+
+#[test]
+fn the_segment_control_message_is_where_the_cmsg_helpers_look() {
+    let mut control = SegmentControl::new();
+    control.size = 1234;
+    let mut msg: libc::msghdr = zeroed_header().msg_hdr;
+    msg.msg_control = (&mut control as *mut SegmentControl).cast();
+    msg.msg_controllen = size_of::<SegmentControl>() as _;
+    // SAFETY: `msg` points at `control`, alive and unaliased for this
+    // block, with its full length: the helpers read the header inside
+    // it, and the data pointer is read as the `u16` it was written as
+    // (unaligned reads make no claim on alignment).
+    unsafe {
+        let first = libc::CMSG_FIRSTHDR(&msg);
+        assert_eq!(first.cast::<u8>(), (&mut control as *mut SegmentControl).cast::<u8>());
+        assert_eq!(((*first).cmsg_level, (*first).cmsg_type), (libc::SOL_UDP, libc::UDP_SEGMENT));
+        assert_eq!((*first).cmsg_len as usize, libc::CMSG_LEN(2) as usize);
+        let data = libc::CMSG_DATA(first);
+        assert_eq!(data.cast::<u16>().read_unaligned(), 1234);
+        assert!(libc::CMSG_NXTHDR(&msg, first).is_null(), "one control message");
+    }
+}
+
+#[test]
+fn equal_datagrams_to_one_peer_leave_as_one_send_and_arrive_one_by_one() {
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.set_nonblocking(true).unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = peer.local_addr().unwrap();
+    let from = sender.local_addr().unwrap();
+    let mut out = Outbox::new();
+    // Fifteen of 12 bytes and a shorter last one: one group.
+    let mut sends: Vec<(Vec<u8>, SocketAddr)> =
+        (0..15).map(|i| (format!("datagram #{i:02}").into_bytes(), to)).collect();
+    sends.push((b"last".to_vec(), to));
+    let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+    assert_eq!((done, errors, out.gso, out.grouped), (Flushed { sent: 16, blocked: false }, vec![], Gso::On, 1));
+    let want: Vec<_> = sends.iter().map(|(d, _)| (d.clone(), from)).collect();
+    assert_eq!(receive_n(&peer, 16), want);
+}
+
+#[test]
+fn runs_end_at_a_longer_datagram_an_empty_one_and_another_peer() {
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.set_nonblocking(true).unwrap();
+    let (a, b) = (UdpSocket::bind("127.0.0.1:0").unwrap(), UdpSocket::bind("127.0.0.1:0").unwrap());
+    let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+    let d = |s: &str, to| (s.as_bytes().to_vec(), to);
+    // Runs: [aaa1 aaa2 aaa3] [aaaa4 aaaa5 a6] [] [b7 b8] [a9] [a10]:
+    // a longer one starts a new run, as do an empty one (never
+    // grouped: GSO has no empty segment) and another peer.
+    let sends = vec![
+        d("aaa1", to_a),
+        d("aaa2", to_a),
+        d("aaa3", to_a),
+        d("aaaa4", to_a),
+        d("aaaa5", to_a),
+        d("a6", to_a),
+        d("", to_a),
+        d("b7", to_b),
+        d("b8", to_b),
+        d("a9", to_a),
+        d("a10", to_a),
+    ];
+    let mut out = Outbox::new();
+    let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+    assert_eq!((done, errors), (Flushed { sent: 11, blocked: false }, vec![]));
+    assert_eq!(out.grouped, 3, "three runs of two or more");
+    let from = sender.local_addr().unwrap();
+    let mine = |to| sends.iter().filter(|(_, t)| *t == to).map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>();
+    assert_eq!(receive_n(&a, 9), mine(to_a));
+    assert_eq!(receive_n(&b, 2), mine(to_b));
+}
+
+#[test]
+fn a_run_is_cut_at_the_largest_send_and_the_rest_is_its_own() {
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.set_nonblocking(true).unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = peer.local_addr().unwrap();
+    // 16 × 4,095 bytes (65,520) fit the outbox but not one send
+    // (65,507 at most): 15 go grouped, the 16th alone.
+    let sends: Vec<_> = (0..16u8).map(|i| (vec![i; 4_095], to)).collect();
+    const { assert!(16 * 4_095 > GSO_MAX_BYTES && 15 * 4_095 <= GSO_MAX_BYTES) };
+    let mut out = Outbox::new();
+    let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+    assert_eq!((done, errors, out.grouped), (Flushed { sent: 16, blocked: false }, vec![], 1));
+    let from = sender.local_addr().unwrap();
+    assert_eq!(receive_n(&peer, 16), sends.iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_refused_group_is_sent_again_one_by_one_with_each_error_its_own() {
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.set_nonblocking(true).unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = peer.local_addr().unwrap();
+    let port_zero: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let v6: SocketAddr = "[::1]:9".parse().unwrap();
+    let d = |s: &str, to| (s.as_bytes().to_vec(), to);
+    // A run to port 0 (EINVAL for each) and one to an IPv6 address
+    // from an IPv4 socket (EAFNOSUPPORT for each), between good runs.
+    let sends = vec![
+        d("ok1", to),
+        d("ok2", to),
+        d("zero1", port_zero),
+        d("zero2", port_zero),
+        d("zero3", port_zero),
+        d("ok3", to),
+        d("ok4", to),
+        d("v6no1", v6),
+        d("v6no2", v6),
+        d("ok5", to),
+    ];
+    let mut out = Outbox::new();
+    let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+    assert_eq!(done, Flushed { sent: 5, blocked: false });
+    let (inval, afnosupport) = (Some(libc::EINVAL), Some(libc::EAFNOSUPPORT));
+    assert_eq!(errors, vec![inval, inval, inval, afnosupport, afnosupport], "one per datagram, in order");
+    let from = sender.local_addr().unwrap();
+    let good: Vec<_> = ["ok1", "ok2", "ok3", "ok4", "ok5"].iter().map(|s| (s.as_bytes().to_vec(), from)).collect();
+    assert_eq!(receive_n(&peer, 5), good);
+    // Errors that say nothing about segmenting leave grouping on.
+    assert_eq!((out.gso, out.grouped), (Gso::On, 2));
+    let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &[d("ok6", to), d("ok7", to)]);
+    assert_eq!((done, errors, out.grouped), (Flushed { sent: 2, blocked: false }, vec![], 3));
+    assert_eq!(receive_n(&peer, 2), vec![(b"ok6".to_vec(), from), (b"ok7".to_vec(), from)]);
+}
+
+#[test]
+fn segments_too_large_for_the_path_go_one_by_one_and_larger_ones_stop_grouping() {
+    // `IPV6_MTU` makes the socket's path MTU 1,280: a segment of 1,300
+    // bytes and its 48 bytes of headers exceed it (EINVAL for the
+    // group), while each datagram alone is fragmented and delivered.
+    let Ok(sender) = UdpSocket::bind("[::1]:0") else { return };
+    sender.set_nonblocking(true).unwrap();
+    let mtu: libc::c_int = 1280;
+    // SAFETY: `mtu` is a local `c_int`, valid for reads of the length
+    // given, on an open socket.
+    let r = unsafe {
+        libc::setsockopt(
+            sender.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU,
+            (&mtu as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "IPV6_MTU: {}", io::Error::last_os_error());
+    let peer = UdpSocket::bind("[::1]:0").unwrap();
+    let to = peer.local_addr().unwrap();
+    let from = sender.local_addr().unwrap();
+    let mut out = Outbox::new();
+    let big: Vec<_> = (0..4u8).map(|i| (vec![i; 1_300], to)).collect();
+    let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &big);
+    assert_eq!((done, errors), (Flushed { sent: 4, blocked: false }, vec![]));
+    assert_eq!(receive_n(&peer, 4), big.iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+    assert_eq!((out.gso, out.grouped, out.gso_segment_max), (Gso::On, 0, GSO_SAFE_SEGMENT));
+    // Smaller segments are still grouped; larger ones now go singly
+    // without a refused try first.
+    let small: Vec<_> = (0..4u8).map(|i| (vec![i; GSO_SAFE_SEGMENT], to)).collect();
+    let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &small);
+    assert_eq!((done, errors, out.grouped), (Flushed { sent: 4, blocked: false }, vec![], 1));
+    assert_eq!(receive_n(&peer, 4), small.iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+    let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &big);
+    assert_eq!((done, errors, out.grouped), (Flushed { sent: 4, blocked: false }, vec![], 1));
+    assert_eq!(receive_n(&peer, 4).len(), 4);
+}
+
+#[test]
+fn a_socket_that_refuses_groups_it_could_send_alone_stops_grouping() {
+    // `SO_NO_CHECK` (no UDP checksum) makes the kernel refuse a grouped
+    // send (EINVAL) that it takes one datagram at a time.
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.set_nonblocking(true).unwrap();
+    // `<asm-generic/socket.h>`'s (x86, Arm, RISC-V; not in `libc`).
+    const SO_NO_CHECK: libc::c_int = 11;
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a local `c_int`, valid for reads of the length
+    // given, on an open socket.
+    let r = unsafe {
+        libc::setsockopt(
+            sender.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NO_CHECK,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "SO_NO_CHECK: {}", io::Error::last_os_error());
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (to, from) = (peer.local_addr().unwrap(), sender.local_addr().unwrap());
+    crate::test_log::capture();
+    let mut out = Outbox::new();
+    out.local = Some(from);
+    let sends: Vec<_> = (0..4u8).map(|i| (vec![i; 12], to)).collect();
+    let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+    assert_eq!((done, errors), (Flushed { sent: 4, blocked: false }, vec![]));
+    assert_eq!((out.gso, out.grouped), (Gso::Off, 0));
+    assert_eq!(receive_n(&peer, 4), sends.iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+    let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends[..2]);
+    assert_eq!((done, errors, out.grouped), (Flushed { sent: 2, blocked: false }, vec![], 0));
+    assert_eq!(receive_n(&peer, 2).len(), 2);
+    // Said once, with the endpoint's address.
+    let said = crate::test_log::records_here();
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(said[0].0, log::Level::Info);
+    assert!(said[0].1.starts_with(&format!("udp {from}: ")) && said[0].1.contains("UDP GSO off"), "{said:?}");
+}
+
+/// Makes `socket` (IPv4, `IP_RECVERR` on) keep an ICMP destination
+/// unreachable error of `code` pending, as if its last datagram to
+/// port 9 had drawn it, with a forged ICMP message sent to it over
+/// loopback through a raw socket. False, and nothing done, without
+/// the privilege for a raw socket.
+fn pend_icmp_error(socket: &UdpSocket, code: u8) -> bool {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let Ok(raw) = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)) else { return false };
+    fn checksum(bytes: &[u8]) -> u16 {
+        let mut sum: u32 =
+            bytes.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+    let port = socket.local_addr().unwrap().port();
+    let localhost = [127, 0, 0, 1];
+    // The datagram it answers: an IPv4 header (UDP, loopback to
+    // loopback) and the first 8 bytes after it (a UDP header).
+    let mut inner = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0];
+    inner.extend_from_slice(&localhost);
+    inner.extend_from_slice(&localhost);
+    let sum = checksum(&inner);
+    inner[10..12].copy_from_slice(&sum.to_be_bytes());
+    inner.extend_from_slice(&port.to_be_bytes());
+    inner.extend_from_slice(&[0, 9, 0, 8, 0, 0]);
+    let mut icmp = vec![3, code, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&inner);
+    let sum = checksum(&icmp);
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let to: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    raw.send_to(&icmp, &to.into()).unwrap();
+    // It arrives: the socket polls as in error (bounded).
+    let mut pfd = libc::pollfd { fd: socket.as_raw_fd(), events: 0, revents: 0 };
+    // SAFETY: `pfd` is one local `pollfd`, valid for reads and writes.
+    let r = unsafe { libc::poll(&mut pfd, 1, 5_000) };
+    assert_eq!((r, pfd.revents & libc::POLLERR), (1, libc::POLLERR), "no ICMP error arrived");
+    true
+}
+
+#[test]
+fn a_pending_error_that_a_group_could_also_cause_is_reported_and_leaves_grouping_on() {
+    // ICMP protocol unreachable (`ENOPROTOOPT`) and source route
+    // failed (`EOPNOTSUPP`), kept pending by an `IP_RECVERR` socket,
+    // are consumed by the next send, here a group's: the same errors
+    // as a device that cannot segment. Grouping stays on and the error
+    // is reported. (Fragmentation needed, `EMSGSIZE`, is not forged:
+    // it would lower loopback's path MTU for the whole machine.)
+    for (code, errno) in [(2, libc::ENOPROTOOPT), (5, libc::EOPNOTSUPP)] {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_nonblocking(true).unwrap();
+        let on: libc::c_int = 1;
+        // SAFETY: `on` is a local `c_int`, valid for reads of the
+        // length given, on an open socket.
+        let r = unsafe {
+            libc::setsockopt(
+                sender.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_RECVERR,
+                (&on as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "IP_RECVERR: {}", io::Error::last_os_error());
+        if !pend_icmp_error(&sender, code) {
+            eprintln!("no raw socket (CAP_NET_RAW): skipped");
+            return;
+        }
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (to, from) = (peer.local_addr().unwrap(), sender.local_addr().unwrap());
+        let sends: Vec<_> = (0..4u8).map(|i| (vec![i; 12], to)).collect();
+        let mut out = Outbox::new();
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+        assert_eq!((done, errors), (Flushed { sent: 4, blocked: false }, vec![Some(errno)]), "code {code}");
+        assert_eq!(receive_n(&peer, 4), sends.iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+        assert_eq!((out.gso, out.gso_segment_max, out.grouped), (Gso::On, GSO_MAX_BYTES, 1), "code {code}");
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends[..2]);
+        assert_eq!((done, errors, out.grouped), (Flushed { sent: 2, blocked: false }, vec![], 2));
+        assert_eq!(receive_n(&peer, 2).len(), 2);
+    }
+}
+
+#[test]
+fn grouped_sends_go_over_ipv6_and_from_a_dual_stack_socket_to_ipv4() {
+    let opts = crate::UdpOptions { dual_stack: true, ..Default::default() };
+    let Ok(sender) = crate::udp::bind_udp("[::]:0".parse().unwrap(), &opts) else { return };
+    let port = sender.local_addr().unwrap().port();
+    let peer4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer6 = UdpSocket::bind("[::1]:0").unwrap();
+    let mut out = Outbox::new();
+    let mut sends = Vec::new();
+    for k in 0..5u8 {
+        assert!(out.push_to(&[4, k], &peer4.local_addr().unwrap(), true));
+        sends.push(vec![4, k]);
+    }
+    for k in 0..5u8 {
+        assert!(out.push_to(&[6, k, k], &peer6.local_addr().unwrap(), true));
+    }
+    let done = out.flush(sender.as_raw_fd(), |e| panic!("unexpected error {e}"));
+    assert_eq!((done, out.grouped), (Flushed { sent: 10, blocked: false }, 2));
+    for (k, (data, from)) in receive_n(&peer4, 5).into_iter().enumerate() {
+        assert_eq!((data, from.ip(), from.port()), (vec![4, k as u8], "127.0.0.1".parse().unwrap(), port));
+    }
+    for (k, (data, from)) in receive_n(&peer6, 5).into_iter().enumerate() {
+        assert_eq!((data, from.ip(), from.port()), (vec![6, k as u8, k as u8], "::1".parse().unwrap(), port));
+    }
+}
+
+#[test]
+fn an_error_pending_on_the_socket_met_by_a_group_is_its_first_datagrams_as_without_groups() {
+    // With `IP_RECVERR`, a refusal (ICMP port unreachable) is kept
+    // pending on an unconnected socket and returned by its next send:
+    // without groups, the first datagram of the next `sendmmsg` gets
+    // it (reported, and that datagram dropped). A group meeting it
+    // must do the same, not take the refusal for the grouping's fault
+    // (which reported nothing and stopped grouping for good).
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.set_nonblocking(true).unwrap();
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a local `c_int`, valid for reads of the length
+    // given, on an open socket.
+    let r = unsafe {
+        libc::setsockopt(
+            sender.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_RECVERR,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "IP_RECVERR: {}", io::Error::last_os_error());
+    let closed = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    sender.send_to(b"to nobody", closed).unwrap();
+    // The refusal arrives: the socket polls as in error (bounded).
+    let mut pfd = libc::pollfd { fd: sender.as_raw_fd(), events: 0, revents: 0 };
+    // SAFETY: `pfd` is one local `pollfd`, valid for reads and writes.
+    let r = unsafe { libc::poll(&mut pfd, 1, 5_000) };
+    assert_eq!((r, pfd.revents & libc::POLLERR), (1, libc::POLLERR), "no refusal arrived");
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (to, from) = (peer.local_addr().unwrap(), sender.local_addr().unwrap());
+    let sends: Vec<_> = (0..4u8).map(|i| (vec![i; 12], to)).collect();
+    let mut out = Outbox::new();
+    let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+    assert_eq!((done, errors), (Flushed { sent: 3, blocked: false }, vec![Some(libc::ECONNREFUSED)]));
+    assert_eq!(receive_n(&peer, 3), sends[1..].iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+    // Grouping goes on: the refusal was not the group's.
+    assert_eq!((out.gso, out.gso_segment_max), (Gso::On, GSO_MAX_BYTES));
+    let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends[..2]);
+    assert_eq!((done, errors, out.grouped), (Flushed { sent: 2, blocked: false }, vec![], 2));
+    assert_eq!(receive_n(&peer, 2).len(), 2);
+}
+
+#[test]
+fn a_run_of_exactly_65_507_bytes_is_one_send_and_one_byte_more_is_not() {
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.set_nonblocking(true).unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (to, from) = (peer.local_addr().unwrap(), sender.local_addr().unwrap());
+    let mut out = Outbox::new();
+    // A full outbox (16 datagrams): 15 of 4,100 bytes and a shorter
+    // last of 4,007 make exactly 65,507 (the largest IPv4 payload):
+    // one send; with one byte more, the last goes alone.
+    const { assert!(BATCH == 16 && 15 * 4_100 + 4_007 == GSO_MAX_BYTES) };
+    for (last, grouped) in [(4_007, 1), (4_008, 2)] {
+        let mut sends: Vec<_> = (0..15u8).map(|i| (vec![i; 4_100], to)).collect();
+        sends.push((vec![99; last], to));
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+        assert_eq!((done, errors, out.grouped), (Flushed { sent: 16, blocked: false }, vec![], grouped));
+        assert_eq!(receive_n(&peer, 16), sends.iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+    }
+    assert_eq!(out.gso, Gso::On);
+}
