@@ -44,7 +44,8 @@ impl CAddr {
         self.set_as(&addr, false)
     }
 
-    /// [`CAddr::set`], an IPv4 address as its IPv4-mapped IPv6 one when
+    /// Writes `addr` in C form (returning its length), an IPv4 address as
+    /// its IPv4-mapped IPv6 one when
     /// `mapped` (what a dual-stack socket sends to), written as such
     /// rather than made into a new `SocketAddr` first.
     #[inline]
@@ -109,7 +110,7 @@ impl CAddr {
         a == b
     }
 
-    /// The address [`CAddr::set`] wrote with length `len`, back in `std`
+    /// The address [`CAddr::set_as`] wrote with length `len`, back in `std`
     /// form (`None` if nothing valid was written).
     pub(super) fn get(&self, len: libc::socklen_t) -> Option<SocketAddr> {
         let mut storage = zeroed_storage();
@@ -183,7 +184,7 @@ pub(crate) struct Outbox {
     /// For each entry of `sends`, the datagram after its last.
     ends: [usize; BATCH],
     pub(super) gso: Gso,
-    /// The largest segment grouped ([`GSO_SAFE_SEGMENT`] once a grouped
+    /// The largest segment grouped ([`gso::GSO_SAFE_SEGMENT`] once a grouped
     /// send of larger ones was refused with `EINVAL`).
     pub(super) gso_segment_max: usize,
     /// The endpoint's address, for the one log line that says grouping
