@@ -67,6 +67,15 @@ pub(crate) struct UnixEndpoint {
     pub(crate) local: UnixAddr,
     connected: Option<UnixAddr>,
     queue: VecDeque<(Vec<u8>, Option<UnixAddr>)>,
+    /// Whether the socket is registered for writable events as well as
+    /// readable ones: only while `queue` holds datagrams
+    /// (`Core::sync_unix_interest`), as for UDP endpoints
+    /// (`Endpoint::write_interest`). A Unix datagram socket raises a
+    /// writable edge each time the receiver takes one of its datagrams
+    /// (the datagram's buffer is charged to the sender until then), which
+    /// without a queue to flush was one more `epoll_wait` for most replies
+    /// at one datagram in flight.
+    write_interest: bool,
     pub(crate) dropped: u64,
     errors: Vec<io::Error>,
     in_dirty: bool,
@@ -89,7 +98,9 @@ impl UnixEndpoint {
     }
 
     /// Sends now or queues (bounded); other errors are kept for
-    /// `error_received`. Returns whether the endpoint needs a settle.
+    /// `error_received`. Returns whether the endpoint needs a settle:
+    /// errors were recorded, or its queue went from empty to holding
+    /// datagrams (the socket is to be polled for writable events).
     fn send(&mut self, data: &[u8], to: Option<UnixAddr>, limit: usize) -> bool {
         if self.queue.is_empty() {
             match self.send_now(data, to.as_ref()) {
@@ -101,13 +112,28 @@ impl UnixEndpoint {
                 }
             }
         }
+        self.enqueue(data, to, limit)
+    }
+
+    /// Keeps a datagram for when the receiver's queue drains (bounded).
+    /// Returns whether the socket's poll interest is to change (see
+    /// [`UnixEndpoint::interest_stale`]).
+    fn enqueue(&mut self, data: &[u8], to: Option<UnixAddr>, limit: usize) -> bool {
         if self.queue.len() < limit {
             self.queue.push_back((data.to_vec(), to));
         } else {
             self.dropped += 1;
             log::warn!("unix datagram {}: send queue full, datagram dropped ({} so far)", self.local, self.dropped);
         }
-        false
+        self.interest_stale()
+    }
+
+    /// Whether the socket's registration no longer fits its queue: polled
+    /// for writable events with nothing queued, or not with datagrams
+    /// queued (`Core::sync_unix_interest` puts it right).
+    #[inline]
+    fn interest_stale(&self) -> bool {
+        self.queue.is_empty() == self.write_interest
     }
 
     fn flush_queue(&mut self) -> bool {
@@ -326,7 +352,9 @@ impl Core {
         let generation = self.generation();
         let entry = self.unix_dgrams.vacant_entry();
         let id = UnixDgramId { index: checked_index(entry.key())?, generation };
-        self.registry.register(&mut socket, Source::UnixDgram(id).token(), Interest::READABLE | Interest::WRITABLE)?;
+        // Writable events only while datagrams wait in the send queue
+        // (`sync_unix_interest`).
+        self.registry.register(&mut socket, Source::UnixDgram(id).token(), Interest::READABLE)?;
         log::debug!("{id}: unix datagram endpoint on {local}");
         entry.insert(UnixEndpoint {
             generation,
@@ -335,6 +363,7 @@ impl Core {
             local,
             connected,
             queue: VecDeque::new(),
+            write_interest: false,
             dropped: 0,
             errors: Vec::new(),
             in_dirty: true,
@@ -355,6 +384,29 @@ impl Core {
                 self.dirty_unix.push(id);
             }
         }
+    }
+
+    /// Polls an endpoint's socket for writable events while datagrams wait
+    /// in its send queue, and for readable ones alone otherwise (see
+    /// `UnixEndpoint::write_interest`; the UDP endpoint's twin is
+    /// `Core::sync_udp_interest`). Adding the interest reports the socket
+    /// at once if it is writable already (`EPOLL_CTL_MOD` polls it), so a
+    /// queue that could be flushed now is not left waiting. A failed change
+    /// is logged and tried again at the endpoint's next settle.
+    fn sync_unix_interest(&mut self, id: UnixDgramId) {
+        let Some(u) = self.unix_dgrams.get_mut(id.index as usize).filter(|u| u.generation == id.generation) else {
+            return;
+        };
+        if !u.interest_stale() {
+            return;
+        }
+        let want = !u.queue.is_empty();
+        let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        if let Err(e) = self.registry.reregister(&mut u.socket, Source::UnixDgram(id).token(), interest) {
+            log::warn!("{id}: cannot change what the socket is polled for: {e}");
+            return;
+        }
+        u.write_interest = want;
     }
 
     fn unix_dgram_send(&mut self, id: UnixDgramId, data: &[u8], to: Option<UnixAddr>) -> bool {
@@ -411,6 +463,8 @@ impl Core {
     pub(crate) fn settle_unix_dgram(&mut self, id: UnixDgramId) {
         let Some(u) = self.unix_dgram_mut(id) else { return };
         u.in_dirty = false;
+        self.sync_unix_interest(id);
+        let Some(u) = self.unix_dgram_mut(id) else { return };
         if !u.started {
             u.started = true;
             self.call_unix_dgram(id, |p, cx| p.started(cx));
@@ -487,8 +541,12 @@ impl Core {
     /// A readiness event for a Unix datagram endpoint.
     pub(crate) fn unix_dgram_event(&mut self, id: UnixDgramId, event: &mio::event::Event, scratch: &mut [u8]) {
         let Some(u) = self.unix_dgram_mut(id) else { return };
-        if event.is_writable() && !u.queue.is_empty() && u.flush_queue() {
-            self.mark_unix_dirty(id);
+        if event.is_writable() && !u.queue.is_empty() {
+            if u.flush_queue() {
+                self.mark_unix_dirty(id);
+            }
+            // Drained: readable events alone again.
+            self.sync_unix_interest(id);
         }
         if event.is_readable() || event.is_error() {
             self.read_unix_dgram(id, scratch);
@@ -506,5 +564,82 @@ fn from_std(addr: &std::os::unix::net::SocketAddr) -> UnixAddr {
         UnixAddr::Abstract(name.to_vec())
     } else {
         UnixAddr::Unnamed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::os::unix::net::UnixDatagram;
+    use std::path::PathBuf;
+    use std::time::{Duration, Instant};
+
+    use super::{UnixAddr, UnixDatagramContext, UnixDatagramProtocol};
+    use crate::Reactor;
+
+    struct Quiet;
+
+    impl UnixDatagramProtocol for Quiet {
+        fn datagram_received(&mut self, _cx: &mut UnixDatagramContext<'_>, _data: &[u8], _from: &UnixAddr) {}
+    }
+
+    fn temp_path(name: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("reel-udg-unit-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    /// Takes what the peer has received so far.
+    fn drain(peer: &UnixDatagram, got: &mut Vec<u32>) {
+        let mut buf = [0u8; 16];
+        loop {
+            match peer.recv(&mut buf) {
+                Ok(n) => got.push(u32::from_be_bytes(buf[..n].try_into().expect("four bytes"))),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => panic!("peer recv: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_socket_is_polled_for_writable_events_only_while_datagrams_wait_in_its_queue() {
+        let peer_path = temp_path("peer.sock");
+        let peer = UnixDatagram::bind(&peer_path).unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let mut reactor = Reactor::new().unwrap();
+        let id = reactor.context().bind_unix_datagram(temp_path("local.sock"), Quiet).unwrap();
+        reactor.turn(Some(Duration::ZERO)).unwrap();
+        assert!(!reactor.core.unix_dgram(id).unwrap().write_interest, "readable events alone to begin with");
+        // A peer that does not read: its receive queue fills (at
+        // net.unix.max_dgram_qlen datagrams, or the sender's buffer), and
+        // the endpoint's sends join its send queue from there on.
+        let to = UnixAddr::Path(peer_path.clone());
+        let mut sent = 0u32;
+        while reactor.core.unix_dgram(id).unwrap().queue.is_empty() {
+            assert!(sent < 100_000, "the peer's receive queue never filled");
+            assert!(reactor.core.unix_dgram_send(id, &sent.to_be_bytes(), Some(to.clone())));
+            sent += 1;
+        }
+        let u = reactor.core.unix_dgram(id).unwrap();
+        assert!(u.interest_stale() && u.in_dirty, "a first queued datagram asks for writable events");
+        for _ in 0..3 {
+            assert!(reactor.core.unix_dgram_send(id, &sent.to_be_bytes(), Some(to.clone())));
+            sent += 1;
+        }
+        // The settle phase adds the interest; once the peer reads, the
+        // socket is reported writable and its queue flushed, in order.
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !reactor.core.unix_dgram(id).unwrap().queue.is_empty() {
+            assert!(Instant::now() < deadline, "the queue was never flushed");
+            reactor.turn(Some(Duration::from_millis(100))).unwrap();
+            drain(&peer, &mut got);
+        }
+        drain(&peer, &mut got);
+        assert_eq!(got, (0..sent).collect::<Vec<_>>(), "every datagram, in order");
+        let u = reactor.core.unix_dgram(id).unwrap();
+        assert_eq!((u.dropped, u.write_interest), (0, false), "drained: readable events alone again");
+        drop(reactor);
+        let _ = std::fs::remove_file(&peer_path);
     }
 }
