@@ -723,3 +723,178 @@ fn a_run_of_exactly_65_507_bytes_is_one_send_and_one_byte_more_is_not() {
     }
     assert_eq!(out.gso, Gso::On);
 }
+
+/// A pending ICMP error met by a group whose second try finds the socket
+/// buffer full: the first try took the error (Linux checks a pending error
+/// before the buffer space, in `sock_alloc_send_pskb`), the second says
+/// `WouldBlock`. The error is reported, and the group goes whole once the
+/// socket drains. Loopback never blocks a UDP sender, so this needs a
+/// shaped loopback on which the ICMP error overtakes the datagrams, in a
+/// network namespace of its own (as root), and skips itself elsewhere:
+///
+/// ```sh
+/// unshare -n sh -c 'ip link set lo up &&
+///   tc qdisc add dev lo root handle 1: htb default 20 &&
+///   tc class add dev lo parent 1: classid 1:10 htb rate 50kbit ceil 50kbit burst 2k &&
+///   tc class add dev lo parent 1: classid 1:20 htb rate 1gbit &&
+///   cargo test -p reel --lib a_pending_error_met'
+/// ```
+#[test]
+fn a_pending_error_met_by_a_group_on_a_full_socket_is_still_reported() {
+    pending_error_on_a_full_socket(false);
+}
+
+/// The same without groups: the first datagram fails with the error,
+/// which is reported.
+#[test]
+fn a_pending_error_met_without_groups_on_a_full_socket_is_reported() {
+    pending_error_on_a_full_socket(true);
+}
+
+fn pending_error_on_a_full_socket(gso_off: bool) {
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.set_nonblocking(true).unwrap();
+    let set = |level: libc::c_int, name: libc::c_int, value: libc::c_int| {
+        // SAFETY: `value` is a local `c_int`, valid for reads of the
+        // length given, on an open socket.
+        let r = unsafe {
+            libc::setsockopt(
+                sender.as_raw_fd(),
+                level,
+                name,
+                (&value as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "setsockopt: {}", io::Error::last_os_error());
+    };
+    set(libc::IPPROTO_IP, libc::IP_RECVERR, 1);
+    set(libc::SOL_SOCKET, libc::SO_SNDBUF, 4096);
+    // Into the slow class (1:10) of the shaping below; the ICMP error
+    // takes the default, fast one.
+    set(libc::SOL_SOCKET, libc::SO_PRIORITY, 0x0001_0010);
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = peer.local_addr().unwrap();
+    // Fill the socket buffer (datagrams held by the shaped loopback).
+    let mut filled = false;
+    for _ in 0..2000 {
+        match sender.send_to(&[0u8; 1000], to) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                filled = true;
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    if !filled {
+        eprintln!("UDP sends never block here (no shaped loopback): skipped");
+        return;
+    }
+    if !pend_icmp_error(&sender, 2) {
+        eprintln!("no raw socket (CAP_NET_RAW): skipped");
+        return;
+    }
+    let sends: Vec<_> = (0..4u8).map(|i| (vec![i; 12], to)).collect();
+    let mut out = Outbox::new();
+    if gso_off {
+        out.gso = Gso::Off;
+    }
+    for (data, to) in &sends {
+        assert!(out.push_to(data, to, false));
+    }
+    let mut errors = Vec::new();
+    let first = out.flush(sender.as_raw_fd(), |e| errors.push(e.raw_os_error()));
+    // The first try consumed the pending error: nothing is pending now.
+    let mut pending: libc::c_int = -1;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `pending` and `len` are locals, valid for writes of the
+    // length given, on an open socket.
+    let r = unsafe {
+        libc::getsockopt(
+            sender.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut pending as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!((r, pending), (0, 0), "the error is no longer pending");
+    // The error queue's copy of it (IP_RECVERR) would keep the socket
+    // polling as in error: read it out.
+    let mut scratch = [0u8; 256];
+    // SAFETY: `scratch` is a local buffer, valid for writes of its length.
+    let r = unsafe { libc::recv(sender.as_raw_fd(), scratch.as_mut_ptr().cast(), scratch.len(), libc::MSG_ERRQUEUE) };
+    assert!(r >= 0, "MSG_ERRQUEUE: {}", io::Error::last_os_error());
+    // Let the buffer drain (bounded), then flush the rest.
+    let mut pfd = libc::pollfd { fd: sender.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+    // SAFETY: `pfd` is one local `pollfd`, valid for reads and writes.
+    let r = unsafe { libc::poll(&mut pfd, 1, 20_000) };
+    assert_eq!(r, 1, "the socket never drained");
+    let mut sent = first.sent;
+    if first.blocked {
+        let done = out.flush(sender.as_raw_fd(), |e| errors.push(e.raw_os_error()));
+        assert!(!done.blocked, "{done:?}");
+        sent += done.sent;
+    }
+    assert_eq!(receive_n(&peer, 1).len(), 1);
+    assert_eq!(sent, if gso_off { 3 } else { 4 });
+    assert_eq!(
+        errors,
+        vec![Some(libc::ENOPROTOOPT)],
+        "the pending error is reported once (first flush {first:?}, then {sent} sent in all)"
+    );
+}
+
+/// (Needs CAP_NET_RAW, skipped without.) A pending ICMP error (here
+/// protocol unreachable, `ENOPROTOOPT`; in the field most likely
+/// fragmentation needed, `EMSGSIZE`, whose lowered path MTU then makes the
+/// kernel refuse the next group of large segments with `EINVAL`) met by a
+/// group the socket refuses on its own (`SO_NO_CHECK`: `EINVAL`): the
+/// first try takes the pending error, the second is refused with
+/// `EINVAL`, the group's own. The pending error is reported and the group
+/// sent one datagram at a time, as without groups, where the first
+/// datagram fails with the error.
+#[test]
+fn a_pending_error_met_by_a_group_the_socket_refuses_on_its_own_is_still_reported() {
+    for gso_off in [true, false] {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_nonblocking(true).unwrap();
+        const SO_NO_CHECK: libc::c_int = 11;
+        for (level, name) in [(libc::IPPROTO_IP, libc::IP_RECVERR), (libc::SOL_SOCKET, SO_NO_CHECK)] {
+            let on: libc::c_int = 1;
+            // SAFETY: `on` is a local `c_int`, valid for reads of the
+            // length given, on an open socket.
+            let r = unsafe {
+                libc::setsockopt(
+                    sender.as_raw_fd(),
+                    level,
+                    name,
+                    (&on as *const libc::c_int).cast(),
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(r, 0, "setsockopt: {}", io::Error::last_os_error());
+        }
+        if !pend_icmp_error(&sender, 2) {
+            eprintln!("no raw socket (CAP_NET_RAW): skipped");
+            return;
+        }
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = peer.local_addr().unwrap();
+        let sends: Vec<_> = (0..4u8).map(|i| (vec![i; 12], to)).collect();
+        let mut out = Outbox::new();
+        if gso_off {
+            out.gso = Gso::Off;
+        }
+        let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+        let sent = if gso_off { 3 } else { 4 };
+        assert_eq!(receive_n(&peer, sent).len(), sent);
+        assert_eq!(
+            (done, errors),
+            (Flushed { sent: sent as u64, blocked: false }, vec![Some(libc::ENOPROTOOPT)]),
+            "groups: {}",
+            !gso_off
+        );
+    }
+}

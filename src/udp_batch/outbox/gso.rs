@@ -264,16 +264,34 @@ impl Outbox {
                     error(e);
                     return false;
                 }
-                // Nothing sent: the next flush plans the group again.
-                Err(again) if again.kind() == io::ErrorKind::WouldBlock => return true,
+                // Nothing sent, and the socket is full: the first refusal
+                // was the socket's (Linux hands a pending error over
+                // before it looks at the buffer space; a refusal of the
+                // group's own would have come again). Reported; the next
+                // flush plans the group again.
+                Err(again) if again.kind() == io::ErrorKind::WouldBlock => {
+                    error(e);
+                    return true;
+                }
                 Err(again) if !may_be_the_groups(&again) => {
-                    // A new error, not the group's: the first datagram's.
+                    // A new error, not the group's: the first refusal was
+                    // pending as well. Both reported, the second as the
+                    // first datagram's (as without groups).
+                    error(e);
                     error(again);
                     self.next = start + 1;
                     return false;
                 }
-                // Refused again: the group's own.
-                Err(again) => again,
+                // Refused again: the group's own. A different refusal
+                // means the first was the socket's, and is reported
+                // (say fragmentation needed, whose lowered path MTU then
+                // makes the kernel refuse the group itself).
+                Err(again) => {
+                    if again.raw_os_error() != e.raw_os_error() {
+                        error(e);
+                    }
+                    again
+                }
             }
         } else {
             e
