@@ -179,7 +179,9 @@ impl Core {
     /// `Endpoint::write_interest`). Adding the interest reports the socket
     /// at once if it is writable already (`EPOLL_CTL_MOD` polls it), so a
     /// queue that could be flushed now is not left waiting. A failed change
-    /// is logged and tried again at the endpoint's next settle.
+    /// is logged and tried again when the endpoint is next settled (its
+    /// next send, error or close; `EPOLL_CTL_MOD` on a registered socket
+    /// fails only for want of kernel memory).
     pub(crate) fn sync_udp_interest(&mut self, id: UdpId) {
         let Some(u) = self.udps.get_mut(id.index as usize).filter(|u| u.generation == id.generation) else { return };
         if !u.interest_stale() {
