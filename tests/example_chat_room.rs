@@ -105,7 +105,6 @@ fn a_stop_sends_each_member_only_the_shutdown_line() {
     }
     let greeting = server.connect(); // connected, never joined
     server.stop();
-    assert!(server.is_stopped());
     for &id in &members {
         // No leave line from the others: nothing is broadcast during the
         // shutdown.
@@ -114,6 +113,12 @@ fn a_stop_sends_each_member_only_the_shutdown_line() {
     }
     assert_eq!(text(server.take_written(greeting)), "");
     assert_eq!(server.lost(greeting), Some(Reason::Closed));
+    // The stop ends once every connection is done lingering.
+    assert!(!server.is_stopped());
+    for &id in members.iter().chain([&greeting]) {
+        server.feed_eof(id);
+    }
+    assert!(server.is_stopped());
 }
 
 #[test]

@@ -395,8 +395,26 @@ fn a_graceful_stop_closes_after_flushing_and_completes() {
     h.peer_reads(3);
     assert_eq!(h.written(), b"abcdef");
     assert_eq!(h.lost(), Some(Reason::Closed));
+    // Lingering holds the stop up: freed with the peer's input unread, a
+    // socket would be reset, destroying what is still in flight.
+    assert!(!h.is_stopped(), "lingering until the peer's EOF");
+    h.feed_eof();
+    assert!(h.is_freed());
     assert!(h.is_stopped(), "nothing left to drain");
     assert_eq!(h.pending_timers(), 0, "the grace timer is cancelled when the drain ends early");
+}
+
+#[test]
+fn a_graceful_stop_waits_for_lingering_at_most_the_linger_time() {
+    let mut h = Harness::new(Recorder::default());
+    h.with_context(|cx| cx.write(b"abcdef"));
+    h.stop();
+    assert_eq!(h.lost(), Some(Reason::Closed));
+    assert!(!h.is_stopped(), "lingering");
+    h.advance(Duration::from_secs(2));
+    assert!(h.is_freed());
+    assert!(h.is_stopped(), "the linger time ended it, before the grace period");
+    assert_eq!(h.pending_timers(), 0);
 }
 
 #[test]

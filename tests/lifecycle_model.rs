@@ -864,7 +864,9 @@ impl Model {
             self.settle();
             self.add_timer(TKind::Grace, self.cfg.grace_ms);
         }
-        if self.run == Run::Draining && matches!(self.phase, Phase::Lingering | Phase::Freed) {
+        // A lingering connection holds the stop up too: closed with input
+        // unread, its socket would reset and destroy replies in flight.
+        if self.run == Run::Draining && self.phase == Phase::Freed {
             self.run = Run::Halt;
         }
     }

@@ -113,15 +113,22 @@ fn a_stop_drains_every_connection_and_keeps_what_each_saw() {
 }
 
 #[test]
-fn a_stop_with_everything_flushed_completes_at_once() {
+fn a_stop_with_everything_flushed_completes_once_the_peers_close() {
     let (mut server, _) = relay();
     let ids = [server.connect(), server.connect(), server.connect()];
     server.stop();
-    assert!(server.is_stopped());
     for id in ids {
         assert_eq!(server.transcript(id).written, b"bye\n");
         assert_eq!(server.events(id), vec![Event::Lost(Reason::Closed)]);
     }
+    // Flushed and lingering: freed with their peers' input unread, the
+    // sockets would be reset, destroying what is still in flight.
+    for id in ids {
+        assert!(!server.is_stopped(), "lingering until every peer's EOF");
+        server.feed_eof(id);
+    }
+    assert!(server.is_stopped());
+    assert_eq!(server.connection_count(), 0);
 }
 
 /// Answers each datagram, upper-cased, to its sender and to a fixed

@@ -244,3 +244,108 @@ fn a_connection_made_during_the_drain_is_told_to_stop() {
         ],
     );
 }
+
+/// Echoes; says when its queued replies passed the high water mark (flow
+/// control has paused its reading then), and how many bytes it had echoed
+/// when it closed: on `stop_requested`, or, with `close_when_paused`, at
+/// once in `pause_writing`.
+struct PausedEcho {
+    close_when_paused: bool,
+    echoed: usize,
+    paused_tx: mpsc::Sender<()>,
+    echoed_tx: mpsc::Sender<usize>,
+}
+
+/// The socket buffers of both ends in the tests below: fixed (no
+/// autotuning), so that flow control pauses the server, and the client's
+/// sends block, after a known amount whatever the host's settings.
+const BUFFER: usize = 256 * 1024;
+
+impl Protocol for PausedEcho {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        let sock = cx.sock_ref().expect("a TCP connection has a socket");
+        sock.set_send_buffer_size(BUFFER).expect("SO_SNDBUF");
+        sock.set_recv_buffer_size(BUFFER).expect("SO_RCVBUF");
+    }
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        self.echoed += data.len();
+        cx.write(data);
+    }
+    fn pause_writing(&mut self, cx: &mut Context<'_>) {
+        let _ = self.paused_tx.send(());
+        if self.close_when_paused {
+            let _ = self.echoed_tx.send(self.echoed);
+            cx.close();
+        }
+    }
+    fn stop_requested(&mut self, cx: &mut Context<'_>) {
+        let _ = self.echoed_tx.send(self.echoed);
+        cx.close();
+    }
+}
+
+/// A client pipelines 16 MiB without reading, so that the server's replies
+/// fill both socket buffers and flow control pauses its reading, with the
+/// client's input piling up unread in the kernel; the server closes (told
+/// to stop, or on its own); only then the client reads. Returns what the
+/// server had echoed, how the client's stream ended, and whether all of the
+/// client's sends went through.
+fn pipeline_unread_then_close(close_when_paused: bool) -> (usize, util::End, bool) {
+    const TOTAL: usize = 16 * 1024 * 1024;
+    let mut reactor = util::reactor();
+    let (paused_tx, paused_rx) = mpsc::channel();
+    let (echoed_tx, echoed_rx) = mpsc::channel();
+    let factory = move |_| {
+        let (paused_tx, echoed_tx) = (paused_tx.clone(), echoed_tx.clone());
+        Box::new(PausedEcho { close_when_paused, echoed: 0, paused_tx, echoed_tx }) as Box<dyn Protocol>
+    };
+    let lid = reactor.listen_tcp("127.0.0.1:0", factory).expect("listen");
+    let addr = reactor.listener_addr(lid).unwrap();
+    let handle = reactor.handle();
+    let client = util::client(&reactor, move || {
+        let mut s = util::connect_small_rcvbuf(addr, 16 * 1024);
+        socket2::SockRef::from(&s).set_send_buffer_size(BUFFER).expect("SO_SNDBUF");
+        let mut w = s.try_clone().expect("clone");
+        let writer = std::thread::spawn(move || std::io::Write::write_all(&mut w, &util::pattern(0, TOTAL)).is_ok());
+        paused_rx.recv_timeout(util::IO_TIMEOUT).expect("flow control paused the server");
+        if !close_when_paused {
+            handle.stop();
+        }
+        let echoed = echoed_rx.recv_timeout(util::IO_TIMEOUT).expect("the server closed");
+        let end = util::read_until_end(&mut s);
+        let sent_all = writer.join().expect("writer thread");
+        (echoed, end, sent_all)
+    });
+    util::run(&mut reactor);
+    client.join()
+}
+
+/// Checks that the client read exactly the `echoed` bytes the server
+/// echoed, in order, and then a clean EOF.
+fn check_echo(end: &util::End, echoed: usize) {
+    let data = end.data();
+    assert!(matches!(end, util::End::Eof(_)), "a reset after {} of {echoed} bytes", data.len());
+    assert_eq!(data.len(), echoed, "bytes echoed before the EOF");
+    let expected = util::pattern(0, echoed.next_multiple_of(8));
+    assert!(data == &expected[..echoed], "the replies differ from the input");
+}
+
+/// Seen by the black-box tester on echo_hello: the stop's drain ended as
+/// soon as every connection was flushed and lingering, and the halt then
+/// closed them with the client's input unread, so the kernel reset them
+/// and destroyed the replies still in flight.
+#[test]
+fn a_stop_delivers_every_reply_to_a_client_whose_input_is_unread() {
+    let (echoed, end, sent_all) = pipeline_unread_then_close(false);
+    check_echo(&end, echoed);
+    assert!(sent_all, "the server reset the connection instead of reading the client's input to its end");
+}
+
+/// The same with a protocol's own close, made while flow control has its
+/// reading paused.
+#[test]
+fn a_close_while_reading_is_paused_delivers_every_reply() {
+    let (echoed, end, sent_all) = pipeline_unread_then_close(true);
+    check_echo(&end, echoed);
+    assert!(sent_all, "the server reset the connection instead of reading the client's input to its end");
+}

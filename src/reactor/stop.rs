@@ -65,10 +65,13 @@ impl Reactor {
             core.update_time();
             core.grace_timer = Some(core.add_timer(grace, TimerTask::Grace));
         }
-        // Done when every protocol is done: connections still lingering
-        // (flushed, write side shut, waiting for the peer's FIN) need not
-        // hold the stop up; `halt` closes them.
-        if core.state == RunState::Draining && core.conns.len() == core.lingering {
+        // Done when no connection is left, lingering ones included
+        // (flushed, write side shut, reading and discarding until the
+        // peer's EOF or the linger time): closed with the peer's input
+        // unread, or still coming, a socket is reset, and the reset
+        // destroys the replies the peer has not received yet. The grace
+        // period bounds the wait; `halt` aborts what is left then.
+        if core.state == RunState::Draining && core.conns.is_empty() {
             core.state = RunState::Halt;
         }
     }

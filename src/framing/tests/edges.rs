@@ -252,6 +252,8 @@ fn the_default_handler_closes_on_eof_and_on_a_stop_request() {
     h.feed(b"a\n");
     h.stop();
     assert_eq!(h.lost(), Some(Reason::Closed), "closed at once, not after the grace period");
+    assert!(!h.is_stopped(), "lingering until the peer's EOF");
+    h.feed_eof();
     assert!(h.is_stopped());
 }
 
