@@ -46,8 +46,12 @@ use crate::{
 /// assert_eq!(server.take_written(a), b"HI");
 /// assert!(server.written(b).is_empty());
 /// server.stop(); // each protocol's `stop_requested`: by default, close
-/// assert!(server.is_stopped());
 /// assert_eq!(server.lost(b), Some(Reason::Closed));
+/// // Flushed, write side shut: each lingers until its peer's EOF (or the
+/// // linger time), so that no reset destroys what is still in flight.
+/// server.feed_eof(a);
+/// server.feed_eof(b);
+/// assert!(server.is_stopped());
 /// ```
 pub struct ServerHarness {
     reactor: Reactor,
