@@ -51,8 +51,10 @@ pub struct TcpOptions {
     /// The soft output limit: a connection whose queued output stays above
     /// it with no byte sent for `output_stall` is aborted with
     /// [`Reason::OutputLimitExceeded`](crate::Reason::OutputLimitExceeded)
-    /// (`Stalled`): the peer does not read. A peer that reads, however
-    /// slowly, is never cut by it. Default 4 MiB (Redis's
+    /// (`Stalled`): the peer does not read. The same holds for any output
+    /// queued while flow control has paused reading (the queue then stays
+    /// near `high_water`, below this limit, and the peer's requests wait
+    /// unread). A peer that reads, however slowly, is never cut by it. Default 4 MiB (Redis's
     /// `client-output-buffer-limit` soft limit works the same way).
     pub output_limit: usize,
     /// How long output may stay above `output_limit` without progress.

@@ -648,3 +648,60 @@ fn output_produced_on_its_own_does_not_stop_reading() {
     assert_eq!(h.unread(), 0);
     assert_eq!(h.events(), [Event::PauseWriting], "pause_writing is still advice to the producer");
 }
+
+/// Echoes what it reads (an answer: flow control may pause reading).
+struct Echoes;
+
+impl Protocol for Echoes {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        cx.write(data);
+    }
+}
+
+/// A peer that sends and never reads: flow control pauses reading with
+/// the queue near the high water mark, far below the soft output limit,
+/// and without the stall watch there the connection would be held for
+/// ever (an idle timeout spares it: the server is the side not reading).
+#[test]
+fn a_peer_that_never_reads_is_cut_for_stalling_while_flow_control_pauses_reading() {
+    let opts = TcpOptions {
+        high_water: 4000,
+        low_water: 1000,
+        output_stall: Duration::from_secs(10),
+        ..TcpOptions::default()
+    };
+    let mut h = Harness::with_options(Echoes, &opts);
+    h.set_peer_window(Some(0));
+    h.feed(&[7u8; 5000]);
+    assert!(h.is_reading_paused(), "flow control paused reading");
+    assert!(h.queued() < opts.output_limit, "far below the soft limit");
+    h.advance(Duration::from_secs(9));
+    assert_eq!(h.lost(), None);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.lost(), Some(Reason::OutputLimitExceeded(OutputLimit::Stalled)));
+}
+
+/// The same peer reading a little now and then is never cut: each byte it
+/// takes pushes the stall deadline back, and once the queue is at the low
+/// mark reading resumes and the watch ends.
+#[test]
+fn a_peer_that_reads_slowly_while_flow_control_pauses_reading_is_never_cut() {
+    let opts = TcpOptions {
+        high_water: 4000,
+        low_water: 1000,
+        output_stall: Duration::from_secs(10),
+        ..TcpOptions::default()
+    };
+    let mut h = Harness::with_options(Echoes, &opts);
+    h.set_peer_window(Some(0));
+    h.feed(&[7u8; 5000]);
+    assert!(h.is_reading_paused());
+    for _ in 0..40 {
+        h.advance(Duration::from_secs(9));
+        h.peer_reads(100);
+    }
+    assert_eq!(h.lost(), None, "a slow reader makes progress");
+    assert!(!h.is_reading_paused(), "down to the low mark: reading resumed");
+    h.advance(Duration::from_secs(60));
+    assert_eq!(h.lost(), None, "nothing paused, nothing queued above the limit: no stall watch");
+}

@@ -658,6 +658,10 @@ impl Model {
         }
     }
 
+    fn stall_watched(&self) -> bool {
+        self.out > self.cfg.limit || (self.out > 0 && self.auto_paused)
+    }
+
     fn settle(&mut self) {
         if !self.exists() {
             return;
@@ -673,7 +677,9 @@ impl Model {
             self.doom(Reason::OutputLimitExceeded(OutputLimit::Ceiling));
             return self.end_conn();
         }
-        let above = self.out > self.cfg.limit;
+        // Watched for a stall: above the soft limit, or any output while
+        // flow control has paused reading.
+        let above = self.stall_watched();
         match (above, self.has_timer(TKind::Stall)) {
             (true, false) => self.add_timer(TKind::Stall, self.cfg.stall_ms),
             (false, true) => {
@@ -827,9 +833,7 @@ impl Model {
                     _ => {}
                 },
                 TKind::Stall => {
-                    if matches!(self.phase, Phase::Open | Phase::WriteClosed | Phase::Closing)
-                        && self.out > self.cfg.limit
-                    {
+                    if matches!(self.phase, Phase::Open | Phase::WriteClosed | Phase::Closing) && self.stall_watched() {
                         self.doom(Reason::OutputLimitExceeded(OutputLimit::Stalled));
                     }
                 }

@@ -1,15 +1,16 @@
 //! Policies over real sockets: connection limits (total and per peer) with
-//! a farewell, and a reconnecting client with back-off.
+//! a farewell, a reconnecting client with back-off, and an idle timeout
+//! that does not take a client reading a backlog of replies for an idle one.
 
 mod util;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::rc::Rc;
 use std::time::Duration;
 
-use reel::policies::{Backoff, Reconnecting};
+use reel::policies::{Backoff, IdleTimeout, Reconnecting};
 use reel::protocols::echo::Echo;
 use reel::{Context, Factory, ListenOptions, Protocol, Reason};
 
@@ -228,4 +229,67 @@ fn a_flood_at_the_connection_limit_holds_a_bounded_number_of_descriptors() {
     });
     util::run(&mut reactor);
     client.join();
+}
+
+/// Echo, noting whether its output ever passed the high water mark (so
+/// that flow control stopped reading from the client).
+struct NotingEcho {
+    paused: Rc<Cell<bool>>,
+}
+
+impl Protocol for NotingEcho {
+    fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
+        cx.write(data);
+    }
+    fn pause_writing(&mut self, _: &mut Context<'_>) {
+        self.paused.set(true);
+    }
+}
+
+/// A client sends far more than the kernel buffers hold and reads its
+/// echoes only after several idle timeouts: flow control stops reading
+/// from it meanwhile, so the server hears nothing, but the silence is the
+/// server's, not the client's. It is not timed out (it used to be, with a
+/// clean close after part of the echoes: data lost unseen); every byte
+/// comes back, in order, and once it has all come back and the client
+/// says nothing more, the idle timeout closes the connection.
+#[test]
+fn idle_timeout_spares_a_client_while_flow_control_has_paused_reading() {
+    const TIMEOUT: Duration = Duration::from_millis(150);
+    // About twice what the kernel holds of the echoes while the client does
+    // not read (the server's send buffer grows to 4 MiB with the usual
+    // limits; the client's receive buffer grows only as it reads). The end
+    // checks that flow control did pause reading.
+    const LEN: usize = 8 << 20;
+    let mut reactor = util::reactor();
+    let paused = Rc::new(Cell::new(false));
+    let noted = Rc::clone(&paused);
+    let id = reactor
+        .listen_tcp("127.0.0.1:0", move |_| IdleTimeout::new(NotingEcho { paused: Rc::clone(&noted) }, TIMEOUT))
+        .unwrap();
+    let addr = reactor.listener_addr(id).unwrap();
+    let client = util::client(&reactor, move || {
+        let data = util::pattern(0, LEN);
+        let mut s = util::connect(addr);
+        let mut w = s.try_clone().unwrap();
+        let writer = std::thread::spawn(move || util::write_all(&mut w, &data));
+        // Busy elsewhere for three timeouts (the scenario, not a wait).
+        std::thread::sleep(3 * TIMEOUT);
+        let mut echoed = vec![0; LEN];
+        let mut got = 0;
+        while got < LEN {
+            match s.read(&mut echoed[got..]) {
+                Ok(0) => panic!("closed after {got} of {LEN} echoed bytes"),
+                Ok(n) => got += n,
+                Err(e) => panic!("{e} after {got} of {LEN} echoed bytes"),
+            }
+        }
+        util::check_pattern(&echoed, LEN);
+        writer.join().unwrap();
+        // Now it is idle: closed one timeout later, cleanly.
+        assert_eq!(util::read_until_end(&mut s), util::End::Eof(Vec::new()));
+    });
+    util::run(&mut reactor);
+    client.join();
+    assert!(paused.get(), "the echoes never passed the high water mark: the test proved nothing");
 }

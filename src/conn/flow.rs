@@ -15,7 +15,10 @@
 //!   would not shrink it, and two producers that each stopped reading the
 //!   other would wait for each other forever.
 //! - The soft output limit cuts a peer that does not read: output above it
-//!   with no byte sent for the stall period. A slow reader makes progress
+//!   with no byte sent for the stall period. So does flow control's pause:
+//!   output queued while reading is paused for it, with no byte sent for
+//!   the stall period (the queue stays near the high water mark there, and
+//!   the peer's own requests wait unread). A slow reader makes progress
 //!   and is never cut; nor is a protocol that answers one big request.
 //! - The output ceiling cuts at once: past it a peer costs too much memory
 //!   whatever its speed.
@@ -85,9 +88,7 @@ impl Core {
     pub(crate) fn stall_deadline(&mut self, id: ConnId) {
         let Some(c) = conn_slot(&mut self.conns, id) else { return };
         c.stall_timer = None;
-        if matches!(c.phase, Phase::Open | Phase::WriteClosed | Phase::Closing)
-            && c.out.len() > c.limits.output_limit as usize
-        {
+        if matches!(c.phase, Phase::Open | Phase::WriteClosed | Phase::Closing) && c.stall_watched(c.out.len()) {
             self.cut(id, OutputLimit::Stalled);
         }
     }
@@ -149,11 +150,11 @@ impl Core {
         self.deliver_resume(id);
     }
 
-    /// Arms the stall timer while output is above the soft limit, disarms
-    /// it once below.
+    /// Arms the stall timer while output is above the soft limit, or
+    /// queued while flow control has paused reading; disarms it otherwise.
     fn watch_stall(&mut self, id: ConnId, queued: usize) {
         let Some(c) = conn_slot(&mut self.conns, id) else { return };
-        let above = queued > c.limits.output_limit as usize;
+        let above = c.stall_watched(queued);
         match (above, c.stall_timer) {
             (true, None) => {
                 if let Some(stall) = stored_ms(c.limits.stall_ms) {
@@ -252,6 +253,16 @@ fn flush_own(c: &mut Conn) -> io::Result<()> {
 }
 
 impl Conn {
+    /// Whether `queued` bytes of output are watched for a stall: above the
+    /// soft limit, or any while flow control has paused reading (the
+    /// queue then stays near the high water mark, far below the soft
+    /// limit, and a peer that never reads would otherwise hold its
+    /// connection for ever; an idle timeout spares such a connection,
+    /// since the server is the side not reading).
+    pub(crate) fn stall_watched(&self, queued: usize) -> bool {
+        queued > self.limits.output_limit as usize || (queued > 0 && self.has(flag::READ_AUTO_PAUSED))
+    }
+
     /// Whether a write of this size would take the queue above the high
     /// water mark (the hot path's one comparison).
     #[inline]
