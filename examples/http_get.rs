@@ -65,7 +65,7 @@ fn main() {
         Some(file) => match File::create(file) {
             Ok(f) => Some(Box::new(BufWriter::new(f))),
             Err(e) => {
-                eprintln!("error: cannot create {file}: {e}");
+                common::report!("error: cannot create {file}: {e}");
                 exit(1)
             }
         },
@@ -74,17 +74,17 @@ fn main() {
     let mut reactor = common::reactor();
     let outcome = get_target(&mut reactor, &target, &path, Box::new(BufWriter::new(io::stdout().lock())), body_out);
     if let Err(e) = reactor.run() {
-        eprintln!("error: {e}");
+        common::report!("error: {e}");
         exit(1)
     }
     match outcome.take() {
         Some(Ok(_status)) => exit(0),
         Some(Err(line)) => {
-            eprintln!("error: {line}");
+            common::report!("error: {line}");
             exit(1)
         }
         None => {
-            eprintln!("error: stopped before a response arrived");
+            common::report!("error: stopped before a response arrived");
             exit(1)
         }
     }
@@ -183,12 +183,12 @@ fn parse_args() -> (Target, String, Option<String>) {
                 Ok(mut addrs) => match addrs.next() {
                     Some(addr) => addr,
                     None => {
-                        eprintln!("error: {host}: no address");
+                        common::report!("error: {host}: no address");
                         exit(1)
                     }
                 },
                 Err(e) => {
-                    eprintln!("error: cannot resolve {host}: {e}");
+                    common::report!("error: cannot resolve {host}: {e}");
                     exit(1)
                 }
             };
@@ -289,7 +289,7 @@ pub fn get_target(
             reactor.connect_tls(addr, &target.server_name, std::sync::Arc::new(config), client);
         }
         Err(e) => {
-            eprintln!("error: cannot load the CA certificates: {e}");
+            common::report!("error: cannot load the CA certificates: {e}");
             exit(1)
         }
     }

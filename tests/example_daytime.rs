@@ -8,6 +8,7 @@
 mod common;
 #[path = "../examples/common/daytime.rs"]
 mod daytime;
+mod example_bin;
 mod example_util;
 
 use std::io::Write;
@@ -144,4 +145,20 @@ fn client_reports_a_refusal() {
     assert_eq!(status, 1);
     assert!(out.is_empty());
     assert!(elapsed < Duration::from_secs(4), "waited {elapsed:?}");
+}
+
+/// The client ends with its status also when it cannot say why: stderr
+/// closed (`2>&1 | true`), an error to report. It used to panic on the
+/// failed `eprintln!` inside a callback, which the reactor caught and
+/// logged, and then run on with nothing to do, for ever.
+#[test]
+fn the_client_exits_1_when_it_cannot_report_its_failure() {
+    let addr = example_bin::unused_udp_addr().to_string();
+    let (status, out) = example_bin::run_with_closed(
+        "daytime",
+        ["client", "--connect", &addr],
+        example_bin::Closed::Stderr,
+        Duration::from_secs(10),
+    );
+    assert_eq!(status.code(), Some(1), "stdout: {out:?}");
 }

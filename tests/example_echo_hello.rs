@@ -7,6 +7,7 @@
 mod common;
 #[path = "../examples/common/echo_hello.rs"]
 mod echo_hello;
+mod example_bin;
 mod example_util;
 
 use std::io::{BufReader, Write};
@@ -189,4 +190,20 @@ fn client_reports_a_refused_connection() {
     util::run_client(&mut reactor);
     assert_eq!(status.get(), 1);
     assert!(out.contents().is_empty());
+}
+
+/// The client ends with its status also when it cannot say why: stderr
+/// closed (`2>&1 | true`), an error to report. It used to panic on the
+/// failed `eprintln!` inside a callback, which the reactor caught and
+/// logged, and then run on with nothing to do, for ever.
+#[test]
+fn the_client_exits_1_when_it_cannot_report_its_failure() {
+    let addr = example_bin::refused_tcp_addr().to_string();
+    let (status, out) = example_bin::run_with_closed(
+        "echo_hello",
+        ["client", "--connect", &addr],
+        example_bin::Closed::Stderr,
+        Duration::from_secs(10),
+    );
+    assert_eq!(status.code(), Some(1), "stdout: {out:?}");
 }

@@ -8,6 +8,7 @@
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+mod example_bin;
 #[allow(dead_code)] // its `main` is the binary's
 #[path = "../examples/http_get.rs"]
 mod http_get;
@@ -224,4 +225,14 @@ fn paths_that_would_change_the_request_are_refused() {
     for bad in ["", "a", "/a b", "/a\r\nX: y", "/\u{e9}", "/\t"] {
         assert!(!http_get::is_valid_path(bad), "{bad:?}");
     }
+}
+
+/// The binary with its stderr closed (`2>&1 | true`) and nothing to
+/// fetch: still one exit, status 1, no panic (it used to exit 101).
+#[test]
+fn the_binary_exits_1_when_it_cannot_report_a_refused_connection() {
+    let addr = example_bin::refused_tcp_addr().to_string();
+    let (status, out) =
+        example_bin::run_with_closed("http_get", ["--connect", &addr], example_bin::Closed::Stderr, WATCHDOG * 2);
+    assert_eq!(status.code(), Some(1), "stdout: {out:?}");
 }

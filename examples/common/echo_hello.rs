@@ -207,7 +207,7 @@ impl FrameHandler<Lines> for HelloClient {
         match self.names.pop_front() {
             Some(name) => {
                 if let Err(e) = framer.send(cx, &name) {
-                    eprintln!("error: cannot send {:?}: {e}", String::from_utf8_lossy(&name));
+                    common::report!("error: cannot send {:?}: {e}", String::from_utf8_lossy(&name));
                     cx.close();
                 }
             }
@@ -222,13 +222,13 @@ impl FrameHandler<Lines> for HelloClient {
         if self.sent_exit && reason.is_clean() {
             self.status.set(0);
         } else {
-            eprintln!("error: {}: connection ended early: {reason}", self.addr);
+            common::report!("error: {}: connection ended early: {reason}", self.addr);
         }
         cx.stop();
     }
 
     fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
-        eprintln!("error: cannot connect to {}: {reason}", self.addr);
+        common::report!("error: cannot connect to {}: {reason}", self.addr);
         cx.stop();
     }
 }

@@ -171,7 +171,7 @@ pub fn start_client(
     reactor.connect_udp(local, addr, client)?;
     reactor.call_later(timeout, move |cx| {
         if !done.get() {
-            eprintln!("error: no answer from {addr} within {timeout:?}");
+            common::report!("error: no answer from {addr} within {timeout:?}");
             cx.stop();
         }
     });
@@ -200,7 +200,7 @@ impl DatagramProtocol for FactorialClient {
             return;
         }
         if data.starts_with(b"error:") {
-            eprintln!("{}", String::from_utf8_lossy(data));
+            common::report!("{}", String::from_utf8_lossy(data));
         } else {
             let out = &mut self.out;
             let _ = out.write_all(data).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
@@ -213,7 +213,7 @@ impl DatagramProtocol for FactorialClient {
         if self.done.replace(true) {
             return;
         }
-        eprintln!("error: no factorial service at {}: {error}", self.addr);
+        common::report!("error: no factorial service at {}: {error}", self.addr);
         cx.stop();
     }
 }

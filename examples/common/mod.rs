@@ -12,6 +12,22 @@
 
 use std::io::Write as _;
 
+/// `eprintln!` that never panics: a line for stderr, written if stderr
+/// can take it and dropped if not (closed, as in `2>&1 | true`, or full).
+/// `eprintln!` panics on such a failure, which inside a reactor callback
+/// would be caught and logged while the program went on (a client then
+/// never reached its exit) and elsewhere would exit 101 with a backtrace.
+/// Every message of the examples goes through this.
+#[allow(unused_macros)]
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use report;
+
 mod cli;
 mod net;
 mod reactors;

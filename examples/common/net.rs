@@ -17,7 +17,7 @@ pub fn bind_failed(addr: SocketAddr, proto: &str, err: &std::io::Error) -> ! {
         std::io::ErrorKind::AddrNotAvailable => "address not available".to_string(),
         _ => err.to_string(),
     };
-    eprintln!("error: cannot listen on {addr} ({proto}): {why}");
+    super::report!("error: cannot listen on {addr} ({proto}): {why}");
     exit(1)
 }
 
@@ -86,7 +86,7 @@ pub fn listen_unix(
         Err(e) => {
             let text = e.to_string();
             let why = text.strip_prefix(&format!("{addr}: ")).unwrap_or(&text);
-            eprintln!("error: cannot listen on {addr} (unix): {why}");
+            super::report!("error: cannot listen on {addr} (unix): {why}");
             exit(1)
         }
     }
@@ -127,7 +127,7 @@ pub fn tls_server_config(args: &ServerArgs) -> Option<std::sync::Arc<reel::tls::
         (None, None) => return None,
         (Some(cert), Some(key)) => (cert, key),
         _ => {
-            eprintln!("error: --tls-cert and --tls-key go together");
+            super::report!("error: --tls-cert and --tls-key go together");
             exit(2)
         }
     };
@@ -140,7 +140,7 @@ pub fn tls_server_config(args: &ServerArgs) -> Option<std::sync::Arc<reel::tls::
             Some(std::sync::Arc::new(config))
         }
         Err(e) => {
-            eprintln!("error: cannot load the TLS certificate and key: {e}");
+            super::report!("error: cannot load the TLS certificate and key: {e}");
             exit(1)
         }
     }
@@ -161,7 +161,7 @@ pub fn connect(
     let config = match reel::tls::client_config(tls.ca.as_deref()) {
         Ok(c) => std::sync::Arc::new(c),
         Err(e) => {
-            eprintln!("error: cannot load the CA certificates: {e}");
+            super::report!("error: cannot load the CA certificates: {e}");
             exit(1)
         }
     };

@@ -246,7 +246,7 @@ impl FrameHandler<Lines> for ServerSide {
         match self.input {
             Input::Stdin => {
                 if let Err(e) = cx.add_stdin(input) {
-                    eprintln!("error: cannot read standard input: {e}");
+                    common::report!("error: cannot read standard input: {e}");
                     cx.close();
                 }
             }
@@ -271,13 +271,13 @@ impl FrameHandler<Lines> for ServerSide {
         if state.finished() {
             state.status.set(0);
         } else {
-            eprintln!("error: {}: connection ended before every line was answered: {reason}", state.addr);
+            common::report!("error: {}: connection ended before every line was answered: {reason}", state.addr);
         }
         cx.stop();
     }
 
     fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
-        eprintln!("error: cannot connect to {}: {reason}", self.state.borrow().addr);
+        common::report!("error: cannot connect to {}: {reason}", self.state.borrow().addr);
         cx.stop();
     }
 }
@@ -307,7 +307,7 @@ impl FrameHandler<Lines> for InputSide {
 
     /// The server would refuse it and close: skip it here instead.
     fn frame_too_long(&mut self, _cx: &mut Context<'_>, _framer: &mut Framer<Lines>, _announced: u64) {
-        eprintln!("warning: skipping an input line over {MAX_LINE} bytes");
+        common::report!("warning: skipping an input line over {MAX_LINE} bytes");
     }
 
     fn eof_received(&mut self, cx: &mut Context<'_>, _framer: &mut Framer<Lines>, pending: &[u8]) {
@@ -327,7 +327,7 @@ impl FrameHandler<Lines> for InputSide {
     }
 
     fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
-        eprintln!("error: cannot open the input: {reason}");
+        common::report!("error: cannot open the input: {reason}");
         self.input_done(cx);
     }
 }
