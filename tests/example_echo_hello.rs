@@ -207,3 +207,23 @@ fn the_client_exits_1_when_it_cannot_report_its_failure() {
     );
     assert_eq!(status.code(), Some(1), "stdout: {out:?}");
 }
+
+/// `--help` into a closed pipe (`echo_hello --help | true`): status 0,
+/// nothing on stderr (it used to panic, status 101).
+#[test]
+fn help_to_a_closed_stdout_exits_0_silently() {
+    let (status, err) =
+        example_bin::run_with_closed("echo_hello", ["--help"], example_bin::Closed::Stdout, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "stderr: {err:?}");
+    assert_eq!(err, "");
+}
+
+/// A usage error with stderr closed (`echo_hello --bogus 2>&1 | true`):
+/// still status 2 (it used to panic, status 101).
+#[test]
+fn a_usage_error_to_a_closed_stderr_exits_2() {
+    let (status, out) =
+        example_bin::run_with_closed("echo_hello", ["--bogus"], example_bin::Closed::Stderr, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(2), "stdout: {out:?}");
+    assert_eq!(out, "");
+}

@@ -236,3 +236,15 @@ fn the_binary_exits_1_when_it_cannot_report_a_refused_connection() {
         example_bin::run_with_closed("http_get", ["--connect", &addr], example_bin::Closed::Stderr, WATCHDOG * 2);
     assert_eq!(status.code(), Some(1), "stdout: {out:?}");
 }
+
+/// The binary fetching a live page into a closed pipe, stderr closed as
+/// well (`http_get ... 2>&1 | true`): status 1 (the output could not be
+/// written), no panic.
+#[test]
+fn the_binary_exits_1_when_stdout_and_stderr_are_closed() {
+    let server = hello();
+    let addr = server.addr.to_string();
+    let (status, _) =
+        example_bin::run_with_closed("http_get", ["--connect", &addr], example_bin::Closed::Both, WATCHDOG * 2);
+    assert_eq!(status.code(), Some(1));
+}
