@@ -360,7 +360,9 @@ impl GetClient {
             }
             self.print_head(head.len)?;
             self.status = Some(head.status);
-            self.content_length = head.content_length;
+            // 204 and 304 answers have no body, whatever their
+            // Content-Length says (RFC 9112, section 6.3).
+            self.content_length = if matches!(head.status, 204 | 304) { Some(0) } else { head.content_length };
             self.head = Vec::new();
             return self.body(&rest);
         }
@@ -382,10 +384,25 @@ impl GetClient {
         Ok(())
     }
 
+    /// Takes in body bytes: the body is exactly `Content-Length` bytes
+    /// when the head says how many; anything after them is not body and
+    /// never written out, but a protocol error (a server that sends more
+    /// than it announced is broken or is smuggling a second response).
     fn body(&mut self, data: &[u8]) -> Result<(), String> {
-        self.body_len += data.len() as u64;
+        let room = match self.content_length {
+            Some(expected) => usize::try_from(expected.saturating_sub(self.body_len)).unwrap_or(usize::MAX),
+            None => usize::MAX,
+        };
+        let (body, extra) = data.split_at(room.min(data.len()));
+        self.body_len += body.len() as u64;
         let out = self.body_out.as_mut().unwrap_or(&mut self.head_out);
-        out.write_all(data).map_err(output_error)
+        out.write_all(body).map_err(output_error)?;
+        match self.content_length {
+            Some(expected) if !extra.is_empty() => {
+                Err(format!("{} sent more than the {expected} body bytes its Content-Length announced", self.addr))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The end of the stream: was the response whole?

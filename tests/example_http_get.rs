@@ -227,6 +227,39 @@ fn paths_that_would_change_the_request_are_refused() {
     }
 }
 
+#[test]
+fn the_body_is_content_length_bytes_and_more_is_an_error() {
+    let (addr, server) = one_shot("127.0.0.1:0", |stream| {
+        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcEXTRA").unwrap();
+    });
+    let (result, stdout, file) = fetch(addr, "/", true);
+    server.join().unwrap();
+    assert_eq!(result, Err(format!("{addr} sent more than the 3 body bytes its Content-Length announced")));
+    assert_eq!(stdout, "HTTP/1.1 200 OK\nContent-Length: 3\n");
+    assert_eq!(file.as_deref(), Some("abc"), "only the body is written");
+
+    // The same when the extra bytes come after the body, in a read of their own.
+    let (addr, server) = one_shot("127.0.0.1:0", |stream| {
+        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc").unwrap();
+        stream.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        stream.write_all(b"EXTRA").unwrap();
+    });
+    let (result, stdout, _) = fetch(addr, "/", false);
+    server.join().unwrap();
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(stdout, "HTTP/1.1 200 OK\nContent-Length: 3\n\nabc");
+
+    // A 204 has no body whatever its Content-Length says.
+    let (addr, server) = one_shot("127.0.0.1:0", |stream| {
+        stream.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\nabc").unwrap();
+    });
+    let (result, _, file) = fetch(addr, "/", true);
+    server.join().unwrap();
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(file.as_deref(), Some(""));
+}
+
 /// The binary with its stderr closed (`2>&1 | true`) and nothing to
 /// fetch: still one exit, status 1, no panic (it used to exit 101).
 #[test]
