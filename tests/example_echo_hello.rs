@@ -227,3 +227,12 @@ fn a_usage_error_to_a_closed_stderr_exits_2() {
     assert_eq!(status.code(), Some(2), "stdout: {out:?}");
     assert_eq!(out, "");
 }
+
+/// Nor are the default ports of the examples' own UDP services: one
+/// datagram forged from daytime's port 1313 to echo's 7007 used to bounce
+/// between the two for ever.
+#[test]
+fn example_service_ports_are_not_answered() {
+    let server = server();
+    util::check_example_ports_ignored(server.addr, b"loop");
+}

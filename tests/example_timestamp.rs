@@ -225,3 +225,12 @@ fn the_client_exits_1_when_it_cannot_report_its_failure() {
     );
     assert_eq!(status.code(), Some(1), "stdout: {out:?}");
 }
+
+/// Nor are the default ports of the examples' own UDP services: one
+/// datagram forged from daytime's port 1313 to echo's 7007 used to bounce
+/// between the two for ever.
+#[test]
+fn example_service_ports_are_not_answered() {
+    let server = server(WallClock::manual(at(T)));
+    util::check_example_ports_ignored(server.addr, b"loop");
+}

@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use reel::framing::{FrameHandler, Framed, Framer, Lines, DEFAULT_MAX_LINE};
 use reel::policies::IdleTimeout;
-use reel::protocols::echo::is_reflector_port;
 use reel::{Context, DatagramContext, DatagramProtocol, Factory, Protocol, Reactor, Reason};
 
 use crate::common::{self, ServerArgs};
@@ -140,7 +139,7 @@ pub struct UdpHello;
 
 impl DatagramProtocol for UdpHello {
     fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
-        if is_reflector_port(from) {
+        if common::refuses_source(from) {
             log::debug!("not answering {from}: a reflector port");
             return;
         }

@@ -24,7 +24,6 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 
-use reel::protocols::echo::is_reflector_port;
 use reel::{DatagramContext, DatagramProtocol, Reactor};
 
 use crate::common::{self, ServerArgs};
@@ -113,7 +112,7 @@ pub struct FactorialServer {
 
 impl DatagramProtocol for FactorialServer {
     fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
-        if is_reflector_port(from) {
+        if common::refuses_source(from) {
             log::debug!("not answering {from}: a reflector port");
             return;
         }

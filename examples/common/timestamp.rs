@@ -26,7 +26,6 @@ use std::time::Duration;
 use reel::framing::{FrameHandler, Framed, Framer, Lines, DEFAULT_MAX_LINE};
 use reel::policies::IdleTimeout;
 use reel::protocols::clock_text::{ClockText, WallClock};
-use reel::protocols::echo::is_reflector_port;
 use reel::{ConnId, Context, DatagramContext, DatagramProtocol, Factory, Protocol, Reactor, Reason};
 
 use crate::common::{self, ServerArgs};
@@ -137,7 +136,7 @@ pub struct UdpStamp {
 
 impl DatagramProtocol for UdpStamp {
     fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
-        if is_reflector_port(from) {
+        if common::refuses_source(from) {
             log::debug!("not answering {from}: a reflector port");
             return;
         }
