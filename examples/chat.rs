@@ -137,12 +137,12 @@ fn run_client(args: &chat::ClientArgs) -> ! {
     // Standard input is the keyboard; a test attaches something else.
     let outcome = chat::start_client(&mut reactor, args, chat::Console::stdio(), Box::new(|cx, kb| cx.add_stdin(kb)));
     if let Err(e) = reactor.run() {
-        eprintln!("error: {e}");
+        common::report!("error: {e}");
         exit(1)
     }
     let outcome = outcome.borrow_mut().take().unwrap_or(chat::ClientExit::Interrupted);
     if let Some(message) = outcome.message() {
-        eprintln!("chat: {message}");
+        common::report!("chat: {message}");
     }
     exit(outcome.code())
 }

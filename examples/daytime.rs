@@ -58,7 +58,7 @@ fn main() {
                 match daytime::start_client(&mut reactor, addr, daytime::CLIENT_TIMEOUT, Box::new(std::io::stdout())) {
                     Ok(status) => status,
                     Err(e) => {
-                        eprintln!("error: cannot open a UDP socket for {addr}: {e}");
+                        common::report!("error: cannot open a UDP socket for {addr}: {e}");
                         std::process::exit(1);
                     }
                 };

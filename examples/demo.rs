@@ -93,7 +93,7 @@ fn main() {
                 https.tls_key = Some(key);
             }
             Err(e) => {
-                eprintln!("error: cannot write the demo certificate: {e}");
+                common::report!("error: cannot write the demo certificate: {e}");
                 std::process::exit(1)
             }
         }

@@ -84,7 +84,7 @@ fn main() {
             let status = match factorial::start_client(&mut reactor, connect, request, factorial::CLIENT_TIMEOUT, out) {
                 Ok(status) => status,
                 Err(e) => {
-                    eprintln!("error: cannot open a UDP socket for {connect}: {e}");
+                    common::report!("error: cannot open a UDP socket for {connect}: {e}");
                     std::process::exit(1);
                 }
             };

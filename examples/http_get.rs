@@ -65,7 +65,7 @@ fn main() {
         Some(file) => match File::create(file) {
             Ok(f) => Some(Box::new(BufWriter::new(f))),
             Err(e) => {
-                eprintln!("error: cannot create {file}: {e}");
+                common::report!("error: cannot create {file}: {e}");
                 exit(1)
             }
         },
@@ -74,17 +74,17 @@ fn main() {
     let mut reactor = common::reactor();
     let outcome = get_target(&mut reactor, &target, &path, Box::new(BufWriter::new(io::stdout().lock())), body_out);
     if let Err(e) = reactor.run() {
-        eprintln!("error: {e}");
+        common::report!("error: {e}");
         exit(1)
     }
     match outcome.take() {
         Some(Ok(_status)) => exit(0),
         Some(Err(line)) => {
-            eprintln!("error: {line}");
+            common::report!("error: {line}");
             exit(1)
         }
         None => {
-            eprintln!("error: stopped before a response arrived");
+            common::report!("error: stopped before a response arrived");
             exit(1)
         }
     }
@@ -183,12 +183,12 @@ fn parse_args() -> (Target, String, Option<String>) {
                 Ok(mut addrs) => match addrs.next() {
                     Some(addr) => addr,
                     None => {
-                        eprintln!("error: {host}: no address");
+                        common::report!("error: {host}: no address");
                         exit(1)
                     }
                 },
                 Err(e) => {
-                    eprintln!("error: cannot resolve {host}: {e}");
+                    common::report!("error: cannot resolve {host}: {e}");
                     exit(1)
                 }
             };
@@ -289,7 +289,7 @@ pub fn get_target(
             reactor.connect_tls(addr, &target.server_name, std::sync::Arc::new(config), client);
         }
         Err(e) => {
-            eprintln!("error: cannot load the CA certificates: {e}");
+            common::report!("error: cannot load the CA certificates: {e}");
             exit(1)
         }
     }
@@ -360,7 +360,9 @@ impl GetClient {
             }
             self.print_head(head.len)?;
             self.status = Some(head.status);
-            self.content_length = head.content_length;
+            // 204 and 304 answers have no body, whatever their
+            // Content-Length says (RFC 9112, section 6.3).
+            self.content_length = if matches!(head.status, 204 | 304) { Some(0) } else { head.content_length };
             self.head = Vec::new();
             return self.body(&rest);
         }
@@ -382,10 +384,25 @@ impl GetClient {
         Ok(())
     }
 
+    /// Takes in body bytes: the body is exactly `Content-Length` bytes
+    /// when the head says how many; anything after them is not body and
+    /// never written out, but a protocol error (a server that sends more
+    /// than it announced is broken or is smuggling a second response).
     fn body(&mut self, data: &[u8]) -> Result<(), String> {
-        self.body_len += data.len() as u64;
+        let room = match self.content_length {
+            Some(expected) => usize::try_from(expected.saturating_sub(self.body_len)).unwrap_or(usize::MAX),
+            None => usize::MAX,
+        };
+        let (body, extra) = data.split_at(room.min(data.len()));
+        self.body_len += body.len() as u64;
         let out = self.body_out.as_mut().unwrap_or(&mut self.head_out);
-        out.write_all(data).map_err(output_error)
+        out.write_all(body).map_err(output_error)?;
+        match self.content_length {
+            Some(expected) if !extra.is_empty() => {
+                Err(format!("{} sent more than the {expected} body bytes its Content-Length announced", self.addr))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The end of the stream: was the response whole?

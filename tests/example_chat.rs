@@ -8,6 +8,7 @@
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+mod example_bin;
 
 #[path = "../examples/common/chat.rs"]
 mod chat;
@@ -832,4 +833,20 @@ fn a_member_that_reads_slowly_gets_every_line_and_one_that_never_reads_is_droppe
     // The room goes on.
     talkers[0].send(b"still here\n");
     assert_eq!(dan.stamped(), "ann: still here");
+}
+
+/// The client ends with its status also when it cannot say why: stderr
+/// closed (`2>&1 | true`), an error to report. It used to panic on the
+/// failed `eprintln!` inside a callback, which the reactor caught and
+/// logged, and then run on with nothing to do, for ever.
+#[test]
+fn the_client_exits_1_when_it_cannot_report_its_failure() {
+    let addr = example_bin::refused_tcp_addr().to_string();
+    let (status, out) = example_bin::run_with_closed(
+        "chat",
+        ["client", "--user", "ann", "--room", "r1", "--connect", &addr],
+        example_bin::Closed::Stderr,
+        Duration::from_secs(10),
+    );
+    assert_eq!(status.code(), Some(1), "stdout: {out:?}");
 }

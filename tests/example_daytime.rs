@@ -8,6 +8,7 @@
 mod common;
 #[path = "../examples/common/daytime.rs"]
 mod daytime;
+mod example_bin;
 mod example_util;
 
 use std::io::Write;
@@ -144,4 +145,29 @@ fn client_reports_a_refusal() {
     assert_eq!(status, 1);
     assert!(out.is_empty());
     assert!(elapsed < Duration::from_secs(4), "waited {elapsed:?}");
+}
+
+/// The client ends with its status also when it cannot say why: stderr
+/// closed (`2>&1 | true`), an error to report. It used to panic on the
+/// failed `eprintln!` inside a callback, which the reactor caught and
+/// logged, and then run on with nothing to do, for ever.
+#[test]
+fn the_client_exits_1_when_it_cannot_report_its_failure() {
+    let addr = example_bin::unused_udp_addr().to_string();
+    let (status, out) = example_bin::run_with_closed(
+        "daytime",
+        ["client", "--connect", &addr],
+        example_bin::Closed::Stderr,
+        Duration::from_secs(10),
+    );
+    assert_eq!(status.code(), Some(1), "stdout: {out:?}");
+}
+
+/// Nor are the default ports of the examples' own UDP services: one
+/// datagram forged from daytime's port 1313 to echo's 7007 used to bounce
+/// between the two for ever.
+#[test]
+fn example_service_ports_are_not_answered() {
+    let server = server(WallClock::manual(at(T)));
+    util::check_example_ports_ignored(server.addr, b"");
 }

@@ -7,6 +7,7 @@
 mod common;
 #[path = "../examples/common/echo_hello.rs"]
 mod echo_hello;
+mod example_bin;
 mod example_util;
 
 use std::io::{BufReader, Write};
@@ -189,4 +190,49 @@ fn client_reports_a_refused_connection() {
     util::run_client(&mut reactor);
     assert_eq!(status.get(), 1);
     assert!(out.contents().is_empty());
+}
+
+/// The client ends with its status also when it cannot say why: stderr
+/// closed (`2>&1 | true`), an error to report. It used to panic on the
+/// failed `eprintln!` inside a callback, which the reactor caught and
+/// logged, and then run on with nothing to do, for ever.
+#[test]
+fn the_client_exits_1_when_it_cannot_report_its_failure() {
+    let addr = example_bin::refused_tcp_addr().to_string();
+    let (status, out) = example_bin::run_with_closed(
+        "echo_hello",
+        ["client", "--connect", &addr],
+        example_bin::Closed::Stderr,
+        Duration::from_secs(10),
+    );
+    assert_eq!(status.code(), Some(1), "stdout: {out:?}");
+}
+
+/// `--help` into a closed pipe (`echo_hello --help | true`): status 0,
+/// nothing on stderr (it used to panic, status 101).
+#[test]
+fn help_to_a_closed_stdout_exits_0_silently() {
+    let (status, err) =
+        example_bin::run_with_closed("echo_hello", ["--help"], example_bin::Closed::Stdout, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "stderr: {err:?}");
+    assert_eq!(err, "");
+}
+
+/// A usage error with stderr closed (`echo_hello --bogus 2>&1 | true`):
+/// still status 2 (it used to panic, status 101).
+#[test]
+fn a_usage_error_to_a_closed_stderr_exits_2() {
+    let (status, out) =
+        example_bin::run_with_closed("echo_hello", ["--bogus"], example_bin::Closed::Stderr, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(2), "stdout: {out:?}");
+    assert_eq!(out, "");
+}
+
+/// Nor are the default ports of the examples' own UDP services: one
+/// datagram forged from daytime's port 1313 to echo's 7007 used to bounce
+/// between the two for ever.
+#[test]
+fn example_service_ports_are_not_answered() {
+    let server = server();
+    util::check_example_ports_ignored(server.addr, b"loop");
 }

@@ -5,6 +5,7 @@
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+mod example_bin;
 mod example_util;
 #[path = "../examples/common/factorial.rs"]
 mod factorial;
@@ -150,4 +151,29 @@ fn client_prints_the_answer() {
 fn client_reports_a_refusal() {
     let addr = UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("free port");
     assert_eq!(run_client(addr, "5"), (1, Vec::new()));
+}
+
+/// The client ends with its status also when it cannot say why: stderr
+/// closed (`2>&1 | true`), an error to report. It used to panic on the
+/// failed `eprintln!` inside a callback, which the reactor caught and
+/// logged, and then run on with nothing to do, for ever.
+#[test]
+fn the_client_exits_1_when_it_cannot_report_its_failure() {
+    let addr = example_bin::unused_udp_addr().to_string();
+    let (status, out) = example_bin::run_with_closed(
+        "factorial",
+        ["client", "--connect", &addr, "5"],
+        example_bin::Closed::Stderr,
+        Duration::from_secs(10),
+    );
+    assert_eq!(status.code(), Some(1), "stdout: {out:?}");
+}
+
+/// Nor are the default ports of the examples' own UDP services: one
+/// datagram forged from daytime's port 1313 to echo's 7007 used to bounce
+/// between the two for ever.
+#[test]
+fn example_service_ports_are_not_answered() {
+    let server = server();
+    util::check_example_ports_ignored(server.addr, b"abc");
 }

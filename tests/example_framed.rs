@@ -5,6 +5,7 @@
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+mod example_bin;
 mod example_util;
 #[path = "../examples/common/framed.rs"]
 mod framed;
@@ -218,4 +219,20 @@ fn client_fails_on_an_error_header_and_goes_on() {
     let (status, out) = run_client(&["bogus", "echo after"]);
     assert_eq!(status, 1);
     assert_eq!(out, b"after\n");
+}
+
+/// The client ends with its status also when it cannot say why: stderr
+/// closed (`2>&1 | true`), an error to report. It used to panic on the
+/// failed `eprintln!` inside a callback, which the reactor caught and
+/// logged, and then run on with nothing to do, for ever.
+#[test]
+fn the_client_exits_1_when_it_cannot_report_its_failure() {
+    let addr = example_bin::refused_tcp_addr().to_string();
+    let (status, out) = example_bin::run_with_closed(
+        "framed",
+        ["client", "--connect", &addr, "date"],
+        example_bin::Closed::Stderr,
+        Duration::from_secs(10),
+    );
+    assert_eq!(status.code(), Some(1), "stdout: {out:?}");
 }

@@ -8,6 +8,7 @@
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+mod example_bin;
 #[allow(dead_code)] // its `main` is the binary's
 #[path = "../examples/http_get.rs"]
 mod http_get;
@@ -224,4 +225,59 @@ fn paths_that_would_change_the_request_are_refused() {
     for bad in ["", "a", "/a b", "/a\r\nX: y", "/\u{e9}", "/\t"] {
         assert!(!http_get::is_valid_path(bad), "{bad:?}");
     }
+}
+
+#[test]
+fn the_body_is_content_length_bytes_and_more_is_an_error() {
+    let (addr, server) = one_shot("127.0.0.1:0", |stream| {
+        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcEXTRA").unwrap();
+    });
+    let (result, stdout, file) = fetch(addr, "/", true);
+    server.join().unwrap();
+    assert_eq!(result, Err(format!("{addr} sent more than the 3 body bytes its Content-Length announced")));
+    assert_eq!(stdout, "HTTP/1.1 200 OK\nContent-Length: 3\n");
+    assert_eq!(file.as_deref(), Some("abc"), "only the body is written");
+
+    // The same when the extra bytes come after the body, in a read of their own.
+    let (addr, server) = one_shot("127.0.0.1:0", |stream| {
+        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc").unwrap();
+        stream.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        stream.write_all(b"EXTRA").unwrap();
+    });
+    let (result, stdout, _) = fetch(addr, "/", false);
+    server.join().unwrap();
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(stdout, "HTTP/1.1 200 OK\nContent-Length: 3\n\nabc");
+
+    // A 204 has no body whatever its Content-Length says.
+    let (addr, server) = one_shot("127.0.0.1:0", |stream| {
+        stream.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\nabc").unwrap();
+    });
+    let (result, _, file) = fetch(addr, "/", true);
+    server.join().unwrap();
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(file.as_deref(), Some(""));
+}
+
+/// The binary with its stderr closed (`2>&1 | true`) and nothing to
+/// fetch: still one exit, status 1, no panic (it used to exit 101).
+#[test]
+fn the_binary_exits_1_when_it_cannot_report_a_refused_connection() {
+    let addr = example_bin::refused_tcp_addr().to_string();
+    let (status, out) =
+        example_bin::run_with_closed("http_get", ["--connect", &addr], example_bin::Closed::Stderr, WATCHDOG * 2);
+    assert_eq!(status.code(), Some(1), "stdout: {out:?}");
+}
+
+/// The binary fetching a live page into a closed pipe, stderr closed as
+/// well (`http_get ... 2>&1 | true`): status 1 (the output could not be
+/// written), no panic.
+#[test]
+fn the_binary_exits_1_when_stdout_and_stderr_are_closed() {
+    let server = hello();
+    let addr = server.addr.to_string();
+    let (status, _) =
+        example_bin::run_with_closed("http_get", ["--connect", &addr], example_bin::Closed::Both, WATCHDOG * 2);
+    assert_eq!(status.code(), Some(1));
 }

@@ -6,6 +6,7 @@
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+mod example_bin;
 mod example_util;
 #[path = "../examples/common/timestamp.rs"]
 mod timestamp;
@@ -207,4 +208,29 @@ fn client_with_empty_input_exits_cleanly() {
     feeder.join().expect("feeder");
     assert_eq!(status.get(), 0);
     assert_eq!(out.contents(), b"");
+}
+
+/// The client ends with its status also when it cannot say why: stderr
+/// closed (`2>&1 | true`), an error to report. It used to panic on the
+/// failed `eprintln!` inside a callback, which the reactor caught and
+/// logged, and then run on with nothing to do, for ever.
+#[test]
+fn the_client_exits_1_when_it_cannot_report_its_failure() {
+    let addr = example_bin::refused_tcp_addr().to_string();
+    let (status, out) = example_bin::run_with_closed(
+        "timestamp",
+        ["client", "--connect", &addr],
+        example_bin::Closed::Stderr,
+        Duration::from_secs(10),
+    );
+    assert_eq!(status.code(), Some(1), "stdout: {out:?}");
+}
+
+/// Nor are the default ports of the examples' own UDP services: one
+/// datagram forged from daytime's port 1313 to echo's 7007 used to bounce
+/// between the two for ever.
+#[test]
+fn example_service_ports_are_not_answered() {
+    let server = server(WallClock::manual(at(T)));
+    util::check_example_ports_ignored(server.addr, b"loop");
 }

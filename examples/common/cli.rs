@@ -5,6 +5,7 @@
 
 use std::any::TypeId;
 use std::fmt::Display;
+use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::process::exit;
 
@@ -21,15 +22,17 @@ fn full_usage(usage: &str) -> String {
     }
 }
 
-/// Prints usage to stdout and exits 0 (for `-h`/`--help`).
+/// Prints usage to stdout and exits 0 (for `-h`/`--help`), also when
+/// stdout is closed (`--help | true`): the usage is then dropped silently.
 pub fn help(usage: &str) -> ! {
-    println!("{}", full_usage(usage));
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", full_usage(usage)).and_then(|()| out.flush());
     exit(0)
 }
 
-/// Prints a usage error to stderr and exits 2.
+/// Prints a usage error to stderr and exits 2, also when stderr is closed.
 pub fn bad_args(usage: &str, err: impl Display) -> ! {
-    eprintln!("error: {err}\n\n{}", full_usage(usage));
+    super::report!("error: {err}\n\n{}", full_usage(usage));
     exit(2)
 }
 

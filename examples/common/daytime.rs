@@ -102,7 +102,7 @@ pub fn start_client(
     reactor.connect_udp(local, addr, client)?;
     reactor.call_later(timeout, move |cx| {
         if !answered.get() {
-            eprintln!("error: no answer from {addr} within {timeout:?}");
+            common::report!("error: no answer from {addr} within {timeout:?}");
             cx.stop();
         }
     });
@@ -142,7 +142,7 @@ impl DatagramProtocol for DaytimeClient {
         if self.answered.replace(true) {
             return;
         }
-        eprintln!("error: no daytime service at {}: {error}", self.addr);
+        common::report!("error: no daytime service at {}: {error}", self.addr);
         cx.stop();
     }
 }
@@ -167,7 +167,7 @@ pub fn start_tls_client(
     common::connect(reactor, addr, tls, client);
     reactor.call_later(timeout, move |cx| {
         if !answered.get() {
-            eprintln!("error: no answer from {addr} within {timeout:?}");
+            common::report!("error: no answer from {addr} within {timeout:?}");
             cx.stop();
         }
     });
@@ -192,7 +192,7 @@ impl StreamClient {
     /// Ends the wait with `error` (unless it ended already).
     fn fail(&mut self, cx: &mut Context<'_>, error: std::fmt::Arguments<'_>) {
         if !self.answered.replace(true) {
-            eprintln!("error: {error}");
+            common::report!("error: {error}");
         }
         cx.stop();
     }

@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use reel::framing::{FrameHandler, Framed, Framer, Lines, DEFAULT_MAX_LINE};
 use reel::policies::IdleTimeout;
-use reel::protocols::echo::is_reflector_port;
 use reel::{Context, DatagramContext, DatagramProtocol, Factory, Protocol, Reactor, Reason};
 
 use crate::common::{self, ServerArgs};
@@ -140,7 +139,7 @@ pub struct UdpHello;
 
 impl DatagramProtocol for UdpHello {
     fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
-        if is_reflector_port(from) {
+        if common::refuses_source(from) {
             log::debug!("not answering {from}: a reflector port");
             return;
         }
@@ -207,7 +206,7 @@ impl FrameHandler<Lines> for HelloClient {
         match self.names.pop_front() {
             Some(name) => {
                 if let Err(e) = framer.send(cx, &name) {
-                    eprintln!("error: cannot send {:?}: {e}", String::from_utf8_lossy(&name));
+                    common::report!("error: cannot send {:?}: {e}", String::from_utf8_lossy(&name));
                     cx.close();
                 }
             }
@@ -222,13 +221,13 @@ impl FrameHandler<Lines> for HelloClient {
         if self.sent_exit && reason.is_clean() {
             self.status.set(0);
         } else {
-            eprintln!("error: {}: connection ended early: {reason}", self.addr);
+            common::report!("error: {}: connection ended early: {reason}", self.addr);
         }
         cx.stop();
     }
 
     fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
-        eprintln!("error: cannot connect to {}: {reason}", self.addr);
+        common::report!("error: cannot connect to {}: {reason}", self.addr);
         cx.stop();
     }
 }

@@ -24,7 +24,6 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 
-use reel::protocols::echo::is_reflector_port;
 use reel::{DatagramContext, DatagramProtocol, Reactor};
 
 use crate::common::{self, ServerArgs};
@@ -113,7 +112,7 @@ pub struct FactorialServer {
 
 impl DatagramProtocol for FactorialServer {
     fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
-        if is_reflector_port(from) {
+        if common::refuses_source(from) {
             log::debug!("not answering {from}: a reflector port");
             return;
         }
@@ -171,7 +170,7 @@ pub fn start_client(
     reactor.connect_udp(local, addr, client)?;
     reactor.call_later(timeout, move |cx| {
         if !done.get() {
-            eprintln!("error: no answer from {addr} within {timeout:?}");
+            common::report!("error: no answer from {addr} within {timeout:?}");
             cx.stop();
         }
     });
@@ -200,7 +199,7 @@ impl DatagramProtocol for FactorialClient {
             return;
         }
         if data.starts_with(b"error:") {
-            eprintln!("{}", String::from_utf8_lossy(data));
+            common::report!("{}", String::from_utf8_lossy(data));
         } else {
             let out = &mut self.out;
             let _ = out.write_all(data).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
@@ -213,7 +212,7 @@ impl DatagramProtocol for FactorialClient {
         if self.done.replace(true) {
             return;
         }
-        eprintln!("error: no factorial service at {}: {error}", self.addr);
+        common::report!("error: no factorial service at {}: {error}", self.addr);
         cx.stop();
     }
 }

@@ -232,7 +232,7 @@ impl CommandClient {
             Some(command) => match framer.send(cx, command.as_bytes()) {
                 Ok(()) => self.awaiting = 1,
                 Err(e) => {
-                    eprintln!("error: cannot send {command:?}: {e}");
+                    common::report!("error: cannot send {command:?}: {e}");
                     self.failed = true;
                     self.next(cx, framer);
                 }
@@ -262,7 +262,7 @@ impl FrameHandler<LengthPrefixed> for CommandClient {
         let header = match parsed {
             Ok(serde_json::Value::Object(map)) => map,
             _ => {
-                eprintln!("error: {}: the header is not a JSON object", self.addr);
+                common::report!("error: {}: the header is not a JSON object", self.addr);
                 self.failed = true;
                 cx.close();
                 return;
@@ -272,7 +272,7 @@ impl FrameHandler<LengthPrefixed> for CommandClient {
         let ok = header.get("status").and_then(serde_json::Value::as_str) == Some("ok");
         if !ok {
             let message = header.get("message").and_then(serde_json::Value::as_str).unwrap_or("unknown error");
-            eprintln!("error: {message}");
+            common::report!("error: {message}");
             self.failed = true;
         }
         self.body_left = size;
@@ -302,7 +302,7 @@ impl FrameHandler<LengthPrefixed> for CommandClient {
 
     fn connection_lost(&mut self, cx: &mut Context<'_>, reason: Reason) {
         if self.awaiting > 0 || !self.commands.is_empty() {
-            eprintln!("error: {}: connection ended before every answer came: {reason}", self.addr);
+            common::report!("error: {}: connection ended before every answer came: {reason}", self.addr);
         } else if !self.failed {
             self.status.set(0);
         }
@@ -310,7 +310,7 @@ impl FrameHandler<LengthPrefixed> for CommandClient {
     }
 
     fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
-        eprintln!("error: cannot connect to {}: {reason}", self.addr);
+        common::report!("error: cannot connect to {}: {reason}", self.addr);
         cx.stop();
     }
 }

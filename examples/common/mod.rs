@@ -12,6 +12,22 @@
 
 use std::io::Write as _;
 
+/// `eprintln!` that never panics: a line for stderr, written if stderr
+/// can take it and dropped if not (closed, as in `2>&1 | true`, or full).
+/// `eprintln!` panics on such a failure, which inside a reactor callback
+/// would be caught and logged while the program went on (a client then
+/// never reached its exit) and elsewhere would exit 101 with a backtrace.
+/// Every message of the examples goes through this.
+#[allow(unused_macros)]
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($arg)*);
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use report;
+
 mod cli;
 mod net;
 mod reactors;
@@ -25,8 +41,8 @@ pub use self::cli::{
 };
 #[allow(unused_imports)]
 pub use self::net::{
-    bind_failed, connect, listen, listen_options, listen_tcp, listen_udp, listen_unix, raise_fd_limit,
-    tls_server_config,
+    bind_failed, connect, listen, listen_options, listen_tcp, listen_udp, listen_unix, raise_fd_limit, refuses_source,
+    tls_server_config, EXAMPLE_UDP_PORTS,
 };
 #[allow(unused_imports)]
 pub use self::reactors::{group_member, reactor, run, run_client, serve, start_group};

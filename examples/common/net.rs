@@ -17,7 +17,7 @@ pub fn bind_failed(addr: SocketAddr, proto: &str, err: &std::io::Error) -> ! {
         std::io::ErrorKind::AddrNotAvailable => "address not available".to_string(),
         _ => err.to_string(),
     };
-    eprintln!("error: cannot listen on {addr} ({proto}): {why}");
+    super::report!("error: cannot listen on {addr} ({proto}): {why}");
     exit(1)
 }
 
@@ -86,7 +86,7 @@ pub fn listen_unix(
         Err(e) => {
             let text = e.to_string();
             let why = text.strip_prefix(&format!("{addr}: ")).unwrap_or(&text);
-            eprintln!("error: cannot listen on {addr} (unix): {why}");
+            super::report!("error: cannot listen on {addr} (unix): {why}");
             exit(1)
         }
     }
@@ -127,7 +127,7 @@ pub fn tls_server_config(args: &ServerArgs) -> Option<std::sync::Arc<reel::tls::
         (None, None) => return None,
         (Some(cert), Some(key)) => (cert, key),
         _ => {
-            eprintln!("error: --tls-cert and --tls-key go together");
+            super::report!("error: --tls-cert and --tls-key go together");
             exit(2)
         }
     };
@@ -140,7 +140,7 @@ pub fn tls_server_config(args: &ServerArgs) -> Option<std::sync::Arc<reel::tls::
             Some(std::sync::Arc::new(config))
         }
         Err(e) => {
-            eprintln!("error: cannot load the TLS certificate and key: {e}");
+            super::report!("error: cannot load the TLS certificate and key: {e}");
             exit(1)
         }
     }
@@ -161,7 +161,7 @@ pub fn connect(
     let config = match reel::tls::client_config(tls.ca.as_deref()) {
         Ok(c) => std::sync::Arc::new(c),
         Err(e) => {
-            eprintln!("error: cannot load the CA certificates: {e}");
+            super::report!("error: cannot load the CA certificates: {e}");
             exit(1)
         }
     };
@@ -174,6 +174,7 @@ pub fn listen_udp(
     addr: SocketAddr,
     protocol: impl reel::DatagramProtocol + 'static,
 ) -> reel::UdpId {
+    let protocol = Guarded(protocol);
     let listened = bind_in_group(addr, "udp", |addr, reuse_port| {
         let id = reactor.listen_udp_with(addr, protocol, &reel::UdpOptions { reuse_port, ..Default::default() })?;
         Ok((id, reactor.udp_addr(id).unwrap_or(addr)))
@@ -184,6 +185,55 @@ pub fn listen_udp(
             id
         }
         Err(e) => bind_failed(addr, "udp", &e),
+    }
+}
+
+/// The UDP ports the examples serve on by default, each answering every
+/// datagram: daytime 1313, echo 7007, factorial 9998, echo_hello 9999,
+/// timestamp 21567.
+pub const EXAMPLE_UDP_PORTS: [u16; 5] = [1313, 7007, 9998, 9999, 21567];
+
+/// Whether the examples' UDP services must not answer a datagram from
+/// `from`: the library's reflector ports (source port 0 and the
+/// well-known echo-type services 7, 13, 17, 19, 37:
+/// `reel::protocols::echo::is_reflector_port`), and the examples' own
+/// default UDP ports ([`EXAMPLE_UDP_PORTS`]). Two examples answer each
+/// other's datagrams as readily as two well-known services do: one
+/// datagram forged from daytime's port 1313 to echo's 7007 would
+/// otherwise bounce between them for ever (and pin `demo`, which serves
+/// both in one reactor).
+pub fn refuses_source(from: SocketAddr) -> bool {
+    reel::protocols::echo::is_reflector_port(from) || EXAMPLE_UDP_PORTS.contains(&from.port())
+}
+
+/// A UDP service that ignores the datagrams [`refuses_source`] refuses:
+/// what [`listen_udp`] binds, so that every example's UDP service keeps
+/// the rule, the library's `UdpEcho` and `UdpDaytime` included.
+struct Guarded<P>(P);
+
+impl<P: reel::DatagramProtocol> reel::DatagramProtocol for Guarded<P> {
+    fn started(&mut self, cx: &mut reel::DatagramContext<'_>) {
+        self.0.started(cx);
+    }
+
+    fn datagram_received(&mut self, cx: &mut reel::DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+        if refuses_source(from) {
+            log::debug!("not answering {from}: a reflector port");
+            return;
+        }
+        self.0.datagram_received(cx, data, from);
+    }
+
+    fn error_received(&mut self, cx: &mut reel::DatagramContext<'_>, error: &std::io::Error) {
+        self.0.error_received(cx, error);
+    }
+
+    fn stopped(&mut self, cx: &mut reel::DatagramContext<'_>) {
+        self.0.stopped(cx);
+    }
+
+    fn timer_fired(&mut self, cx: &mut reel::DatagramContext<'_>, timer: reel::TimerId) {
+        self.0.timer_fired(cx, timer);
     }
 }
 

@@ -11,12 +11,12 @@ pub fn reactor() -> reel::Reactor {
     let mut reactor = match reel::Reactor::new() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot create the reactor: {e}");
+            super::report!("error: cannot create the reactor: {e}");
             exit(1)
         }
     };
     if let Err(e) = reactor.stop_on_signals() {
-        eprintln!("error: cannot install signal handlers: {e}");
+        super::report!("error: cannot install signal handlers: {e}");
         exit(1)
     }
     reactor
@@ -27,7 +27,7 @@ pub fn run(mut reactor: reel::Reactor) -> ! {
     match reactor.run() {
         Ok(()) => exit(0),
         Err(e) => {
-            eprintln!("error: {e}");
+            super::report!("error: {e}");
             exit(1)
         }
     }
@@ -37,7 +37,7 @@ pub fn run(mut reactor: reel::Reactor) -> ! {
 /// client left in `status` (1 if the reactor itself failed).
 pub fn run_client(mut reactor: reel::Reactor, status: &std::cell::Cell<i32>) -> ! {
     if let Err(e) = reactor.run() {
-        eprintln!("error: {e}");
+        super::report!("error: {e}");
         exit(1);
     }
     exit(status.get())
@@ -77,7 +77,7 @@ pub fn serve(threads: usize, setup: impl Fn(&mut reel::Reactor) + Send + Sync + 
     let group = match start_group(config, setup) {
         Ok(g) => g,
         Err(e) => {
-            eprintln!("error: {e}");
+            super::report!("error: {e}");
             exit(1)
         }
     };
@@ -85,7 +85,7 @@ pub fn serve(threads: usize, setup: impl Fn(&mut reel::Reactor) + Send + Sync + 
     match group.join() {
         Ok(()) => exit(0),
         Err(e) => {
-            eprintln!("error: {e}");
+            super::report!("error: {e}");
             exit(1)
         }
     }

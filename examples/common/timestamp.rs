@@ -26,7 +26,6 @@ use std::time::Duration;
 use reel::framing::{FrameHandler, Framed, Framer, Lines, DEFAULT_MAX_LINE};
 use reel::policies::IdleTimeout;
 use reel::protocols::clock_text::{ClockText, WallClock};
-use reel::protocols::echo::is_reflector_port;
 use reel::{ConnId, Context, DatagramContext, DatagramProtocol, Factory, Protocol, Reactor, Reason};
 
 use crate::common::{self, ServerArgs};
@@ -137,7 +136,7 @@ pub struct UdpStamp {
 
 impl DatagramProtocol for UdpStamp {
     fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
-        if is_reflector_port(from) {
+        if common::refuses_source(from) {
             log::debug!("not answering {from}: a reflector port");
             return;
         }
@@ -246,7 +245,7 @@ impl FrameHandler<Lines> for ServerSide {
         match self.input {
             Input::Stdin => {
                 if let Err(e) = cx.add_stdin(input) {
-                    eprintln!("error: cannot read standard input: {e}");
+                    common::report!("error: cannot read standard input: {e}");
                     cx.close();
                 }
             }
@@ -271,13 +270,13 @@ impl FrameHandler<Lines> for ServerSide {
         if state.finished() {
             state.status.set(0);
         } else {
-            eprintln!("error: {}: connection ended before every line was answered: {reason}", state.addr);
+            common::report!("error: {}: connection ended before every line was answered: {reason}", state.addr);
         }
         cx.stop();
     }
 
     fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
-        eprintln!("error: cannot connect to {}: {reason}", self.state.borrow().addr);
+        common::report!("error: cannot connect to {}: {reason}", self.state.borrow().addr);
         cx.stop();
     }
 }
@@ -307,7 +306,7 @@ impl FrameHandler<Lines> for InputSide {
 
     /// The server would refuse it and close: skip it here instead.
     fn frame_too_long(&mut self, _cx: &mut Context<'_>, _framer: &mut Framer<Lines>, _announced: u64) {
-        eprintln!("warning: skipping an input line over {MAX_LINE} bytes");
+        common::report!("warning: skipping an input line over {MAX_LINE} bytes");
     }
 
     fn eof_received(&mut self, cx: &mut Context<'_>, _framer: &mut Framer<Lines>, pending: &[u8]) {
@@ -327,7 +326,7 @@ impl FrameHandler<Lines> for InputSide {
     }
 
     fn connection_failed(&mut self, cx: &mut Context<'_>, reason: Reason) {
-        eprintln!("error: cannot open the input: {reason}");
+        common::report!("error: cannot open the input: {reason}");
         self.input_done(cx);
     }
 }

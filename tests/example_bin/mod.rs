@@ -59,3 +59,67 @@ pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A standard stream for a child whose reader is already gone, as in
+/// `example | true`: every write to it fails (`EPIPE`), and the child's
+/// first write finds it so (the peer is closed before the child starts).
+pub fn closed_pipe() -> Stdio {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+    drop(theirs);
+    Stdio::from(std::os::fd::OwnedFd::from(ours))
+}
+
+/// Which of a child's outputs a test closes ([`run_with_closed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    Stdout,
+    Stderr,
+    Both,
+}
+
+/// Runs example `name` with `args` (standard input empty, `RUST_LOG`
+/// at `info`) with the outputs `closed` says closed ([`closed_pipe`]),
+/// and waits for it under `limit` (failing the test past it); returns its
+/// exit status and whatever it wrote to an output left open.
+pub fn run_with_closed(
+    name: &str,
+    args: impl IntoIterator<Item = impl AsRef<OsStr>>,
+    closed: Closed,
+    limit: Duration,
+) -> (ExitStatus, String) {
+    let open_or_closed = |close: bool| if close { closed_pipe() } else { Stdio::piped() };
+    let mut child = Command::new(example(name))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(open_or_closed(closed != Closed::Stderr))
+        .stderr(open_or_closed(closed != Closed::Stdout))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn example {name}: {e}"));
+    let mut open: Box<dyn std::io::Read + Send> = match (child.stdout.take(), child.stderr.take()) {
+        (Some(out), _) => Box::new(out),
+        (None, Some(err)) => Box::new(err),
+        (None, None) => Box::new(std::io::empty()),
+    };
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut open, &mut text);
+        text
+    });
+    let status = wait_with_timeout(&mut child, limit);
+    (status, reader.join().expect("reader thread"))
+}
+
+/// A TCP address on the loopback where nothing listens (a connection to
+/// it is refused).
+pub fn refused_tcp_addr() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("local address")
+}
+
+/// A UDP address on the loopback where nothing is bound (a datagram to it
+/// is answered by "port unreachable", or by nothing).
+pub fn unused_udp_addr() -> std::net::SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket.local_addr().expect("local address")
+}

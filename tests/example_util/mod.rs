@@ -192,15 +192,47 @@ pub fn check_reflector_port_ignored(server: SocketAddr, reflector: u16, request:
              or with CAP_NET_BIND_SERVICE (or lower net.ipv4.ip_unprivileged_port_start)"
         ),
     };
-    privileged.send_to(request, server).expect("send from the reflector port");
-    let answer = udp_ask_on(&any_port, server, request);
+    check_ignored_from(&privileged, &any_port, server, request);
+}
+
+/// The datagram `request` sent to `server` from `refused` gets no answer,
+/// while the same from `any_port` does (proven without waiting, as
+/// [`check_reflector_port_ignored`] says).
+fn check_ignored_from(refused: &UdpSocket, any_port: &UdpSocket, server: SocketAddr, request: &[u8]) {
+    let port = refused.local_addr().expect("local address").port();
+    refused.send_to(request, server).expect("send from the refused port");
+    let answer = udp_ask_on(any_port, server, request);
     log::trace!("the ordinary port got {} bytes", answer.len());
-    privileged.set_nonblocking(true).expect("nonblocking");
+    refused.set_nonblocking(true).expect("nonblocking");
     let mut buf = [0u8; 2048];
-    match privileged.recv_from(&mut buf) {
+    match refused.recv_from(&mut buf) {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-        Ok((n, from)) => panic!("{from} answered a datagram from port {reflector} with {n} bytes"),
-        Err(e) => panic!("recv on the reflector port: {e}"),
+        Ok((n, from)) => panic!("{from} answered a datagram from port {port} with {n} bytes"),
+        Err(e) => panic!("recv on the refused port: {e}"),
+    }
+}
+
+/// The default UDP ports of the example services (docs/protocols.md):
+/// daytime 1313, echo 7007, factorial 9998, echo_hello 9999, timestamp
+/// 21567.
+pub const EXAMPLE_UDP_PORTS: [u16; 5] = [1313, 7007, 9998, 9999, 21567];
+
+/// The examples' own rule beside the reflector one: a datagram from the
+/// default port of any example UDP service ([`EXAMPLE_UDP_PORTS`]) gets
+/// no answer, so that two examples cannot bounce datagrams at each other
+/// for ever. These ports need no privilege; one that something else here
+/// holds is skipped with a message (the others are still checked).
+pub fn check_example_ports_ignored(server: SocketAddr, request: &[u8]) {
+    let any_port = udp_socket(server);
+    let ip = if server.is_ipv6() { "::1" } else { "127.0.0.1" };
+    for port in EXAMPLE_UDP_PORTS {
+        if port == server.port() {
+            continue;
+        }
+        match UdpSocket::bind((ip, port)) {
+            Ok(socket) => check_ignored_from(&socket, &any_port, server, request),
+            Err(e) => eprintln!("skipped port {port}: cannot bind {ip}:{port} ({e}); something else holds it"),
+        }
     }
 }
 
