@@ -204,8 +204,10 @@ mod tests {
     /// Flow control stops reading from a peer that is behind on its
     /// replies: the silence that follows is the server's, and the
     /// connection stays however long the peer takes to read (ten minutes
-    /// here, with not a byte taken). Every byte is echoed once it reads;
-    /// then, silent, it is closed one timeout after the last activity.
+    /// here, taking a byte every 20 s: a peer that takes nothing at all is
+    /// cut by the output stall limit, 30 s by default, not by this
+    /// policy). Every byte is echoed once it reads; then, silent, it is
+    /// closed one timeout after the last activity.
     #[test]
     fn no_timeout_while_flow_control_has_paused_reading() {
         let mut h = Harness::new(IdleTimeout::new(Echo, TIMEOUT));
@@ -214,10 +216,12 @@ mod tests {
         h.feed_chunks(&sent, 1024);
         assert!(h.is_reading_paused(), "the echoes passed the high water mark");
         assert!(h.unread() > 0, "input is left unread while paused");
-        for _ in 0..10 {
-            h.advance(TIMEOUT);
+        for _ in 0..30 {
+            h.advance(Duration::from_secs(20));
+            h.peer_reads(1);
             assert_eq!(h.lost(), None, "timed out while the server was the one not reading");
         }
+        assert!(h.is_reading_paused(), "30 bytes taken: still paused");
         assert!(!h.with_context(|cx| cx.is_closing()));
         h.set_peer_window(None);
         assert_eq!(h.written(), sent, "every byte echoed once the peer reads");
