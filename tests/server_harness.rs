@@ -288,8 +288,10 @@ fn stats_count_a_known_scenario() {
     assert_eq!(s.queued_output, 2000 + 1500, "{s}");
     assert_eq!(s.bytes_in, 1 + 1 + 5 + 1);
     assert_eq!(s.bytes_out, 2000 + 500);
-    // One timer per connection, and `closing`'s close timeout.
-    assert_eq!(s.pending_timers, 5, "{s}");
+    // One timer per connection, `closing`'s close timeout, and the stall
+    // watches of the two whose reading flow control paused (`stuck`,
+    // `closing`: output queued, no byte taken).
+    assert_eq!(s.pending_timers, 7, "{s}");
     assert_eq!((s.listeners, s.endpoints, s.accepted, s.refused), (0, 0, 0, 0));
     // The same snapshot from inside a callback.
     assert_eq!(server.with_context(flowing, |cx| cx.stats()), s);
