@@ -110,7 +110,7 @@ fn main() {
             |_| Box::new(Echo) as Box<dyn Protocol>,
             common::listen_options(&echo),
         );
-        common::listen_udp(reactor, echo.listen, UdpEcho);
+        common::listen_udp(reactor, echo.listen, common::Guarded(UdpEcho));
 
         echo_hello::start(reactor, &echo_hello::default_args());
         timestamp::start(reactor, &timestamp::default_args());

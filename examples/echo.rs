@@ -42,6 +42,6 @@ fn main() {
         let tcp =
             common::listen(reactor, &args, |_| Box::new(Echo) as Box<dyn Protocol>, common::listen_options(&args));
         let bound = reactor.listener_addr(tcp).unwrap_or(args.listen);
-        common::listen_udp(reactor, bound, UdpEcho);
+        common::listen_udp(reactor, bound, common::Guarded(UdpEcho));
     })
 }

@@ -55,7 +55,7 @@ pub fn start_with_clock(reactor: &mut Reactor, args: &ServerArgs, clock: WallClo
     }
     let tcp = common::listen(reactor, args, factory, common::listen_options(args));
     let bound = reactor.listener_addr(tcp).unwrap_or(args.listen);
-    common::listen_udp(reactor, bound, UdpDaytime::new(text));
+    common::listen_udp(reactor, bound, common::Guarded(UdpDaytime::new(text)));
     bound
 }
 

@@ -42,7 +42,7 @@ pub use self::cli::{
 #[allow(unused_imports)]
 pub use self::net::{
     bind_failed, connect, listen, listen_options, listen_tcp, listen_udp, listen_unix, raise_fd_limit, refuses_source,
-    tls_server_config, EXAMPLE_UDP_PORTS,
+    tls_server_config, Guarded, EXAMPLE_UDP_PORTS,
 };
 #[allow(unused_imports)]
 pub use self::reactors::{group_member, reactor, run, run_client, serve, start_group};
