@@ -24,7 +24,9 @@ const READ_BUF: usize = 64 * 1024;
 /// Formats the answer to datagram `data` from `from` into `out`; false when
 /// it must not be answered.
 pub fn answer(data: &[u8], from: SocketAddr, out: &mut Vec<u8>) -> bool {
-    if is_reflector_port(from) {
+    // The example's rule (examples/common/net.rs, `refuses_source`): the
+    // well-known reflector ports and the examples' own UDP ports.
+    if is_reflector_port(from) || matches!(from.port(), 1313 | 7007 | 9998 | 9999 | 21567) {
         return false;
     }
     let mut x = data;
