@@ -237,7 +237,18 @@ struct NotingEcho {
     paused: Rc<Cell<bool>>,
 }
 
+/// The server's socket buffers in the test below, and the client's
+/// receive buffer: fixed (no autotuning), so that the echoes pass the high
+/// water mark whatever the host's settings (autotuned, the kernel held all
+/// 8 MiB in one CI run, and flow control never paused).
+const BUFFER: usize = 256 * 1024;
+
 impl Protocol for NotingEcho {
+    fn connection_made(&mut self, cx: &mut Context<'_>) {
+        let sock = cx.sock_ref().expect("a TCP connection has a socket");
+        sock.set_send_buffer_size(BUFFER).expect("SO_SNDBUF");
+        sock.set_recv_buffer_size(BUFFER).expect("SO_RCVBUF");
+    }
     fn data_received(&mut self, cx: &mut Context<'_>, data: &[u8]) {
         cx.write(data);
     }
@@ -271,6 +282,7 @@ fn idle_timeout_spares_a_client_while_flow_control_has_paused_reading() {
     let client = util::client(&reactor, move || {
         let data = util::pattern(0, LEN);
         let mut s = util::connect(addr);
+        socket2::SockRef::from(&s).set_recv_buffer_size(BUFFER).expect("SO_RCVBUF");
         let mut w = s.try_clone().unwrap();
         let writer = std::thread::spawn(move || util::write_all(&mut w, &data));
         // Busy elsewhere for three timeouts (the scenario, not a wait).
