@@ -18,8 +18,11 @@ impl log::Log for Capture {
             return;
         }
         let thread = std::thread::current().name().unwrap_or("").to_owned();
+        // Formatted before the lock is taken: a `Display` that logs would
+        // otherwise wait for the lock it holds.
+        let message = record.args().to_string();
         let mut records = RECORDS.lock().unwrap_or_else(|p| p.into_inner());
-        records.push((thread, record.level(), record.args().to_string()));
+        records.push((thread, record.level(), message));
     }
 
     fn flush(&self) {}

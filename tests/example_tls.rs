@@ -126,6 +126,27 @@ fn openssl_s_client_completes_a_handshake_and_greets() {
     server.stop();
 }
 
+/// A TLS client that never sends a byte is idle: closed after the idle
+/// timeout (1 s here), not held for the 10 s handshake timeout.
+#[test]
+fn a_tls_client_that_sends_nothing_ends_after_the_idle_timeout() {
+    use std::io::Read;
+    let certs = Certs::new();
+    let args = certs.args(1);
+    let server = util::serve(move |reactor| echo_hello::start(reactor, &args));
+    let mut s = std::net::TcpStream::connect(server.addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(8))).expect("read timeout");
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("expected the end of the connection, got {other:?} after {:?}", started.elapsed()),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "ended after {:?}", started.elapsed());
+    server.stop();
+}
+
 #[test]
 fn the_echo_hello_client_greets_over_tls() {
     let certs = Certs::new();

@@ -254,7 +254,13 @@ impl<P: reel::DatagramProtocol> reel::DatagramProtocol for Guarded<P> {
 
 /// Listen options from the usual server arguments.
 pub fn listen_options(args: &ServerArgs) -> reel::ListenOptions {
-    reel::ListenOptions { max_connections: Some(args.max_conns), ..Default::default() }
+    let mut tcp = reel::TcpOptions::default();
+    // A TLS client that sends nothing is as idle as one that sends no
+    // line: its handshake gets no longer than the idle timeout.
+    if !args.idle_timeout.is_zero() {
+        tcp.handshake_timeout = tcp.handshake_timeout.min(args.idle_timeout);
+    }
+    reel::ListenOptions { max_connections: Some(args.max_conns), tcp, ..Default::default() }
 }
 
 /// Binds through the group member of this thread, if any: on reactor 0's
