@@ -199,13 +199,7 @@ fn client_reports_a_refused_connection() {
 #[test]
 fn the_client_exits_1_when_it_cannot_report_its_failure() {
     let addr = example_bin::refused_tcp_addr().to_string();
-    let (status, out) = example_bin::run_with_closed(
-        "echo_hello",
-        ["client", "--connect", &addr],
-        example_bin::Closed::Stderr,
-        Duration::from_secs(10),
-    );
-    assert_eq!(status.code(), Some(1), "stdout: {out:?}");
+    example_bin::assert_exits_1_with_stderr_closed("echo_hello", ["client", "--connect", &addr]);
 }
 
 /// `--help` into a closed pipe (`echo_hello --help | true`): status 0,

@@ -160,13 +160,7 @@ fn client_reports_a_refusal() {
 #[test]
 fn the_client_exits_1_when_it_cannot_report_its_failure() {
     let addr = example_bin::unused_udp_addr().to_string();
-    let (status, out) = example_bin::run_with_closed(
-        "factorial",
-        ["client", "--connect", &addr, "5"],
-        example_bin::Closed::Stderr,
-        Duration::from_secs(10),
-    );
-    assert_eq!(status.code(), Some(1), "stdout: {out:?}");
+    example_bin::assert_exits_1_with_stderr_closed("factorial", ["client", "--connect", &addr, "5"]);
 }
 
 /// Nor are the default ports of the examples' own UDP services: one

@@ -217,13 +217,7 @@ fn client_with_empty_input_exits_cleanly() {
 #[test]
 fn the_client_exits_1_when_it_cannot_report_its_failure() {
     let addr = example_bin::refused_tcp_addr().to_string();
-    let (status, out) = example_bin::run_with_closed(
-        "timestamp",
-        ["client", "--connect", &addr],
-        example_bin::Closed::Stderr,
-        Duration::from_secs(10),
-    );
-    assert_eq!(status.code(), Some(1), "stdout: {out:?}");
+    example_bin::assert_exits_1_with_stderr_closed("timestamp", ["client", "--connect", &addr]);
 }
 
 /// Nor are the default ports of the examples' own UDP services: one

@@ -77,6 +77,14 @@ pub enum Closed {
     Both,
 }
 
+/// Runs example `name` with `args` and stderr closed (`2>&1 | true`),
+/// and checks that it ends with status 1 within 10 s: a client that
+/// cannot report its failure still ends, with its status.
+pub fn assert_exits_1_with_stderr_closed(name: &str, args: impl IntoIterator<Item = impl AsRef<OsStr>>) {
+    let (status, out) = run_with_closed(name, args, Closed::Stderr, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(1), "stdout: {out:?}");
+}
+
 /// Runs example `name` with `args` (standard input empty, `RUST_LOG`
 /// at `info`) with the outputs `closed` says closed ([`closed_pipe`]),
 /// and waits for it under `limit` (failing the test past it); returns its
