@@ -232,6 +232,15 @@ pub struct ReactorConfig {
     /// Datagrams queued per UDP endpoint while its socket buffer is full;
     /// beyond it they are dropped and counted. Default 1024.
     pub udp_queue_limit: usize,
+    /// Coalesced receives on UDP endpoints (`UDP_GRO`, Linux 5.0 and
+    /// later): the kernel may hand over a run of one sender's datagrams
+    /// of one size as one buffer (a local sender's grouped send, or a
+    /// network card's receive offload), which the reactor cuts back into
+    /// datagrams, each still its own `datagram_received`. Fewer, larger
+    /// receives; on loopback a grouped send also reaches the socket
+    /// without being cut up on the sender's CPU. Default `true`; set on
+    /// every UDP endpoint the reactor opens or adopts.
+    pub udp_gro: bool,
     /// The clock timers run on. Default: the monotonic system clock.
     pub clock: Clock,
     /// The debug mode (asyncio's is the model): when set, every callback
@@ -255,6 +264,7 @@ impl Default for ReactorConfig {
             accept_budget: 64,
             grace_period: Duration::from_secs(5),
             udp_queue_limit: 1024,
+            udp_gro: true,
             clock: Clock::system(),
             slow_callback: crate::debug::from_env(),
         }

@@ -138,6 +138,11 @@ impl Core {
         protocol: Box<dyn DatagramProtocol>,
     ) -> std::io::Result<UdpId> {
         let local = socket.local_addr()?;
+        // Coalesced receives (see `udp_batch::gro`), where the kernel has
+        // them; an endpoint without goes on one datagram per buffer.
+        if self.config.udp_gro && !crate::udp_batch::gro::enable(std::os::fd::AsRawFd::as_raw_fd(&socket)) {
+            log::trace!("udp socket on {local}: no UDP_GRO ({})", std::io::Error::last_os_error());
+        }
         let generation = self.generation();
         let entry = self.udps.vacant_entry();
         let id = UdpId { index: checked_index(entry.key())?, generation };

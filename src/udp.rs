@@ -277,17 +277,21 @@ impl Endpoint {
     }
 
     /// Starts a receive batch: from here to [`Endpoint::end_batch`], sends
-    /// go to the outbox. Only an unconnected UDP socket batches its sends:
-    /// Linux reports an error of `sendmmsg` only for its first datagram,
-    /// and an error pending on the socket (a refusal a connected socket
-    /// learned of) met by a later one would be consumed unreported.
+    /// go to the outbox. A connected socket's outbox sends each of its
+    /// entries (a run of datagrams grouped with UDP GSO, or one datagram)
+    /// with a call of its own, so that the refusals a connected socket
+    /// learns of are reported as separate sends would report them
+    /// ([`Outbox::set_connected`]).
     #[inline]
     pub(crate) fn begin_batch(&mut self) {
-        if self.connected.is_none() && matches!(self.socket, DgramSocket::Udp(_)) {
-            let local = self.local;
+        if matches!(self.socket, DgramSocket::Udp(_)) {
+            let (local, connected) = (self.local, self.connected.is_some());
             self.outbox.get_or_insert_with(|| {
                 let mut out = Outbox::new();
                 out.local = Some(local);
+                if connected {
+                    out.set_connected();
+                }
                 out
             });
             self.batching = true;

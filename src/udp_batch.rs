@@ -1,7 +1,9 @@
 //! Datagrams in batches: one `recvmmsg` system call fills up to [`BATCH`]
-//! buffers where `recv_from` took one call per datagram ([`Batch`]), and
-//! the replies sent during a batch go out with one `sendmmsg`
-//! ([`Outbox`]). Linux only (as the crate).
+//! buffers where `recv_from` took one call per datagram ([`Batch`]), each
+//! buffer one datagram or, with UDP GRO, a run of one sender's ([`gro`]);
+//! and the replies sent during a batch go out with one `sendmmsg`
+//! ([`Outbox`]), runs to one peer grouped with UDP GSO. Linux only (as
+//! the crate).
 //!
 //! Both call `libc` directly, with headers, `iovec`s and addresses
 //! allocated once and reused: `nix`'s `recvmmsg` set up every header
@@ -11,10 +13,12 @@
 //! that reads addresses `sendmmsg` never writes. The `unsafe` blocks are
 //! the system calls (`recvmmsg`, `sendmmsg`, `sendmsg` for one grouped
 //! send, `sendto` for an outbox of one, the `getsockopt` that asks for
-//! UDP GSO), the reading of a received or queued address (and of a queued
-//! one as words, to compare destinations), `libc`'s `CMSG_*` length
-//! helpers in constants, and the all-zero C structs; each says why it is
-//! sound, and the tests (`udp_batch/tests.rs`) run each of them.
+//! UDP GSO, the `setsockopt` that turns UDP GRO on), the reading of a
+//! received or queued address (and of a queued one as words, to compare
+//! destinations) and of a received `UDP_GRO` control message, `libc`'s
+//! `CMSG_*` length helpers in constants, and the all-zero C structs; each
+//! says why it is sound, and the tests (`udp_batch/tests.rs` and its
+//! `tests/`) run each of them.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -45,10 +49,34 @@ pub(crate) struct Batch {
     _iovecs: Vec<libc::iovec>,
     names: Vec<libc::sockaddr_storage>,
     headers: Vec<libc::mmsghdr>,
-    /// The sender of each datagram of the last receive, read from
+    /// Each header's control buffer (UDP GRO's segment size).
+    _controls: Vec<gro::Control>,
+    /// The sender of each message of the last receive, read from
     /// `names` right after it, in one pass.
     senders: [Option<SocketAddr>; BATCH],
+    /// Messages the last receive filled.
     count: usize,
+    /// The datagrams of the last receive when a message held several
+    /// (UDP GRO): each message cut at its segment size. Used only when
+    /// `coalesced`; else every message was one datagram, read from the
+    /// headers.
+    pieces: Vec<Piece>,
+    coalesced: bool,
+    /// The datagram size of each coalesced message of the last receive
+    /// (0: one datagram), set only when one was.
+    sizes: [usize; BATCH],
+    /// Coalesced messages of the last receive cut short by the kernel
+    /// (`MSG_TRUNC`): their last datagram is not delivered.
+    truncated: usize,
+}
+
+/// One datagram of a coalesced receive: its bytes in the batch's buffers
+/// and the message it came in (for its sender).
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    start: u32,
+    len: u32,
+    message: u32,
 }
 
 impl std::fmt::Debug for Batch {
@@ -82,7 +110,8 @@ impl Batch {
             .map(|i| libc::iovec { iov_base: base.wrapping_add(i * MAX_DATAGRAM).cast(), iov_len: MAX_DATAGRAM })
             .collect();
         let mut names: Vec<libc::sockaddr_storage> = (0..BATCH).map(|_| zeroed_storage()).collect();
-        let (iov, name) = (iovecs.as_mut_ptr(), names.as_mut_ptr());
+        let mut controls = vec![gro::Control::new(); BATCH];
+        let (iov, name, control) = (iovecs.as_mut_ptr(), names.as_mut_ptr(), controls.as_mut_ptr());
         let headers = (0..BATCH)
             .map(|i| {
                 let mut h = zeroed_header();
@@ -90,22 +119,40 @@ impl Batch {
                 h.msg_hdr.msg_iovlen = 1;
                 h.msg_hdr.msg_name = name.wrapping_add(i).cast();
                 h.msg_hdr.msg_namelen = STORAGE_LEN;
+                h.msg_hdr.msg_control = control.wrapping_add(i).cast();
+                h.msg_hdr.msg_controllen = gro::CONTROL_BYTES as _;
                 h
             })
             .collect();
-        Batch { buffers, _iovecs: iovecs, names, headers, senders: [None; BATCH], count: 0 }
+        Batch {
+            buffers,
+            _iovecs: iovecs,
+            names,
+            headers,
+            _controls: controls,
+            senders: [None; BATCH],
+            count: 0,
+            pieces: Vec::with_capacity(BATCH * 64),
+            coalesced: false,
+            sizes: [0; BATCH],
+            truncated: 0,
+        }
     }
 
-    /// Receives up to `max` (at most [`BATCH`], at least 1) datagrams
+    /// Receives up to `max` (at most [`BATCH`], at least 1) messages
     /// without blocking; returns how many. `WouldBlock` when none waits.
+    /// A message is one datagram, or several from one sender on a socket
+    /// with UDP GRO on ([`gro`]); [`Batch::len`] counts the datagrams.
     pub(crate) fn receive(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
         self.count = 0;
+        self.coalesced = false;
         let max = max.clamp(1, BATCH);
         // SAFETY: `headers` holds `BATCH` >= `max` initialised `mmsghdr`s,
         // each pointing (since `new`) at one `iovec` of `_iovecs` that
-        // covers its own `MAX_DATAGRAM` bytes of `buffers`, and at its own
-        // `sockaddr_storage` of `names` with `msg_namelen` its full size
-        // (reset above): every pointer the kernel follows is valid for
+        // covers its own `MAX_DATAGRAM` bytes of `buffers`, at its own
+        // `sockaddr_storage` of `names` with `msg_namelen` its full size,
+        // and at its own `Control` of `_controls` with `msg_controllen`
+        // its full size (both reset after each receive): every pointer the kernel follows is valid for
         // writes of the length given, nothing else refers to that memory
         // during the call (`&mut self`), and none of these vectors is
         // resized after `new`, so none has moved. A null timeout and
@@ -117,13 +164,90 @@ impl Batch {
             return Err(io::Error::last_os_error());
         }
         self.count = (n as usize).min(max);
-        // Each sender read in `std` form, and the address length the
-        // kernel wrote given its full size back for the next receive.
-        for ((h, name), sender) in self.headers.iter_mut().zip(&self.names).zip(&mut self.senders).take(self.count) {
+        // Each sender read in `std` form, and the address and control
+        // lengths the kernel wrote given their full sizes back for the
+        // next receive. Control messages come only with UDP GRO on (or
+        // options an adopted socket asked for).
+        let mut coalesced = false;
+        for (i, ((h, name), sender)) in
+            self.headers.iter_mut().zip(&self.names).zip(&mut self.senders).take(self.count).enumerate()
+        {
             *sender = storage_to_addr(name, h.msg_hdr.msg_namelen);
             h.msg_hdr.msg_namelen = STORAGE_LEN;
+            // The kernel writes the length it used, 0 for none: always
+            // given back, or the next receive would have no room.
+            if h.msg_hdr.msg_controllen != 0 {
+                if let Some(size) = gro::segment_size(&h.msg_hdr) {
+                    if !coalesced {
+                        self.sizes = [0; BATCH];
+                        coalesced = true;
+                    }
+                    self.sizes[i] = size;
+                }
+            }
+            h.msg_hdr.msg_controllen = gro::CONTROL_BYTES as _;
         }
+        if coalesced {
+            self.cut_coalesced();
+        }
+        self.coalesced = coalesced;
         Ok(self.count)
+    }
+
+    /// After a receive with a coalesced message: every message's
+    /// datagrams, in order, into `pieces` (each coalesced message cut at
+    /// its datagram size, one piece for any other).
+    #[cold]
+    #[inline(never)]
+    fn cut_coalesced(&mut self) {
+        self.pieces.clear();
+        self.truncated = 0;
+        for (i, h) in self.headers.iter().enumerate().take(self.count) {
+            let len = (h.msg_len as usize).min(MAX_DATAGRAM);
+            let size = match self.sizes[i] {
+                0 => len.max(1),
+                size => size,
+            };
+            let truncated = self.sizes[i] != 0 && h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            if truncated {
+                self.truncated += 1;
+            }
+            let base = i * MAX_DATAGRAM;
+            let mut at = 0;
+            while at < len {
+                let piece = size.min(len - at);
+                // A message the kernel cut short: its last datagram is
+                // incomplete (counted in `truncated`), not delivered.
+                if truncated && at + piece >= len {
+                    break;
+                }
+                self.pieces.push(Piece { start: (base + at) as u32, len: piece as u32, message: i as u32 });
+                at += piece;
+            }
+            if len == 0 {
+                self.pieces.push(Piece { start: base as u32, len: 0, message: i as u32 });
+            }
+        }
+    }
+
+    /// Datagrams of the last receive ([`Batch::receive`] counts messages).
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        if self.coalesced {
+            self.pieces.len()
+        } else {
+            self.count
+        }
+    }
+
+    /// Coalesced messages of the last receive that the kernel cut short
+    /// (`MSG_TRUNC`): a datagram of each was lost.
+    pub(crate) fn truncated(&self) -> usize {
+        if self.coalesced {
+            self.truncated
+        } else {
+            0
+        }
     }
 
     /// Puts the senders of the last receive as the endpoint reports them:
@@ -145,10 +269,19 @@ impl Batch {
         }
     }
 
-    /// Datagram `i` of the last receive and its sender (`None` if the
-    /// kernel gave no address, which a connected socket may).
+    /// Datagram `i` (below [`Batch::len`]) of the last receive and its
+    /// sender (`None` if the kernel gave no address, which a connected
+    /// socket may).
     #[inline]
     pub(crate) fn datagram(&self, i: usize) -> Option<(&[u8], Option<&SocketAddr>)> {
+        if self.coalesced {
+            let p = self.pieces.get(i)?;
+            let start = p.start as usize;
+            return Some((
+                self.buffers.get(start..start + p.len as usize)?,
+                self.senders.get(p.message as usize)?.as_ref(),
+            ));
+        }
         if i >= self.count {
             return None;
         }
@@ -186,6 +319,7 @@ fn storage_to_addr(s: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<S
     }
 }
 
+pub(crate) mod gro;
 mod outbox;
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! equal-size datagrams to one peer as one send with `UDP_SEGMENT`), and
 //! still arrive as separate datagrams, with their contents, in order, from
 //! the endpoint's address; a group the kernel refuses is sent again one
-//! datagram at a time, so that each datagram's error is its own.
+//! datagram at a time, so that each datagram's error is its own. A burst
+//! between two endpoints (coalesced into one receive with UDP GRO) still
+//! arrives one datagram at a time, and a connected endpoint groups too.
 
 mod util;
 
@@ -177,4 +179,91 @@ fn a_refused_group_reports_an_error_for_each_datagram_and_the_rest_go_out() {
     assert_eq!(*errors.borrow(), [inval, inval, inval, inval, inval, afnosupport, afnosupport, afnosupport]);
     let stats = reactor.stats();
     assert_eq!(stats.datagrams_out, 23, "datagrams, not sends: 3 `done` and 20 to the client");
+}
+
+/// Keeps the datagrams it receives; once it has `expected`, tells
+/// `report` how many it got. A connected one answers `go N` from its peer
+/// with `N` datagrams of 12 bytes (all sent from that callback).
+struct Recorder {
+    got: Log<(Vec<u8>, SocketAddr)>,
+    expected: usize,
+    report: SocketAddr,
+}
+
+impl DatagramProtocol for Recorder {
+    fn datagram_received(&mut self, cx: &mut DatagramContext<'_>, data: &[u8], from: SocketAddr) {
+        if let Some(n) = data.strip_prefix(b"go ") {
+            let n: usize = std::str::from_utf8(n).unwrap().parse().unwrap();
+            for i in 0..n {
+                cx.send(&datagram(i, 12)).unwrap();
+            }
+            return;
+        }
+        self.got.borrow_mut().push((data.to_vec(), from));
+        if self.got.borrow().len() == self.expected {
+            cx.send_to(format!("got {}", self.expected).as_bytes(), self.report);
+        }
+    }
+}
+
+/// An endpoint sends a burst of 40 equal datagrams to another endpoint of
+/// the same reactor (one grouped send, which a socket with UDP GRO on
+/// receives as one buffer): each arrives as its own `datagram_received`,
+/// whole, in order, from the sender, with coalesced receives on (`gro`)
+/// or off.
+fn a_burst_between_endpoints_arrives_one_by_one(gro: bool) {
+    let mut reactor = util::reactor_with(reel::ReactorConfig { udp_gro: gro, ..util::config() });
+    let errors = util::log();
+    let sender = reactor.listen_udp("127.0.0.1:0", Burst { errors: Rc::clone(&errors) }).expect("bind");
+    let sender_addr = reactor.udp_addr(sender).expect("address");
+    let s = client("127.0.0.1:0");
+    let got = util::log();
+    let report = s.local_addr().unwrap();
+    let recorder = Recorder { got: Rc::clone(&got), expected: 40, report };
+    let id = reactor.listen_udp("127.0.0.1:0", recorder).expect("bind");
+    let to = reactor.udp_addr(id).expect("address");
+    let c = util::client(&reactor, move || {
+        s.send_to(format!("to {to} 40 12").as_bytes(), sender_addr).unwrap();
+        let mut replies = vec![recv(&s), recv(&s)];
+        replies.sort();
+        assert_eq!(replies, [(b"done".to_vec(), sender_addr), (b"got 40".to_vec(), to)]);
+    });
+    util::run(&mut reactor);
+    c.join();
+    let want: Vec<_> = (0..40).map(|i| (datagram(i, 12), sender_addr)).collect();
+    assert_eq!(*got.borrow(), want);
+    assert!(errors.borrow().is_empty(), "{:?}", errors.borrow());
+    assert_eq!(reactor.stats().datagrams_in, 41, "datagrams, not receives: the request and the 40");
+}
+
+#[test]
+fn a_burst_between_endpoints_arrives_one_by_one_with_coalesced_receives() {
+    a_burst_between_endpoints_arrives_one_by_one(true);
+}
+
+#[test]
+fn a_burst_between_endpoints_arrives_one_by_one_without_coalesced_receives() {
+    a_burst_between_endpoints_arrives_one_by_one(false);
+}
+
+#[test]
+fn a_connected_endpoint_sends_a_batch_grouped_whole_and_in_order() {
+    // The replies of a connected endpoint go through its outbox too (no
+    // address, one call per group); 100 equal datagrams from one
+    // callback, to a plain socket.
+    let mut reactor = util::reactor();
+    let s = client("127.0.0.1:0");
+    let peer = s.local_addr().unwrap();
+    let recorder = Recorder { got: util::log(), expected: usize::MAX, report: peer };
+    let id = reactor.connect_udp("127.0.0.1:0", peer, recorder).expect("connect");
+    let addr = reactor.udp_addr(id).expect("address");
+    let c = util::client(&reactor, move || {
+        s.send_to(b"go 100", addr).unwrap();
+        for i in 0..100 {
+            assert_eq!(recv(&s), (datagram(i, 12), addr), "datagram {i}");
+        }
+    });
+    util::run(&mut reactor);
+    c.join();
+    assert_eq!(reactor.stats().datagrams_out, 100);
 }

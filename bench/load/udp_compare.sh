@@ -10,6 +10,9 @@
 # datagrams served per second of server CPU time and reel's ratio to each
 # baseline.
 #
+# LOADGEN_ARGS adds arguments to every load generator run (`--no-gro`:
+# a client without coalesced receives).
+#
 # REEL_BEFORE=PATH adds a server `reel-before`: another build of the
 # echo_hello example (an earlier commit's), run interleaved with the rest,
 # to measure a change against its parent in the same run.
@@ -45,7 +48,7 @@ for round in $(seq "$ROUNDS"); do
             done
             line=$(taskset -c 1 "$BIN/loadgen" --target udp_echo_hello --connect "127.0.0.1:$port" \
                 --conns 1 --depth "$depth" --duration "$SECS" --warmup 1 \
-                --server-pid "$SERVER_PID" --json || true)
+                --server-pid "$SERVER_PID" ${LOADGEN_ARGS:-} --json || true)
             stop_server
             echo "{\"round\":$round,\"server\":\"$kind\",${line#\{}" >> "$OUT"
             echo "round $round udp_echo_hello depth=$depth $kind done" >&2

@@ -193,11 +193,16 @@ pub(crate) struct Outbox {
     /// Grouped sends (entries with `UDP_SEGMENT`) the kernel took.
     #[cfg(test)]
     pub(super) grouped: u64,
-    /// Send without addresses, to the socket's connected peer: the
-    /// tests' Unix socket pair, whose full queue makes `sendmmsg` block
-    /// (a UDP sender on loopback never blocks).
+    /// The endpoint's socket is connected: datagrams go without an
+    /// address (the socket's cached route to its peer), and each entry
+    /// with a call of its own, never a `sendmmsg` of several (see
+    /// [`Outbox::set_connected`]).
+    connected: bool,
+    /// Send without addresses, to the socket's connected peer, but still
+    /// with `sendmmsg`: the tests' Unix socket pair, whose full queue
+    /// makes `sendmmsg` block (a UDP sender on loopback never blocks).
     #[cfg(test)]
-    pub(super) connected: bool,
+    pub(super) unaddressed: bool,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -248,11 +253,29 @@ impl Outbox {
             gso: Gso::Unknown,
             gso_segment_max: GSO_MAX_BYTES,
             local: None,
+            connected: false,
             #[cfg(test)]
             grouped: 0,
             #[cfg(test)]
-            connected: false,
+            unaddressed: false,
         })
+    }
+
+    /// For a connected socket's endpoint: its datagrams go to the peer
+    /// without an address (an address would make the kernel look the
+    /// route up again for each), and each grouped or single entry with a
+    /// system call of its own. Linux reports an error of `sendmmsg` only
+    /// when its first datagram fails; one met by a later datagram is
+    /// dropped with it unreported, and a connected socket's refusals (an
+    /// ICMP port unreachable) are kept pending on the socket for
+    /// whichever send comes next. One call per entry reports each where
+    /// separate sends would: a group's first datagram meets it (and is
+    /// dropped), the rest go.
+    pub(crate) fn set_connected(&mut self) {
+        self.connected = true;
+        for h in self.headers.iter_mut() {
+            h.msg_hdr.msg_name = std::ptr::null_mut();
+        }
     }
 
     /// Whether nothing waits to be sent.
@@ -373,7 +396,7 @@ impl Outbox {
         let mut done = Flushed::default();
         let count = self.count.min(BATCH);
         #[cfg(test)]
-        if self.connected {
+        if self.unaddressed {
             // (Linux ignores the length of a null name.)
             for h in self.headers.iter_mut() {
                 h.msg_hdr.msg_name = std::ptr::null_mut();
@@ -393,12 +416,22 @@ impl Outbox {
             }
             if self.gso != Gso::Off {
                 if let Some(entries) = self.plan(fd, start, count) {
+                    // Connected: the first entry alone, the rest planned
+                    // again (`set_connected`).
+                    let entries = if self.connected { 1 } else { entries };
                     if self.send_planned(fd, start, entries, &mut done, &mut error) {
                         done.blocked = true;
                         return done;
                     }
                     continue;
                 }
+            }
+            if self.connected {
+                let sent = self.send_one(fd, start).map(|()| 1);
+                if self.sent_or_failed(sent, &mut done, &mut error) {
+                    return done;
+                }
+                continue;
             }
             // SAFETY: headers `start..count` were written by `push` (their
             // `iovec` and name pointers and `msg_iovlen` of 1 in `new`):
@@ -439,8 +472,8 @@ impl Outbox {
         // SAFETY: `push` wrote entry `i` (it is below `count`): its
         // `iovec` covers initialised bytes of `bytes`, and its header's
         // name points at its own C address with that address's length
-        // (a null name, in the tests' connected mode, with any length, is
-        // no address to Linux). All of it is owned by `self`, unchanged
+        // (a null name, of a connected endpoint or the tests' unaddressed
+        // mode, with any length, is no address to Linux). All of it is owned by `self`, unchanged
         // during the call, and the kernel only reads it.
         let n = unsafe {
             libc::sendto(

@@ -1,5 +1,6 @@
 //! The unit tests of datagram batching, over real loopback sockets: the
-//! receive batch and the outbox here, its grouped (GSO) sends in `gso`.
+//! receive batch and the outbox here, its grouped (GSO) sends in `gso`,
+//! coalesced (GRO) receives and a connected outbox in `gro`.
 
 use super::*;
 use std::net::UdpSocket;
@@ -300,7 +301,7 @@ fn a_full_socket_buffer_keeps_the_rest_in_order() {
     };
     sender.set_nonblocking(true).unwrap();
     let mut out = Outbox::new();
-    out.connected = true;
+    out.unaddressed = true;
     let mut sent = 0u64;
     let mut kept = Vec::new();
     for round in 0..1000u32 {
@@ -358,4 +359,5 @@ fn push_and_flush(out: &mut Outbox, fd: RawFd, sends: &[(Vec<u8>, SocketAddr)]) 
     (done, errors)
 }
 
+mod gro;
 mod gso;

@@ -392,7 +392,7 @@ impl Outbox {
     fn send_first_entry(&self, fd: RawFd) -> io::Result<()> {
         let Some(send) = self.sends.first() else { return Ok(()) };
         // SAFETY: `plan` wrote entry 0: its name points at a C address of
-        // `names` with its length (or is null, the tests' connected mode),
+        // `names` with its length (or is null: a connected endpoint's, or the tests' unaddressed mode),
         // its `iovec` (of `send_iovecs`, pointed at in `new`) covers the
         // bytes of consecutive datagrams that `push` initialised inside
         // `bytes`, and its control, when `msg_controllen` is not zero, is

@@ -160,6 +160,11 @@ pub struct Config {
     pub signals: bool,
     /// Connect over TLS with this configuration (`--tls`, `--ca`).
     pub tls: Option<std::sync::Arc<reel::tls::ClientConfig>>,
+    /// UDP: receive with coalesced receives (UDP GRO), as reel's
+    /// endpoints do by default; off (`--no-gro`), a grouped reply is cut
+    /// into datagrams at the load generator's socket, on the sending
+    /// server's CPU over loopback, as for a client that does not ask.
+    pub udp_gro: bool,
 }
 
 impl Config {
@@ -177,6 +182,7 @@ impl Config {
             timeout: target.default_timeout(),
             idle: None,
             server_pid: None,
+            udp_gro: true,
             progress: false,
             announce: false,
             signals: false,
@@ -481,7 +487,7 @@ pub fn run(cfg: Config) -> Result<Report, String> {
             return Err(format!("cannot read /proc/{pid}/stat: no such process, or not Linux"));
         }
     }
-    let rc = ReactorConfig { grace_period: Duration::from_secs(2), ..Default::default() };
+    let rc = ReactorConfig { grace_period: Duration::from_secs(2), udp_gro: cfg.udp_gro, ..Default::default() };
     let mut reactor = Reactor::with_config(rc).map_err(|e| format!("cannot create the reactor: {e}"))?;
     if cfg.signals {
         reactor.stop_on_signals().map_err(|e| format!("cannot install signal handlers: {e}"))?;

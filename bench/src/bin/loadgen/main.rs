@@ -26,7 +26,7 @@ use engine::{Config, Report, Target};
 
 const USAGE: &str = "usage: loadgen [--target T] [--connect ADDR] [--conns N] [--depth D]
                [--duration SECS | --requests COUNT] [--warmup SECS] [--timeout SECS]
-               [--server-pid PID] [--json] [--tls] [--ca FILE]
+               [--server-pid PID] [--json] [--tls] [--ca FILE] [--no-gro]
        loadgen --handshakes [--connect ADDR] [--conns N] [--duration SECS] [--ca FILE]
                [--server-pid PID]
        loadgen --bulk [--connect ADDR] [--duration SECS] [--tls] [--ca FILE] [--server-pid PID]
@@ -56,6 +56,9 @@ options:
   --server-pid PID   also measure the server's CPU time (and memory in --idle mode)
                      from /proc/PID
   --json             print one JSON object line instead of the text report
+  --no-gro           UDP: receive without coalesced receives (UDP GRO), as a client
+                     that does not ask for them (the server's grouped replies are then
+                     cut into datagrams at this socket, on loopback by the server's CPU)
   --tls              connect over TLS (the server's certificate must name its IP address)
   --ca FILE          trust the certificates of FILE (PEM; implies --tls)
   --handshakes       make full TLS handshakes on --conns connections, each closed and
@@ -94,6 +97,7 @@ fn parse_args() -> Args {
     let mut tls = common::ClientTls::default();
     let mut handshakes = false;
     let mut bulk = false;
+    let mut no_gro = false;
     loop {
         let arg = match parser.next() {
             Ok(Some(arg)) => arg,
@@ -113,6 +117,7 @@ fn parse_args() -> Args {
             lexopt::Arg::Long("idle") => idle = Some(common::value(USAGE, &mut parser, "--idle")),
             lexopt::Arg::Long("server-pid") => server_pid = Some(common::value(USAGE, &mut parser, "--server-pid")),
             lexopt::Arg::Long("json") => json = true,
+            lexopt::Arg::Long("no-gro") => no_gro = true,
             lexopt::Arg::Long("handshakes") => handshakes = true,
             lexopt::Arg::Long("bulk") => bulk = true,
             lexopt::Arg::Long(name) if matches!(name, "tls" | "ca") => {
@@ -151,6 +156,7 @@ fn parse_args() -> Args {
     cfg.timeout = timeout.unwrap_or(cfg.timeout);
     cfg.idle = idle;
     cfg.server_pid = server_pid;
+    cfg.udp_gro = !no_gro;
     cfg.progress = std::io::stderr().is_terminal();
     cfg.announce = !json;
     cfg.signals = true;

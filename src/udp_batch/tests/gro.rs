@@ -1,0 +1,208 @@
+//! Coalesced receives (UDP GRO): a grouped send reaches a socket with
+//! `UDP_GRO` on as one message, which the batch cuts back into its
+//! datagrams; the control message is found among others; a message the
+//! kernel cut short loses only its last datagram; a connected outbox
+//! reports a refusal pending on its socket.
+
+use super::*;
+
+/// A receiving socket with UDP GRO on (`gro`) or off.
+fn receiver(gro: bool) -> UdpSocket {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_nonblocking(true).unwrap();
+    if gro {
+        assert!(crate::udp_batch::gro::enable(socket.as_raw_fd()), "UDP_GRO: {}", io::Error::last_os_error());
+    }
+    socket
+}
+
+/// Sixteen datagrams of 12 bytes and a shorter last one, sent grouped
+/// (one `UDP_SEGMENT` send) from `sender` to `to`.
+fn send_group(sender: &UdpSocket, to: SocketAddr) -> Vec<Vec<u8>> {
+    let mut sends: Vec<(Vec<u8>, SocketAddr)> =
+        (0..15).map(|i| (format!("datagram #{i:02}").into_bytes(), to)).collect();
+    sends.push((b"last".to_vec(), to));
+    let mut out = Outbox::new();
+    let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+    assert_eq!((done.sent, errors, out.grouped), (16, vec![], 1), "sent as one group");
+    sends.into_iter().map(|(d, _)| d).collect()
+}
+
+/// Everything `socket` holds, as (datagram, sender), and the number of
+/// messages it came in.
+fn receive_all(batch: &mut Batch, socket: &UdpSocket, expected: usize) -> (Vec<(Vec<u8>, SocketAddr)>, usize) {
+    let (mut got, mut messages) = (Vec::new(), 0);
+    while got.len() < expected {
+        await_datagram(socket);
+        messages += batch.receive(socket.as_raw_fd(), BATCH).unwrap();
+        for i in 0..batch.len() {
+            let (data, from) = batch.datagram(i).unwrap();
+            got.push((data.to_vec(), *from.unwrap()));
+        }
+        assert!(batch.datagram(batch.len()).is_none());
+        assert_eq!(batch.truncated(), 0);
+    }
+    (got, messages)
+}
+
+#[test]
+fn a_grouped_send_arrives_as_one_message_cut_back_into_its_datagrams() {
+    let socket = receiver(true);
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.set_nonblocking(true).unwrap();
+    let sent = send_group(&sender, socket.local_addr().unwrap());
+    let mut batch = Batch::new();
+    let (got, messages) = receive_all(&mut batch, &socket, sent.len());
+    assert_eq!(messages, 1, "the kernel handed the group over whole");
+    let from = sender.local_addr().unwrap();
+    assert_eq!(got, sent.into_iter().map(|d| (d, from)).collect::<Vec<_>>());
+}
+
+#[test]
+fn without_gro_the_same_group_arrives_datagram_by_datagram() {
+    let socket = receiver(false);
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.set_nonblocking(true).unwrap();
+    let sent = send_group(&sender, socket.local_addr().unwrap());
+    let mut batch = Batch::new();
+    let (got, messages) = receive_all(&mut batch, &socket, sent.len());
+    assert_eq!(messages, 16);
+    let from = sender.local_addr().unwrap();
+    assert_eq!(got, sent.into_iter().map(|d| (d, from)).collect::<Vec<_>>());
+}
+
+#[test]
+fn coalesced_and_single_datagrams_keep_their_order_and_senders_in_one_receive() {
+    let socket = receiver(true);
+    let to = socket.local_addr().unwrap();
+    let (a, b) = (UdpSocket::bind("127.0.0.1:0").unwrap(), UdpSocket::bind("127.0.0.1:0").unwrap());
+    a.set_nonblocking(true).unwrap();
+    b.send_to(b"before", to).unwrap();
+    b.send_to(b"", to).unwrap();
+    let group = send_group(&a, to);
+    b.send_to(b"after", to).unwrap();
+    let mut batch = Batch::new();
+    // Reused twice, so that the second receive starts from what the
+    // first left (control lengths given back, pieces cleared).
+    for round in 0..2 {
+        if round == 1 {
+            b.send_to(b"before", to).unwrap();
+            b.send_to(b"", to).unwrap();
+            send_group(&a, to);
+            b.send_to(b"after", to).unwrap();
+        }
+        let (got, messages) = receive_all(&mut batch, &socket, 19);
+        assert_eq!(messages, 4);
+        let (fa, fb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        let mut want = vec![(b"before".to_vec(), fb), (Vec::new(), fb)];
+        want.extend(group.iter().map(|d| (d.clone(), fa)));
+        want.push((b"after".to_vec(), fb));
+        assert_eq!(got, want, "round {round}");
+    }
+    // And a receive of single datagrams alone after them.
+    b.send_to(b"single", to).unwrap();
+    let (got, messages) = receive_all(&mut batch, &socket, 1);
+    assert_eq!((got, messages), (vec![(b"single".to_vec(), b.local_addr().unwrap())], 1));
+}
+
+#[test]
+fn a_coalesced_message_cut_short_loses_only_its_last_datagram() {
+    // Not seen from a kernel (a coalesced message fits the 64 KiB
+    // buffer): the headers as a receive would leave them.
+    let mut batch = Batch::new();
+    batch.count = 3;
+    batch.sizes = [0; BATCH];
+    for (i, (len, size, flags)) in [(100u32, 30, libc::MSG_TRUNC), (5, 0, 0), (60, 20, 0)].into_iter().enumerate() {
+        batch.headers[i].msg_len = len;
+        batch.headers[i].msg_hdr.msg_flags = flags;
+        batch.sizes[i] = size;
+        batch.senders[i] = Some(SocketAddr::from(([127, 0, 0, 1], 1000 + i as u16)));
+        for k in 0..len as usize {
+            batch.buffers[i * MAX_DATAGRAM + k] = (i * 100 + k) as u8;
+        }
+    }
+    batch.cut_coalesced();
+    batch.coalesced = true;
+    let pieces: Vec<(Vec<u8>, u16)> =
+        (0..batch.len()).map(|i| batch.datagram(i).unwrap()).map(|(d, f)| (d.to_vec(), f.unwrap().port())).collect();
+    let bytes = |i: usize, r: std::ops::Range<usize>| r.map(|k| (i * 100 + k) as u8).collect::<Vec<u8>>();
+    assert_eq!(
+        pieces,
+        vec![
+            (bytes(0, 0..30), 1000),
+            (bytes(0, 30..60), 1000),
+            (bytes(0, 60..90), 1000),
+            (bytes(1, 0..5), 1001),
+            (bytes(2, 0..20), 1002),
+            (bytes(2, 20..40), 1002),
+            (bytes(2, 40..60), 1002),
+        ]
+    );
+    assert_eq!(batch.truncated(), 1);
+}
+
+#[test]
+fn the_segment_size_is_found_after_another_control_message() {
+    #[repr(C, align(8))]
+    struct Buffer([u8; crate::udp_batch::gro::CONTROL_BYTES]);
+    let mut buffer = Buffer([0; crate::udp_batch::gro::CONTROL_BYTES]);
+    let mut msg: libc::msghdr = zeroed_header().msg_hdr;
+    msg.msg_control = buffer.0.as_mut_ptr().cast();
+    msg.msg_controllen = crate::udp_batch::gro::CONTROL_BYTES as _;
+    let int = size_of::<libc::c_int>() as libc::c_uint;
+    // SAFETY: `msg` points at `buffer`, alive, aligned for a `cmsghdr`
+    // and unaliased for this block, with its full length; the headers
+    // the helpers return lie within it (asserted non-null), and the
+    // values are written unaligned, as `c_int`s, inside their messages.
+    let found = |first: (i32, i32, i32), second: Option<(i32, i32, i32)>, msg: &mut libc::msghdr| unsafe {
+        std::ptr::write_bytes(msg.msg_control.cast::<u8>(), 0, crate::udp_batch::gro::CONTROL_BYTES);
+        let mut used = 0;
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        for (level, kind, value) in std::iter::once(first).chain(second) {
+            assert!(!c.is_null());
+            (*c).cmsg_level = level;
+            (*c).cmsg_type = kind;
+            (*c).cmsg_len = libc::CMSG_LEN(int) as _;
+            libc::CMSG_DATA(c).cast::<libc::c_int>().write_unaligned(value);
+            used += libc::CMSG_SPACE(int) as usize;
+            c = libc::CMSG_NXTHDR(msg, c);
+        }
+        let full = msg.msg_controllen;
+        msg.msg_controllen = used as _;
+        let size = crate::udp_batch::gro::segment_size(msg);
+        msg.msg_controllen = full;
+        size
+    };
+    let gro_of = |size| (libc::SOL_UDP, libc::UDP_GRO, size);
+    let tos = (libc::SOL_IP, libc::IP_TOS, 0x10);
+    assert_eq!(found(gro_of(1200), None, &mut msg), Some(1200));
+    assert_eq!(found(tos, Some(gro_of(1400)), &mut msg), Some(1400));
+    assert_eq!(found(tos, None, &mut msg), None, "no UDP_GRO message: one datagram");
+    assert_eq!(found(gro_of(0), None, &mut msg), None, "a size of 0 is none");
+    assert_eq!(found(gro_of(-1), None, &mut msg), None);
+}
+
+#[test]
+fn a_connected_outbox_groups_without_addresses_and_reports_a_pending_refusal() {
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.connect(peer.local_addr().unwrap()).unwrap();
+    sender.set_nonblocking(true).unwrap();
+    let to = peer.local_addr().unwrap();
+    let mut out = Outbox::new();
+    out.set_connected();
+    let sends: Vec<(Vec<u8>, SocketAddr)> = (0..6).map(|i| (format!("grouped {i}").into_bytes(), to)).collect();
+    let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+    assert_eq!((done.sent, errors, out.grouped), (6, vec![], 1));
+    let from = sender.local_addr().unwrap();
+    assert_eq!(receive_n(&peer, 6), sends.iter().map(|(d, _)| (d.clone(), from)).collect::<Vec<_>>());
+
+    // The peer goes: a datagram to it is refused (ICMP port unreachable,
+    // not rate-limited on loopback), and the refusal waits on the socket
+    // for the next send, which a group's first datagram meets.
+    drop(peer);
+    sender.send(b"refused").unwrap();
+    let (done, errors) = push_and_flush(&mut out, sender.as_raw_fd(), &sends);
+    assert_eq!(errors, vec![Some(libc::ECONNREFUSED)], "reported once, as the first datagram's");
+    assert_eq!(done.sent, 5, "the rest still sent");
+}
