@@ -39,7 +39,7 @@ pub(crate) struct Endpoint {
     /// Send errors waiting to be delivered to `error_received`.
     pub(crate) errors: Vec<io::Error>,
     /// Replies sent during a receive batch, for one `sendmmsg` after it
-    /// (made on the first batch: an unconnected UDP socket's only).
+    /// (made on the first batch; a UDP socket's only).
     pub(crate) outbox: Option<Box<Outbox>>,
     /// Whether sends go to the outbox: set while a receive batch is
     /// served ([`Endpoint::begin_batch`]).

@@ -63,12 +63,20 @@ pub(crate) struct Batch {
     pieces: Vec<Piece>,
     coalesced: bool,
     /// The datagram size of each coalesced message of the last receive
-    /// (0: one datagram), set only when one was.
+    /// (0: one datagram; [`UNKNOWN_SIZE`]: not delivered), set only when
+    /// one was.
     sizes: [usize; BATCH],
-    /// Coalesced messages of the last receive cut short by the kernel
-    /// (`MSG_TRUNC`): their last datagram is not delivered.
-    truncated: usize,
+    /// Messages of the last receive with datagrams lost: a coalesced one
+    /// cut short by the kernel (`MSG_TRUNC`: its incomplete last datagram
+    /// and any after it), or one whose control messages were cut short
+    /// without a `UDP_GRO` one (`MSG_CTRUNC`: its datagrams may be
+    /// joined; none delivered).
+    lost: usize,
 }
+
+/// A message's datagram size when its control messages were cut short
+/// without saying it: the message is not delivered.
+const UNKNOWN_SIZE: usize = usize::MAX;
 
 /// One datagram of a coalesced receive: its bytes in the batch's buffers
 /// and the message it came in (for its sender).
@@ -135,7 +143,7 @@ impl Batch {
             pieces: Vec::with_capacity(BATCH * 64),
             coalesced: false,
             sizes: [0; BATCH],
-            truncated: 0,
+            lost: 0,
         }
     }
 
@@ -176,8 +184,13 @@ impl Batch {
             h.msg_hdr.msg_namelen = STORAGE_LEN;
             // The kernel writes the length it used, 0 for none: always
             // given back, or the next receive would have no room.
-            if h.msg_hdr.msg_controllen != 0 {
-                if let Some(size) = gro::segment_size(&h.msg_hdr) {
+            if h.msg_hdr.msg_controllen != 0 || h.msg_hdr.msg_flags != 0 {
+                let size = match gro::segment_size(&h.msg_hdr) {
+                    Some(size) => size,
+                    None if h.msg_hdr.msg_flags & libc::MSG_CTRUNC != 0 => UNKNOWN_SIZE,
+                    None => 0,
+                };
+                if size != 0 {
                     if !coalesced {
                         self.sizes = [0; BATCH];
                         coalesced = true;
@@ -201,24 +214,29 @@ impl Batch {
     #[inline(never)]
     fn cut_coalesced(&mut self) {
         self.pieces.clear();
-        self.truncated = 0;
+        self.lost = 0;
         for (i, h) in self.headers.iter().enumerate().take(self.count) {
             let len = (h.msg_len as usize).min(MAX_DATAGRAM);
             let size = match self.sizes[i] {
                 0 => len.max(1),
+                UNKNOWN_SIZE => {
+                    self.lost += 1;
+                    continue;
+                }
                 size => size,
             };
+            // `msg_len` is then what was copied, not the message's length.
             let truncated = self.sizes[i] != 0 && h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             if truncated {
-                self.truncated += 1;
+                self.lost += 1;
             }
             let base = i * MAX_DATAGRAM;
             let mut at = 0;
             while at < len {
                 let piece = size.min(len - at);
-                // A message the kernel cut short: its last datagram is
-                // incomplete (counted in `truncated`), not delivered.
-                if truncated && at + piece >= len {
+                // A message the kernel cut short: its last datagram, if
+                // incomplete, is not delivered.
+                if truncated && piece < size {
                     break;
                 }
                 self.pieces.push(Piece { start: (base + at) as u32, len: piece as u32, message: i as u32 });
@@ -240,11 +258,12 @@ impl Batch {
         }
     }
 
-    /// Coalesced messages of the last receive that the kernel cut short
-    /// (`MSG_TRUNC`): a datagram of each was lost.
-    pub(crate) fn truncated(&self) -> usize {
+    /// Messages of the last receive with datagrams lost (at least one
+    /// each): a coalesced message the kernel cut short, or one whose
+    /// datagram size was lost with its cut-short control messages.
+    pub(crate) fn lost(&self) -> usize {
         if self.coalesced {
-            self.truncated
+            self.lost
         } else {
             0
         }

@@ -207,10 +207,10 @@ impl DatagramProtocol for Recorder {
 }
 
 /// An endpoint sends a burst of 40 equal datagrams to another endpoint of
-/// the same reactor (one grouped send, which a socket with UDP GRO on
-/// receives as one buffer): each arrives as its own `datagram_received`,
-/// whole, in order, from the sender, with coalesced receives on (`gro`)
-/// or off.
+/// the same reactor (grouped sends, which a socket with UDP GRO on
+/// receives as one buffer each: shown in src/udp_batch/tests/gro.rs):
+/// each arrives as its own `datagram_received`, whole, in order, from the
+/// sender, with coalesced receives on (`gro`) or off.
 fn a_burst_between_endpoints_arrives_one_by_one(gro: bool) {
     let mut reactor = util::reactor_with(reel::ReactorConfig { udp_gro: gro, ..util::config() });
     let errors = util::log();
@@ -247,10 +247,11 @@ fn a_burst_between_endpoints_arrives_one_by_one_without_coalesced_receives() {
 }
 
 #[test]
-fn a_connected_endpoint_sends_a_batch_grouped_whole_and_in_order() {
+fn a_connected_endpoints_batch_of_replies_arrives_whole_and_in_order() {
     // The replies of a connected endpoint go through its outbox too (no
-    // address, one call per group); 100 equal datagrams from one
-    // callback, to a plain socket.
+    // address, one call per group: the unit tests in
+    // src/udp_batch/tests/gro.rs show the grouping and the refusals); 100
+    // equal datagrams from one callback, to a plain socket.
     let mut reactor = util::reactor();
     let s = client("127.0.0.1:0");
     let peer = s.local_addr().unwrap();

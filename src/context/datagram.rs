@@ -54,11 +54,13 @@ impl<'a> DatagramContext<'a> {
     /// `error_received`. Returns false once the endpoint is closing
     /// (nothing is sent), as [`send_from`](ReactorContext::send_from) does.
     ///
-    /// From `datagram_received` on a UDP endpoint that is not connected,
-    /// the datagram is copied and sent with the other replies of the
-    /// receive batch (up to 16, one `sendmmsg`) right after the batch's
-    /// callbacks, in the order sent; an error for it reaches
-    /// `error_received` then, and the others still go.
+    /// From `datagram_received` on a UDP endpoint, the datagram is
+    /// copied and sent with the other replies of the receive batch (up
+    /// to 16, one `sendmmsg`; a connected endpoint's with one call per
+    /// run to its peer) right after the batch's callbacks, in the order
+    /// sent, runs of equal-size datagrams to one peer grouped (UDP GSO);
+    /// an error for it reaches `error_received` then, and the others
+    /// still go.
     #[inline]
     pub fn send_to(&mut self, data: &[u8], to: SocketAddr) -> bool {
         // A reply during a receive batch joins the outbox here, inlined

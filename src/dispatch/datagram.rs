@@ -172,6 +172,10 @@ impl Core {
 
     /// [`Core::read_udp`]'s loop; returns whether the socket was drained
     /// (or the endpoint is gone or closing) rather than the budget spent.
+    /// The budget counts datagrams, and the receive that passes it is the
+    /// turn's last (as `read_byte_budget`'s read for a connection): with
+    /// UDP GRO a receive of up to 16 messages may hold up to 64 datagrams
+    /// each.
     fn read_udp_batches(&mut self, id: UdpId, batch: &mut crate::udp_batch::Batch) -> bool {
         let mut budget = self.config.read_budget.max(1) * 4;
         while budget > 0 {
@@ -198,8 +202,8 @@ impl Core {
             };
             batch.resolve_senders(mapped, connected);
             let datagrams = batch.len();
-            if batch.truncated() > 0 {
-                self.coalesced_truncated(id, batch.truncated());
+            if batch.lost() > 0 {
+                self.coalesced_lost(id, batch.lost());
             }
             if !self.deliver_batch(id, batch, datagrams) {
                 return true;
@@ -224,14 +228,18 @@ impl Core {
         false
     }
 
-    /// Coalesced receives (UDP GRO) the kernel cut short: the last
-    /// datagram of each is lost, counted as dropped. Not expected: a
-    /// coalesced message fits the 64 KiB buffer.
+    /// Received messages with datagrams lost (`Batch::lost`), each
+    /// counted as one dropped datagram (at least one was). Not expected:
+    /// a coalesced message fits the 64 KiB buffer, and its size message
+    /// the 512-byte control buffer.
     #[cold]
     #[inline(never)]
-    fn coalesced_truncated(&mut self, id: UdpId, lost: usize) {
-        self.counters.datagrams_dropped += lost as u64;
-        log::warn!("{id}: {lost} coalesced receive(s) cut short by the kernel; their last datagram is dropped");
+    fn coalesced_lost(&mut self, id: UdpId, messages: usize) {
+        self.counters.datagrams_dropped += messages as u64;
+        log::warn!(
+            "{id}: {messages} received message(s) cut short by the kernel (data or control messages): \
+             datagrams dropped"
+        );
     }
 
     /// Hands datagrams `0..count` of a receive batch to the endpoint's

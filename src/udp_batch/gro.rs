@@ -10,20 +10,24 @@
 //!
 //! Without room for the control message the size would be lost and the
 //! datagrams delivered as one: every receive header has a control buffer
-//! ([`Control`]) large enough for it and for a few other messages an
-//! adopted socket may have asked for.
+//! ([`Control`]) of 512 bytes, room for `UDP_GRO` after every socket-level
+//! message the kernel writes first (timestamps, `SO_TIMESTAMPING`'s 64
+//! bytes included, drop counts, marks) and the IP-level ones an adopted
+//! socket may have asked for. A message whose control messages were cut
+//! short anyway (`MSG_CTRUNC`) without a `UDP_GRO` one is not delivered:
+//! its datagrams may be joined ([`Batch`](super::Batch) counts it lost).
 
 use std::mem::size_of;
 use std::os::fd::RawFd;
 
 /// A receive header's control buffer: room for the `UDP_GRO` message (24
-/// bytes) and more, aligned as a `cmsghdr` must be.
+/// bytes) after any others, aligned as a `cmsghdr` must be.
 #[repr(C, align(8))]
 #[derive(Clone, Copy)]
-pub(in crate::udp_batch) struct Control([u8; CONTROL_BYTES]);
+pub(in crate::udp_batch) struct Control(pub(in crate::udp_batch) [u8; CONTROL_BYTES]);
 
 /// The bytes of a [`Control`].
-pub(in crate::udp_batch) const CONTROL_BYTES: usize = 64;
+pub(in crate::udp_batch) const CONTROL_BYTES: usize = 512;
 
 // SAFETY: `CMSG_SPACE` is arithmetic on its argument; it reads no memory.
 const GRO_SPACE: usize = unsafe { libc::CMSG_SPACE(size_of::<libc::c_int>() as libc::c_uint) } as usize;
