@@ -30,6 +30,11 @@ use crate::udp::MAX_DATAGRAM;
 /// Datagrams received, and sent, per system call at most.
 pub(crate) const BATCH: usize = 16;
 
+/// The datagrams an [`Outbox`] holds at most: as many as one grouped send
+/// carries (UDP GSO's 64 segments), so that the replies to a coalesced
+/// receive of one peer's 64 datagrams leave as one send.
+pub(crate) const OUTBOX_DATAGRAMS: usize = 64;
+
 /// The payload bytes an [`Outbox`] holds at most: a larger reply is sent
 /// on its own (after the outbox), so an endpoint never keeps more than
 /// this (plus the headers) for its replies.
@@ -231,19 +236,19 @@ impl Batch {
                 self.lost += 1;
             }
             let base = i * MAX_DATAGRAM;
-            let mut at = 0;
-            while at < len {
-                let piece = size.min(len - at);
-                // A message the kernel cut short: its last datagram, if
-                // incomplete, is not delivered.
-                if truncated && piece < size {
-                    break;
-                }
-                self.pieces.push(Piece { start: (base + at) as u32, len: piece as u32, message: i as u32 });
-                at += piece;
-            }
-            if len == 0 {
-                self.pieces.push(Piece { start: base as u32, len: 0, message: i as u32 });
+            // Whole datagrams, then a shorter last one, unless the kernel
+            // cut the message short (it is then incomplete); an empty
+            // message is one empty datagram.
+            let whole = len / size;
+            let rest = len % size;
+            let message = i as u32;
+            self.pieces.extend((0..whole).map(|k| Piece {
+                start: (base + k * size) as u32,
+                len: size as u32,
+                message,
+            }));
+            if (rest > 0 && !truncated) || len == 0 {
+                self.pieces.push(Piece { start: (base + whole * size) as u32, len: rest as u32, message });
             }
         }
     }

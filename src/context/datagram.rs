@@ -56,7 +56,7 @@ impl<'a> DatagramContext<'a> {
     ///
     /// From `datagram_received` on a UDP endpoint, the datagram is
     /// copied and sent with the other replies of the receive batch (up
-    /// to 16, one `sendmmsg`; a connected endpoint's with one call per
+    /// to 64, one `sendmmsg`; a connected endpoint's with one call per
     /// run to its peer) right after the batch's callbacks, in the order
     /// sent, runs of equal-size datagrams to one peer grouped (UDP GSO);
     /// an error for it reaches `error_received` then, and the others

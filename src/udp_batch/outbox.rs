@@ -10,7 +10,7 @@ use std::mem::{size_of, zeroed};
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
-use super::{storage_to_addr, zeroed_header, zeroed_storage, BATCH, OUTBOX_BYTES};
+use super::{storage_to_addr, zeroed_header, zeroed_storage, OUTBOX_BYTES, OUTBOX_DATAGRAMS};
 
 pub(super) mod gso;
 
@@ -144,7 +144,7 @@ pub(crate) struct Flushed {
 }
 
 /// Replies queued during a receive batch, sent with one `sendmmsg` after
-/// it: up to [`BATCH`] datagrams and [`OUTBOX_BYTES`] bytes, copied into
+/// it: up to [`OUTBOX_DATAGRAMS`] datagrams and [`OUTBOX_BYTES`] bytes, copied into
 /// one buffer allocated once (the outbox is made on an endpoint's first
 /// batch and reused).
 ///
@@ -165,9 +165,9 @@ pub(crate) struct Outbox {
     used: usize,
     /// Never read by Rust but in [`Outbox::take_unsent`]: the headers
     /// point at them.
-    names: Box<[CAddr; BATCH]>,
-    iovecs: Box<[libc::iovec; BATCH]>,
-    headers: Box<[libc::mmsghdr; BATCH]>,
+    names: Box<[CAddr; OUTBOX_DATAGRAMS]>,
+    iovecs: Box<[libc::iovec; OUTBOX_DATAGRAMS]>,
+    headers: Box<[libc::mmsghdr; OUTBOX_DATAGRAMS]>,
     /// Datagrams queued.
     count: usize,
     /// The first datagram not sent yet (a flush that would block stops
@@ -177,12 +177,12 @@ pub(crate) struct Outbox {
     /// per run of datagrams to one destination, each pointing (since
     /// `new`) at its own `iovec` of `send_iovecs` and its own control
     /// buffer of `controls`, used when its `msg_controllen` is set.
-    sends: Box<[libc::mmsghdr; BATCH]>,
+    sends: Box<[libc::mmsghdr; OUTBOX_DATAGRAMS]>,
     /// Never read by Rust: the entries of `sends` point at them.
-    send_iovecs: Box<[libc::iovec; BATCH]>,
-    controls: Box<[SegmentControl; BATCH]>,
+    send_iovecs: Box<[libc::iovec; OUTBOX_DATAGRAMS]>,
+    controls: Box<[SegmentControl; OUTBOX_DATAGRAMS]>,
     /// For each entry of `sends`, the datagram after its last.
-    ends: [usize; BATCH],
+    ends: [usize; OUTBOX_DATAGRAMS],
     pub(super) gso: Gso,
     /// The largest segment grouped ([`gso::GSO_SAFE_SEGMENT`] once a grouped
     /// send of larger ones was refused with `EINVAL`).
@@ -217,8 +217,8 @@ impl Outbox {
     pub(crate) fn new() -> Box<Outbox> {
         let mut bytes = vec![0u8; OUTBOX_BYTES].into_boxed_slice();
         let base = bytes.as_mut_ptr();
-        let mut names = Box::new([CAddr { v6: zeroed_in6() }; BATCH]);
-        let mut iovecs = Box::new([libc::iovec { iov_base: base.cast(), iov_len: 0 }; BATCH]);
+        let mut names = Box::new([CAddr { v6: zeroed_in6() }; OUTBOX_DATAGRAMS]);
+        let mut iovecs = Box::new([libc::iovec { iov_base: base.cast(), iov_len: 0 }; OUTBOX_DATAGRAMS]);
         let (name, iov) = (names.as_mut_ptr(), iovecs.as_mut_ptr());
         let headers = Box::new(std::array::from_fn(|i| {
             let mut h = zeroed_header();
@@ -227,8 +227,8 @@ impl Outbox {
             h.msg_hdr.msg_name = name.wrapping_add(i).cast();
             h
         }));
-        let mut send_iovecs = Box::new([libc::iovec { iov_base: base.cast(), iov_len: 0 }; BATCH]);
-        let mut controls = Box::new([SegmentControl::new(); BATCH]);
+        let mut send_iovecs = Box::new([libc::iovec { iov_base: base.cast(), iov_len: 0 }; OUTBOX_DATAGRAMS]);
+        let mut controls = Box::new([SegmentControl::new(); OUTBOX_DATAGRAMS]);
         let (iov, control) = (send_iovecs.as_mut_ptr(), controls.as_mut_ptr());
         let sends = Box::new(std::array::from_fn(|i| {
             let mut h = zeroed_header();
@@ -249,7 +249,7 @@ impl Outbox {
             sends,
             send_iovecs,
             controls,
-            ends: [0; BATCH],
+            ends: [0; OUTBOX_DATAGRAMS],
             gso: Gso::Unknown,
             gso_segment_max: GSO_MAX_BYTES,
             local: None,
@@ -285,7 +285,7 @@ impl Outbox {
     }
 
     /// Queues a copy of `data` for `to` (the address as the socket takes
-    /// it). False, and nothing queued, when the outbox is full: [`BATCH`]
+    /// it). False, and nothing queued, when the outbox is full: [`OUTBOX_DATAGRAMS`]
     /// datagrams, or no room for `data` in [`OUTBOX_BYTES`].
     #[inline]
     pub(crate) fn push(&mut self, data: &[u8], to: SocketAddr) -> bool {
@@ -299,7 +299,7 @@ impl Outbox {
         let i = self.count;
         // `i` checked first, against the arrays' constant length: the
         // lookups below then compile to no test at all.
-        if i >= BATCH {
+        if i >= OUTBOX_DATAGRAMS {
             return false;
         }
         let start = self.used;
@@ -326,7 +326,7 @@ impl Outbox {
         let i = self.count;
         // `i` checked first, against the arrays' constant length: the
         // lookups below then compile to no test at all.
-        if i >= BATCH {
+        if i >= OUTBOX_DATAGRAMS {
             return false;
         }
         let start = self.used;
@@ -394,7 +394,7 @@ impl Outbox {
     /// above holds for each datagram of it.
     pub(crate) fn flush(&mut self, fd: RawFd, mut error: impl FnMut(io::Error)) -> Flushed {
         let mut done = Flushed::default();
-        let count = self.count.min(BATCH);
+        let count = self.count.min(OUTBOX_DATAGRAMS);
         #[cfg(test)]
         if self.unaddressed {
             // (Linux ignores the length of a null name.)
@@ -494,7 +494,7 @@ impl Outbox {
     /// The datagrams a blocked flush left, in order, handed to `keep`;
     /// the outbox is empty afterwards.
     pub(crate) fn take_unsent(&mut self, mut keep: impl FnMut(&[u8], SocketAddr)) {
-        let count = self.count.min(BATCH);
+        let count = self.count.min(OUTBOX_DATAGRAMS);
         let base = self.base as usize;
         for i in self.next..count {
             let (Some(iov), Some(h), Some(name)) = (self.iovecs.get(i), self.headers.get(i), self.names.get(i)) else {

@@ -248,10 +248,10 @@ fn the_outbox_refuses_what_does_not_fit() {
     let to: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let mut out = Outbox::new();
     assert!(!out.push(&vec![0u8; OUTBOX_BYTES + 1], to));
-    for _ in 0..BATCH {
+    for _ in 0..OUTBOX_DATAGRAMS {
         assert!(out.push(b"x", to));
     }
-    assert!(!out.push(b"x", to), "BATCH datagrams at most");
+    assert!(!out.push(b"x", to), "OUTBOX_DATAGRAMS datagrams at most");
     let mut out = Outbox::new();
     assert!(out.push(&vec![0u8; OUTBOX_BYTES - 1], to));
     assert!(out.push(b"x", to));

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
 use super::{CAddr, Flushed, Outbox};
-use crate::udp_batch::BATCH;
+use crate::udp_batch::OUTBOX_DATAGRAMS;
 
 /// The segments of one grouped send at most (the kernel's
 /// `UDP_MAX_SEGMENTS` before Linux 6.2; 128 since).
@@ -214,7 +214,7 @@ impl Outbox {
         done: &mut Flushed,
         error: &mut impl FnMut(io::Error),
     ) -> bool {
-        let entries = entries.min(BATCH);
+        let entries = entries.min(OUTBOX_DATAGRAMS);
         let sent = if entries == 1 {
             self.send_first_entry(fd).map(|()| 1)
         } else {

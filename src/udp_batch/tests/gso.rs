@@ -324,10 +324,10 @@ fn a_run_of_exactly_65_507_bytes_is_one_send_and_one_byte_more_is_not() {
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     let (to, from) = (peer.local_addr().unwrap(), sender.local_addr().unwrap());
     let mut out = Outbox::new();
-    // A full outbox (16 datagrams): 15 of 4,100 bytes and a shorter
-    // last of 4,007 make exactly 65,507 (the largest IPv4 payload):
-    // one send; with one byte more, the last goes alone.
-    const { assert!(BATCH == 16 && 15 * 4_100 + 4_007 == GSO_MAX_BYTES) };
+    // 15 datagrams of 4,100 bytes and a shorter last of 4,007 make
+    // exactly 65,507 (the largest IPv4 payload): one send; with one byte
+    // more, the last goes alone.
+    const { assert!(15 * 4_100 + 4_007 == GSO_MAX_BYTES) };
     for (last, grouped) in [(4_007, 1), (4_008, 2)] {
         let mut sends: Vec<_> = (0..15u8).map(|i| (vec![i; 4_100], to)).collect();
         sends.push((vec![99; last], to));
