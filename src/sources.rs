@@ -225,6 +225,26 @@ impl Core {
         true
     }
 
+    /// A reply made of `parts` that found the endpoint's outbox full
+    /// during a receive batch: the outbox is sent now and the reply joins
+    /// it, copied once, as [`Endpoint::push_parts_batched`] would have
+    /// done. False, and nothing done, when that does not apply (no batch,
+    /// an empty outbox: the reply is larger than an outbox; or the flush
+    /// left datagrams queued): the caller takes the general path.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn flush_outbox_then_push(&mut self, id: UdpId, parts: &[&[u8]], to: SocketAddr) -> bool {
+        let limit = self.config.udp_queue_limit;
+        let Some(u) = self.udp_mut(id) else { return false };
+        if !u.batching || u.closing || !u.queue.is_empty() || !u.outbox.as_ref().is_some_and(|o| !o.is_empty()) {
+            return false;
+        }
+        if u.flush_outbox(limit) {
+            self.mark_udp_dirty(id);
+        }
+        self.udp_mut(id).is_some_and(|u| u.push_parts_batched(parts, to))
+    }
+
     pub(crate) fn close_udp(&mut self, id: UdpId) -> bool {
         let Some(u) = self.udp_mut(id) else { return false };
         u.closing = true;

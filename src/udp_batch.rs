@@ -30,10 +30,14 @@ use crate::udp::MAX_DATAGRAM;
 /// Datagrams received, and sent, per system call at most.
 pub(crate) const BATCH: usize = 16;
 
-/// The datagrams an [`Outbox`] holds at most: as many as one grouped send
-/// carries (UDP GSO's 64 segments), so that the replies to a coalesced
-/// receive of one peer's 64 datagrams leave as one send.
-pub(crate) const OUTBOX_DATAGRAMS: usize = 64;
+/// The datagrams an [`Outbox`] holds at most; a full outbox is sent
+/// before the next reply joins it. 64 (one grouped send's most) was
+/// tried: the replies to a coalesced receive then left as one send, but
+/// between two reel endpoints each side then sent one burst and waited
+/// for the other's (one burst in flight: 0.4 of a core each, a fifth of
+/// the throughput, and more CPU per datagram at 64 in flight), where
+/// bursts of 16 keep both sides busy (docs/PERFORMANCE.md).
+pub(crate) const OUTBOX_DATAGRAMS: usize = 16;
 
 /// The payload bytes an [`Outbox`] holds at most: a larger reply is sent
 /// on its own (after the outbox), so an endpoint never keeps more than

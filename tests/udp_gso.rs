@@ -18,6 +18,8 @@ use util::Log;
 /// Answers a request with a burst of datagrams, all sent from its
 /// `datagram_received` (so all through the outbox):
 /// - `sizes A,B,...`: datagrams of those sizes, in order, to the sender;
+/// - `parts N SIZE`: `N` datagrams of `SIZE` bytes to the sender, each
+///   sent in two parts;
 /// - `to ADDR N SIZE`: `N` datagrams of `SIZE` bytes to `ADDR`, then
 ///   `done` to the sender.
 ///
@@ -42,6 +44,17 @@ impl DatagramProtocol for Burst {
             ["sizes", sizes] => {
                 for (i, size) in sizes.split(',').enumerate() {
                     cx.send_to(&datagram(i, size.parse().expect("a size")), from);
+                }
+            }
+            ["parts", n, size] => {
+                // Each datagram in two parts (`send_parts_to`), more than
+                // an outbox holds: a full outbox is sent and the next
+                // reply's parts copied into it.
+                let size: usize = size.parse().expect("a size");
+                for i in 0..n.parse().expect("a count") {
+                    let d = datagram(i, size);
+                    let (head, tail) = d.split_at(size / 2);
+                    assert!(cx.send_parts_to(&[head, tail], from));
                 }
             }
             ["to", to, n, size] => {
@@ -267,4 +280,27 @@ fn a_connected_endpoints_batch_of_replies_arrives_whole_and_in_order() {
     util::run(&mut reactor);
     c.join();
     assert_eq!(reactor.stats().datagrams_out, 100);
+}
+
+#[test]
+fn replies_sent_in_parts_past_a_full_outbox_arrive_whole_and_in_order() {
+    let mut reactor = util::reactor();
+    let errors = util::log();
+    let id = reactor.listen_udp("127.0.0.1:0", Burst { errors: Rc::clone(&errors) }).expect("bind");
+    let addr = reactor.udp_addr(id).expect("address");
+    let c = util::client(&reactor, move || {
+        let s = client("127.0.0.1:0");
+        // 50 of 12 bytes (groups), then 20 of 5,000 (the outbox's bytes
+        // fill before its datagrams do).
+        for (n, size) in [(50, 12), (20, 5_000)] {
+            s.send_to(format!("parts {n} {size}").as_bytes(), addr).unwrap();
+            for i in 0..n {
+                assert_eq!(recv(&s), (datagram(i, size), addr), "datagram {i} of {n} x {size}");
+            }
+        }
+    });
+    util::run(&mut reactor);
+    c.join();
+    assert!(errors.borrow().is_empty(), "{:?}", errors.borrow());
+    assert_eq!(reactor.stats().datagrams_out, 70);
 }

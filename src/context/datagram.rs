@@ -56,7 +56,7 @@ impl<'a> DatagramContext<'a> {
     ///
     /// From `datagram_received` on a UDP endpoint, the datagram is
     /// copied and sent with the other replies of the receive batch (up
-    /// to 64, one `sendmmsg`; a connected endpoint's with one call per
+    /// to 16, one `sendmmsg`; a connected endpoint's with one call per
     /// run to its peer) right after the batch's callbacks, in the order
     /// sent, runs of equal-size datagrams to one peer grouped (UDP GSO);
     /// an error for it reaches `error_received` then, and the others
@@ -89,6 +89,10 @@ impl<'a> DatagramContext<'a> {
     #[inline]
     pub fn send_parts_to(&mut self, parts: &[&[u8]], to: SocketAddr) -> bool {
         if self.inner.core.udp_mut(self.id).is_some_and(|u| u.push_parts_batched(parts, to)) {
+            return true;
+        }
+        // A full outbox: sent, and the parts copied into it after all.
+        if self.inner.core.flush_outbox_then_push(self.id, parts, to) {
             return true;
         }
         self.send_joined(parts, to)
