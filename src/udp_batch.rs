@@ -65,16 +65,15 @@ pub(crate) struct Batch {
     senders: [Option<SocketAddr>; BATCH],
     /// Messages the last receive filled.
     count: usize,
-    /// The datagrams of the last receive when a message held several
-    /// (UDP GRO): each message cut at its segment size. Used only when
-    /// `coalesced`; else every message was one datagram, read from the
-    /// headers.
-    pieces: Vec<Piece>,
+    /// Whether a message of the last receive held several datagrams (or
+    /// is not to be delivered): `sizes` then says how to cut each.
     coalesced: bool,
     /// The datagram size of each coalesced message of the last receive
     /// (0: one datagram; [`UNKNOWN_SIZE`]: not delivered), set only when
     /// one was.
     sizes: [usize; BATCH],
+    /// Datagrams of the last receive.
+    datagrams: usize,
     /// Messages of the last receive with datagrams lost: a coalesced one
     /// cut short by the kernel (`MSG_TRUNC`: its incomplete last datagram
     /// and any after it), or one whose control messages were cut short
@@ -87,13 +86,16 @@ pub(crate) struct Batch {
 /// without saying it: the message is not delivered.
 const UNKNOWN_SIZE: usize = usize::MAX;
 
-/// One datagram of a coalesced receive: its bytes in the batch's buffers
-/// and the message it came in (for its sender).
-#[derive(Debug, Clone, Copy)]
-struct Piece {
-    start: u32,
-    len: u32,
-    message: u32,
+/// Where a walk through the datagrams of a receive is
+/// ([`Batch::next_datagram`]): the next message, and within a coalesced
+/// message being cut (the one before it), the next datagram's start, the
+/// end of what is delivered of it, and its datagram size.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Cursor {
+    next_message: usize,
+    at: usize,
+    end: usize,
+    size: usize,
 }
 
 impl std::fmt::Debug for Batch {
@@ -149,9 +151,9 @@ impl Batch {
             _controls: controls,
             senders: [None; BATCH],
             count: 0,
-            pieces: Vec::with_capacity(BATCH * 64),
             coalesced: false,
             sizes: [0; BATCH],
+            datagrams: 0,
             lost: 0,
         }
     }
@@ -162,6 +164,7 @@ impl Batch {
     /// with UDP GRO on ([`gro`]); [`Batch::len`] counts the datagrams.
     pub(crate) fn receive(&mut self, fd: RawFd, max: usize) -> io::Result<usize> {
         self.count = 0;
+        self.datagrams = 0;
         self.coalesced = false;
         let max = max.clamp(1, BATCH);
         // SAFETY: `headers` holds `BATCH` >= `max` initialised `mmsghdr`s,
@@ -209,62 +212,44 @@ impl Batch {
             }
             h.msg_hdr.msg_controllen = gro::CONTROL_BYTES as _;
         }
-        if coalesced {
-            self.cut_coalesced();
-        }
         self.coalesced = coalesced;
+        self.datagrams = self.count;
+        if coalesced {
+            self.count_coalesced();
+        }
         Ok(self.count)
     }
 
-    /// After a receive with a coalesced message: every message's
-    /// datagrams, in order, into `pieces` (each coalesced message cut at
-    /// its datagram size, one piece for any other).
+    /// After a receive with a coalesced message: how many datagrams it
+    /// holds in all, and how many messages lost some.
     #[cold]
     #[inline(never)]
-    fn cut_coalesced(&mut self) {
-        self.pieces.clear();
+    fn count_coalesced(&mut self) {
+        self.datagrams = 0;
         self.lost = 0;
         for (i, h) in self.headers.iter().enumerate().take(self.count) {
             let len = (h.msg_len as usize).min(MAX_DATAGRAM);
-            let size = match self.sizes[i] {
-                0 => len.max(1),
+            self.datagrams += match self.sizes[i] {
+                0 => 1,
                 UNKNOWN_SIZE => {
                     self.lost += 1;
-                    continue;
+                    0
                 }
-                size => size,
+                // `msg_len` is then what was copied, not the message's
+                // length: an incomplete last datagram is not delivered.
+                size if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 => {
+                    self.lost += 1;
+                    len / size
+                }
+                size => len.div_ceil(size).max(1),
             };
-            // `msg_len` is then what was copied, not the message's length.
-            let truncated = self.sizes[i] != 0 && h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-            if truncated {
-                self.lost += 1;
-            }
-            let base = i * MAX_DATAGRAM;
-            // Whole datagrams, then a shorter last one, unless the kernel
-            // cut the message short (it is then incomplete); an empty
-            // message is one empty datagram.
-            let whole = len / size;
-            let rest = len % size;
-            let message = i as u32;
-            self.pieces.extend((0..whole).map(|k| Piece {
-                start: (base + k * size) as u32,
-                len: size as u32,
-                message,
-            }));
-            if (rest > 0 && !truncated) || len == 0 {
-                self.pieces.push(Piece { start: (base + whole * size) as u32, len: rest as u32, message });
-            }
         }
     }
 
     /// Datagrams of the last receive ([`Batch::receive`] counts messages).
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        if self.coalesced {
-            self.pieces.len()
-        } else {
-            self.count
-        }
+        self.datagrams
     }
 
     /// Messages of the last receive with datagrams lost (at least one
@@ -297,25 +282,61 @@ impl Batch {
         }
     }
 
-    /// Datagram `i` (below [`Batch::len`]) of the last receive and its
-    /// sender (`None` if the kernel gave no address, which a connected
-    /// socket may).
+    /// The datagram at `cursor` in the last receive and its sender (`None`
+    /// if the kernel gave no address, which a connected socket may), the
+    /// cursor moved past it; `None` after the last. A coalesced message
+    /// is cut at its datagram size (the last datagram may be shorter; one
+    /// cut short by the kernel is not delivered, nor is a message of
+    /// unknown size).
     #[inline]
+    pub(crate) fn next_datagram(&self, cursor: &mut Cursor) -> Option<(&[u8], Option<&SocketAddr>)> {
+        loop {
+            if cursor.at < cursor.end {
+                let at = cursor.at;
+                let take = cursor.size.min(cursor.end - at);
+                cursor.at = at + take;
+                let sender = self.senders.get(cursor.next_message.wrapping_sub(1))?.as_ref();
+                return Some((self.buffers.get(at..at + take)?, sender));
+            }
+            let m = cursor.next_message;
+            if m >= self.count {
+                return None;
+            }
+            cursor.next_message = m + 1;
+            let h = self.headers.get(m)?;
+            let len = (h.msg_len as usize).min(MAX_DATAGRAM);
+            let start = m * MAX_DATAGRAM;
+            let size = if self.coalesced { self.sizes.get(m).copied().unwrap_or(0) } else { 0 };
+            if size == 0 {
+                return Some((self.buffers.get(start..start + len)?, self.senders.get(m)?.as_ref()));
+            }
+            if size == UNKNOWN_SIZE {
+                continue;
+            }
+            // A message the kernel cut short ends at its last whole
+            // datagram (`msg_len` is then what was copied).
+            let end = match h.msg_hdr.msg_flags & libc::MSG_TRUNC {
+                0 => len,
+                _ => len / size * size,
+            };
+            if len == 0 && end == 0 {
+                // Never from a kernel: one empty datagram.
+                return Some((self.buffers.get(start..start)?, self.senders.get(m)?.as_ref()));
+            }
+            cursor.at = start;
+            cursor.end = start + end;
+            cursor.size = size;
+        }
+    }
+
+    /// Datagram `i` of the last receive, walked to from the first.
+    #[cfg(test)]
     pub(crate) fn datagram(&self, i: usize) -> Option<(&[u8], Option<&SocketAddr>)> {
-        if self.coalesced {
-            let p = self.pieces.get(i)?;
-            let start = p.start as usize;
-            return Some((
-                self.buffers.get(start..start + p.len as usize)?,
-                self.senders.get(p.message as usize)?.as_ref(),
-            ));
+        let mut cursor = Cursor::default();
+        for _ in 0..i {
+            self.next_datagram(&mut cursor)?;
         }
-        if i >= self.count {
-            return None;
-        }
-        let len = (self.headers.get(i)?.msg_len as usize).min(MAX_DATAGRAM);
-        let start = i * MAX_DATAGRAM;
-        Some((self.buffers.get(start..start + len)?, self.senders.get(i)?.as_ref()))
+        self.next_datagram(&mut cursor)
     }
 }
 

@@ -205,7 +205,7 @@ impl Core {
             if batch.lost() > 0 {
                 self.coalesced_lost(id, batch.lost());
             }
-            if !self.deliver_batch(id, batch, datagrams) {
+            if !self.deliver_batch(id, batch) {
                 return true;
             }
             // The replies of this batch go out before the next is read.
@@ -242,10 +242,10 @@ impl Core {
         );
     }
 
-    /// Hands datagrams `0..count` of a receive batch to the endpoint's
-    /// protocol, each its own `datagram_received` followed by a settle
-    /// phase when a callback left something to settle. False, and the
-    /// rest of the batch dropped, once the endpoint is gone or closing.
+    /// Hands the datagrams of a receive batch to the endpoint's protocol,
+    /// each its own `datagram_received` followed by a settle phase when a
+    /// callback left something to settle. False, and the rest of the
+    /// batch dropped, once the endpoint is gone or closing.
     ///
     /// The protocol is taken out of the endpoint, and a panic caught, once
     /// for a run of datagrams rather than once for each: a run ends when a
@@ -260,21 +260,23 @@ impl Core {
     /// warning on, each callback is timed on its own
     /// ([`Core::deliver_singly`]).
     #[inline]
-    fn deliver_batch(&mut self, id: UdpId, batch: &crate::udp_batch::Batch, count: usize) -> bool {
-        let mut next = 0;
+    fn deliver_batch(&mut self, id: UdpId, batch: &crate::udp_batch::Batch) -> bool {
+        let mut cursor = crate::udp_batch::Cursor::default();
         if self.config.slow_callback.is_some() {
-            return self.deliver_singly(id, batch, next, count);
+            return self.deliver_singly(id, batch, cursor);
         }
-        while next < count {
+        let mut done = false;
+        while !done {
             let Some(u) = self.udp_mut(id) else { return false };
             if u.closing {
                 return false;
             }
             let Some(mut protocol) = u.protocol.take() else {
-                return self.deliver_singly(id, batch, next, count);
+                return self.deliver_singly(id, batch, cursor);
             };
-            let result =
-                catch_unwind(AssertUnwindSafe(|| self.deliver_run(id, protocol.as_mut(), batch, &mut next, count)));
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                self.deliver_run(id, protocol.as_mut(), batch, &mut cursor, &mut done)
+            }));
             if let Err(payload) = result {
                 datagram_protocol_panicked(id, payload);
             }
@@ -286,22 +288,21 @@ impl Core {
         true
     }
 
-    /// [`Core::deliver_batch`]'s run: calls `protocol` for datagrams from
-    /// `*next` on (`*next` past each before its call, so that a panic
-    /// resumes after it) until one leaves something to settle.
+    /// [`Core::deliver_batch`]'s run: calls `protocol` for the datagrams
+    /// from `cursor` on (the cursor past each before its call, so that a
+    /// panic resumes after it) until one leaves something to settle, or
+    /// (`done` set) the batch ends.
     #[inline]
     fn deliver_run(
         &mut self,
         id: UdpId,
         protocol: &mut dyn DatagramProtocol,
         batch: &crate::udp_batch::Batch,
-        next: &mut usize,
-        count: usize,
+        cursor: &mut crate::udp_batch::Cursor,
+        done: &mut bool,
     ) {
-        while *next < count {
-            let i = *next;
-            *next = i + 1;
-            let Some((data, Some(from))) = batch.datagram(i) else { continue };
+        while let Some((data, from)) = batch.next_datagram(cursor) {
+            let Some(from) = from else { continue };
             self.counters.datagrams_in += 1;
             log::trace!("{id}: datagram of {} bytes from {from}", data.len());
             protocol.datagram_received(&mut DatagramContext::new(self, id), data, *from);
@@ -309,15 +310,20 @@ impl Core {
                 return;
             }
         }
+        *done = true;
     }
 
-    /// [`Core::deliver_batch`] from datagram `first` on, one at a time:
+    /// [`Core::deliver_batch`] from `cursor` on, one datagram at a time:
     /// the protocol taken and put back, and the callback timed, for each.
     #[cold]
     #[inline(never)]
-    fn deliver_singly(&mut self, id: UdpId, batch: &crate::udp_batch::Batch, first: usize, count: usize) -> bool {
-        for i in first..count {
-            let Some((data, from)) = batch.datagram(i) else { break };
+    fn deliver_singly(
+        &mut self,
+        id: UdpId,
+        batch: &crate::udp_batch::Batch,
+        mut cursor: crate::udp_batch::Cursor,
+    ) -> bool {
+        while let Some((data, from)) = batch.next_datagram(&mut cursor) {
             let Some(from) = from else { continue };
             if !self.deliver_datagram(id, data, *from) {
                 return false;

@@ -83,7 +83,7 @@ fn coalesced_and_single_datagrams_keep_their_order_and_senders_in_one_receive() 
     b.send_to(b"after", to).unwrap();
     let mut batch = Batch::new();
     // Reused twice, so that the second receive starts from what the
-    // first left (control lengths given back, pieces cleared).
+    // first left (control lengths given back, sizes reset).
     for round in 0..2 {
         if round == 1 {
             b.send_to(b"before", to).unwrap();
@@ -128,8 +128,8 @@ fn a_message_cut_short_loses_only_what_is_incomplete_or_unknown() {
             batch.buffers[i * MAX_DATAGRAM + k] = (i * 100 + k) as u8;
         }
     }
-    batch.cut_coalesced();
     batch.coalesced = true;
+    batch.count_coalesced();
     let pieces: Vec<(Vec<u8>, u16)> =
         (0..batch.len()).map(|i| batch.datagram(i).unwrap()).map(|(d, f)| (d.to_vec(), f.unwrap().port())).collect();
     let bytes = |i: usize, r: std::ops::Range<usize>| r.map(|k| (i * 100 + k) as u8).collect::<Vec<u8>>();
