@@ -228,9 +228,11 @@ impl Core {
     /// A reply made of `parts` that found the endpoint's outbox full
     /// during a receive batch: the outbox is sent now and the reply joins
     /// it, copied once, as [`Endpoint::push_parts_batched`] would have
-    /// done. False, and nothing done, when that does not apply (no batch,
-    /// an empty outbox: the reply is larger than an outbox; or the flush
-    /// left datagrams queued): the caller takes the general path.
+    /// done. False when the reply did not join the outbox: nothing done
+    /// when there is no batch or the outbox is empty (the reply is larger
+    /// than an outbox holds); the outbox sent and its unsent rest queued
+    /// when the flush blocked. The caller then takes the general path,
+    /// which queues the reply behind that rest.
     #[cold]
     #[inline(never)]
     pub(crate) fn flush_outbox_then_push(&mut self, id: UdpId, parts: &[&[u8]], to: SocketAddr) -> bool {

@@ -319,8 +319,12 @@ impl Batch {
                 0 => len,
                 _ => len / size * size,
             };
-            if len == 0 && end == 0 {
-                // Never from a kernel: one empty datagram.
+            if len == 0 {
+                // Never from a kernel: one empty datagram, unless cut
+                // short (counted lost, as `count_coalesced` does).
+                if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                    continue;
+                }
                 return Some((self.buffers.get(start..start)?, self.senders.get(m)?.as_ref()));
             }
             cursor.at = start;

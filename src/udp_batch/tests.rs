@@ -361,3 +361,4 @@ fn push_and_flush(out: &mut Outbox, fd: RawFd, sends: &[(Vec<u8>, SocketAddr)]) 
 
 mod gro;
 mod gso;
+mod walk;
