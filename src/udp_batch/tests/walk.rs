@@ -274,12 +274,13 @@ fn a_blocked_flush_keeps_the_reply_behind_the_outbox_rest() {
         u.outbox.as_mut().unwrap().unaddressed = true;
         assert!(!u.in_dirty);
     }
-    let mut cx = crate::DatagramContext::new(&mut reactor.core, id);
-    for tag in 0..=OUTBOX_DATAGRAMS as u8 {
-        let d = [tag; 64];
-        assert!(cx.send_parts_to(&[&d[..1], &d[1..]], to));
+    {
+        let mut cx = crate::DatagramContext::new(&mut reactor.core, id);
+        for tag in 0..=OUTBOX_DATAGRAMS as u8 {
+            let d = [tag; 64];
+            assert!(cx.send_parts_to(&[&d[..1], &d[1..]], to));
+        }
     }
-    drop(cx);
     let u = reactor.core.udp(id).unwrap();
     let queued: Vec<u8> = u.queue.iter().map(|(d, _)| d[0]).collect();
     let outbox_left = !u.outbox.as_ref().unwrap().is_empty();
