@@ -5,7 +5,7 @@
 #
 #   bench/load/udp_compare.sh [ROUNDS] [SECONDS] [OUT.jsonl]
 #
-# Rounds are interleaved; the server is pinned to CPU 0 and the load
+# Rounds are interleaved (the servers' order turning each round); the server is pinned to CPU 0 and the load
 # generator to CPU 1; every reply is checked. Prints, per case, the median
 # datagrams served per second of server CPU time and reel's ratio to each
 # baseline.
@@ -31,9 +31,16 @@ port=25000
 LOG=$(mktemp)
 trap 'rm -f "$LOG"' EXIT
 
+# The servers' order turns by one each round: the first run after the
+# heavy 64-in-flight runs was often slow at 1 in flight (the machine's
+# wake-up latency varies by a factor of 3 to 5 from minute to minute), and
+# a fixed order charged that to reel every round.
+read -r -a server_list <<<"$SERVERS"
 for round in $(seq "$ROUNDS"); do
+    shift_by=$(( (round - 1) % ${#server_list[@]} ))
+    order=("${server_list[@]:$shift_by}" "${server_list[@]:0:$shift_by}")
     for depth in $DEPTHS; do
-        for kind in $SERVERS; do
+        for kind in "${order[@]}"; do
             port=$((port + 1))
             case $kind in
                 reel) taskset -c 0 "$B/echo_hello" --listen "127.0.0.1:$port" >"$LOG" 2>&1 & ;;
