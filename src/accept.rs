@@ -106,6 +106,12 @@ impl Core {
         let Some(l) = self.listener_mut(lid) else { return };
         let over_total = l.opts.max_connections.is_some_and(|max| l.active >= max);
         let over_peer = l.opts.max_per_peer.is_some_and(|max| l.per_peer.get(&peer.ip()).copied().unwrap_or(0) >= max);
+        // A place in a shared limit is taken last, only for a client the
+        // other limits let in; the connection gives it back when it is
+        // freed (`release_listener_slot`).
+        let over_shared =
+            !over_total && !over_peer && l.opts.shared_limit.as_ref().is_some_and(|limit| !limit.try_acquire());
+        let over_total = over_total || over_shared;
         let opts = l.opts.tcp.clone();
         // The listener's address is the connection's, unless it listens on
         // every address: then ask (saves a system call per accept).

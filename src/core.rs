@@ -74,6 +74,9 @@ pub(crate) struct Core {
     pub(crate) dirty_udp: Vec<UdpId>,
     /// Buffers for receiving datagrams in batches, made on first use.
     pub(crate) udp_batch: Option<Box<crate::udp_batch::Batch>>,
+    /// The shared limits of closed listeners whose connections still hold
+    /// places in them, and how many (`Core::close_listener`).
+    pub(crate) orphaned_limits: std::collections::HashMap<crate::ListenerId, (crate::ConnectionLimit, usize)>,
     /// Sources cut off by a budget: still readable, no new edge will come.
     pub(crate) ready: VecDeque<Source>,
     /// Client protocols whose connect failed before a slot was made.
@@ -141,6 +144,7 @@ impl Core {
             dirty: Vec::new(),
             dirty_udp: Vec::new(),
             udp_batch: None,
+            orphaned_limits: std::collections::HashMap::new(),
             // Room from the start: its first use comes whenever a source
             // first outlasts its budget, which may be long after warm-up
             // (tests/zero_alloc.rs saw it mid-measurement).

@@ -146,6 +146,12 @@ pub struct ListenOptions {
     /// [`busy_farewell`](crate::Factory::busy_farewell) and is closed at once.
     /// Default: no limit.
     pub max_connections: Option<usize>,
+    /// A limit shared with other listeners, of this reactor or of others
+    /// (each reactor of a [`ReactorGroup`](crate::ReactorGroup) listens
+    /// on its own socket): their connections together stay within it,
+    /// and a client over it is refused as over `max_connections`. Both
+    /// apply when both are set. Default: none.
+    pub shared_limit: Option<crate::ConnectionLimit>,
     /// At most this many connections at once from one peer IP address.
     /// Default: no limit.
     pub max_per_peer: Option<usize>,
@@ -174,6 +180,7 @@ impl Default for ListenOptions {
         ListenOptions {
             backlog: 1024,
             max_connections: None,
+            shared_limit: None,
             max_per_peer: None,
             tcp: TcpOptions::default(),
             reuse_port: false,

@@ -67,6 +67,13 @@ impl Core {
             return false;
         }
         let mut l = self.listeners.remove(id.index as usize);
+        // Its connections outlive it: the places they hold in a shared
+        // limit are given back as they are freed.
+        if let Some(limit) = l.opts.shared_limit.take() {
+            if l.active > 0 {
+                self.orphaned_limits.insert(id, (limit, l.active));
+            }
+        }
         if let Err(e) = self.registry.deregister(&mut l.socket) {
             log::warn!("{id}: deregister failed: {e}");
         }

@@ -282,3 +282,46 @@ fn http_hello_with_two_threads_serves_its_unix_socket_alone() {
     assert!(log.iter().all(|l| !l.contains("(tcp)")), "no TCP listener: {log:?}");
     stops_cleanly(r, "-TERM");
 }
+
+#[test]
+fn max_conns_counts_the_connections_of_every_reactor_together() {
+    // `--max-conns 2 --threads 2`: two clients served in all, whichever
+    // reactor the kernel hands each connection to (found by black-box
+    // testing: each reactor used to allow 2, and 3 or 4 of 6 were served).
+    let r = start("echo_hello", &["--max-conns", "2"], "tcp");
+    let mut clients: Vec<BufReader<TcpStream>> = (0..6).map(|_| BufReader::new(connect(r.addr))).collect();
+    let mut first_lines: Vec<String> = clients
+        .iter_mut()
+        .map(|c| {
+            let mut line = String::new();
+            c.read_line(&mut line).expect("a first line");
+            line
+        })
+        .collect();
+    first_lines.sort();
+    assert_eq!(
+        first_lines,
+        [
+            "Welcome!\n",
+            "Welcome!\n",
+            "error: server busy\n",
+            "error: server busy\n",
+            "error: server busy\n",
+            "error: server busy\n"
+        ],
+    );
+    // Places freed are places for the next clients (the server frees
+    // them as it sees the closes: a new client is tried until then).
+    drop(clients);
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    loop {
+        let mut c = BufReader::new(connect(r.addr));
+        let mut line = String::new();
+        c.read_line(&mut line).expect("a first line");
+        if line == "Welcome!\n" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the freed places never came back: {line:?}");
+    }
+    stops_cleanly(r, "-INT");
+}

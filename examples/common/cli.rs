@@ -103,6 +103,11 @@ pub struct ServerArgs {
     pub tls_cert: Option<std::path::PathBuf>,
     /// `--tls-key`: the private key of `--tls-cert` (PEM).
     pub tls_key: Option<std::path::PathBuf>,
+    /// The limit `--max-conns` sets for the whole process: made on first
+    /// use (after the arguments are read) and shared by every clone of
+    /// these arguments, so that the listeners of all `--threads` reactors
+    /// (and a Unix listener beside the TCP one) count together.
+    pub conn_limit: std::sync::Arc<std::sync::OnceLock<reel::ConnectionLimit>>,
 }
 
 impl ServerArgs {
@@ -116,7 +121,14 @@ impl ServerArgs {
             listen_given: false,
             tls_cert: None,
             tls_key: None,
+            conn_limit: Default::default(),
         }
+    }
+
+    /// The process's connection limit (`--max-conns`), shared by every
+    /// listener of every reactor.
+    pub fn conn_limit(&self) -> reel::ConnectionLimit {
+        self.conn_limit.get_or_init(|| reel::ConnectionLimit::new(self.max_conns)).clone()
     }
 
     /// Whether to serve TCP (and UDP): unless `--unix` was given alone.

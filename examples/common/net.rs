@@ -260,7 +260,9 @@ pub fn listen_options(args: &ServerArgs) -> reel::ListenOptions {
     if !args.idle_timeout.is_zero() {
         tcp.handshake_timeout = tcp.handshake_timeout.min(args.idle_timeout);
     }
-    reel::ListenOptions { max_connections: Some(args.max_conns), tcp, ..Default::default() }
+    // `--max-conns` counts the whole process's connections: one limit for
+    // every listener of every reactor (`--threads`).
+    reel::ListenOptions { shared_limit: Some(args.conn_limit()), tcp, ..Default::default() }
 }
 
 /// Binds through the group member of this thread, if any: on reactor 0's

@@ -378,12 +378,30 @@ impl Core {
                 l.refusing = l.refusing.saturating_sub(1);
             } else {
                 l.active = l.active.saturating_sub(1);
+                if let Some(limit) = &l.opts.shared_limit {
+                    limit.release();
+                }
                 if let Some(n) = l.per_peer.get_mut(&peer_ip) {
                     *n -= 1;
                     if *n == 0 {
                         l.per_peer.remove(&peer_ip);
                     }
                 }
+            }
+        } else if !refused {
+            self.release_orphaned_place(lid);
+        }
+    }
+
+    /// A connection of a closed listener with a shared limit is freed:
+    /// its place goes back (`Core::close_listener` kept the limit, and
+    /// how many places its connections still held).
+    fn release_orphaned_place(&mut self, lid: crate::ListenerId) {
+        if let Some((limit, held)) = self.orphaned_limits.get_mut(&lid) {
+            limit.release();
+            *held -= 1;
+            if *held == 0 {
+                self.orphaned_limits.remove(&lid);
             }
         }
     }
