@@ -155,6 +155,7 @@ impl Core {
             Ok(p) => p,
             Err(payload) => {
                 log_panic(&format!("{lid}: build_protocol"), payload.as_ref());
+                self.give_back_place(lid);
                 return; // dropping the stream closes it
             }
         };
@@ -168,7 +169,10 @@ impl Core {
             };
             match made {
                 Ok(id) => log::debug!("{id}: accepted from {peer} on {local} (tls)"),
-                Err(e) => log::warn!("{lid}: could not register connection from {peer}: {e}"),
+                Err(e) => {
+                    log::warn!("{lid}: could not register connection from {peer}: {e}");
+                    self.give_back_place(lid);
+                }
             }
             return;
         }
@@ -177,12 +181,23 @@ impl Core {
                 Ok(id) => id,
                 Err(e) => {
                     log::warn!("{lid}: could not register connection from {peer}: {e}");
+                    self.give_back_place(lid);
                     return;
                 }
             };
         log::debug!("{id}: accepted from {peer} on {local}");
         self.counters.accepted += 1;
         self.made(id);
+    }
+
+    /// An accepted client that took a place in the listener's shared
+    /// limit and never became a connection (its protocol's factory
+    /// panicked, or registering it failed): the place goes back.
+    #[cold]
+    fn give_back_place(&mut self, lid: ListenerId) {
+        if let Some(limit) = self.listener(lid).and_then(|l| l.opts.shared_limit.as_ref()) {
+            limit.release();
+        }
     }
 
     fn write_refusal(&mut self, id: crate::ConnId, farewell: &[u8]) {

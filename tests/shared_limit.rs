@@ -104,3 +104,26 @@ fn reactors_on_several_threads_count_together() {
     }
     assert_eq!(limit.in_use(), 0, "a stopped reactor gives its places back");
 }
+
+#[test]
+fn a_client_whose_protocol_could_not_be_built_gives_its_place_back() {
+    let mut reactor = util::reactor();
+    let limit = ConnectionLimit::new(1);
+    let mut first = true;
+    // The first build panics (reel logs it and closes the client).
+    let factory = move |_peer: SocketAddr| -> Box<dyn reel::Protocol> {
+        if std::mem::take(&mut first) {
+            panic!("no protocol for the first client");
+        }
+        Box::new(util::Echo)
+    };
+    let id = reactor.listen_tcp_with("127.0.0.1:0", factory, opts(&limit)).unwrap();
+    let addr = reactor.listener_addr(id).unwrap();
+    let c = util::client(&reactor, move || {
+        assert!(!served(addr).0, "the first client is closed");
+        let (ok, _kept) = served(addr);
+        assert!(ok, "the one place came back for the second");
+    });
+    util::run(&mut reactor);
+    c.join();
+}
