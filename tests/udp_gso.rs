@@ -74,6 +74,16 @@ impl DatagramProtocol for Burst {
     }
 }
 
+/// A reactor with a [`Burst`] endpoint on IPv4 loopback: the reactor,
+/// the endpoint's errors and its address.
+fn burst_server() -> (reel::Reactor, Log<Option<i32>>, SocketAddr) {
+    let mut reactor = util::reactor();
+    let errors = util::log();
+    let id = reactor.listen_udp("127.0.0.1:0", Burst { errors: Rc::clone(&errors) }).expect("bind");
+    let addr = reactor.udp_addr(id).expect("address");
+    (reactor, errors, addr)
+}
+
 fn client(bind: &str) -> UdpSocket {
     let s = UdpSocket::bind(bind).expect("bind client");
     s.set_read_timeout(Some(util::IO_TIMEOUT)).unwrap();
@@ -166,10 +176,7 @@ fn grouped_replies_go_over_ipv6_and_from_a_dual_stack_endpoint_to_ipv4() {
 
 #[test]
 fn a_refused_group_reports_an_error_for_each_datagram_and_the_rest_go_out() {
-    let mut reactor = util::reactor();
-    let errors = util::log();
-    let id = reactor.listen_udp("127.0.0.1:0", Burst { errors: Rc::clone(&errors) }).expect("bind");
-    let addr = reactor.udp_addr(id).expect("address");
+    let (mut reactor, errors, addr) = burst_server();
     let c = util::client(&reactor, move || {
         let s = client("127.0.0.1:0");
         // 5 equal datagrams to port 0 (EINVAL for each), 3 to an IPv6
@@ -284,10 +291,7 @@ fn a_connected_endpoints_batch_of_replies_arrives_whole_and_in_order() {
 
 #[test]
 fn replies_sent_in_parts_past_a_full_outbox_arrive_whole_and_in_order() {
-    let mut reactor = util::reactor();
-    let errors = util::log();
-    let id = reactor.listen_udp("127.0.0.1:0", Burst { errors: Rc::clone(&errors) }).expect("bind");
-    let addr = reactor.udp_addr(id).expect("address");
+    let (mut reactor, errors, addr) = burst_server();
     let c = util::client(&reactor, move || {
         let s = client("127.0.0.1:0");
         // 50 of 12 bytes (groups), then 20 of 5,000 (the outbox's bytes

@@ -8,11 +8,17 @@ use super::*;
 
 /// A receiving socket with UDP GRO on (`gro`) or off.
 fn receiver(gro: bool) -> UdpSocket {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_nonblocking(true).unwrap();
+    let socket = bound();
     if gro {
         assert!(crate::udp_batch::gro::enable(socket.as_raw_fd()), "UDP_GRO: {}", io::Error::last_os_error());
     }
+    socket
+}
+
+/// A non-blocking IPv4 socket on a free port.
+fn bound() -> UdpSocket {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_nonblocking(true).unwrap();
     socket
 }
 
@@ -45,30 +51,28 @@ fn receive_all(batch: &mut Batch, socket: &UdpSocket, expected: usize) -> (Vec<(
     (got, messages)
 }
 
-#[test]
-fn a_grouped_send_arrives_as_one_message_cut_back_into_its_datagrams() {
-    let socket = receiver(true);
-    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sender.set_nonblocking(true).unwrap();
+/// A group sent to a socket with UDP GRO on or off: every datagram
+/// comes back from the batch, in order, from the sender; returns the
+/// number of messages it came in.
+fn group_through(gro: bool) -> usize {
+    let socket = receiver(gro);
+    let sender = bound();
     let sent = send_group(&sender, socket.local_addr().unwrap());
     let mut batch = Batch::new();
     let (got, messages) = receive_all(&mut batch, &socket, sent.len());
-    assert_eq!(messages, 1, "the kernel handed the group over whole");
     let from = sender.local_addr().unwrap();
     assert_eq!(got, sent.into_iter().map(|d| (d, from)).collect::<Vec<_>>());
+    messages
+}
+
+#[test]
+fn a_grouped_send_arrives_as_one_message_cut_back_into_its_datagrams() {
+    assert_eq!(group_through(true), 1, "the kernel handed the group over whole");
 }
 
 #[test]
 fn without_gro_the_same_group_arrives_datagram_by_datagram() {
-    let socket = receiver(false);
-    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sender.set_nonblocking(true).unwrap();
-    let sent = send_group(&sender, socket.local_addr().unwrap());
-    let mut batch = Batch::new();
-    let (got, messages) = receive_all(&mut batch, &socket, sent.len());
-    assert_eq!(messages, 16);
-    let from = sender.local_addr().unwrap();
-    assert_eq!(got, sent.into_iter().map(|d| (d, from)).collect::<Vec<_>>());
+    assert_eq!(group_through(false), 16);
 }
 
 #[test]
@@ -343,8 +347,7 @@ fn stamped_receiver(batch: &mut Batch, sender: &UdpSocket) -> UdpSocket {
 /// the timestamp, and the group came as one datagram. (Found by review.)
 #[test]
 fn a_coalesced_receive_with_timestamps_is_still_cut_into_its_datagrams() {
-    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sender.set_nonblocking(true).unwrap();
+    let sender = bound();
     let mut batch = Batch::new();
     let socket = stamped_receiver(&mut batch, &sender);
     assert!(crate::udp_batch::gro::enable(socket.as_raw_fd()));
@@ -368,8 +371,7 @@ impl crate::DatagramProtocol for Count {
 /// (the reactor turns GRO on) hears each datagram of a group.
 #[test]
 fn an_adopted_socket_with_timestamps_hears_each_datagram_of_a_group() {
-    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sender.set_nonblocking(true).unwrap();
+    let sender = bound();
     let socket = stamped_receiver(&mut Batch::new(), &sender);
     let to = socket.local_addr().unwrap();
     let mut reactor = crate::Reactor::new().unwrap();
@@ -398,8 +400,7 @@ fn the_read_budget_ends_a_read_after_the_receive_that_passes_it() {
     let id = reactor.listen_udp("127.0.0.1:0", Count(std::rc::Rc::clone(&n))).unwrap();
     reactor.turn(Some(Duration::ZERO)).unwrap();
     let to = reactor.udp_addr(id).unwrap();
-    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sender.set_nonblocking(true).unwrap();
+    let sender = bound();
     let mut out = Outbox::new();
     for _ in 0..8 {
         let sends: Vec<(Vec<u8>, SocketAddr)> = (0..16).map(|_| (vec![1u8; 100], to)).collect();
