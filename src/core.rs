@@ -394,3 +394,18 @@ pub(crate) fn checked_index(index: usize) -> std::io::Result<u32> {
     }
     Ok(index as u32)
 }
+
+/// A reactor that goes away with connections still open gives back the
+/// places they hold in shared limits (a group's other reactors go on).
+impl Drop for Core {
+    fn drop(&mut self) {
+        for (_, l) in self.listeners.iter() {
+            if let Some(limit) = &l.opts.shared_limit {
+                limit.release_many(l.active);
+            }
+        }
+        for (limit, held) in self.orphaned_limits.values() {
+            limit.release_many(*held);
+        }
+    }
+}

@@ -49,7 +49,12 @@ impl ConnectionLimit {
 
     /// Gives back a place taken by [`ConnectionLimit::try_acquire`].
     pub(crate) fn release(&self) {
-        let _ = self.in_use.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        self.release_many(1);
+    }
+
+    /// Gives back `n` places (never below zero).
+    pub(crate) fn release_many(&self, n: usize) {
+        let _ = self.in_use.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| Some(held.saturating_sub(n)));
     }
 }
 
@@ -68,25 +73,6 @@ impl PartialEq for ConnectionLimit {
 }
 
 impl Eq for ConnectionLimit {}
-
-/// A reactor that goes away with connections still open gives back the
-/// places they hold in shared limits (a group's other reactors go on).
-impl Drop for crate::core::Core {
-    fn drop(&mut self) {
-        for (_, l) in self.listeners.iter() {
-            if let Some(limit) = &l.opts.shared_limit {
-                for _ in 0..l.active {
-                    limit.release();
-                }
-            }
-        }
-        for (limit, held) in self.orphaned_limits.values() {
-            for _ in 0..*held {
-                limit.release();
-            }
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -233,25 +233,19 @@ impl Core {
     }
 
     /// A reply made of `parts` that found the endpoint's outbox full
-    /// during a receive batch: the outbox is sent now and the reply joins
-    /// it, copied once, as [`Endpoint::push_parts_batched`] would have
-    /// done. False when the reply did not join the outbox: nothing done
-    /// when there is no batch or the outbox is empty (the reply is larger
-    /// than an outbox holds); the outbox sent and its unsent rest queued
-    /// when the flush blocked. The caller then takes the general path,
-    /// which queues the reply behind that rest.
+    /// during a receive batch ([`Endpoint::push_parts_past_outbox`]):
+    /// false when it did not join the outbox, and the caller takes the
+    /// general path, which queues it behind a blocked flush's rest.
     #[cold]
     #[inline(never)]
     pub(crate) fn flush_outbox_then_push(&mut self, id: UdpId, parts: &[&[u8]], to: SocketAddr) -> bool {
         let limit = self.config.udp_queue_limit;
         let Some(u) = self.udp_mut(id) else { return false };
-        if !u.batching || u.closing || !u.queue.is_empty() || !u.outbox.as_ref().is_some_and(|o| !o.is_empty()) {
-            return false;
-        }
-        if u.flush_outbox(limit) {
+        let (joined, settle) = u.push_parts_past_outbox(parts, to, limit);
+        if settle {
             self.mark_udp_dirty(id);
         }
-        self.udp_mut(id).is_some_and(|u| u.push_parts_batched(parts, to))
+        joined
     }
 
     pub(crate) fn close_udp(&mut self, id: UdpId) -> bool {

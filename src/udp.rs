@@ -234,6 +234,31 @@ impl Endpoint {
         self.send_unbatched(data, to, queue_limit) | errors
     }
 
+    /// [`Endpoint::send_past_outbox`] for a datagram in `parts` that
+    /// found the outbox full during a batch: the outbox goes first, then
+    /// the parts join the emptied outbox (copied once). Returns whether
+    /// they joined it, and whether the endpoint needs settling (as
+    /// [`Endpoint::flush_outbox`]). Nothing is done when there is no batch
+    /// or the outbox is empty (the datagram is larger than an outbox); a
+    /// flush that blocked leaves its rest queued and the parts out.
+    #[cold]
+    pub(crate) fn push_parts_past_outbox(
+        &mut self,
+        parts: &[&[u8]],
+        to: SocketAddr,
+        queue_limit: usize,
+    ) -> (bool, bool) {
+        if !self.batching
+            || self.closing
+            || !self.queue.is_empty()
+            || !self.outbox.as_ref().is_some_and(|o| !o.is_empty())
+        {
+            return (false, false);
+        }
+        let settle = self.flush_outbox(queue_limit);
+        (self.push_parts_batched(parts, to), settle)
+    }
+
     /// [`Endpoint::send`] outside a batch: one system call.
     fn send_unbatched(&mut self, data: &[u8], to: SocketAddr, queue_limit: usize) -> bool {
         if self.queue.is_empty() {
